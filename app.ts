@@ -1,0 +1,93 @@
+import { dirname, resolve } from 'node:path'
+import { readFile } from 'node:fs/promises'
+import { pathToFileURL } from 'node:url'
+import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyServerOptions } from 'fastify'
+import fp from 'fastify-plugin'
+import configPlugin, { parseConfigText, validateConfig, type ConfigPluginOptions } from './plugins/config.js'
+import authPlugin from './plugins/auth.js'
+import backendsPlugin from './plugins/backends.js'
+import capabilitiesPlugin from './plugins/capabilities.js'
+import sessionsPlugin from './plugins/sessions.js'
+import healthPlugin from './plugins/health.js'
+import healthRoutes from './routes/health.js'
+import mcpRoutes from './routes/mcp.js'
+import { Dispatcher } from './routes/dispatch.js'
+import type { GatewayConfig } from './schemas/config.js'
+
+export type { GatewayConfig } from './schemas/config.js'
+export { BackendPool } from './backends/pool.js'
+export { CapabilityIndex } from './plugins/capabilities.js'
+export { SessionRegistry } from './plugins/sessions.js'
+
+export interface GatewayOptions extends ConfigPluginOptions {
+  /** serve without authentication (`--no-auth`) */
+  noAuth?: boolean
+  /** time in-flight calls get to finish when the gateway closes */
+  shutdownGraceMs?: number
+}
+
+/** Log paths that may carry secrets: never written, whatever logs them. */
+export const REDACT_PATHS = [
+  'req.headers.authorization', 'req.headers.cookie', 'headers.authorization', 'headers.cookie',
+  'res.headers["set-cookie"]', '*.password', '*.passphrase', '*.token', '*.access_token', '*.refresh_token',
+  '*.client_secret', '*.code_verifier', '*.env', 'config.mcpServers.*.env', 'config.mcpServers.*.headers'
+]
+
+async function registerThirdParty (app: FastifyInstance, specs: string[], baseDir: string): Promise<void> {
+  for (const spec of specs) {
+    const target = spec.startsWith('.') || spec.startsWith('/') ? pathToFileURL(resolve(baseDir, spec)).href : spec
+    const mod = await import(target) as { default?: FastifyPluginAsync }
+    const plugin = mod.default ?? (mod as unknown as FastifyPluginAsync)
+    if (typeof plugin !== 'function') throw new Error(`plugin ${spec} does not export a Fastify plugin`)
+    await app.register(plugin)
+    app.log.info({ plugin: spec }, 'third-party plugin registered')
+  }
+}
+
+/**
+ * The whole gateway as one Fastify plugin: config → auth → backends → capabilities → sessions →
+ * health, then the routes, then the third-party plugins the config names. Register it in another
+ * app to add routes of your own that use `app.backends`, `app.capabilities` and `app.sessions`.
+ */
+export const gateway = fp<GatewayOptions>(async (app, opts) => {
+  await app.register(configPlugin, opts)
+  await app.register(authPlugin, { disabled: opts.noAuth })
+  await app.register(backendsPlugin, { baseDir: opts.configPath ? dirname(resolve(opts.configPath)) : process.cwd() })
+  await app.register(capabilitiesPlugin)
+  await app.register(sessionsPlugin, { shutdownGraceMs: opts.shutdownGraceMs })
+  await app.register(healthPlugin)
+
+  const dispatcher = new Dispatcher(app)
+  app.backends.onServerRequest = (backend, request, extra) => dispatcher.serverRequest(backend, request, extra)
+  app.backends.on('notification', (backend, notification) => dispatcher.backendNotification(backend, notification))
+  app.capabilities.on('changed', (kinds, backends) => dispatcher.listsChanged(kinds, backends))
+
+  await app.register(healthRoutes)
+  await app.register(mcpRoutes, { dispatcher })
+  const baseDir = opts.configPath ? dirname(resolve(opts.configPath)) : process.cwd()
+  await registerThirdParty(app, app.gatewayConfig.current.plugins ?? [], baseDir)
+}, { name: '1mcp-gateway', fastify: '5.x' })
+
+export interface BuildOptions extends GatewayOptions {
+  logger?: FastifyServerOptions['logger']
+}
+
+/** Reads the settings Fastify needs before it exists (trustProxy, bodyLimit, logLevel). */
+async function bootSettings (opts: GatewayOptions): Promise<GatewayConfig> {
+  const doc = opts.configPath ? parseConfigText(await readFile(opts.configPath, 'utf8')) : validateConfig(opts.config ?? { mcpServers: {} })
+  return { ...doc, ...opts.overrides }
+}
+
+/** A Fastify app with the gateway registered, ready to `listen`. */
+export async function buildApp (opts: BuildOptions = {}): Promise<FastifyInstance> {
+  const settings = await bootSettings(opts)
+  const app: FastifyInstance = Fastify({
+    logger: opts.logger ?? { level: settings.logLevel ?? 'info', redact: { paths: REDACT_PATHS, censor: '[redacted]' } },
+    trustProxy: (settings.trustProxy ?? false) as boolean | string,
+    bodyLimit: settings.bodyLimit ?? 4 * 1024 * 1024,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle'
+  })
+  await app.register(gateway, opts)
+  return app
+}

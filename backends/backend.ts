@@ -1,0 +1,280 @@
+import { EventEmitter } from 'node:events'
+import { resolve } from 'node:path'
+import type { Logger } from 'pino'
+import { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js'
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js'
+import type { RequestOptions } from '@modelcontextprotocol/sdk/shared/protocol.js'
+import type { Implementation, Notification, Progress, Request, Result, ServerCapabilities } from '@modelcontextprotocol/sdk/types.js'
+import type { ServerConfig } from '../schemas/config.js'
+import { StdioTransport } from './stdio-transport.js'
+import { restartDelay, restartPolicy } from './restart.js'
+import { backendError, RpcCode, RpcError } from './errors.js'
+
+export type BackendState = 'starting' | 'ready' | 'restarting' | 'stopped' | 'crash-loop'
+export type TransportKind = 'stdio' | 'streamable-http' | 'sse'
+
+export const GATEWAY_INFO: Implementation = { name: '1mcp-gateway', version: '0.1.0' }
+
+export const DEFAULT_CONNECTION_TIMEOUT_MS = 30_000
+export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000
+
+/** Accepts any result: the gateway passes results through untouched instead of re-validating them. */
+const AnyResult = { safeParse: (data: unknown) => ({ success: true as const, data: data as Result }) }
+
+export interface ServerRequestExtra { signal: AbortSignal }
+/** What a backend's server→client requests and notifications are handed to. */
+export interface BackendHooks {
+  onServerRequest?: (backend: Backend, request: Request, extra: ServerRequestExtra) => Promise<Result>
+  onNotification?: (backend: Backend, notification: Notification) => void
+}
+
+export interface CallOptions {
+  signal?: AbortSignal
+  onprogress?: (progress: Progress) => void
+  timeout?: number
+}
+
+export function transportKind (config: ServerConfig): TransportKind {
+  switch (config.type) {
+    case 'stdio': return 'stdio'
+    case 'sse': return 'sse'
+    case 'http': case 'streamable-http': case 'streamableHttp': return 'streamable-http'
+    default: return config.command ? 'stdio' : 'streamable-http'
+  }
+}
+
+/** The settings whose change means a new connection; anything else applies in place. */
+export function connectionFingerprint (config: ServerConfig): string {
+  const { type, command, args, env, cwd, url, headers, connectionTimeout, sessionMode } = config
+  return JSON.stringify({ type: type ? transportKind(config) : undefined, command, args, env, cwd, url, headers, connectionTimeout, sessionMode })
+}
+
+interface BackendEvents {
+  state: [BackendState]
+}
+
+/**
+ * One backend connection: a small state machine `starting → ready → (restarting → ready)* → stopped`,
+ * parked as `crash-loop` after too many failures in a row.
+ */
+export class Backend extends EventEmitter<BackendEvents> {
+  readonly kind: TransportKind
+  state: BackendState = 'stopped'
+  stateSince = Date.now()
+  restarts = 0
+  lastError?: string
+  lastErrorAt?: string
+  client?: Client
+  private transport?: Transport
+  private failures = 0
+  private restartTimer?: NodeJS.Timeout
+  private stableTimer?: NodeJS.Timeout
+  private stopping = false
+  /** an http backend without an explicit type fell back to SSE */
+  private sseFallback = false
+
+  constructor (readonly name: string, public config: ServerConfig, readonly log: Logger, private readonly baseDir: string, private readonly hooks: BackendHooks = {}) {
+    super()
+    this.kind = transportKind(config)
+  }
+
+  get capabilities (): ServerCapabilities { return this.client?.getServerCapabilities() ?? {} }
+  get instructions (): string | undefined { return this.client?.getInstructions() }
+  get serverInfo (): Implementation | undefined { return this.client?.getServerVersion() }
+  get transportName (): TransportKind { return this.sseFallback ? 'sse' : this.kind }
+  get pid (): number | undefined { return this.transport instanceof StdioTransport ? this.transport.pid : undefined }
+
+  private setState (state: BackendState): void {
+    if (this.state === state) return
+    this.state = state
+    this.stateSince = Date.now()
+    this.emit('state', state)
+  }
+
+  /** Connects; resolves when the first attempt has succeeded or failed (it never rejects). */
+  async start (): Promise<void> {
+    this.stopping = false
+    this.setState('starting')
+    await this.connect()
+  }
+
+  private async connect (): Promise<void> {
+    try {
+      await this.openClient()
+    } catch (err) {
+      this.fail(err)
+      return
+    }
+    if (this.stopping) return
+    this.setState('ready')
+    this.log.info({ transport: this.transportName, server: this.serverInfo }, 'backend ready')
+    const policy = restartPolicy(this.config.restart)
+    this.stableTimer = setTimeout(() => { this.failures = 0 }, policy.stableAfterMs)
+    this.stableTimer.unref()
+  }
+
+  private async openClient (): Promise<void> {
+    const client = new Client(GATEWAY_INFO, {
+      capabilities: { roots: { listChanged: true }, sampling: {}, elicitation: { form: {}, url: {} } }
+    })
+    client.fallbackNotificationHandler = async (notification) => {
+      this.hooks.onNotification?.(this, notification)
+    }
+    client.fallbackRequestHandler = async (request, extra) => {
+      if (!this.hooks.onServerRequest) throw new RpcError(RpcCode.MethodNotFound, `${request.method} is not supported by the gateway`)
+      return this.hooks.onServerRequest(this, request, { signal: extra.signal })
+    }
+    const timeout = this.config.connectionTimeout ?? DEFAULT_CONNECTION_TIMEOUT_MS
+    const transport = await this.connectTransport(client, timeout)
+    this.client = client
+    this.transport = transport
+    client.onclose = () => this.onClosed(client)
+    client.onerror = (err) => this.log.debug({ err }, 'backend transport error')
+  }
+
+  private async connectTransport (client: Client, timeout: number): Promise<Transport> {
+    if (this.kind !== 'streamable-http' || this.config.type) {
+      const transport = this.makeTransport(this.kind)
+      await this.connectWithTimeout(client, transport, timeout)
+      return transport
+    }
+    try {
+      const transport = this.makeTransport('streamable-http')
+      await this.connectWithTimeout(client, transport, timeout)
+      this.sseFallback = false
+      return transport
+    } catch (err) {
+      this.log.debug({ err }, 'Streamable HTTP failed, trying SSE')
+      const transport = this.makeTransport('sse')
+      await this.connectWithTimeout(client, transport, timeout)
+      this.sseFallback = true
+      return transport
+    }
+  }
+
+  private async connectWithTimeout (client: Client, transport: Transport, timeout: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined
+    const timedOut = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(`did not connect within ${timeout} ms`)), timeout)
+      timer.unref()
+    })
+    try {
+      await Promise.race([client.connect(transport, { timeout }), timedOut])
+    } catch (err) {
+      await transport.close().catch(() => {})
+      const reason = transport instanceof StdioTransport && transport.exitReason ? transport.exitReason : (err as Error).message
+      throw new Error(reason)
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  private makeTransport (kind: TransportKind): Transport {
+    const config = this.config
+    if (kind === 'stdio') {
+      if (!config.command) throw new Error('a stdio backend needs "command"')
+      return new StdioTransport({
+        command: config.command,
+        args: config.args,
+        env: config.env,
+        cwd: resolve(this.baseDir, config.cwd ?? '.'),
+        onStderr: (line) => this.log.info({ stderr: line }, 'backend stderr')
+      })
+    }
+    if (!config.url) throw new Error(`a ${kind} backend needs "url"`)
+    const url = new URL(config.url)
+    const requestInit = { headers: config.headers ?? {} }
+    return kind === 'sse'
+      ? new SSEClientTransport(url, { requestInit, eventSourceInit: { fetch: (u, init) => fetch(u, { ...init, headers: { ...init?.headers as Record<string, string>, ...config.headers } }) } })
+      : new StreamableHTTPClientTransport(url, { requestInit })
+  }
+
+  private onClosed (client: Client): void {
+    if (client !== this.client) return
+    this.client = undefined
+    clearTimeout(this.stableTimer)
+    if (this.stopping) return
+    const reason = this.transport instanceof StdioTransport ? this.transport.exitReason : undefined
+    this.fail(new Error(reason ?? 'connection closed'))
+  }
+
+  private fail (err: unknown): void {
+    const message = redactError((err as Error).message ?? String(err))
+    this.lastError = message
+    this.lastErrorAt = new Date().toISOString()
+    if (this.stopping) return
+    this.failures++
+    const policy = restartPolicy(this.config.restart)
+    if (this.failures > policy.maxRetries) {
+      this.log.error({ error: message, failures: this.failures }, 'backend keeps failing; parked as crash-loop')
+      this.setState('crash-loop')
+      return
+    }
+    const delay = restartDelay(this.failures, policy)
+    this.log.warn({ error: message, attempt: this.failures, delayMs: delay }, 'backend failed; restarting')
+    this.setState('restarting')
+    this.restartTimer = setTimeout(() => {
+      this.restarts++
+      void this.connect()
+    }, delay)
+    this.restartTimer.unref()
+  }
+
+  /** Why calls cannot be served now. */
+  unavailableReason (): string {
+    if (this.state === 'crash-loop') return `parked after repeated failures (last: ${this.lastError})`
+    const exit = this.transport instanceof StdioTransport ? this.transport.exitReason : undefined
+    return exit ?? this.lastError ?? this.state
+  }
+
+  /** Sends a request to the backend; rejects with an RpcError naming this backend. */
+  async request (method: string, params: Record<string, unknown> | undefined, options: CallOptions = {}): Promise<Result> {
+    const client = this.client
+    if (!client || this.state !== 'ready') {
+      throw new RpcError(RpcCode.BackendUnavailable, `backend '${this.name}' is unavailable: ${this.unavailableReason()}`, { backend: this.name, state: this.state })
+    }
+    const requestOptions: RequestOptions = {
+      signal: options.signal,
+      timeout: options.timeout ?? this.config.requestTimeout ?? DEFAULT_REQUEST_TIMEOUT_MS,
+      onprogress: options.onprogress,
+      resetTimeoutOnProgress: true
+    }
+    try {
+      return await client.request({ method, params } as Request, AnyResult as never, requestOptions) as Result
+    } catch (err) {
+      throw backendError(this.name, err, this.unavailableReason())
+    }
+  }
+
+  async notify (method: string, params?: Record<string, unknown>): Promise<void> {
+    await this.client?.notification({ method, params } as Notification)
+  }
+
+  /** Stops the backend and releases its process or connection. */
+  async stop (): Promise<void> {
+    this.stopping = true
+    clearTimeout(this.restartTimer)
+    clearTimeout(this.stableTimer)
+    const client = this.client
+    const transport = this.transport
+    this.client = undefined
+    this.setState('stopped')
+    if (transport instanceof StreamableHTTPClientTransport) await transport.terminateSession().catch(() => {})
+    await client?.close().catch(() => {})
+    await transport?.close().catch(() => {})
+  }
+
+  /** Kills a stdio backend's process group at once (tests, and the watchdog for a hung child). */
+  kill (signal: NodeJS.Signals = 'SIGKILL'): void {
+    if (this.transport instanceof StdioTransport) this.transport.signal(signal)
+  }
+}
+
+/** Error text for /health and logs: no absolute paths, no credentials in URLs. */
+export function redactError (message: string): string {
+  return message
+    .replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^/\s:@]+(:[^@\s/]*)?@/gi, '$1***@')
+    .replace(/(^|[\s'"(=])\/(?:[^\s'"():]+\/)+([^\s'"():/]+)/g, '$1…/$2')
+}

@@ -1,0 +1,53 @@
+import { McpError } from '@modelcontextprotocol/sdk/types.js'
+
+/** JSON-RPC error codes the gateway answers with. */
+export const RpcCode = {
+  ParseError: -32700,
+  InvalidRequest: -32600,
+  MethodNotFound: -32601,
+  InvalidParams: -32602,
+  InternalError: -32603,
+  /** the backend is not connected, or went away mid-call */
+  BackendUnavailable: -32000,
+  RequestTimeout: -32001,
+  /** the gateway is at a limit (calls in flight, sessions) */
+  Overloaded: -32003
+} as const
+
+/** A failure that reaches the client as a JSON-RPC error object. */
+export class RpcError extends Error {
+  constructor (readonly code: number, message: string, readonly data?: unknown) {
+    super(message)
+    this.name = 'RpcError'
+  }
+
+  toJSON (): { code: number, message: string, data?: unknown } {
+    return this.data === undefined ? { code: this.code, message: this.message } : { code: this.code, message: this.message, data: this.data }
+  }
+}
+
+const SDK_PREFIX = /^MCP error -?\d+: /
+
+/**
+ * Turns what a backend request threw into an RpcError that keeps the backend's own
+ * code, message and data and says which backend it came from.
+ */
+export function backendError (backend: string, err: unknown, unavailableReason?: string): RpcError {
+  if (err instanceof RpcError) return err
+  if (err instanceof McpError) {
+    if (err.code === RpcCode.BackendUnavailable && /Connection closed/i.test(err.message)) {
+      return new RpcError(RpcCode.BackendUnavailable, `backend '${backend}' is unavailable: ${unavailableReason ?? 'connection closed'}`, { backend })
+    }
+    if (err.code === RpcCode.RequestTimeout) {
+      const timeout = (err.data as { timeout?: number } | undefined)?.timeout
+      return new RpcError(RpcCode.RequestTimeout, `backend '${backend}' did not answer within ${timeout ?? '?'} ms; the request was cancelled`, { backend, timeout })
+    }
+    const message = err.message.replace(SDK_PREFIX, '')
+    const data = err.data !== undefined && err.data !== null && typeof err.data === 'object' && !Array.isArray(err.data)
+      ? { ...err.data as object, backend }
+      : err.data === undefined ? { backend } : { backend, backendData: err.data }
+    return new RpcError(err.code, message, data)
+  }
+  const message = err instanceof Error ? err.message : String(err)
+  return new RpcError(RpcCode.InternalError, `backend '${backend}' failed: ${message}`, { backend })
+}

@@ -1,0 +1,111 @@
+import { EventEmitter } from 'node:events'
+import type { Logger } from 'pino'
+import type { ServerConfig } from '../schemas/config.js'
+import type { Notification } from '@modelcontextprotocol/sdk/types.js'
+import { Backend, connectionFingerprint, type BackendHooks, type BackendState } from './backend.js'
+
+interface PoolEvents {
+  /** a backend changed state, was added or was removed */
+  state: [Backend, BackendState]
+  /** a backend's config changed in a way that needs no reconnect (tags, disabled tools, description) */
+  updated: [Backend]
+  /** a notification from a backend (list changes, progress-free messages, resource updates, logs) */
+  notification: [Backend, Notification]
+}
+
+/**
+ * Every configured backend by name. `apply` brings the pool in line with a config:
+ * it starts new servers, stops removed ones, replaces those whose connection settings
+ * changed (the new one takes calls once ready, then the old one stops) and updates
+ * the rest in place.
+ */
+export class BackendPool extends EventEmitter<PoolEvents> {
+  private readonly backends = new Map<string, Backend>()
+  /** answers server→client requests raised by any backend */
+  onServerRequest?: BackendHooks['onServerRequest']
+  private applying: Promise<void> = Promise.resolve()
+
+  /** @param baseDir where relative `cwd`s resolve, and the working directory of stdio backends without one */
+  constructor (private readonly log: Logger, private readonly baseDir = process.cwd()) {
+    super()
+  }
+
+  get (name: string): Backend | undefined { return this.backends.get(name) }
+  all (): IterableIterator<Backend> { return this.backends.values() }
+  get size (): number { return this.backends.size }
+  names (): string[] { return [...this.backends.keys()] }
+
+  /**
+   * Brings the pool in line with `servers`. Calls are serialized; the promise settles once
+   * every backend it started has finished its first connection attempt.
+   */
+  apply (servers: Record<string, ServerConfig>): Promise<void> {
+    this.applying = this.applying.then(() => this.doApply(servers))
+    return this.applying
+  }
+
+  /** Settles when the latest `apply` has. */
+  settled (): Promise<void> { return this.applying }
+
+  private async doApply (servers: Record<string, ServerConfig>): Promise<void> {
+    const starts: Promise<void>[] = []
+    for (const [name, backend] of this.backends) {
+      const next = servers[name]
+      if (!next || next.disabled) starts.push(this.remove(name, backend))
+    }
+    for (const [name, config] of Object.entries(servers)) {
+      if (config.disabled) continue
+      const current = this.backends.get(name)
+      if (!current) {
+        starts.push(this.add(name, config))
+      } else if (connectionFingerprint(current.config) !== connectionFingerprint(config)) {
+        starts.push(this.replace(name, current, config))
+      } else if (JSON.stringify(current.config) !== JSON.stringify(config)) {
+        current.config = config
+        this.emit('updated', current)
+      }
+    }
+    await Promise.all(starts)
+  }
+
+  private create (name: string, config: ServerConfig): Backend {
+    const backend = new Backend(name, config, this.log.child({ backend: name }), this.baseDir, {
+      onServerRequest: (b, req, extra) => {
+        if (!this.onServerRequest) throw new Error('no handler for server requests')
+        return this.onServerRequest(b, req, extra)
+      },
+      onNotification: (b, n) => { if (this.backends.get(name) === b) this.emit('notification', b, n) }
+    })
+    backend.on('state', (state) => {
+      if (this.backends.get(name) === backend) this.emit('state', backend, state)
+    })
+    return backend
+  }
+
+  private async add (name: string, config: ServerConfig): Promise<void> {
+    const backend = this.create(name, config)
+    this.backends.set(name, backend)
+    await backend.start()
+  }
+
+  private async remove (name: string, backend: Backend): Promise<void> {
+    this.backends.delete(name)
+    await backend.stop()
+    this.emit('state', backend, 'stopped')
+  }
+
+  /** A new connection first; the old one keeps serving until the new one is ready (or has failed). */
+  private async replace (name: string, old: Backend, config: ServerConfig): Promise<void> {
+    const next = this.create(name, config)
+    await next.start()
+    this.backends.set(name, next)
+    this.emit('state', next, next.state)
+    await old.stop()
+  }
+
+  async close (): Promise<void> {
+    const all = [...this.backends.values()]
+    this.backends.clear()
+    await Promise.all(all.map((b) => b.stop()))
+  }
+}

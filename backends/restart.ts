@@ -1,0 +1,23 @@
+import type { RestartPolicy } from '../schemas/config.js'
+
+export const DEFAULT_RESTART: Required<RestartPolicy> = {
+  maxRetries: 10,
+  initialDelayMs: 100,
+  maxDelayMs: 30_000,
+  stableAfterMs: 60_000
+}
+
+export function restartPolicy (policy: RestartPolicy | undefined): Required<RestartPolicy> {
+  return { ...DEFAULT_RESTART, ...policy }
+}
+
+/**
+ * Delay before restart attempt `attempt` (1-based): exponential from `initialDelayMs`,
+ * capped at `maxDelayMs`, with ±25% jitter so that backends that failed together
+ * do not all come back in the same instant.
+ */
+export function restartDelay (attempt: number, policy: Required<RestartPolicy>, random = Math.random): number {
+  const base = Math.min(policy.maxDelayMs, policy.initialDelayMs * 2 ** Math.max(0, attempt - 1))
+  const jitter = base * 0.25 * (random() * 2 - 1)
+  return Math.max(0, Math.round(base + jitter))
+}

@@ -1,0 +1,148 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js'
+import { ReadBuffer, serializeMessage } from '@modelcontextprotocol/sdk/shared/stdio.js'
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js'
+
+export interface StdioOptions {
+  command: string
+  args?: string[]
+  env?: Record<string, string>
+  cwd?: string
+  /** called with each line the child writes to stderr */
+  onStderr?: (line: string) => void
+  /** time between SIGTERM and SIGKILL when stopping */
+  killGraceMs?: number
+}
+
+/** Variables a child needs to run at all; everything else must be configured explicitly. */
+const INHERITED_ENV = process.platform === 'win32'
+  ? ['APPDATA', 'HOMEDRIVE', 'HOMEPATH', 'LOCALAPPDATA', 'PATH', 'PROCESSOR_ARCHITECTURE', 'SYSTEMDRIVE', 'SYSTEMROOT', 'TEMP', 'USERNAME', 'USERPROFILE', 'PROGRAMFILES']
+  : ['HOME', 'LOGNAME', 'PATH', 'SHELL', 'TERM', 'USER', 'LANG', 'TMPDIR', 'NODE_OPTIONS', 'NODE_PATH', 'npm_config_cache']
+
+function childEnv (extra: Record<string, string> | undefined): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {}
+  for (const key of INHERITED_ENV) if (process.env[key] !== undefined) env[key] = process.env[key]
+  return { ...env, ...extra }
+}
+
+/**
+ * The MCP stdio transport, spawning the child in its own process group so that stopping it
+ * also stops whatever it started (`npx` wrappers, shells), and reporting how the child ended.
+ */
+export class StdioTransport implements Transport {
+  onclose?: () => void
+  onerror?: (error: Error) => void
+  onmessage?: (message: JSONRPCMessage) => void
+  /** why the child went away, for error messages */
+  exitReason?: string
+  private child?: ChildProcess
+  private readonly buffer = new ReadBuffer()
+  private closed = false
+
+  constructor (private readonly options: StdioOptions) {}
+
+  get pid (): number | undefined { return this.child?.pid }
+
+  start (): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(this.options.command, this.options.args ?? [], {
+        env: childEnv(this.options.env),
+        cwd: this.options.cwd,
+        stdio: ['pipe', 'pipe', 'pipe'],
+        detached: process.platform !== 'win32',
+        windowsHide: true
+      })
+      this.child = child
+      child.once('error', (err) => {
+        this.exitReason = `could not start: ${(err as NodeJS.ErrnoException).code ?? err.message}`
+        reject(new Error(this.exitReason))
+        this.finish()
+      })
+      child.once('spawn', () => resolve())
+      child.once('exit', (code, signal) => {
+        this.exitReason ??= signal ? `process killed by ${signal}` : `process exited with code ${code}`
+        this.finish()
+      })
+      child.stdout?.on('data', (chunk: Buffer) => this.onData(chunk))
+      child.stdout?.on('error', (err) => this.onerror?.(err))
+      child.stdin?.on('error', (err) => this.onerror?.(err))
+      this.readStderr(child)
+    })
+  }
+
+  private readStderr (child: ChildProcess): void {
+    let pending = ''
+    child.stderr?.setEncoding('utf8')
+    child.stderr?.on('data', (chunk: string) => {
+      pending += chunk
+      let nl: number
+      while ((nl = pending.indexOf('\n')) >= 0) {
+        const line = pending.slice(0, nl).trimEnd()
+        pending = pending.slice(nl + 1)
+        if (line) this.options.onStderr?.(line)
+      }
+      if (pending.length > 8192) { this.options.onStderr?.(pending); pending = '' }
+    })
+  }
+
+  private onData (chunk: Buffer): void {
+    this.buffer.append(chunk)
+    for (;;) {
+      let message: JSONRPCMessage | null
+      try {
+        message = this.buffer.readMessage()
+      } catch (err) {
+        this.onerror?.(err as Error)
+        continue
+      }
+      if (message === null) break
+      this.onmessage?.(message)
+    }
+  }
+
+  send (message: JSONRPCMessage): Promise<void> {
+    const stdin = this.child?.stdin
+    if (!stdin || this.closed) return Promise.reject(new Error(this.exitReason ?? 'not connected'))
+    return new Promise((resolve) => {
+      if (stdin.write(serializeMessage(message))) resolve()
+      else stdin.once('drain', resolve)
+    })
+  }
+
+  private finish (): void {
+    if (this.closed) return
+    this.closed = true
+    this.buffer.clear()
+    this.onclose?.()
+  }
+
+  /** Ends the child: closes stdin, then SIGTERM to its group, then SIGKILL. */
+  async close (): Promise<void> {
+    const child = this.child
+    if (!child || child.exitCode !== null || child.signalCode !== null) { this.finish(); return }
+    this.exitReason ??= 'stopped by the gateway'
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+    child.stdin?.end()
+    const grace = this.options.killGraceMs ?? 2000
+    const term = setTimeout(() => this.signal('SIGTERM'), Math.min(200, grace))
+    const kill = setTimeout(() => this.signal('SIGKILL'), grace)
+    term.unref()
+    kill.unref()
+    await exited
+    clearTimeout(term)
+    clearTimeout(kill)
+    this.signal('SIGKILL')
+    this.finish()
+  }
+
+  /** Signals the whole process group, so grandchildren go too. */
+  signal (signal: NodeJS.Signals): void {
+    const pid = this.child?.pid
+    if (pid === undefined) return
+    try {
+      process.kill(process.platform === 'win32' ? pid : -pid, signal)
+    } catch {
+      // the group is already gone
+    }
+  }
+}

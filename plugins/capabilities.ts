@@ -1,0 +1,266 @@
+import { createHash } from 'node:crypto'
+import { EventEmitter } from 'node:events'
+import fp from 'fastify-plugin'
+import type { Logger } from 'pino'
+import type { Backend } from '../backends/backend.js'
+import type { BackendPool } from '../backends/pool.js'
+
+declare module 'fastify' {
+  interface FastifyInstance { capabilities: CapabilityIndex }
+}
+
+export const SEPARATOR = '_1mcp_'
+const LLM_NAME = /^[a-zA-Z0-9_-]{1,64}$/
+const MAX_PAGES = 100
+
+export type Kind = 'tools' | 'prompts' | 'resources' | 'resourceTemplates'
+export const KINDS: Kind[] = ['tools', 'prompts', 'resources', 'resourceTemplates']
+
+const LIST_METHOD: Record<Kind, string> = {
+  tools: 'tools/list',
+  prompts: 'prompts/list',
+  resources: 'resources/list',
+  resourceTemplates: 'resources/templates/list'
+}
+const CAPABILITY: Record<Kind, 'tools' | 'prompts' | 'resources'> = {
+  tools: 'tools', prompts: 'prompts', resources: 'resources', resourceTemplates: 'resources'
+}
+export const LIST_CHANGED_NOTIFICATION: Record<Kind, string> = {
+  tools: 'notifications/tools/list_changed',
+  prompts: 'notifications/prompts/list_changed',
+  resources: 'notifications/resources/list_changed',
+  resourceTemplates: 'notifications/resources/list_changed'
+}
+export const KIND_OF_NOTIFICATION: Record<string, Kind[]> = {
+  'notifications/tools/list_changed': ['tools'],
+  'notifications/prompts/list_changed': ['prompts'],
+  'notifications/resources/list_changed': ['resources', 'resourceTemplates']
+}
+
+type Item = Record<string, unknown>
+
+/** One exposed item and where it really lives. */
+export interface Entry {
+  backend: string
+  /** the backend's own name (or URI) */
+  original: string
+  /** what clients see */
+  item: Item
+}
+
+/** What a session may see: one backend alone, or the backends a filter admits (all when absent). */
+export interface Scope {
+  single?: string
+  /** a stable key for caching the filtered lists */
+  filterKey?: string
+  admits?: (backend: string) => boolean
+}
+
+export interface Collision { kind: Kind, name: string, backends: string[] }
+
+interface Catalog { tools: Item[], prompts: Item[], resources: Item[], resourceTemplates: Item[] }
+
+/** The exposed name for a backend's tool or prompt: valid for LLM APIs, deterministic, never ambiguous. */
+export function exposedName (backend: string, name: string): string {
+  const plain = `${backend}${SEPARATOR}${name}`
+  if (LLM_NAME.test(plain)) return plain
+  return hashedName(backend, name)
+}
+
+function hashedName (backend: string, name: string): string {
+  const hash = createHash('sha256').update(`${backend}\0${name}`).digest('hex').slice(0, 8)
+  return `${backend}${SEPARATOR}${name}`.replace(/[^a-zA-Z0-9_-]/g, '_').slice(0, 64 - 9) + '_' + hash
+}
+
+export function exposedUri (backend: string, uri: string): string {
+  return `${backend}${SEPARATOR}${uri}`
+}
+
+/**
+ * The aggregated, namespaced index of every ready backend's tools, prompts, resources and
+ * templates. Lists are fetched when a backend becomes ready or says its list changed, and the
+ * merged lists are rebuilt only then: serving a list or resolving a name does no other work.
+ */
+export class CapabilityIndex extends EventEmitter<{ changed: [Kind[], string[]] }> {
+  private readonly catalogs = new Map<string, Catalog>()
+  private merged: Record<Kind, Item[]> = { tools: [], prompts: [], resources: [], resourceTemplates: [] }
+  private readonly byName: Record<'tools' | 'prompts', Map<string, Entry>> = { tools: new Map(), prompts: new Map() }
+  private readonly filtered = new Map<string, Record<Kind, Item[]>>()
+  collisions: Collision[] = []
+
+  constructor (private readonly pool: BackendPool, private readonly log: Logger) {
+    super()
+  }
+
+  /** Fetches the lists a backend offers (those in `kinds`), then rebuilds the merged lists. */
+  async refresh (backend: Backend, kinds: Kind[] = KINDS): Promise<void> {
+    const catalog = this.catalogs.get(backend.name) ?? { tools: [], prompts: [], resources: [], resourceTemplates: [] }
+    const fetched = await Promise.all(kinds.map((kind) => this.fetchAll(backend, kind)))
+    if (this.pool.get(backend.name) !== backend || backend.state !== 'ready') return
+    kinds.forEach((kind, i) => { catalog[kind] = fetched[i] })
+    this.catalogs.set(backend.name, catalog)
+    this.rebuild(kinds, [backend.name])
+  }
+
+  private async fetchAll (backend: Backend, kind: Kind): Promise<Item[]> {
+    if (!backend.capabilities[CAPABILITY[kind]]) return []
+    const items: Item[] = []
+    let cursor: string | undefined
+    for (let page = 0; page < MAX_PAGES; page++) {
+      try {
+        const result = await backend.request(LIST_METHOD[kind], cursor ? { cursor } : undefined) as Record<string, unknown>
+        items.push(...(result[kind] as Item[] | undefined ?? []))
+        cursor = typeof result.nextCursor === 'string' && result.nextCursor ? result.nextCursor : undefined
+      } catch (err) {
+        this.log.warn({ backend: backend.name, kind, err: (err as Error).message }, 'listing failed')
+        break
+      }
+      if (!cursor) break
+    }
+    return items
+  }
+
+  /** Forgets a backend that stopped or failed. */
+  drop (backend: string): void {
+    if (!this.catalogs.delete(backend)) return
+    this.rebuild(KINDS, [backend])
+  }
+
+  /** Re-merges after a config change (disabled tools, tags) with no refetch. */
+  reindex (backends: string[]): void {
+    this.rebuild(KINDS, backends)
+  }
+
+  private rebuild (kinds: Kind[], backends: string[]): void {
+    const names = [...this.catalogs.keys()].sort()
+    const collisions: Collision[] = this.collisions.filter((c) => !kinds.includes(c.kind))
+    for (const kind of kinds) {
+      if (kind === 'tools' || kind === 'prompts') {
+        this.mergeNamed(kind, names, collisions)
+      } else {
+        this.merged[kind] = names.flatMap((b) => this.catalogs.get(b)![kind].map((item) => prefixUri(b, item)))
+      }
+    }
+    this.collisions = collisions
+    this.filtered.clear()
+    this.emit('changed', kinds, backends)
+  }
+
+  private mergeNamed (kind: 'tools' | 'prompts', names: string[], collisions: Collision[]): void {
+    const map = new Map<string, Entry>()
+    const list: Item[] = []
+    for (const backend of names) {
+      const disabled = kind === 'tools' ? new Set(this.pool.get(backend)?.config.disabledTools ?? []) : undefined
+      for (const item of this.catalogs.get(backend)![kind]) {
+        const original = String(item.name)
+        if (disabled?.has(original)) continue
+        let name = exposedName(backend, original)
+        const taken = map.get(name)
+        if (taken) {
+          name = hashedName(backend, original)
+          collisions.push({ kind, name: exposedName(backend, original), backends: [taken.backend, backend] })
+          this.log.warn({ kind, name: exposedName(backend, original), backends: [taken.backend, backend], exposedAs: name }, 'name collision; the later one is exposed under a hashed name')
+        }
+        const exposed = { ...item, name }
+        map.set(name, { backend, original, item: exposed })
+        list.push(exposed)
+      }
+    }
+    this.byName[kind] = map
+    this.merged[kind] = list
+  }
+
+  /** The list a scope sees. For one backend alone: its own list under its own names. */
+  list (kind: Kind, scope: Scope): Item[] {
+    if (scope.single) return this.singleList(kind, scope.single)
+    if (!scope.admits) return this.merged[kind]
+    const key = scope.filterKey ?? ''
+    let lists = this.filtered.get(key)
+    if (!lists) {
+      lists = { tools: [], prompts: [], resources: [], resourceTemplates: [] }
+      for (const k of KINDS) lists[k] = this.merged[k].filter((item) => scope.admits!(this.ownerOf(k, item)))
+      this.filtered.set(key, lists)
+    }
+    return lists[kind]
+  }
+
+  private singleList (kind: Kind, backend: string): Item[] {
+    const items = this.catalogs.get(backend)?.[kind] ?? []
+    if (kind !== 'tools') return items
+    const disabled = this.pool.get(backend)?.config.disabledTools
+    return disabled?.length ? items.filter((t) => !disabled.includes(String(t.name))) : items
+  }
+
+  private ownerOf (kind: Kind, item: Item): string {
+    if (kind === 'tools' || kind === 'prompts') return this.byName[kind].get(String(item.name))!.backend
+    return this.splitPrefixed(String(kind === 'resources' ? item.uri : item.uriTemplate))?.backend ?? ''
+  }
+
+  /** Resolves an exposed tool or prompt name to its backend and original name, or undefined. */
+  resolveName (kind: 'tools' | 'prompts', name: string, scope: Scope): { backend: string, original: string } | undefined {
+    if (scope.single) {
+      const known = this.catalogs.get(scope.single)?.[kind].some((i) => i.name === name)
+      const disabled = kind === 'tools' && this.pool.get(scope.single)?.config.disabledTools?.includes(name)
+      return known && !disabled ? { backend: scope.single, original: name } : undefined
+    }
+    const entry = this.byName[kind].get(name)
+    if (!entry || (scope.admits && !scope.admits(entry.backend))) return undefined
+    return entry
+  }
+
+  /** Resolves an exposed resource URI (`server_1mcp_<uri>`) to its backend and original URI. */
+  resolveUri (uri: string, scope: Scope): { backend: string, original: string } | undefined {
+    if (scope.single) return { backend: scope.single, original: uri }
+    const found = this.splitPrefixed(uri)
+    if (!found || (scope.admits && !scope.admits(found.backend))) return undefined
+    return found
+  }
+
+  private splitPrefixed (uri: string): { backend: string, original: string } | undefined {
+    let at = uri.indexOf(SEPARATOR)
+    while (at > 0) {
+      const backend = uri.slice(0, at)
+      if (this.pool.get(backend)) return { backend, original: uri.slice(at + SEPARATOR.length) }
+      at = uri.indexOf(SEPARATOR, at + 1)
+    }
+    return undefined
+  }
+
+  toolCount (backend: string): number {
+    return this.catalogs.get(backend)?.tools.length ?? 0
+  }
+
+  /** The backends' instructions, each under its server's name. */
+  instructions (scope: Scope): string | undefined {
+    const parts: string[] = []
+    for (const backend of this.pool.all()) {
+      if (backend.state !== 'ready' || !backend.instructions) continue
+      if (scope.single ? scope.single !== backend.name : scope.admits && !scope.admits(backend.name)) continue
+      parts.push(scope.single ? backend.instructions : `## ${backend.name}\n${backend.instructions}`)
+    }
+    return parts.length ? parts.join('\n\n') : undefined
+  }
+}
+
+function prefixUri (backend: string, item: Item): Item {
+  if (typeof item.uri === 'string') return { ...item, uri: exposedUri(backend, item.uri) }
+  if (typeof item.uriTemplate === 'string') return { ...item, uriTemplate: exposedUri(backend, item.uriTemplate) }
+  return item
+}
+
+export default fp(async (app) => {
+  const index = new CapabilityIndex(app.backends, app.log.child({ plugin: 'capabilities' }) as Logger)
+  app.decorate('capabilities', index)
+  app.backends.on('state', (backend, state) => {
+    if (state === 'ready') {
+      index.refresh(backend).catch((err) => app.log.warn({ err, backend: backend.name }, 'capability refresh failed'))
+    } else {
+      index.drop(backend.name)
+    }
+  })
+  app.backends.on('updated', (backend) => index.reindex([backend.name]))
+  app.backends.on('notification', (backend, notification) => {
+    const kinds = KIND_OF_NOTIFICATION[notification.method]
+    if (kinds) index.refresh(backend, kinds).catch((err) => app.log.warn({ err, backend: backend.name }, 'capability refresh failed'))
+  })
+}, { name: 'capabilities', dependencies: ['backends'], fastify: '5.x' })

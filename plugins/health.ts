@@ -1,0 +1,59 @@
+import fp from 'fastify-plugin'
+import { redactError, GATEWAY_INFO } from '../backends/backend.js'
+import type { HealthReport, Readiness } from '../schemas/health.js'
+
+declare module 'fastify' {
+  interface FastifyInstance { health: HealthService }
+}
+
+export interface HealthService {
+  report: () => HealthReport
+  readiness: () => Readiness
+}
+
+/** Readiness and the health report operators curl. */
+export default fp(async (app) => {
+  const startedAt = Date.now()
+
+  function report (): HealthReport {
+    const backends = [...app.backends.all()].map((b) => ({
+      name: b.name,
+      transport: b.transportName,
+      state: b.state,
+      since: new Date(b.stateSince).toISOString(),
+      tools: app.capabilities.toolCount(b.name),
+      restarts: b.restarts,
+      tags: b.config.tags ?? [],
+      ...(b.lastError ? { lastError: redactError(b.lastError), lastErrorAt: b.lastErrorAt } : {})
+    }))
+    const ready = backends.filter((b) => b.state === 'ready').length
+    const configStatus = app.gatewayConfig.status
+    let status: HealthReport['status'] = 'healthy'
+    if (backends.length > 0 && ready === 0) status = 'unhealthy'
+    else if (ready < backends.length || !configStatus.valid || app.capabilities.collisions.length > 0) status = 'degraded'
+    return {
+      status,
+      version: GATEWAY_INFO.version,
+      uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
+      auth: { enabled: app.auth.enabled },
+      sessions: app.sessions.size,
+      backends,
+      collisions: app.capabilities.collisions,
+      config: {
+        valid: configStatus.valid,
+        loadedAt: configStatus.loadedAt,
+        pendingRestart: configStatus.pendingRestart,
+        ...(configStatus.error ? { error: redactError(configStatus.error), errorAt: configStatus.errorAt } : {})
+      }
+    }
+  }
+
+  function readiness (): Readiness {
+    if (!app.gatewayConfig.status.valid) return { ready: false, reason: 'the config file is invalid' }
+    const backends = [...app.backends.all()]
+    if (backends.length > 0 && !backends.some((b) => b.state === 'ready')) return { ready: false, reason: 'no backend is ready' }
+    return { ready: true }
+  }
+
+  app.decorate('health', { report, readiness })
+}, { name: 'health', dependencies: ['backends', 'config', 'sessions'], fastify: '5.x' })

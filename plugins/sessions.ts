@@ -1,0 +1,217 @@
+import { randomBytes } from 'node:crypto'
+import { EventEmitter } from 'node:events'
+import fp from 'fastify-plugin'
+import type { ClientCapabilities, Implementation, JSONRPCMessage, RequestId, Result } from '@modelcontextprotocol/sdk/types.js'
+import { RpcCode, RpcError } from '../backends/errors.js'
+import type { Scope } from './capabilities.js'
+
+declare module 'fastify' {
+  interface FastifyInstance { sessions: SessionRegistry }
+}
+
+/** Something a JSON-RPC message can be sent to: a call's response stream, or a session's standing stream. */
+export interface Channel {
+  send: (message: JSONRPCMessage) => void
+  readonly closed: boolean
+}
+
+/** Recent events of a session's streams, so a client that lost one can resume it with `Last-Event-ID`. */
+export class ReplayBuffer {
+  private readonly events: Array<{ stream: string, seq: number, message: JSONRPCMessage }> = []
+  constructor (private readonly size: number) {}
+
+  add (stream: string, seq: number, message: JSONRPCMessage): void {
+    if (this.size === 0) return
+    this.events.push({ stream, seq, message })
+    if (this.events.length > this.size) this.events.shift()
+  }
+
+  /** Events of `stream` after `seq`, oldest first. */
+  after (stream: string, seq: number): Array<{ seq: number, message: JSONRPCMessage }> {
+    return this.events.filter((e) => e.stream === stream && e.seq > seq)
+  }
+}
+
+export const LOG_LEVELS = ['debug', 'info', 'notice', 'warning', 'error', 'critical', 'alert', 'emergency']
+
+/** A call this session has in flight at a backend. */
+export interface InFlight {
+  backend: string
+  controller: AbortController
+  channel: Channel
+}
+
+interface PendingClientRequest {
+  resolve: (result: Result) => void
+  reject: (err: Error) => void
+}
+
+/** One client session: what it negotiated, what it may see, and what it has in flight. */
+export class Session {
+  readonly createdAt = Date.now()
+  lastSeen = Date.now()
+  initialized = false
+  logLevel?: string
+  /** the standing stream opened by GET, when there is one */
+  standalone?: Channel
+  readonly replay: ReplayBuffer
+  readonly subscriptions = new Set<string>()
+  readonly backendsTouched = new Set<string>()
+  readonly inflight = new Map<RequestId, InFlight>()
+  private readonly pending = new Map<string, PendingClientRequest>()
+  private nextRequestId = 0
+  private streamCount = 0
+  closed = false
+
+  constructor (
+    readonly id: string,
+    readonly protocolVersion: string,
+    readonly clientInfo: Implementation | undefined,
+    readonly clientCapabilities: ClientCapabilities,
+    readonly scope: Scope,
+    replaySize: number,
+    /** who the session belongs to (the token subject when auth is on) */
+    readonly owner?: string
+  ) {
+    this.replay = new ReplayBuffer(replaySize)
+  }
+
+  newStreamId (): string { return `${++this.streamCount}` }
+
+  /** Sends a notification on the standing stream; dropped when the client has none open. */
+  notify (message: JSONRPCMessage): boolean {
+    if (!this.standalone || this.standalone.closed) return false
+    this.standalone.send(message)
+    return true
+  }
+
+  /** Sends a request to the client on `channel` and waits for its answer. */
+  requestClient (channel: Channel, method: string, params: unknown, signal: AbortSignal): Promise<Result> {
+    if (channel.closed) return Promise.reject(new RpcError(RpcCode.InternalError, 'the client stream for this call is closed'))
+    const id = `gw-${++this.nextRequestId}`
+    return new Promise<Result>((resolve, reject) => {
+      const onAbort = () => {
+        this.pending.delete(id)
+        channel.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason: String(signal.reason ?? 'cancelled') } })
+        reject(new RpcError(RpcCode.RequestTimeout, 'the request to the client was cancelled'))
+      }
+      signal.addEventListener('abort', onAbort, { once: true })
+      this.pending.set(id, {
+        resolve: (r) => { signal.removeEventListener('abort', onAbort); resolve(r) },
+        reject: (e) => { signal.removeEventListener('abort', onAbort); reject(e) }
+      })
+      channel.send({ jsonrpc: '2.0', id, method, params: params as Record<string, unknown> })
+    })
+  }
+
+  /** Delivers a client's answer to a request the gateway sent it; false when none was waiting. */
+  answer (id: RequestId, result: Result | undefined, error: { code: number, message: string, data?: unknown } | undefined): boolean {
+    const pending = this.pending.get(String(id))
+    if (!pending) return false
+    this.pending.delete(String(id))
+    if (error) pending.reject(new RpcError(error.code, error.message, error.data))
+    else pending.resolve(result ?? {})
+    return true
+  }
+
+  /** Ends the session: cancels its calls, rejects what waits on the client, closes its stream. */
+  close (reason = 'session ended'): void {
+    if (this.closed) return
+    this.closed = true
+    for (const call of this.inflight.values()) call.controller.abort(new Error(reason))
+    this.inflight.clear()
+    for (const p of this.pending.values()) p.reject(new RpcError(RpcCode.InternalError, reason))
+    this.pending.clear()
+    const stream = this.standalone as (Channel & { end?: () => void }) | undefined
+    stream?.end?.()
+  }
+}
+
+export interface SessionInit {
+  protocolVersion: string
+  clientInfo?: Implementation
+  clientCapabilities: ClientCapabilities
+  scope: Scope
+  owner?: string
+}
+
+export interface SessionSettings { idleTimeoutMs: number, max: number, replayBufferSize: number }
+
+export const DEFAULT_SESSION_SETTINGS: SessionSettings = { idleTimeoutMs: 30 * 60_000, max: 10_000, replayBufferSize: 200 }
+
+/** Every open client session by id, with idle expiry. */
+export class SessionRegistry extends EventEmitter<{ closed: [Session] }> {
+  private readonly sessions = new Map<string, Session>()
+  private sweeper?: NodeJS.Timeout
+
+  constructor (public settings: SessionSettings) {
+    super()
+    const every = Math.max(50, Math.min(60_000, Math.floor(settings.idleTimeoutMs / 4)))
+    this.sweeper = setInterval(() => this.sweep(), every)
+    this.sweeper.unref()
+  }
+
+  get size (): number { return this.sessions.size }
+  all (): IterableIterator<Session> { return this.sessions.values() }
+
+  get (id: string): Session | undefined {
+    const session = this.sessions.get(id)
+    if (session) session.lastSeen = Date.now()
+    return session
+  }
+
+  create (init: SessionInit): Session {
+    if (this.sessions.size >= this.settings.max) {
+      throw new RpcError(RpcCode.Overloaded, `the gateway has reached its limit of ${this.settings.max} sessions; try again later`)
+    }
+    const id = randomBytes(24).toString('base64url')
+    const session = new Session(id, init.protocolVersion, init.clientInfo, init.clientCapabilities, init.scope, this.settings.replayBufferSize, init.owner)
+    this.sessions.set(id, session)
+    return session
+  }
+
+  delete (id: string, reason?: string): boolean {
+    const session = this.sessions.get(id)
+    if (!session) return false
+    this.sessions.delete(id)
+    session.close(reason)
+    this.emit('closed', session)
+    return true
+  }
+
+  private sweep (): void {
+    const cutoff = Date.now() - this.settings.idleTimeoutMs
+    for (const session of this.sessions.values()) {
+      const busy = session.inflight.size > 0 || (session.standalone && !session.standalone.closed)
+      if (!busy && session.lastSeen < cutoff) this.delete(session.id, 'session expired after being idle')
+    }
+  }
+
+  /** Waits until no session has a call in flight, or `timeoutMs` has passed. */
+  async drain (timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs
+    while (Date.now() < deadline && [...this.sessions.values()].some((s) => s.inflight.size > 0)) {
+      await new Promise((resolve) => setTimeout(resolve, 25).unref())
+    }
+  }
+
+  close (): void {
+    clearInterval(this.sweeper)
+    for (const id of [...this.sessions.keys()]) this.delete(id, 'the gateway is shutting down')
+  }
+}
+
+export interface SessionsPluginOptions {
+  /** how long closing the gateway waits for calls in flight to finish */
+  shutdownGraceMs?: number
+}
+
+export default fp<SessionsPluginOptions>(async (app, opts) => {
+  const registry = new SessionRegistry({ ...DEFAULT_SESSION_SETTINGS, ...app.gatewayConfig.current.sessions })
+  app.decorate('sessions', registry)
+  app.gatewayConfig.on('change', (next) => { registry.settings = { ...DEFAULT_SESSION_SETTINGS, ...next.sessions } })
+  app.addHook('preClose', async () => {
+    await registry.drain(opts.shutdownGraceMs ?? 10_000)
+    registry.close()
+  })
+}, { name: 'sessions', dependencies: ['capabilities'], fastify: '5.x' })

@@ -1,0 +1,294 @@
+import type { FastifyInstance } from 'fastify'
+import type { Notification, Request, RequestId, Result } from '@modelcontextprotocol/sdk/types.js'
+import type { Backend, ServerRequestExtra } from '../backends/backend.js'
+import { RpcCode, RpcError } from '../backends/errors.js'
+import { exposedUri, LIST_CHANGED_NOTIFICATION, type Kind, type Scope } from '../plugins/capabilities.js'
+import { LOG_LEVELS, type Channel, type Session } from '../plugins/sessions.js'
+import { GATEWAY_INFO } from '../backends/backend.js'
+
+export const LATEST_PROTOCOL_VERSION = '2025-11-25'
+export const SUPPORTED_PROTOCOL_VERSIONS = ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05']
+export const DEFAULT_PAGE_SIZE = 1000
+
+type Params = Record<string, unknown>
+
+const LISTS: Record<string, Kind> = {
+  'tools/list': 'tools',
+  'prompts/list': 'prompts',
+  'resources/list': 'resources',
+  'resources/templates/list': 'resourceTemplates'
+}
+
+/** The protocol version to answer `initialize` with: the client's when supported, else our latest. */
+export function negotiateVersion (requested: unknown): string {
+  return typeof requested === 'string' && SUPPORTED_PROTOCOL_VERSIONS.includes(requested) ? requested : LATEST_PROTOCOL_VERSION
+}
+
+function encodeCursor (offset: number): string {
+  return Buffer.from(JSON.stringify({ o: offset })).toString('base64url')
+}
+
+function decodeCursor (cursor: unknown): number {
+  if (cursor === undefined) return 0
+  try {
+    const { o } = JSON.parse(Buffer.from(String(cursor), 'base64url').toString('utf8')) as { o: unknown }
+    if (Number.isSafeInteger(o) && (o as number) >= 0) return o as number
+  } catch {}
+  throw new RpcError(RpcCode.InvalidParams, 'invalid cursor')
+}
+
+function requireString (params: Params, key: string): string {
+  const value = params[key]
+  if (typeof value !== 'string' || value === '') throw new RpcError(RpcCode.InvalidParams, `params.${key} must be a non-empty string`)
+  return value
+}
+
+/**
+ * The MCP methods of a client session, independent of how the messages arrive (Streamable HTTP,
+ * the legacy SSE transport, the stdio proxy). Answers lists from the capability index and sends
+ * every other request to the backend that owns the name.
+ */
+export class Dispatcher {
+  constructor (private readonly app: FastifyInstance) {}
+
+  /** The InitializeResult for a new session. */
+  initializeResult (session: Session): Result {
+    const scope = session.scope
+    const instructions = this.app.capabilities.instructions(scope)
+    const single = scope.single ? this.app.backends.get(scope.single) : undefined
+    const capabilities = single?.state === 'ready'
+      ? single.capabilities
+      : {
+          tools: { listChanged: true },
+          prompts: { listChanged: true },
+          resources: { subscribe: true, listChanged: true },
+          logging: {},
+          completions: {}
+        }
+    return {
+      protocolVersion: session.protocolVersion,
+      capabilities,
+      serverInfo: single?.serverInfo ? { ...single.serverInfo } : GATEWAY_INFO,
+      ...(instructions ? { instructions } : {})
+    }
+  }
+
+  /** Answers one request; throws an RpcError for the client. */
+  async request (session: Session, id: RequestId, method: string, params: Params, channel: Channel): Promise<Result> {
+    const kind = LISTS[method]
+    if (kind) return this.list(session, kind, params)
+    switch (method) {
+      case 'ping': return {}
+      case 'tools/call': return this.forwardByName(session, id, 'tools', method, params, channel)
+      case 'prompts/get': return this.forwardByName(session, id, 'prompts', method, params, channel)
+      case 'resources/read': return this.read(session, id, params, channel)
+      case 'resources/subscribe': case 'resources/unsubscribe': return this.subscription(session, id, method, params, channel)
+      case 'completion/complete': return this.complete(session, id, params, channel)
+      case 'logging/setLevel': return this.setLevel(session, params)
+      case 'initialize': throw new RpcError(RpcCode.InvalidRequest, 'the session is already initialized')
+      default: throw new RpcError(RpcCode.MethodNotFound, `method not found: ${method}`)
+    }
+  }
+
+  private list (session: Session, kind: Kind, params: Params): Result {
+    const items = this.app.capabilities.list(kind, session.scope)
+    const pageSize = this.app.gatewayConfig.current.pageSize ?? DEFAULT_PAGE_SIZE
+    const offset = decodeCursor(params.cursor)
+    if (offset > items.length) throw new RpcError(RpcCode.InvalidParams, 'invalid cursor')
+    const end = offset + pageSize
+    const page = offset === 0 && end >= items.length ? items : items.slice(offset, end)
+    return end < items.length ? { [kind]: page, nextCursor: encodeCursor(end) } : { [kind]: page }
+  }
+
+  private async forwardByName (session: Session, id: RequestId, kind: 'tools' | 'prompts', method: string, params: Params, channel: Channel): Promise<Result> {
+    const name = requireString(params, 'name')
+    const target = this.app.capabilities.resolveName(kind, name, session.scope)
+    if (!target) throw new RpcError(RpcCode.InvalidParams, `unknown ${kind === 'tools' ? 'tool' : 'prompt'}: ${name}`, { name })
+    return this.forward(session, id, target.backend, method, { ...params, name: target.original }, channel)
+  }
+
+  private async read (session: Session, id: RequestId, params: Params, channel: Channel): Promise<Result> {
+    const uri = requireString(params, 'uri')
+    const target = this.resolveUri(session, uri)
+    const result = await this.forward(session, id, target.backend, 'resources/read', { ...params, uri: target.original }, channel)
+    if (session.scope.single || !Array.isArray(result.contents)) return result
+    return {
+      ...result,
+      contents: (result.contents as Params[]).map((c) => typeof c.uri === 'string' ? { ...c, uri: exposedUri(target.backend, c.uri) } : c)
+    }
+  }
+
+  private resolveUri (session: Session, uri: string): { backend: string, original: string } {
+    const target = this.app.capabilities.resolveUri(uri, session.scope)
+    if (!target) throw new RpcError(RpcCode.InvalidParams, `unknown resource: ${uri}`, { uri })
+    return target
+  }
+
+  private async subscription (session: Session, id: RequestId, method: string, params: Params, channel: Channel): Promise<Result> {
+    const uri = requireString(params, 'uri')
+    const target = this.resolveUri(session, uri)
+    const result = await this.forward(session, id, target.backend, method, { ...params, uri: target.original }, channel)
+    if (method === 'resources/subscribe') session.subscriptions.add(uri)
+    else session.subscriptions.delete(uri)
+    return result
+  }
+
+  private async complete (session: Session, id: RequestId, params: Params, channel: Channel): Promise<Result> {
+    const ref = (params.ref ?? {}) as Params
+    if (ref.type === 'ref/prompt') {
+      const name = requireString(ref, 'name')
+      const target = this.app.capabilities.resolveName('prompts', name, session.scope)
+      if (!target) throw new RpcError(RpcCode.InvalidParams, `unknown prompt: ${name}`, { name })
+      return this.forward(session, id, target.backend, 'completion/complete', { ...params, ref: { ...ref, name: target.original } }, channel)
+    }
+    if (ref.type === 'ref/resource') {
+      const target = this.resolveUri(session, requireString(ref, 'uri'))
+      return this.forward(session, id, target.backend, 'completion/complete', { ...params, ref: { ...ref, uri: target.original } }, channel)
+    }
+    throw new RpcError(RpcCode.InvalidParams, 'params.ref.type must be "ref/prompt" or "ref/resource"')
+  }
+
+  private async setLevel (session: Session, params: Params): Promise<Result> {
+    const level = requireString(params, 'level')
+    if (!LOG_LEVELS.includes(level)) throw new RpcError(RpcCode.InvalidParams, `unknown log level: ${level}`)
+    session.logLevel = level
+    const targets = [...this.app.backends.all()].filter((b) => b.state === 'ready' && b.capabilities.logging && admits(session.scope, b.name))
+    await Promise.allSettled(targets.map((b) => b.request('logging/setLevel', { level })))
+    return {}
+  }
+
+  /** Sends a request to a backend on behalf of a session, relaying progress and cancellation. */
+  async forward (session: Session, id: RequestId, backendName: string, method: string, params: Params, channel: Channel): Promise<Result> {
+    const backend = this.app.backends.get(backendName)
+    if (!backend) throw new RpcError(RpcCode.BackendUnavailable, `backend '${backendName}' is not configured`, { backend: backendName })
+    const meta = params._meta as Params | undefined
+    const progressToken = meta?.progressToken as string | number | undefined
+    const controller = new AbortController()
+    session.inflight.set(id, { backend: backendName, controller, channel })
+    session.backendsTouched.add(backendName)
+    try {
+      return await backend.request(method, params, {
+        signal: controller.signal,
+        onprogress: progressToken === undefined
+          ? undefined
+          : (progress) => channel.send({ jsonrpc: '2.0', method: 'notifications/progress', params: { ...progress, progressToken } })
+      })
+    } finally {
+      session.inflight.delete(id)
+    }
+  }
+
+  /** A notification from the client. */
+  notification (session: Session, method: string, params: Params): void {
+    switch (method) {
+      case 'notifications/initialized':
+        session.initialized = true
+        break
+      case 'notifications/cancelled': {
+        const call = session.inflight.get(params.requestId as RequestId)
+        call?.controller.abort(typeof params.reason === 'string' ? params.reason : 'cancelled by the client')
+        break
+      }
+      case 'notifications/roots/list_changed':
+        for (const name of session.backendsTouched) void this.app.backends.get(name)?.notify(method).catch(() => {})
+        break
+      default:
+        break
+    }
+  }
+
+  /** A server→client request raised by a backend: to the one session whose call can have caused it. */
+  async serverRequest (backend: Backend, request: Request, extra: ServerRequestExtra): Promise<Result> {
+    const callers = this.sessionsCalling(backend.name)
+    if (callers.length === 0) {
+      throw new RpcError(RpcCode.InvalidRequest, `${request.method} from backend '${backend.name}' cannot be routed: no client call is in flight to it`)
+    }
+    if (callers.length > 1) {
+      throw new RpcError(RpcCode.InvalidRequest, `${request.method} from backend '${backend.name}' cannot be routed: several client sessions have calls in flight to it (set "sessionMode": "per-client" for this server)`)
+    }
+    const [session, call] = callers[0]
+    const needed = CLIENT_CAPABILITY[request.method]
+    if (needed && !session.clientCapabilities[needed]) {
+      throw new RpcError(RpcCode.MethodNotFound, `the client did not declare the ${needed} capability needed for ${request.method}`)
+    }
+    return session.requestClient(call.channel, request.method, request.params, extra.signal)
+  }
+
+  /** Sessions with a call in flight to `backend`, each with its latest such call. */
+  private sessionsCalling (backend: string): Array<[Session, { channel: Channel }]> {
+    const found: Array<[Session, { channel: Channel }]> = []
+    for (const session of this.app.sessions.all()) {
+      let latest: { channel: Channel } | undefined
+      for (const call of session.inflight.values()) if (call.backend === backend && !call.channel.closed) latest = call
+      if (latest) found.push([session, latest])
+    }
+    return found
+  }
+
+  /** A notification from a backend: to the sessions it concerns, and only those. */
+  backendNotification (backend: Backend, notification: Notification): void {
+    const params = (notification.params ?? {}) as Params
+    switch (notification.method) {
+      case 'notifications/resources/updated':
+        this.resourceUpdated(backend.name, params)
+        return
+      case 'notifications/message':
+        this.logMessage(backend.name, notification, params)
+        return
+      default:
+        if (notification.method.endsWith('/list_changed')) return
+        this.toSoleCaller(backend.name, notification)
+    }
+  }
+
+  private resourceUpdated (backend: string, params: Params): void {
+    const original = String(params.uri)
+    const exposed = exposedUri(backend, original)
+    for (const session of this.app.sessions.all()) {
+      const uri = session.scope.single === backend ? original : exposed
+      if (session.subscriptions.has(uri)) session.notify({ jsonrpc: '2.0', method: 'notifications/resources/updated', params: { ...params, uri } })
+    }
+  }
+
+  private logMessage (backend: string, notification: Notification, params: Params): void {
+    if (this.toSoleCaller(backend, notification)) return
+    const severity = LOG_LEVELS.indexOf(String(params.level))
+    for (const session of this.app.sessions.all()) {
+      if (!session.logLevel || !admits(session.scope, backend)) continue
+      if (severity >= LOG_LEVELS.indexOf(session.logLevel)) session.notify({ jsonrpc: '2.0', method: notification.method, params })
+    }
+  }
+
+  /** Sends to the stream of the only session calling `backend`; false when there is not exactly one. */
+  private toSoleCaller (backend: string, notification: Notification): boolean {
+    const callers = this.sessionsCalling(backend)
+    if (callers.length !== 1) return false
+    const [session, call] = callers[0]
+    if (notification.method === 'notifications/message' && session.logLevel) {
+      const level = String((notification.params as Params | undefined)?.level)
+      if (LOG_LEVELS.indexOf(level) < LOG_LEVELS.indexOf(session.logLevel)) return true
+    }
+    call.channel.send({ jsonrpc: '2.0', method: notification.method, params: notification.params as Params })
+    return true
+  }
+
+  /** Tells each session whose view changed that its lists changed. */
+  listsChanged (kinds: Kind[], backends: string[]): void {
+    const methods = [...new Set(kinds.map((k) => LIST_CHANGED_NOTIFICATION[k]))]
+    for (const session of this.app.sessions.all()) {
+      if (!session.initialized || !backends.some((b) => admits(session.scope, b))) continue
+      for (const method of methods) session.notify({ jsonrpc: '2.0', method })
+    }
+  }
+}
+
+const CLIENT_CAPABILITY: Record<string, 'sampling' | 'elicitation' | 'roots'> = {
+  'sampling/createMessage': 'sampling',
+  'elicitation/create': 'elicitation',
+  'roots/list': 'roots'
+}
+
+export function admits (scope: Scope, backend: string): boolean {
+  if (scope.single) return scope.single === backend
+  return scope.admits ? scope.admits(backend) : true
+}

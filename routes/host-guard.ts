@@ -1,0 +1,40 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]', '::1'])
+
+function hostname (hostHeader: string): string {
+  const value = hostHeader.toLowerCase()
+  if (value.startsWith('[')) return value.slice(0, value.indexOf(']') + 1)
+  const colon = value.lastIndexOf(':')
+  return colon >= 0 ? value.slice(0, colon) : value
+}
+
+/**
+ * Rejects requests whose Host or Origin is not this gateway, so a web page cannot reach it through
+ * DNS rebinding: loopback names, the host of `externalUrl`, and `allowedHosts`/`allowedOrigins`.
+ */
+export function hostGuard (app: FastifyInstance): (request: FastifyRequest, reply: FastifyReply) => Promise<void> {
+  return async (request, reply) => {
+    const config = app.gatewayConfig.current
+    const external = config.externalUrl ? new URL(config.externalUrl) : undefined
+    const host = request.headers.host
+    const allowedHosts = config.allowedHosts ?? []
+    if (host && !LOOPBACK_HOSTS.has(hostname(host)) && hostname(host) !== external?.hostname && !allowedHosts.includes(hostname(host)) && !allowedHosts.includes(host)) {
+      request.log.warn({ host }, 'request refused: Host not allowed')
+      return reply.code(403).send({ statusCode: 403, code: 'GW_HOST_NOT_ALLOWED', error: 'Forbidden', message: `Host '${host}' is not allowed; add it to "allowedHosts" or set "externalUrl"` })
+    }
+    const origin = request.headers.origin
+    if (origin === undefined) return
+    let parsed: URL | undefined
+    try { parsed = new URL(origin) } catch {}
+    const allowed = parsed !== undefined && (
+      LOOPBACK_HOSTS.has(parsed.hostname) ||
+      parsed.origin === external?.origin ||
+      (config.allowedOrigins ?? []).includes(parsed.origin)
+    )
+    if (!allowed) {
+      request.log.warn({ origin }, 'request refused: Origin not allowed')
+      return reply.code(403).send({ statusCode: 403, code: 'GW_ORIGIN_NOT_ALLOWED', error: 'Forbidden', message: `Origin '${origin}' is not allowed; add it to "allowedOrigins"` })
+    }
+  }
+}

@@ -1,0 +1,223 @@
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import { TypeCompiler } from '@sinclair/typebox/compiler'
+import type { JSONRPCMessage, RequestId } from '@modelcontextprotocol/sdk/types.js'
+import { RpcCode, RpcError } from '../backends/errors.js'
+import { JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from '../schemas/jsonrpc.js'
+import type { Channel, Session } from '../plugins/sessions.js'
+import type { Scope } from '../plugins/capabilities.js'
+import { negotiateVersion, SUPPORTED_PROTOCOL_VERSIONS, type Dispatcher } from './dispatch.js'
+import { hostGuard } from './host-guard.js'
+import { SseStream, parseEventId } from './sse-stream.js'
+import { buildScope } from './scope.js'
+
+const isRequest = TypeCompiler.Compile(JsonRpcRequest)
+const isNotification = TypeCompiler.Compile(JsonRpcNotification)
+const isResponse = TypeCompiler.Compile(JsonRpcResponse)
+
+/** A body that was not JSON: answered with JSON-RPC -32700 rather than Fastify's 400. */
+class Unparsable {
+  constructor (readonly reason: string) {}
+}
+
+function rpcError (id: RequestId | null, err: RpcError): JSONRPCMessage {
+  return { jsonrpc: '2.0', id: id as RequestId, error: err.toJSON() }
+}
+
+function httpRpcError (reply: FastifyReply, status: number, code: number, message: string): FastifyReply {
+  return reply.code(status).send({ jsonrpc: '2.0', id: null, error: { code, message } })
+}
+
+function accepts (request: FastifyRequest, type: string): boolean {
+  const accept = request.headers.accept ?? ''
+  return accept.includes(type) || accept.includes('*/*')
+}
+
+/**
+ * The response channel of one POST: a JSON body when the result comes first, upgraded to an SSE
+ * stream as soon as anything must reach the client before the result (progress, a log message,
+ * a server→client request). Nothing is written before that, so the choice can wait.
+ */
+class CallChannel implements Channel {
+  private stream?: SseStream
+  private done = false
+  aborted = false
+
+  constructor (private readonly reply: FastifyReply, private readonly session: Session, onAbort: () => void) {
+    reply.raw.once('close', () => {
+      if (!this.done) { this.aborted = true; onAbort() }
+    })
+  }
+
+  get closed (): boolean { return this.done || this.aborted }
+
+  send (message: JSONRPCMessage): void {
+    if (this.closed) return
+    if (!this.stream) {
+      this.reply.hijack()
+      this.stream = new SseStream(this.reply.raw, this.session.newStreamId(), this.session.replay, {
+        headers: { 'mcp-session-id': this.session.id },
+        keepAliveMs: 0
+      })
+      this.stream.prime()
+    }
+    this.stream.send(message)
+  }
+
+  finish (message: JSONRPCMessage): void {
+    if (this.closed) return
+    this.done = true
+    if (this.stream) {
+      this.stream.send(message)
+      this.stream.end()
+    } else {
+      void this.reply.header('mcp-session-id', this.session.id).send(message)
+    }
+  }
+}
+
+export interface McpRouteOptions { dispatcher: Dispatcher }
+
+/** Streamable HTTP (2025-11-25, also serving 2025-06-18 and 2025-03-26 clients) at `/mcp` and `/mcp/:server`. */
+const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, { dispatcher }) => {
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    try {
+      done(null, JSON.parse(body as string))
+    } catch (err) {
+      done(null, new Unparsable((err as Error).message))
+    }
+  })
+  app.addHook('onRequest', hostGuard(app))
+  app.addHook('onRequest', app.auth.protect)
+  app.setErrorHandler((err: Error & { statusCode?: number, code?: string }, request, reply) => {
+    const status = err.statusCode ?? 500
+    if (status >= 500) request.log.error({ err }, 'MCP request failed')
+    const message = status >= 500 ? 'internal error' : err.message
+    return httpRpcError(reply, status, status === 413 ? RpcCode.InvalidRequest : RpcCode.InternalError, message)
+  })
+
+  async function post (request: FastifyRequest<{ Params: { server?: string } }>, reply: FastifyReply) {
+    if (!accepts(request, 'application/json') || !accepts(request, 'text/event-stream')) {
+      return httpRpcError(reply, 406, RpcCode.InvalidRequest, 'Not Acceptable: the client must accept both application/json and text/event-stream')
+    }
+    const body = request.body
+    if (body instanceof Unparsable) return httpRpcError(reply, 400, RpcCode.ParseError, `Parse error: ${body.reason}`)
+    if (body === undefined) return httpRpcError(reply, 415, RpcCode.InvalidRequest, 'Unsupported Media Type: the body must be application/json')
+    if (Array.isArray(body)) return httpRpcError(reply, 400, RpcCode.InvalidRequest, 'Invalid Request: JSON-RPC batches are not supported (removed in protocol 2025-06-18)')
+    if (isRequest.Check(body) && body.method === 'initialize') return initialize(request, reply, body)
+
+    const session = findSession(request, reply)
+    if (!session) return reply
+    if (isRequest.Check(body)) return call(reply, session, body)
+    if (isNotification.Check(body)) {
+      dispatcher.notification(session, body.method, body.params ?? {})
+      return reply.code(202).send()
+    }
+    if (isResponse.Check(body)) {
+      const answer = body as { id: RequestId, result?: Record<string, unknown>, error?: { code: number, message: string, data?: unknown } }
+      session.answer(answer.id, answer.result, answer.error)
+      return reply.code(202).send()
+    }
+    return httpRpcError(reply, 400, RpcCode.InvalidRequest, 'Invalid Request: not a JSON-RPC 2.0 request, notification or response')
+  }
+
+  function initialize (request: FastifyRequest<{ Params: { server?: string } }>, reply: FastifyReply, body: JsonRpcRequest) {
+    let scope: Scope
+    try {
+      scope = buildScope(app, request)
+    } catch (err) {
+      return sendScopeError(reply, err as Error & { statusCode?: number })
+    }
+    const params = body.params ?? {}
+    let session: Session
+    try {
+      session = app.sessions.create({
+        protocolVersion: negotiateVersion(params.protocolVersion),
+        clientInfo: params.clientInfo as Session['clientInfo'],
+        clientCapabilities: (params.capabilities ?? {}) as Session['clientCapabilities'],
+        scope,
+        owner: request.auth?.subject
+      })
+    } catch (err) {
+      if (err instanceof RpcError) return reply.code(503).header('retry-after', '5').send(rpcError(body.id, err))
+      throw err
+    }
+    request.log.info({ session: session.id.slice(0, 8), client: session.clientInfo, version: session.protocolVersion, server: scope.single }, 'session started')
+    return reply.header('mcp-session-id', session.id).send({ jsonrpc: '2.0', id: body.id, result: dispatcher.initializeResult(session) })
+  }
+
+  function sendScopeError (reply: FastifyReply, err: Error & { statusCode?: number }) {
+    const status = err.statusCode ?? 400
+    return reply.code(status).send({ statusCode: status, error: status === 404 ? 'Not Found' : 'Bad Request', message: err.message })
+  }
+
+  function findSession (request: FastifyRequest<{ Params: { server?: string } }>, reply: FastifyReply): Session | undefined {
+    const id = request.headers['mcp-session-id']
+    if (typeof id !== 'string' || id === '') {
+      httpRpcError(reply, 400, RpcCode.InvalidRequest, 'Bad Request: Mcp-Session-Id header is required (send initialize first)')
+      return undefined
+    }
+    const session = app.sessions.get(id)
+    const server = request.params.server
+    if (!session || session.owner !== request.auth?.subject || session.scope.single !== server) {
+      httpRpcError(reply, 404, RpcCode.InvalidRequest, 'Session not found: it ended or expired; start a new one with initialize')
+      return undefined
+    }
+    const version = request.headers['mcp-protocol-version']
+    if (typeof version === 'string' && !SUPPORTED_PROTOCOL_VERSIONS.includes(version)) {
+      httpRpcError(reply, 400, RpcCode.InvalidRequest, `Bad Request: unsupported MCP-Protocol-Version ${version} (supported: ${SUPPORTED_PROTOCOL_VERSIONS.join(', ')})`)
+      return undefined
+    }
+    return session
+  }
+
+  async function call (reply: FastifyReply, session: Session, body: JsonRpcRequest) {
+    const channel = new CallChannel(reply, session, () => session.inflight.get(body.id)?.controller.abort('the client closed the connection'))
+    let response: JSONRPCMessage
+    try {
+      const result = await dispatcher.request(session, body.id, body.method, body.params ?? {}, channel)
+      response = { jsonrpc: '2.0', id: body.id, result }
+    } catch (err) {
+      const rpc = err instanceof RpcError ? err : new RpcError(RpcCode.InternalError, (err as Error).message)
+      if (!(err instanceof RpcError)) reply.log.error({ err, method: body.method }, 'request failed')
+      response = rpcError(body.id, rpc)
+    }
+    channel.finish(response)
+    return reply
+  }
+
+  async function listen (request: FastifyRequest<{ Params: { server?: string } }>, reply: FastifyReply) {
+    if (!accepts(request, 'text/event-stream')) return httpRpcError(reply, 406, RpcCode.InvalidRequest, 'Not Acceptable: the client must accept text/event-stream')
+    const session = findSession(request, reply)
+    if (!session) return reply
+    const lastEventId = request.headers['last-event-id']
+    const resumed = typeof lastEventId === 'string' ? parseEventId(lastEventId) : undefined
+    if (!resumed && session.standalone && !session.standalone.closed) {
+      return httpRpcError(reply, 409, RpcCode.InvalidRequest, 'Conflict: this session already has a GET stream open')
+    }
+    reply.hijack()
+    const streamId = resumed?.stream ?? session.newStreamId()
+    const stream = new SseStream(reply.raw, streamId, session.replay, { headers: { 'mcp-session-id': session.id }, startSeq: resumed?.seq })
+    if (resumed) for (const event of session.replay.after(resumed.stream, resumed.seq)) stream.resend(event.seq, event.message)
+    else stream.prime()
+    session.standalone = stream
+    stream.onclose = () => { if (session.standalone === stream) session.standalone = undefined }
+    return reply
+  }
+
+  async function end (request: FastifyRequest<{ Params: { server?: string } }>, reply: FastifyReply) {
+    const session = findSession(request, reply)
+    if (!session) return reply
+    app.sessions.delete(session.id, 'session ended by the client')
+    request.log.info({ session: session.id.slice(0, 8) }, 'session ended by the client')
+    return reply.code(200).send()
+  }
+
+  for (const url of ['/mcp', '/mcp/:server']) {
+    app.post(url, post)
+    app.get(url, listen)
+    app.delete(url, end)
+  }
+}
+
+export default mcpRoutes

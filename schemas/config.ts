@@ -1,0 +1,71 @@
+import { Type, type Static } from '@sinclair/typebox'
+
+const Milliseconds = (description: string, minimum = 1) =>
+  Type.Integer({ minimum, maximum: 24 * 3600 * 1000, description })
+
+export const RestartPolicy = Type.Object({
+  maxRetries: Type.Optional(Type.Integer({ minimum: 0, maximum: 1000, description: 'consecutive failed starts before the backend is parked as crash-loop' })),
+  initialDelayMs: Type.Optional(Milliseconds('first restart delay')),
+  maxDelayMs: Type.Optional(Milliseconds('upper bound of the exponential backoff')),
+  stableAfterMs: Type.Optional(Milliseconds('time ready after which the failure counter resets'))
+}, { additionalProperties: false })
+export type RestartPolicy = Static<typeof RestartPolicy>
+
+export const ServerConfig = Type.Object({
+  type: Type.Optional(Type.Union([
+    Type.Literal('stdio'),
+    Type.Literal('http'),
+    Type.Literal('streamable-http'),
+    Type.Literal('streamableHttp'),
+    Type.Literal('sse')
+  ], { description: 'transport; inferred when absent: command → stdio, url → Streamable HTTP (falling back to SSE)' })),
+  command: Type.Optional(Type.String({ minLength: 1 })),
+  args: Type.Optional(Type.Array(Type.String())),
+  env: Type.Optional(Type.Record(Type.String(), Type.String())),
+  cwd: Type.Optional(Type.String()),
+  url: Type.Optional(Type.String({ pattern: '^https?://' })),
+  headers: Type.Optional(Type.Record(Type.String(), Type.String())),
+  tags: Type.Optional(Type.Array(Type.String({ pattern: '^[A-Za-z0-9_.:-]+$' }))),
+  disabled: Type.Optional(Type.Boolean()),
+  disabledTools: Type.Optional(Type.Array(Type.String())),
+  description: Type.Optional(Type.String()),
+  connectionTimeout: Type.Optional(Milliseconds('time allowed to connect and initialize, ms')),
+  requestTimeout: Type.Optional(Milliseconds('time allowed per request, ms; progress resets it')),
+  pingInterval: Type.Optional(Milliseconds('health-check ping period, ms; 0 turns it off', 0)),
+  maxInFlight: Type.Optional(Type.Integer({ minimum: 1, maximum: 100000, description: 'calls in flight to this backend before new ones queue' })),
+  restart: Type.Optional(RestartPolicy),
+  sessionMode: Type.Optional(Type.Union([Type.Literal('shared'), Type.Literal('per-client')]))
+}, { additionalProperties: false })
+export type ServerConfig = Static<typeof ServerConfig>
+
+export const SessionSettings = Type.Object({
+  idleTimeoutMs: Type.Optional(Milliseconds('a session unused this long is ended')),
+  max: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000000, description: 'most sessions open at once' })),
+  replayBufferSize: Type.Optional(Type.Integer({ minimum: 0, maximum: 100000, description: 'SSE events kept per session for Last-Event-ID resumption' }))
+}, { additionalProperties: false })
+
+export const AuthSettings = Type.Object({
+  enabled: Type.Optional(Type.Boolean())
+}, { additionalProperties: true })
+
+export const GatewayConfig = Type.Object({
+  $schema: Type.Optional(Type.String()),
+  mcpServers: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_-]+$' }), ServerConfig),
+  host: Type.Optional(Type.String({ minLength: 1 })),
+  port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
+  externalUrl: Type.Optional(Type.String({ pattern: '^https?://' })),
+  trustProxy: Type.Optional(Type.Union([Type.Boolean(), Type.String(), Type.Integer({ minimum: 1 })])),
+  bodyLimit: Type.Optional(Type.Integer({ minimum: 1024, maximum: 64 * 1024 * 1024 })),
+  allowedHosts: Type.Optional(Type.Array(Type.String())),
+  allowedOrigins: Type.Optional(Type.Array(Type.String())),
+  pageSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 100000 })),
+  reloadDebounceMs: Type.Optional(Milliseconds('wait after a file change before reloading', 0)),
+  logLevel: Type.Optional(Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)))),
+  sessions: Type.Optional(SessionSettings),
+  auth: Type.Optional(AuthSettings),
+  plugins: Type.Optional(Type.Array(Type.String({ minLength: 1 })))
+}, { additionalProperties: false })
+export type GatewayConfig = Static<typeof GatewayConfig>
+
+/** Settings read once at boot: a change to them needs a restart. */
+export const RESTART_ONLY_KEYS = ['host', 'port', 'trustProxy', 'bodyLimit', 'plugins', 'auth'] as const

@@ -1,0 +1,38 @@
+import { Type, type Static } from '@sinclair/typebox'
+
+export const BackendHealth = Type.Object({
+  name: Type.String(),
+  transport: Type.String(),
+  state: Type.String(),
+  since: Type.String({ description: 'when it entered this state' }),
+  tools: Type.Integer(),
+  restarts: Type.Integer(),
+  tags: Type.Array(Type.String()),
+  lastError: Type.Optional(Type.String()),
+  lastErrorAt: Type.Optional(Type.String())
+})
+export type BackendHealth = Static<typeof BackendHealth>
+
+export const HealthReport = Type.Object({
+  status: Type.Union([Type.Literal('healthy'), Type.Literal('degraded'), Type.Literal('unhealthy')]),
+  version: Type.String(),
+  uptimeSeconds: Type.Number(),
+  auth: Type.Object({ enabled: Type.Boolean() }),
+  sessions: Type.Integer(),
+  backends: Type.Array(BackendHealth),
+  collisions: Type.Array(Type.Object({ kind: Type.String(), name: Type.String(), backends: Type.Array(Type.String()) })),
+  config: Type.Object({
+    valid: Type.Boolean(),
+    loadedAt: Type.String(),
+    error: Type.Optional(Type.String()),
+    errorAt: Type.Optional(Type.String()),
+    pendingRestart: Type.Array(Type.String())
+  })
+})
+export type HealthReport = Static<typeof HealthReport>
+
+export const Readiness = Type.Object({
+  ready: Type.Boolean(),
+  reason: Type.Optional(Type.String())
+})
+export type Readiness = Static<typeof Readiness>

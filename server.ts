@@ -1,0 +1,75 @@
+import { existsSync } from 'node:fs'
+import { parseArgs } from 'node:util'
+import closeWithGrace from 'close-with-grace'
+import { buildApp } from './app.js'
+import type { GatewayConfig } from './schemas/config.js'
+
+export const DEFAULT_PORT = 3050
+export const DEFAULT_HOST = '127.0.0.1'
+
+const HELP = `1mcp serve: one MCP endpoint in front of many MCP servers
+
+Options (each also from an environment variable):
+  --config FILE        config file (ONEMCP_CONFIG; default ./config.json)
+  --port N             port (ONEMCP_PORT; default ${DEFAULT_PORT})
+  --host H             address to bind (ONEMCP_HOST; default ${DEFAULT_HOST}, loopback only)
+  --external-url URL   public base URL behind a reverse proxy (ONEMCP_EXTERNAL_URL)
+  --log-level LEVEL    fatal|error|warn|info|debug|trace (ONEMCP_LOG_LEVEL)
+  --no-auth            serve without authentication (ONEMCP_NO_AUTH=1); local development only
+  -h, --help           this text
+`
+
+export function parseServeArgs (argv: string[], env: NodeJS.ProcessEnv = process.env) {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      config: { type: 'string' },
+      port: { type: 'string' },
+      host: { type: 'string' },
+      'external-url': { type: 'string' },
+      'log-level': { type: 'string' },
+      'no-auth': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' }
+    },
+    strict: true
+  })
+  const portText = values.port ?? env.ONEMCP_PORT
+  const port = portText === undefined ? undefined : Number(portText)
+  if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) {
+    throw new Error(`--port must be a whole number from 0 to 65535, not '${portText}'`)
+  }
+  const overrides: Partial<GatewayConfig> = {
+    port,
+    host: values.host ?? env.ONEMCP_HOST,
+    externalUrl: values['external-url'] ?? env.ONEMCP_EXTERNAL_URL,
+    logLevel: (values['log-level'] ?? env.ONEMCP_LOG_LEVEL) as GatewayConfig['logLevel']
+  }
+  return {
+    help: values.help === true,
+    configPath: values.config ?? env.ONEMCP_CONFIG ?? (existsSync('config.json') ? 'config.json' : undefined),
+    noAuth: values['no-auth'] === true || env.ONEMCP_NO_AUTH === '1' || env.ONEMCP_NO_AUTH === 'true',
+    overrides: Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)) as Partial<GatewayConfig>
+  }
+}
+
+/** Builds the gateway, installs graceful shutdown and listens. */
+export async function serve (argv: string[]): Promise<void> {
+  const args = parseServeArgs(argv)
+  if (args.help) { process.stdout.write(HELP); return }
+  const app = await buildApp({ configPath: args.configPath, overrides: args.overrides, noAuth: args.noAuth })
+  closeWithGrace({ delay: 15_000 }, async ({ signal, err }) => {
+    if (err) app.log.error({ err }, 'shutting down after an error')
+    else app.log.info({ signal }, 'shutting down')
+    await app.close()
+  })
+  const config = app.gatewayConfig.current
+  await app.listen({ port: config.port ?? DEFAULT_PORT, host: config.host ?? DEFAULT_HOST })
+}
+
+const invokedDirectly = process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].replace(/\\/g, '/').split('/').pop() ?? '')
+if (invokedDirectly) {
+  serve(process.argv.slice(2)).catch((err: Error) => {
+    process.stderr.write(`1mcp: ${err.message}\n`)
+    process.exitCode = 1
+  })
+}
