@@ -229,14 +229,17 @@ export class CapabilityIndex extends EventEmitter<{ changed: [Kind[], string[]] 
 
   /** Resolves an exposed tool or prompt name to its backend, original name and definition, or undefined. */
   resolveName (kind: 'tools' | 'prompts', name: string, scope: Scope): Entry | undefined {
-    if (scope.single) {
-      const item = this.catalogs.get(scope.single)?.own[kind].get(name)
-      const disabled = kind === 'tools' && this.pool.get(scope.single)?.config.disabledTools?.includes(name)
-      return item && !disabled ? { backend: scope.single, original: name, item } : undefined
-    }
+    if (scope.single) return this.resolveOwnName(kind, name, scope.single)
     const entry = this.byName[kind].get(name)
     if (!entry || (scope.admits && !scope.admits(entry.backend))) return undefined
     return entry
+  }
+
+  /** On `/mcp/<server>`: the backend's own name, unless the config disables that tool. */
+  private resolveOwnName (kind: 'tools' | 'prompts', name: string, backend: string): Entry | undefined {
+    const item = this.catalogs.get(backend)?.own[kind].get(name)
+    const disabled = kind === 'tools' && this.pool.get(backend)?.config.disabledTools?.includes(name)
+    return item && !disabled ? { backend, original: name, item } : undefined
   }
 
   /** Resolves an exposed resource URI (`server_1mcp_<uri>`) to its backend and original URI. */
