@@ -26,7 +26,7 @@ const SUITE_VERSION = process.env.CONFORMANCE_SUITE_VERSION ?? '0.1.16'
 const NODE_MAJOR = '22'
 const SUITE_TIMEOUT_MS = Number(process.env.CONFORMANCE_TIMEOUT_MS ?? 600_000)
 const START_TIMEOUT_MS = 60_000
-const STOP_GRACE_MS = 10_000
+const STOP_GRACE_MS = 20_000 // above the gateway's own drain of calls in flight
 
 const { values: options } = parseArgs({
   options: {
@@ -83,9 +83,13 @@ function ensureSuite () {
   return paths
 }
 
+/** Every child still running, stopped (newest first) before the script exits. */
+const children = new Set()
+
 /** A child in its own process group (so stopping it stops what it started), its output to `logFile`. */
 function startProcess (command, args, logFile, extra = {}) {
   const child = spawn(command, args, { cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'], ...extra })
+  children.add(child)
   const log = createWriteStream(logFile)
   const lines = []
   for (const stream of [child.stdout, child.stderr]) {
@@ -96,7 +100,7 @@ function startProcess (command, args, logFile, extra = {}) {
     })
   }
   child.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })))
-  child.exited.then(() => log.end())
+  child.exited.then(() => { children.delete(child); log.end() })
   child.lines = lines
   return child
 }
@@ -202,21 +206,20 @@ async function runSuite (suite, url, work) {
 }
 
 const work = mkdtempSync(join(tmpdir(), '1mcp-conformance-'))
-let target
-let stopping = false
 async function cleanup () {
-  if (stopping) return
-  stopping = true
-  await stopProcess(target?.child)
+  for (const child of [...children].reverse()) await stopProcess(child)
 }
 for (const signal of ['SIGINT', 'SIGTERM']) {
-  process.once(signal, () => { void cleanup().finally(() => process.exit(130)) })
+  process.once(signal, () => {
+    say(`${signal}: stopping what was started`)
+    void cleanup().finally(() => process.exit(130))
+  })
 }
 
 let ok = false
 try {
   const suite = ensureSuite()
-  target = options.direct ? await startDirect(work) : await startGateway(work)
+  const target = options.direct ? await startDirect(work) : await startGateway(work)
   say(`running the suite against ${target.url}`)
   ok = await runSuite(suite, target.url, work)
 } catch (err) {
