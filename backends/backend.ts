@@ -82,8 +82,8 @@ export class Backend extends EventEmitter<BackendEvents> {
   private stopping = false
   private readonly limit: InFlightLimit
   private stderrBudget = { second: 0, used: 0, dropped: 0 }
-  /** an http backend without an explicit type fell back to SSE */
-  private sseFallback = false
+  /** for a url without an explicit type: the transport that worked */
+  private connectedKind?: TransportKind
 
   constructor (readonly name: string, public config: ServerConfig, readonly log: Logger, private readonly baseDir: string, private readonly hooks: BackendHooks = {}) {
     super()
@@ -97,7 +97,7 @@ export class Backend extends EventEmitter<BackendEvents> {
   get capabilities (): ServerCapabilities { return this.client?.getServerCapabilities() ?? {} }
   get instructions (): string | undefined { return this.client?.getInstructions() }
   get serverInfo (): Implementation | undefined { return this.client?.getServerVersion() }
-  get transportName (): TransportKind { return this.sseFallback ? 'sse' : this.kind }
+  get transportName (): TransportKind { return this.connectedKind ?? this.kind }
   get pid (): number | undefined { return this.transport instanceof StdioTransport ? this.transport.pid : undefined }
 
   private setState (state: BackendState): void {
@@ -185,23 +185,26 @@ export class Backend extends EventEmitter<BackendEvents> {
   }
 
   private async connectTransport (client: Client, timeout: number): Promise<Transport> {
-    if (this.kind !== 'streamable-http' || this.config.type) {
-      const transport = this.makeTransport(this.kind)
+    if (this.kind !== 'streamable-http' || this.config.type || this.connectedKind) {
+      const transport = this.makeTransport(this.connectedKind ?? this.kind)
       await this.connectWithTimeout(client, transport, timeout)
       return transport
     }
+    let transport = this.makeTransport('streamable-http')
     try {
-      const transport = this.makeTransport('streamable-http')
       await this.connectWithTimeout(client, transport, timeout)
-      this.sseFallback = false
-      return transport
     } catch (err) {
       this.log.debug({ err }, 'Streamable HTTP failed, trying SSE')
-      const transport = this.makeTransport('sse')
-      await this.connectWithTimeout(client, transport, timeout)
-      this.sseFallback = true
-      return transport
+      transport = this.makeTransport('sse')
+      try {
+        await this.connectWithTimeout(client, transport, timeout)
+      } catch {
+        throw err
+      }
     }
+    // once a transport has worked, reconnects use it without probing again
+    this.connectedKind = transport instanceof SSEClientTransport ? 'sse' : 'streamable-http'
+    return transport
   }
 
   private async connectWithTimeout (client: Client, transport: Transport, timeout: number): Promise<void> {
@@ -270,7 +273,8 @@ export class Backend extends EventEmitter<BackendEvents> {
     if (this.stopping) return
     this.failures++
     const policy = restartPolicy(this.config.restart)
-    if (this.failures > policy.maxRetries) {
+    // a child that keeps dying is parked; a remote server that is down is retried at the slowest pace
+    if (this.kind === 'stdio' && this.failures > policy.maxRetries) {
       this.log.error({ error: message, failures: this.failures }, 'backend keeps failing; parked as crash-loop')
       this.setState('crash-loop')
       return

@@ -101,12 +101,10 @@ async function registerLoadProtection (app: FastifyInstance): Promise<void> {
       timeWindow: timeWindowMs,
       hook: 'preHandler',
       keyGenerator: (request) => request.auth ? `sub:${request.auth.subject}` : `ip:${request.ip}`,
-      errorResponseBuilder: (_request, context) => ({
-        statusCode: 429,
-        jsonrpc: '2.0',
-        id: null,
-        error: { code: RpcCode.Overloaded, message: `Too Many Requests: limit of ${context.max} per ${context.after}; retry in ${context.after}` }
-      })
+      errorResponseBuilder: (_request, context) => Object.assign(
+        new Error(`Too Many Requests: at most ${context.max} requests per ${Math.round(timeWindowMs / 1000)} s; retry in ${context.after}`),
+        { statusCode: 429 }
+      )
     })
   }
   if (config.loadShedding !== false) {
@@ -114,6 +112,7 @@ async function registerLoadProtection (app: FastifyInstance): Promise<void> {
     await app.register(underPressure, {
       maxEventLoopDelay: maxEventLoopDelayMs,
       retryAfter: retryAfterSeconds,
+      sampleInterval: 100,
       pressureHandler: (_request, reply, type, value) => {
         void reply.code(503).header('retry-after', String(retryAfterSeconds)).send({
           jsonrpc: '2.0', id: null, error: { code: RpcCode.Overloaded, message: `Service Unavailable: the gateway is overloaded (${type} ${value}); retry in ${retryAfterSeconds} s` }
@@ -140,7 +139,8 @@ const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, { dispatcher 
     const status = err.statusCode ?? 500
     if (status >= 500) request.log.error({ err }, 'MCP request failed')
     const message = status >= 500 ? 'internal error' : err.message
-    return httpRpcError(reply, status, status === 413 ? RpcCode.InvalidRequest : RpcCode.InternalError, message)
+    const code = status === 429 ? RpcCode.Overloaded : status < 500 ? RpcCode.InvalidRequest : RpcCode.InternalError
+    return httpRpcError(reply, status, code, message)
   })
 
   async function post (request: FastifyRequest<{ Params: { server?: string } }>, reply: FastifyReply) {
