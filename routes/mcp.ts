@@ -44,7 +44,7 @@ class CallChannel implements Channel {
         headers: { 'mcp-session-id': this.session.id },
         keepAliveMs: 0
       })
-      this.stream.prime()
+      if (primes(this.session)) this.stream.prime()
     }
     this.stream.send(message)
   }
@@ -59,6 +59,11 @@ class CallChannel implements Channel {
       void this.reply.header('mcp-session-id', this.session.id).send(message)
     }
   }
+}
+
+/** Priming events (an id with empty data, SEP-1699) came with 2025-11-25: older clients fail to parse the empty data. */
+function primes (session: Session): boolean {
+  return session.protocolVersion >= '2025-11-25'
 }
 
 export interface McpRouteOptions { dispatcher: Dispatcher }
@@ -220,7 +225,7 @@ const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, { dispatcher 
     const streamId = resumed?.stream ?? session.newStreamId()
     const stream = new SseStream(reply.raw, streamId, session.replay, { headers: { 'mcp-session-id': session.id }, startSeq: resumed?.seq })
     if (resumed) for (const event of session.replay.after(resumed.stream, resumed.seq)) stream.resend(event.seq, event.message)
-    else stream.prime()
+    else if (primes(session)) stream.prime()
     session.standalone = stream
     stream.onclose = () => { if (session.standalone === stream) session.standalone = undefined }
     return reply
