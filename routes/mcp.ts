@@ -12,7 +12,6 @@ import { SseStream, parseEventId } from './sse-stream.js'
 import { buildScope } from './scope.js'
 import { httpRpcError, isNotification, isRequest, isResponse, parseJsonLeniently, rpcError, Unparsable, type ClientAnswer } from './jsonrpc-body.js'
 
-
 function accepts (request: FastifyRequest, type: string): boolean {
   const accept = request.headers.accept ?? ''
   return accept.includes(type) || accept.includes('*/*')

@@ -8,6 +8,15 @@ export class ScopeError extends Error {
   }
 }
 
+/** `/mcp/<server>`: that server alone, if it is enabled and the token may see it. */
+function singleScope (app: FastifyInstance, server: string, auth: FastifyRequest['auth']): Scope {
+  const config = app.gatewayConfig.current.mcpServers[server]
+  if (!config || config.disabled || (auth && !auth.admitsTags(config.tags ?? []))) {
+    throw new ScopeError(`no server named '${server}' is available`, 404)
+  }
+  return { single: server }
+}
+
 /**
  * What a new session may see: `/mcp/<server>` is that server alone; `/mcp` is every server,
  * narrowed by `?tags=a,b` (servers carrying any of them) and by the token's scopes.
@@ -16,13 +25,7 @@ export function buildScope (app: FastifyInstance, request: FastifyRequest<{ Para
   const auth = request.auth
   const tagsOf = (backend: string) => app.gatewayConfig.current.mcpServers[backend]?.tags ?? []
   const server = request.params.server
-  if (server !== undefined) {
-    const config = app.gatewayConfig.current.mcpServers[server]
-    if (!config || config.disabled || (auth && !auth.admitsTags(config.tags ?? []))) {
-      throw new ScopeError(`no server named '${server}' is available`, 404)
-    }
-    return { single: server }
-  }
+  if (server !== undefined) return singleScope(app, server, auth)
   const query = request.query as Record<string, unknown>
   const tags = typeof query.tags === 'string' ? query.tags.split(',').map((t) => t.trim()).filter(Boolean) : []
   if (tags.length === 0 && !auth) return {}
