@@ -150,13 +150,26 @@ export class Dispatcher {
     throw new RpcError(RpcCode.InvalidParams, 'params.ref.type must be "ref/prompt" or "ref/resource"')
   }
 
+  /**
+   * Records the session's level and sets each backend it sees to the most verbose level any of
+   * that backend's sessions asked for (a shared backend has one level); each session's messages
+   * are then filtered to its own level.
+   */
   private async setLevel (session: Session, params: Params): Promise<Result> {
     const level = requireString(params, 'level')
     if (!LOG_LEVELS.includes(level)) throw new RpcError(RpcCode.InvalidParams, `unknown log level: ${level}`)
     session.logLevel = level
     const targets = [...this.app.backends.all()].filter((b) => b.state === 'ready' && b.capabilities.logging && admits(session.scope, b.name))
-    await Promise.allSettled(targets.map((b) => b.request('logging/setLevel', { level })))
+    await Promise.allSettled(targets.map((b) => b.request('logging/setLevel', { level: this.mostVerboseLevel(b.name) })))
     return {}
+  }
+
+  private mostVerboseLevel (backend: string): string {
+    let most = LOG_LEVELS.length - 1
+    for (const s of this.app.sessions.all()) {
+      if (s.logLevel && admits(s.scope, backend)) most = Math.min(most, LOG_LEVELS.indexOf(s.logLevel))
+    }
+    return LOG_LEVELS[most]
   }
 
   /** Sends a request to a backend on behalf of a session, relaying progress and cancellation. */
