@@ -62,6 +62,7 @@ export const gateway = fp<GatewayOptions>(async (app, opts) => {
   app.backends.onServerRequest = (backend, request, extra) => dispatcher.serverRequest(backend, request, extra)
   app.backends.on('notification', (backend, notification) => dispatcher.backendNotification(backend, notification))
   app.capabilities.on('changed', (kinds, backends) => dispatcher.listsChanged(kinds, backends))
+  app.sessions.on('closed', (session) => { void app.backends.releaseSession(session.id) })
 
   await app.register(healthRoutes)
   await app.register(mcpRoutes, { dispatcher })

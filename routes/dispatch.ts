@@ -174,7 +174,7 @@ export class Dispatcher {
 
   /** Sends a request to a backend on behalf of a session, relaying progress and cancellation. */
   async forward (session: Session, id: RequestId, backendName: string, method: string, params: Params, channel: Channel, retryable = false): Promise<Result> {
-    const backend = this.app.backends.get(backendName)
+    const backend = await this.app.backends.forSession(backendName, session.id)
     if (!backend) throw new RpcError(RpcCode.BackendUnavailable, `backend '${backendName}' is not configured`, { backend: backendName })
     const meta = params._meta as Params | undefined
     const progressToken = meta?.progressToken as string | number | undefined
@@ -215,7 +215,10 @@ export class Dispatcher {
 
   /** A server→client request raised by a backend: to the one session whose call can have caused it. */
   async serverRequest (backend: Backend, request: Request, extra: ServerRequestExtra): Promise<Result> {
-    const callers = this.sessionsCalling(backend.name)
+    const owner = this.app.backends.ownerOf(backend)
+    const callers = owner === undefined
+      ? this.sessionsCalling(backend.name)
+      : this.sessionsCalling(backend.name).filter(([s]) => s.id === owner)
     if (callers.length === 0) {
       throw new RpcError(RpcCode.InvalidRequest, `${request.method} from backend '${backend.name}' cannot be routed: no client call is in flight to it`)
     }
@@ -244,6 +247,11 @@ export class Dispatcher {
   /** A notification from a backend: to the sessions it concerns, and only those. */
   backendNotification (backend: Backend, notification: Notification): void {
     const params = (notification.params ?? {}) as Params
+    const owner = this.app.backends.ownerOf(backend)
+    if (owner !== undefined) {
+      this.toOwner(owner, backend.name, notification)
+      return
+    }
     switch (notification.method) {
       case 'notifications/resources/updated':
         this.resourceUpdated(backend.name, params)
@@ -273,6 +281,20 @@ export class Dispatcher {
       if (!session.logLevel || !admits(session.scope, backend)) continue
       if (severity >= LOG_LEVELS.indexOf(session.logLevel)) session.notify({ jsonrpc: '2.0', method: notification.method, params })
     }
+  }
+
+  /** A per-client connection's notification: to its session only (its call's stream, else its GET stream). */
+  private toOwner (sessionId: string, backend: string, notification: Notification): void {
+    const session = this.app.sessions.get(sessionId)
+    if (!session || notification.method.endsWith('/list_changed')) return
+    let params = notification.params as Params | undefined
+    if (notification.method === 'notifications/resources/updated' && !session.scope.single) {
+      params = { ...params, uri: exposedUri(backend, String(params?.uri)) }
+    }
+    const message = { jsonrpc: '2.0' as const, method: notification.method, params }
+    const call = [...session.inflight.values()].reverse().find((c) => c.backend === backend && !c.channel.closed)
+    if (call) call.channel.send(message)
+    else session.notify(message)
   }
 
   /** Sends to the stream of the only session calling `backend`; false when there is not exactly one. */
