@@ -1,4 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox'
+import { AuthSettings } from './auth.js'
+
+export { AuthSettings } from './auth.js'
 
 const Milliseconds = (description: string, minimum = 1) =>
   Type.Integer({ minimum, maximum: 24 * 3600 * 1000, description })
@@ -43,10 +46,6 @@ export const SessionSettings = Type.Object({
   max: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000000, description: 'most sessions open at once' })),
   replayBufferSize: Type.Optional(Type.Integer({ minimum: 0, maximum: 100000, description: 'SSE events kept per session for Last-Event-ID resumption' }))
 }, { additionalProperties: false })
-
-export const AuthSettings = Type.Object({
-  enabled: Type.Optional(Type.Boolean())
-}, { additionalProperties: true })
 
 export const GatewayConfig = Type.Object({
   $schema: Type.Optional(Type.String()),
