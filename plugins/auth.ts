@@ -79,7 +79,7 @@ export const DEFAULTS = {
   refreshTokenTtlSeconds: 30 * 86400,
   authorizationCodeTtlSeconds: 60,
   ownerSessionTtlSeconds: 12 * 3600,
-  dataDir: '.1mcp'
+  dataDir: '.data'
 } as const
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost'])
@@ -194,9 +194,9 @@ export default fp<AuthPluginOptions>(async (app, opts) => {
   app.decorateRequest('auth', undefined)
 
   function audit (request: FastifyRequest, event: string, outcome: AuditOutcome, fields: Record<string, unknown> = {}): void {
-    const entry = { audit: event, outcome, ip: request.ip, path: request.url.split('?')[0], ...fields }
-    if (outcome === 'denied' || outcome === 'refused' || outcome === 'failed') log.warn(entry, `auth ${event}: ${outcome}`)
-    else log.info(entry, `auth ${event}: ${outcome}`)
+    const entry = { plugin: 'auth', audit: event, outcome, ip: request.ip, path: request.url.split('?')[0], ...fields }
+    if (outcome === 'denied' || outcome === 'refused' || outcome === 'failed') request.log.warn(entry, `auth ${event}: ${outcome}`)
+    else request.log.info(entry, `auth ${event}: ${outcome}`)
   }
 
   if (opts.disabled || settings.enabled === false) {

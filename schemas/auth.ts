@@ -37,7 +37,7 @@ export const AuthRateLimit = Type.Object({
 
 export const AuthSettings = Type.Object({
   enabled: Type.Optional(Type.Boolean({ description: 'default true; false serves every endpoint without auth (local development only)' })),
-  dataDir: Type.Optional(Type.String({ minLength: 1, description: 'where the signing key, clients and refresh-token families persist; default ".1mcp" beside the config file' })),
+  dataDir: Type.Optional(Type.String({ minLength: 1, description: 'where the signing key, clients and refresh-token families persist; default ".data" beside the config file' })),
   accessTokenTtlSeconds: Type.Optional(Seconds('access token lifetime (default 900)', 30, 86400)),
   refreshTokenTtlSeconds: Type.Optional(Seconds('refresh-token family lifetime (default 30 days)', 60, 365 * 86400)),
   authorizationCodeTtlSeconds: Type.Optional(Seconds('authorization code lifetime (default 60)', 10, 600)),
