@@ -67,7 +67,7 @@ t.test('two backends behind one endpoint', async (t) => {
     const { resourceTemplates } = await client.listResourceTemplates()
     t.ok(resourceTemplates.some((r) => r.uriTemplate === 'alpha_1mcp_fixture://items/{id}'))
     const item = await client.readResource({ uri: 'alpha_1mcp_fixture://items/7' })
-    t.equal(item.contents[0].text, 'item 7 of alpha')
+    t.equal((item.contents[0] as { text: string }).text, 'item 7 of alpha')
     const err = await client.readResource({ uri: 'gamma_1mcp_fixture://hello' }).catch((e) => e)
     t.equal(err.code, -32602)
   })
@@ -113,7 +113,7 @@ t.test('/mcp/<server> serves one backend under its original names', async (t) =>
   const result = await client.callTool({ name: 'echo', arguments: { text: 'x' } })
   t.same(result.content, [{ type: 'text', text: 'alpha: x' }])
   const read = await client.readResource({ uri: 'fixture://hello' })
-  t.equal(read.contents[0].text, 'hello from alpha')
+  t.equal((read.contents[0] as { text: string }).text, 'hello from alpha')
   const res = await fetch(`${gw.base}/mcp/nosuch`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
