@@ -61,7 +61,7 @@ export async function startAuthGateway (t: Test, options: BuildOptions & { dataD
   const app = await buildApp({
     logger: { level: 'debug', stream: logs.stream },
     ...rest,
-    config: { ...cfg, auth: { dataDir, passphraseHash: await testPassphraseHash(), ...cfg.auth, ...auth } }
+    config: { ...cfg, auth: Object.fromEntries(Object.entries({ dataDir, passphraseHash: await testPassphraseHash(), ...cfg.auth, ...auth }).filter(([, v]) => v !== undefined)) }
   })
   t.teardown(() => app.close())
   await app.listen({ port: port ?? 0, host: '127.0.0.1' })
