@@ -9,6 +9,7 @@ import { OwnerSessions } from '../auth/owner-sessions.js'
 import { generatePassphrase, hashPassphrase, isPassphraseHash } from '../auth/passphrase.js'
 import { admitsTags, ALL_SERVERS_SCOPE, grantOf, grantsAnything, parseScope, TAG_PREFIX } from '../auth/scopes.js'
 import { AuthStore } from '../auth/store.js'
+import { VerifiedTokens } from '../auth/verified-tokens.js'
 import type { AuthSettings } from '../schemas/auth.js'
 
 /** Who a request acts for, once its token is verified. */
@@ -72,6 +73,17 @@ export interface AuthPluginOptions {
   /** how the generated owner passphrase is shown, once; default: standard error */
   announce?: (text: string) => void
   now?: () => number
+}
+
+/** What the resource server needs from a verified access token. */
+interface VerifiedClaims {
+  subject: string
+  clientId: string
+  scopes: string[]
+  audience: string[]
+  family?: string
+  /** expiry, seconds since the epoch */
+  exp?: number
 }
 
 export const DEFAULTS = {
@@ -208,17 +220,17 @@ export default fp<AuthPluginOptions>(async (app, opts) => {
   if (settings.external && settings.passphraseHash) throw new Error('auth.external and auth.passphraseHash cannot both be set')
 
   const now = opts.now ?? Date.now
-  let verify: (token: string) => Promise<{ subject: string, clientId: string, scopes: string[], audience: string[], family?: string }>
+  let verifySignature: (token: string) => Promise<VerifiedClaims>
   let embedded: EmbeddedIssuer | undefined
 
   if (settings.external) {
     const external = settings.external
     const verifyExternal = externalVerifier(external)
-    verify = async (token) => {
+    verifySignature = async (token) => {
       const payload = await verifyExternal(token)
       const aud = Array.isArray(payload.aud) ? payload.aud : [payload.aud ?? '']
       const clientId = [payload.client_id, payload.azp, payload.appid].find((v): v is string => typeof v === 'string') ?? ''
-      return { subject: payload.sub ?? '', clientId, scopes: scopesOf(payload), audience: aud }
+      return { subject: payload.sub ?? '', clientId, scopes: scopesOf(payload), audience: aud, exp: payload.exp }
     }
     log.info({ issuer: external.issuer }, 'trusting access tokens from an external issuer')
   } else {
@@ -242,9 +254,9 @@ export default fp<AuthPluginOptions>(async (app, opts) => {
     })
     const owners = new OwnerSessions((settings.ownerSessionTtlSeconds ?? DEFAULTS.ownerSessionTtlSeconds) * 1000, now)
     embedded = { server, tokens, store, owners, passphraseHash }
-    verify = async (token) => {
+    verifySignature = async (token) => {
       const claims = await tokens.verify(token, urls.issuer())
-      return { subject: claims.sub, clientId: claims.client_id, scopes: parseScope(claims.scope), audience: [claims.aud], family: claims.fam }
+      return { subject: claims.sub, clientId: claims.client_id, scopes: parseScope(claims.scope), audience: [claims.aud], family: claims.fam, exp: claims.exp }
     }
     const pruner = setInterval(() => {
       server.prune()
@@ -257,6 +269,15 @@ export default fp<AuthPluginOptions>(async (app, opts) => {
       await store.flushed()
     })
     log.info({ dataDir, owner: settings.upstream ? 'upstream identity provider' : 'passphrase' }, 'authorization server ready')
+  }
+
+  const verified = new VerifiedTokens<VerifiedClaims>(10_000, now)
+  async function verify (token: string): Promise<VerifiedClaims> {
+    const hit = verified.get(token)
+    if (hit) return hit
+    const claims = await verifySignature(token)
+    verified.set(token, claims, claims.exp)
+    return claims
   }
 
   const audienceOk = settings.external?.audience
@@ -284,7 +305,7 @@ export default fp<AuthPluginOptions>(async (app, opts) => {
       audit(request, 'access', 'denied', { reason: 'malformed Authorization header' })
       return void challenge(request, reply, 401, 'invalid_request', 'the Authorization header must be "Bearer <token>"')
     }
-    let claims: Awaited<ReturnType<typeof verify>>
+    let claims: VerifiedClaims
     try {
       claims = await verify(match[1])
     } catch (err) {
