@@ -71,6 +71,21 @@ const oauthRoutes: FastifyPluginAsync = async (app) => {
   await app.register(cookie)
   await app.register(rateLimit, { global: true, max: limits.max ?? 60, timeWindow: windowMs })
 
+  // Browser-based clients (the Inspector's UI) call these endpoints cross-origin. They take no
+  // cookies, so any origin may read them; the login and consent pages are navigations, not listed.
+  const CORS_PATHS = /^\/(\.well-known\/|token$|register$|revoke$)/
+  app.addHook('onRequest', async (request, reply) => {
+    if (CORS_PATHS.test(request.url.split('?')[0].slice(0, 64))) reply.header('access-control-allow-origin', '*')
+  })
+  app.options('/*', { config: { rateLimit: false } }, async (request, reply) => {
+    if (!CORS_PATHS.test(request.url.split('?')[0])) return reply.code(404).send()
+    return reply.code(204)
+      .header('access-control-allow-methods', 'GET, POST, OPTIONS')
+      .header('access-control-allow-headers', 'authorization, content-type, mcp-protocol-version')
+      .header('access-control-max-age', '600')
+      .send()
+  })
+
   const scopes = () => scopesSupported(app.gatewayConfig.current.mcpServers)
 
   function protectedResourceMetadata (path: string) {

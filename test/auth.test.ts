@@ -1,3 +1,5 @@
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { auth } from '@modelcontextprotocol/sdk/client/auth.js'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
@@ -371,4 +373,39 @@ t.test('auth off: --no-auth or auth.enabled=false, with a warning and in /health
 
 t.test('an unknown key under auth is a config error', async (t) => {
   await t.rejects(buildApp({ logger: false, config: { mcpServers: {}, auth: { enabeld: false } } }), /invalid config/)
+})
+
+t.test('with no passphrase set, one is generated, shown once, and kept only as a hash', async (t) => {
+  const shown: string[] = []
+  const first = await startAuthGateway(t, { config: { mcpServers: {} }, auth: { passphraseHash: undefined }, announcePassphrase: (text) => shown.push(text) })
+  t.equal(shown.length, 1, 'shown once')
+  const passphrase = /\n {6}(\S+)\n/.exec(shown[0])?.[1]
+  t.match(passphrase, /^[a-z2-9]{5}(-[a-z2-9]{5}){4}$/)
+  const stored = await readFile(join(first.dataDir, 'owner.json'), 'utf8')
+  t.notOk(stored.includes(passphrase!), 'the file holds no passphrase')
+  t.match(JSON.parse(stored).passphraseHash, /^scrypt\$/)
+  t.notOk(first.logs.lines.join('\n').includes(passphrase!), 'the log holds no passphrase')
+  t.ok(first.logs.entries.some((e) => e.level === 40 && /generated the owner passphrase/.test(String(e.msg))), 'a warning says where it went')
+
+  const provider = new MemoryProvider()
+  await auth(provider, { serverUrl: first.url })
+  const back = await approve(provider.lastAuthorizationUrl!, { passphrase })
+  t.ok(back.searchParams.get('code'), 'the generated passphrase logs the owner in')
+  await first.app.close()
+
+  const second = await startAuthGateway(t, { config: { mcpServers: {} }, dataDir: first.dataDir, auth: { passphraseHash: undefined }, announcePassphrase: (text) => shown.push(text) })
+  t.equal(shown.length, 1, 'not shown again at the next start')
+  t.ok(second.app.auth.embedded?.passphraseHash)
+})
+
+t.test('the OAuth endpoints answer browser clients cross-origin; the pages do not', async (t) => {
+  const gw = await startAuthGateway(t, { config: { mcpServers: {} } })
+  const origin = { origin: 'http://localhost:6274' }
+  const meta = await fetch(`${gw.base}/.well-known/oauth-authorization-server`, { headers: origin })
+  t.equal(meta.headers.get('access-control-allow-origin'), '*')
+  const pre = await fetch(`${gw.base}/register`, { method: 'OPTIONS', headers: { ...origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' } })
+  t.equal(pre.status, 204)
+  t.match(pre.headers.get('access-control-allow-headers'), /content-type/)
+  const page = await fetch(`${gw.base}/authorize?client_id=x`, { headers: origin })
+  t.equal(page.headers.get('access-control-allow-origin'), null)
 })
