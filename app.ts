@@ -12,6 +12,7 @@ import healthPlugin from './plugins/health.js'
 import healthRoutes from './routes/health.js'
 import mcpRoutes from './routes/mcp.js'
 import oauthRoutes from './routes/oauth.js'
+import sseRoutes from './routes/sse.js'
 import { Dispatcher } from './routes/dispatch.js'
 import type { GatewayConfig } from './schemas/config.js'
 
@@ -79,6 +80,7 @@ export const gateway = fp<GatewayOptions>(async (app, opts) => {
   await app.register(healthRoutes)
   await app.register(oauthRoutes)
   await app.register(mcpRoutes, { dispatcher })
+  await app.register(sseRoutes, { dispatcher })
   await registerThirdParty(app, app.gatewayConfig.current.plugins ?? [], baseDir)
 }, { name: '1mcp-gateway', fastify: '5.x' })
 

@@ -275,13 +275,34 @@ export class Dispatcher {
     return true
   }
 
-  /** Tells each session whose view changed that its lists changed. */
+  private readonly pendingListChanges = new Map<Session, Set<string>>()
+  private flushScheduled = false
+
+  /**
+   * Tells each session whose view changed that its lists changed: once per kind, after the backend
+   * set and the index have settled, so a reload that starts several servers sends one notification.
+   */
   listsChanged (kinds: Kind[], backends: string[]): void {
-    const methods = [...new Set(kinds.map((k) => LIST_CHANGED_NOTIFICATION[k]))]
+    const methods = kinds.map((k) => LIST_CHANGED_NOTIFICATION[k])
     for (const session of this.app.sessions.all()) {
       if (!session.initialized || !backends.some((b) => admits(session.scope, b))) continue
+      const pending = this.pendingListChanges.get(session) ?? new Set()
+      for (const method of methods) pending.add(method)
+      this.pendingListChanges.set(session, pending)
+    }
+    if (this.pendingListChanges.size === 0 || this.flushScheduled) return
+    this.flushScheduled = true
+    void this.flushListChanges()
+  }
+
+  private async flushListChanges (): Promise<void> {
+    await this.app.backends.settled().catch(() => {})
+    await this.app.capabilities.settled()
+    this.flushScheduled = false
+    for (const [session, methods] of this.pendingListChanges) {
       for (const method of methods) session.notify({ jsonrpc: '2.0', method })
     }
+    this.pendingListChanges.clear()
   }
 }
 
