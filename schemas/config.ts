@@ -1,4 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox'
+import { AuthSettings } from './auth.js'
+
+export { AuthSettings } from './auth.js'
 
 const Milliseconds = (description: string, minimum = 1) =>
   Type.Integer({ minimum, maximum: 24 * 3600 * 1000, description })
@@ -53,10 +56,6 @@ export const LoadSheddingSettings = Type.Union([Type.Literal(false), Type.Object
   maxEventLoopDelayMs: Type.Optional(Milliseconds('event-loop lag above which MCP requests are refused with 503')),
   retryAfterSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 3600 }))
 }, { additionalProperties: false })])
-
-export const AuthSettings = Type.Object({
-  enabled: Type.Optional(Type.Boolean())
-}, { additionalProperties: true })
 
 export const GatewayConfig = Type.Object({
   $schema: Type.Optional(Type.String()),
