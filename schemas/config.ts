@@ -48,6 +48,12 @@ export const AuthSettings = Type.Object({
   enabled: Type.Optional(Type.Boolean())
 }, { additionalProperties: true })
 
+export const Preset = Type.Object({
+  filter: Type.String({ minLength: 1, description: 'a tag filter expression: tags joined by and, or, not and parentheses' }),
+  description: Type.Optional(Type.String())
+}, { additionalProperties: false })
+export type Preset = Static<typeof Preset>
+
 export const GatewayConfig = Type.Object({
   $schema: Type.Optional(Type.String()),
   mcpServers: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_-]+$' }), ServerConfig),
@@ -63,7 +69,8 @@ export const GatewayConfig = Type.Object({
   logLevel: Type.Optional(Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)))),
   sessions: Type.Optional(SessionSettings),
   auth: Type.Optional(AuthSettings),
-  plugins: Type.Optional(Type.Array(Type.String({ minLength: 1 })))
+  plugins: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+  presets: Type.Optional(Type.Record(Type.String({ pattern: '^[A-Za-z0-9_-]+$' }), Preset, { description: 'named tag filters, used as /mcp?preset=NAME' }))
 }, { additionalProperties: false })
 export type GatewayConfig = Static<typeof GatewayConfig>
 
