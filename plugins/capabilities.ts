@@ -58,7 +58,18 @@ export interface Scope {
 
 export interface Collision { kind: Kind, name: string, backends: string[] }
 
-interface Catalog { tools: Item[], prompts: Item[], resources: Item[], resourceTemplates: Item[] }
+interface Catalog {
+  tools: Item[]
+  prompts: Item[]
+  resources: Item[]
+  resourceTemplates: Item[]
+  /** the backend's tools and prompts by their own names */
+  own: Record<'tools' | 'prompts', Map<string, Item>>
+}
+
+function emptyCatalog (): Catalog {
+  return { tools: [], prompts: [], resources: [], resourceTemplates: [], own: { tools: new Map(), prompts: new Map() } }
+}
 
 /** The exposed name for a backend's tool or prompt: valid for LLM APIs, deterministic, never ambiguous. */
 export function exposedName (backend: string, name: string): string {
@@ -107,10 +118,13 @@ export class CapabilityIndex extends EventEmitter<{ changed: [Kind[], string[]] 
   }
 
   private async doRefresh (backend: Backend, kinds: Kind[]): Promise<void> {
-    const catalog = this.catalogs.get(backend.name) ?? { tools: [], prompts: [], resources: [], resourceTemplates: [] }
+    const catalog = this.catalogs.get(backend.name) ?? emptyCatalog()
     const fetched = await Promise.all(kinds.map((kind) => this.fetchAll(backend, kind)))
     if (this.pool.get(backend.name) !== backend || backend.state !== 'ready') return
-    kinds.forEach((kind, i) => { catalog[kind] = fetched[i] })
+    kinds.forEach((kind, i) => {
+      catalog[kind] = fetched[i]
+      if (kind === 'tools' || kind === 'prompts') catalog.own[kind] = new Map(fetched[i].map((item) => [String(item.name), item]))
+    })
     this.catalogs.set(backend.name, catalog)
     this.rebuild(kinds, [backend.name])
   }
@@ -121,7 +135,7 @@ export class CapabilityIndex extends EventEmitter<{ changed: [Kind[], string[]] 
     let cursor: string | undefined
     for (let page = 0; page < MAX_PAGES; page++) {
       try {
-        const result = await backend.request(LIST_METHOD[kind], cursor ? { cursor } : undefined) as Record<string, unknown>
+        const result = await backend.request(LIST_METHOD[kind], cursor ? { cursor } : undefined, { retryable: true }) as Record<string, unknown>
         items.push(...(result[kind] as Item[] | undefined ?? []))
         cursor = typeof result.nextCursor === 'string' && result.nextCursor ? result.nextCursor : undefined
       } catch (err) {
@@ -211,12 +225,12 @@ export class CapabilityIndex extends EventEmitter<{ changed: [Kind[], string[]] 
     return this.splitPrefixed(String(kind === 'resources' ? item.uri : item.uriTemplate))?.backend ?? ''
   }
 
-  /** Resolves an exposed tool or prompt name to its backend and original name, or undefined. */
-  resolveName (kind: 'tools' | 'prompts', name: string, scope: Scope): { backend: string, original: string } | undefined {
+  /** Resolves an exposed tool or prompt name to its backend, original name and definition, or undefined. */
+  resolveName (kind: 'tools' | 'prompts', name: string, scope: Scope): Entry | undefined {
     if (scope.single) {
-      const known = this.catalogs.get(scope.single)?.[kind].some((i) => i.name === name)
+      const item = this.catalogs.get(scope.single)?.own[kind].get(name)
       const disabled = kind === 'tools' && this.pool.get(scope.single)?.config.disabledTools?.includes(name)
-      return known && !disabled ? { backend: scope.single, original: name } : undefined
+      return item && !disabled ? { backend: scope.single, original: name, item } : undefined
     }
     const entry = this.byName[kind].get(name)
     if (!entry || (scope.admits && !scope.admits(entry.backend))) return undefined
