@@ -93,10 +93,10 @@ t.test('tag filters and presets narrow what a session sees and may call', async 
 
   t.test('/health shows the token cost of each server\'s tools', async (t) => {
     type Report = { backends: Array<{ name: string, toolTokens: number }> }
-    const report: Report = await waitFor(async () => {
+    const report = (await waitFor(async () => {
       const body = await (await fetch(`${gw.base}/health`)).json() as Report
-      return body.backends.every((b) => b.toolTokens > 0) && body
-    }, 'tool tokens in /health')
+      return body.backends.every((b) => b.toolTokens > 0) ? body : undefined
+    }, 'tool tokens in /health')) as Report
     const tokens = Object.fromEntries(report.backends.map((b) => [b.name, b.toolTokens]))
     t.equal(tokens.web, tokens.db, 'same tools, same names length, same cost')
     t.ok(tokens.lab < tokens.web, 'two tools fewer cost less')
