@@ -1,6 +1,5 @@
 import t from 'tap'
 import { readFile, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
 import { ECHO_SERVER, echoFixture, startGateway, waitFor } from './helpers.js'
 import { cli, cliEnv, tempHome } from './cli-helpers.js'
 
@@ -105,7 +104,7 @@ t.test('every command has --help', async (t) => {
 t.test('mcp status asks the running gateway; mcp tokens counts tool tokens', async (t) => {
   const home = await tempHome(t)
   const env = cliEnv(home)
-  const config = { mcpServers: { alpha: echoFixture('alpha', {}, { tags: ['a'] }), beta: echoFixture('beta', { EXTRA_TOOLS: 'one,two,three' }, { tags: ['b'] }) } }
+  const config = { mcpServers: { alpha: echoFixture('alpha', {}, { tags: ['a'] }), beta: echoFixture('beta', { EXTRA_TOOLS: 'one,two,three' }, { tags: ['b'] }) }, loadShedding: false }
   await writeFile(env.ONEMCP_CONFIG!, JSON.stringify(config, null, 2))
 
   const down = await cli(['mcp', 'status', '--url', 'http://127.0.0.1:9'], env)
