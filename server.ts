@@ -4,8 +4,9 @@ import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.js'
 import type { GatewayConfig } from './schemas/config.js'
 
-export const DEFAULT_PORT = 3050
-export const DEFAULT_HOST = '127.0.0.1'
+import { DEFAULT_HOST, DEFAULT_PORT } from './schemas/config.js'
+
+export { DEFAULT_HOST, DEFAULT_PORT }
 
 export const SERVE_HELP = `1mcp serve: one MCP endpoint in front of many MCP servers
 

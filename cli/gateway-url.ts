@@ -1,5 +1,4 @@
-import type { GatewayConfig } from '../schemas/config.js'
-import { DEFAULT_HOST, DEFAULT_PORT } from '../server.js'
+import { DEFAULT_HOST, DEFAULT_PORT, type GatewayConfig } from '../schemas/config.js'
 import { CliError } from './errors.js'
 
 /** The running gateway's base URL: `--url`, then `ONEMCP_URL`, then the config's externalUrl or host and port. */
@@ -19,8 +18,9 @@ export async function fetchGatewayJson (url: string, token?: string): Promise<{ 
   try {
     res = await fetch(url, { headers: { accept: 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) }, signal: AbortSignal.timeout(10_000) })
   } catch (err) {
-    const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message
-    throw new CliError(`no gateway answers at ${url} (${cause})`, 'start it with `1mcp serve`, or pass --url (or set ONEMCP_URL) to the address it listens on')
+    const { cause } = err as { cause?: { code?: string, message?: string } }
+    const reason = cause?.code ?? cause?.message ?? (err as Error).message
+    throw new CliError(`no gateway answers at ${url} (${reason})`, 'start it with `1mcp serve`, or pass --url (or set ONEMCP_URL) to the address it listens on')
   }
   const text = await res.text()
   try {

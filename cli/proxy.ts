@@ -39,8 +39,8 @@ export function proxyTarget (base: string, filters: { tags: string[], tagFilter?
 
 function describe (err: unknown): string {
   if (err instanceof StreamableHTTPError) return `the gateway answered ${err.code}: ${err.message}`
-  const cause = (err as { cause?: { code?: string } }).cause?.code
-  return cause ? `cannot reach the gateway (${cause})` : (err as Error).message
+  const cause = (err as { cause?: { code?: string, message?: string } }).cause
+  return cause ? `cannot reach the gateway (${cause.code ?? cause.message})` : (err as Error).message
 }
 
 /**
@@ -127,5 +127,7 @@ export const proxyCommand: Command = {
     const token = values.token ?? io.env.ONEMCP_TOKEN
     const http = new StreamableHTTPClientTransport(target, token ? { requestInit: { headers: { authorization: `Bearer ${token}` } } } : undefined)
     await relay(new StdioServerTransport(), http, io, target.href)
+    // The client is gone: leave now rather than wait for idle keep-alive sockets to time out.
+    setTimeout(() => process.exit(), 50).unref()
   }
 }

@@ -1,12 +1,13 @@
 import type { Command } from './command.js'
 import { UsageError } from './errors.js'
-import { serve, SERVE_HELP } from '../server.js'
 
 export const serveCommand: Command = {
   name: 'serve',
   summary: 'run the gateway (what `npm start` runs)',
-  help: SERVE_HELP,
+  // `serve --help` is answered by serve() itself, so the CLI does not load the service for other commands.
+  help: '',
   async run (argv) {
+    const { serve } = await import('../server.js')
     try {
       await serve(argv)
     } catch (err) {

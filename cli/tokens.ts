@@ -1,4 +1,3 @@
-import { buildApp } from '../app.js'
 import { exposedName } from '../plugins/capabilities.js'
 import { countToolTokens } from '../plugins/tool-tokens.js'
 import { readConfigFile } from './config-file.js'
@@ -12,6 +11,7 @@ export interface TokenRow { name: string, state: string, tools: number, tokens: 
  */
 export async function measureToolTokens (path: string, timeoutMs: number): Promise<TokenRow[]> {
   await readConfigFile(path)
+  const { buildApp } = await import('../app.js')
   const app = await buildApp({ configPath: path, noAuth: true, logger: false, watch: false })
   try {
     let timer: NodeJS.Timeout | undefined

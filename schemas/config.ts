@@ -1,5 +1,8 @@
 import { Type, type Static } from '@sinclair/typebox'
 
+export const DEFAULT_PORT = 3050
+export const DEFAULT_HOST = '127.0.0.1'
+
 const Milliseconds = (description: string, minimum = 1) =>
   Type.Integer({ minimum, maximum: 24 * 3600 * 1000, description })
 
