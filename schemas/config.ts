@@ -48,6 +48,12 @@ export const AuthSettings = Type.Object({
   enabled: Type.Optional(Type.Boolean())
 }, { additionalProperties: true })
 
+export const RegistrySettings = Type.Object({
+  url: Type.Optional(Type.String({ pattern: '^https?://', description: 'MCP Registry base URL for `1mcp registry` and `1mcp mcp install`' })),
+  cacheTtlMs: Type.Optional(Milliseconds('registry answers younger than this are served from the cache', 0)),
+  maxStaleMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 365 * 24 * 3600 * 1000, description: 'when the registry is unreachable, cached answers up to this old are used' }))
+}, { additionalProperties: false })
+
 export const GatewayConfig = Type.Object({
   $schema: Type.Optional(Type.String()),
   mcpServers: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_-]+$' }), ServerConfig),
@@ -63,7 +69,8 @@ export const GatewayConfig = Type.Object({
   logLevel: Type.Optional(Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)))),
   sessions: Type.Optional(SessionSettings),
   auth: Type.Optional(AuthSettings),
-  plugins: Type.Optional(Type.Array(Type.String({ minLength: 1 })))
+  plugins: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+  registry: Type.Optional(RegistrySettings)
 }, { additionalProperties: false })
 export type GatewayConfig = Static<typeof GatewayConfig>
 
