@@ -109,7 +109,7 @@ export class Backend extends EventEmitter<BackendEvents> {
     }
     if (this.stopping) return
     this.setState('ready')
-    this.log.info({ transport: this.transportName, server: this.serverInfo }, 'backend ready')
+    this.log.info({ transport: this.transportName, server: this.serverInfo, backendPid: this.pid }, 'backend ready')
     const policy = restartPolicy(this.config.restart)
     this.stableTimer = setTimeout(() => { this.failures = 0 }, policy.stableAfterMs)
     this.stableTimer.unref()

@@ -92,8 +92,21 @@ export class CapabilityIndex extends EventEmitter<{ changed: [Kind[], string[]] 
     super()
   }
 
+  private readonly refreshing = new Set<Promise<void>>()
+
   /** Fetches the lists a backend offers (those in `kinds`), then rebuilds the merged lists. */
-  async refresh (backend: Backend, kinds: Kind[] = KINDS): Promise<void> {
+  refresh (backend: Backend, kinds: Kind[] = KINDS): Promise<void> {
+    const done = this.doRefresh(backend, kinds).finally(() => this.refreshing.delete(done))
+    this.refreshing.add(done)
+    return done
+  }
+
+  /** Settles when every refresh under way has. */
+  async settled (): Promise<void> {
+    while (this.refreshing.size > 0) await Promise.allSettled([...this.refreshing])
+  }
+
+  private async doRefresh (backend: Backend, kinds: Kind[]): Promise<void> {
     const catalog = this.catalogs.get(backend.name) ?? { tools: [], prompts: [], resources: [], resourceTemplates: [] }
     const fetched = await Promise.all(kinds.map((kind) => this.fetchAll(backend, kind)))
     if (this.pool.get(backend.name) !== backend || backend.state !== 'ready') return

@@ -100,9 +100,11 @@ const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, { dispatcher 
     if (!accepts(request, 'application/json') || !accepts(request, 'text/event-stream')) {
       return httpRpcError(reply, 406, RpcCode.InvalidRequest, 'Not Acceptable: the client must accept both application/json and text/event-stream')
     }
+    if (!/^application\/json\b/i.test(request.headers['content-type'] ?? '')) {
+      return httpRpcError(reply, 415, RpcCode.InvalidRequest, 'Unsupported Media Type: the body must be application/json')
+    }
     const body = request.body
     if (body instanceof Unparsable) return httpRpcError(reply, 400, RpcCode.ParseError, `Parse error: ${body.reason}`)
-    if (body === undefined) return httpRpcError(reply, 415, RpcCode.InvalidRequest, 'Unsupported Media Type: the body must be application/json')
     if (Array.isArray(body)) return httpRpcError(reply, 400, RpcCode.InvalidRequest, 'Invalid Request: JSON-RPC batches are not supported (removed in protocol 2025-06-18)')
     if (isRequest.Check(body) && body.method === 'initialize') return initialize(request, reply, body)
 

@@ -54,6 +54,12 @@ export const RegistrySettings = Type.Object({
   maxStaleMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 365 * 24 * 3600 * 1000, description: 'when the registry is unreachable, cached answers up to this old are used' }))
 }, { additionalProperties: false })
 
+export const Preset = Type.Object({
+  filter: Type.String({ minLength: 1, description: 'a tag filter expression: tags joined by and, or, not and parentheses' }),
+  description: Type.Optional(Type.String())
+}, { additionalProperties: false })
+export type Preset = Static<typeof Preset>
+
 export const GatewayConfig = Type.Object({
   $schema: Type.Optional(Type.String()),
   mcpServers: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_-]+$' }), ServerConfig),
@@ -70,7 +76,8 @@ export const GatewayConfig = Type.Object({
   sessions: Type.Optional(SessionSettings),
   auth: Type.Optional(AuthSettings),
   plugins: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
-  registry: Type.Optional(RegistrySettings)
+  registry: Type.Optional(RegistrySettings),
+  presets: Type.Optional(Type.Record(Type.String({ pattern: '^[A-Za-z0-9_-]+$' }), Preset, { description: 'named tag filters, used as /mcp?preset=NAME' }))
 }, { additionalProperties: false })
 export type GatewayConfig = Static<typeof GatewayConfig>
 

@@ -1,0 +1,74 @@
+import { fileURLToPath } from 'node:url'
+import type { Test } from 'tap'
+import type { FastifyInstance } from 'fastify'
+import { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import type { ClientCapabilities } from '@modelcontextprotocol/sdk/types.js'
+import { buildApp, type BuildOptions } from '../app.js'
+import type { ServerConfig } from '../schemas/config.js'
+
+export const ECHO_SERVER = fileURLToPath(new URL('./fixtures/echo-server.mjs', import.meta.url))
+
+/** A stdio backend running the echo fixture under `name`. */
+export function echoFixture (name: string, env: Record<string, string> = {}, extra: Partial<ServerConfig> = {}): ServerConfig {
+  return { command: process.execPath, args: [ECHO_SERVER], env: { FIXTURE_NAME: name, ...env }, ...extra }
+}
+
+export interface Gateway {
+  app: FastifyInstance
+  /** http://127.0.0.1:PORT */
+  base: string
+  /** the aggregated endpoint */
+  url: URL
+}
+
+/** Builds the gateway (auth off unless asked), listens on loopback and waits for the backends' first attempt. */
+export async function startGateway (t: Test, options: BuildOptions = {}): Promise<Gateway> {
+  const app = await buildApp({ noAuth: true, logger: false, ...options })
+  t.teardown(() => app.close())
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  await settle(app)
+  const address = app.server.address()
+  const port = typeof address === 'object' && address ? address.port : 0
+  const base = `http://127.0.0.1:${port}`
+  return { app, base, url: new URL(`${base}/mcp`) }
+}
+
+/** Waits until every backend has had its first attempt and every list fetch has finished. */
+export async function settle (app: FastifyInstance): Promise<void> {
+  await app.backends.settled()
+  await app.capabilities.settled()
+}
+
+/** An SDK client connected over Streamable HTTP; closed at teardown. */
+export async function connect (t: Test, url: URL | string, capabilities: ClientCapabilities = {}, name = 'test-client'): Promise<Client> {
+  const client = new Client({ name, version: '1.0.0' }, { capabilities })
+  const transport = new StreamableHTTPClientTransport(new URL(url))
+  await client.connect(transport)
+  t.teardown(async () => {
+    await transport.terminateSession().catch(() => {})
+    await client.close()
+  })
+  return client
+}
+
+/** Polls `check` until it returns a truthy value; bounded in time. */
+export async function waitFor<T> (check: () => T | Promise<T>, what: string, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const value = await check()
+    if (value) return value
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
+/** Whether a process id is alive. */
+export function alive (pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}

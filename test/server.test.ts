@@ -1,0 +1,105 @@
+import t from 'tap'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import Fastify from 'fastify'
+import { buildApp, gateway } from '../app.js'
+import { parseServeArgs } from '../server.js'
+import { alive, connect, echoFixture, settle, startGateway, waitFor } from './helpers.js'
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
+
+t.test('the root plugin is the public API: another app registers it and adds routes', async (t) => {
+  const app = Fastify({ logger: false })
+  await app.register(gateway, { config: { mcpServers: { alpha: echoFixture('alpha') } }, noAuth: true })
+  app.get('/my/tools', async () => ({
+    backends: app.backends.names(),
+    tools: app.capabilities.list('tools', {}).map((tool) => tool.name),
+    sessions: app.sessions.size
+  }))
+  t.teardown(() => app.close())
+  await app.ready()
+  await settle(app)
+  const res = await app.inject('/my/tools')
+  t.equal(res.statusCode, 200)
+  t.same(res.json().backends, ['alpha'])
+  t.ok(res.json().tools.includes('alpha_1mcp_echo'))
+})
+
+t.test('third-party plugins named in the config are registered after the gateway', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), '1mcp-plugin-'))
+  const configPath = join(dir, 'config.json')
+  writeFileSync(configPath, JSON.stringify({
+    mcpServers: { alpha: echoFixture('alpha') },
+    plugins: [fileURLToPath(new URL('./fixtures/hello-plugin.mjs', import.meta.url))]
+  }))
+  const gw = await startGateway(t, { configPath, watch: false })
+  const res = await fetch(`${gw.base}/hello`)
+  t.same(await res.json(), { backends: ['alpha'], tools: gw.app.capabilities.list('tools', {}).length })
+})
+
+t.test('command line: flags override the config, env vars stand in for flags', async (t) => {
+  const args = parseServeArgs(['--config', 'x.json', '--port', '4000', '--host', '::1', '--no-auth'], {})
+  t.same(args.overrides, { port: 4000, host: '::1' })
+  t.equal(args.configPath, 'x.json')
+  t.equal(args.noAuth, true)
+  const env = parseServeArgs([], { ONEMCP_PORT: '4100', ONEMCP_EXTERNAL_URL: 'https://mcp.example.com', ONEMCP_CONFIG: 'y.json' })
+  t.same(env.overrides, { port: 4100, externalUrl: 'https://mcp.example.com' })
+  t.equal(env.configPath, 'y.json')
+  t.throws(() => parseServeArgs(['--port', 'abc'], {}), /--port must be a whole number/)
+  t.throws(() => parseServeArgs(['--bogus'], {}), /bogus/)
+})
+
+t.test('behind a reverse proxy: externalUrl host is accepted, X-Forwarded-For only with trustProxy', async (t) => {
+  const behind = await buildApp({ noAuth: true, logger: false, config: { mcpServers: {}, externalUrl: 'https://mcp.example.com/', trustProxy: true } })
+  t.teardown(() => behind.close())
+  behind.get('/whoami', async (request) => ({ ip: request.ip, protocol: request.protocol }))
+  const gw = { app: behind }
+  const init = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'x', version: '1' } } }
+  const res = await gw.app.inject({
+    method: 'POST', url: '/mcp', payload: init,
+    headers: { host: 'mcp.example.com', origin: 'https://mcp.example.com', 'content-type': 'application/json', accept: 'application/json, text/event-stream' }
+  })
+  t.equal(res.statusCode, 200)
+  const who = await gw.app.inject({ url: '/whoami', headers: { 'x-forwarded-for': '203.0.113.9', 'x-forwarded-proto': 'https' } })
+  t.same(who.json(), { ip: '203.0.113.9', protocol: 'https' })
+
+  const plain = await buildApp({ noAuth: true, logger: false, config: { mcpServers: {} } })
+  t.teardown(() => plain.close())
+  plain.get('/whoami', async (request) => ({ ip: request.ip }))
+  const spoof = await plain.inject({ url: '/whoami', headers: { 'x-forwarded-for': '203.0.113.9' } })
+  t.not(spoof.json().ip, '203.0.113.9', 'forwarded headers are not believed by default')
+})
+
+t.test('npm start equivalent: SIGTERM lets calls finish and leaves no child process', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), '1mcp-serve-'))
+  const configPath = join(dir, 'config.json')
+  writeFileSync(configPath, JSON.stringify({ mcpServers: { a: echoFixture('a'), b: echoFixture('b') } }))
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'server.ts'), '--config', configPath, '--port', '0', '--no-auth'], {
+    cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe']
+  })
+  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
+  let out = ''
+  child.stdout.on('data', (chunk) => { out += chunk })
+  const base = await waitFor(() => /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1], 'the listen line', 20_000)
+  await waitFor(async () => (await (await fetch(`${base}/health`)).json()).backends.every((b: { state: string }) => b.state === 'ready'), 'backends ready', 20_000)
+  const health = await (await fetch(`${base}/health`)).json()
+  t.equal(health.auth.enabled, false)
+  const client = await connect(t, `${base}/mcp`)
+  await waitFor(async () => (await client.listTools()).tools.length >= 20, 'tools of both backends')
+  const pids = [...out.matchAll(/"pid":(\d+)/g)].map((m) => Number(m[1]))
+  t.ok(pids.length > 0)
+  const call = client.callTool({ name: 'a_1mcp_slow', arguments: { ms: 600 } })
+  await new Promise((resolve) => setTimeout(resolve, 150))
+  child.kill('SIGTERM')
+  const result = await call
+  t.same(result.content, [{ type: 'text', text: 'a: waited 600 ms' }], 'the call in flight finished')
+  const [code] = await once(child, 'exit')
+  t.equal(code, 0)
+  const backendPids = [...out.matchAll(/"backendPid":(\d+)/g)].map((m) => Number(m[1]))
+  t.equal(backendPids.length, 2, 'both backend pids were logged')
+  for (const pid of backendPids) t.notOk(alive(pid), `backend ${pid} is gone`)
+})
