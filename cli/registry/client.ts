@@ -120,11 +120,12 @@ export class RegistryClient {
 
   /**
    * Names close to one that was not found. The registry's search is a substring match on names, so we
-   * ask for the last part of the name and for its first letters, then rank by edit distance.
+   * ask for the last part of the name, its first letters and its namespace, then rank by edit distance.
    */
   async nearMatches (name: string, max = 5): Promise<string[]> {
     const short = (name.split('/').pop() ?? name).toLowerCase()
-    const queries = [...new Set([short, short.slice(0, 3)].filter((q) => q.length > 0))]
+    const namespace = name.includes('/') ? name.slice(0, name.indexOf('/') + 1).toLowerCase() : ''
+    const queries = [...new Set([short, short.slice(0, 3), namespace].filter((q) => q.length > 0))]
     const candidates = new Set<string>()
     for (const query of queries) {
       const page = await this.search(query, { limit: 100 }).catch(() => ({ servers: [] }))

@@ -97,13 +97,14 @@ async function remoteEntry (remote: Transport, inputs: InputResolver): Promise<S
 }
 
 async function packageEntry (pkg: Package, inputs: InputResolver): Promise<ServerConfig> {
+  // asked in this order: how to run it, what to run, then its environment
   const runtimeArgs = await argumentTokens(pkg.runtimeArguments ?? [], inputs)
+  const packageArgs = await argumentTokens(pkg.packageArguments ?? [], inputs)
   const env: Record<string, string> = {}
   for (const variable of pkg.environmentVariables ?? []) {
     const [value] = await inputs.resolve('env', variable.name, variable)
     if (value !== undefined) env[variable.name] = value
   }
-  const packageArgs = await argumentTokens(pkg.packageArguments ?? [], inputs)
   const entry: ServerConfig = { command: RUNNERS[pkg.registryType], args: [] }
   switch (pkg.registryType) {
     case 'npm': {
