@@ -246,7 +246,7 @@ function disable () { return toggle(false) }
 
 export const mcpCommand: Command = {
   name: 'mcp',
-  summary: 'add, remove, list, enable, disable servers; their status and token cost',
+  summary: 'add, install (from the MCP Registry), remove, list, enable, disable servers; status, token cost',
   help: '',
   run: (argv, io) => runGroup('mcp', 'manage the servers in the gateway\'s config', MCP_COMMANDS, argv, io)
 }
