@@ -28,6 +28,7 @@ export const ServerConfig = Type.Object({
   tags: Type.Optional(Type.Array(Type.String({ pattern: '^[A-Za-z0-9_.:-]+$' }))),
   disabled: Type.Optional(Type.Boolean()),
   disabledTools: Type.Optional(Type.Array(Type.String())),
+  toolDescriptions: Type.Optional(Type.Record(Type.String(), Type.String(), { description: 'tool name → the description clients see instead of the server\'s own' })),
   description: Type.Optional(Type.String()),
   connectionTimeout: Type.Optional(Milliseconds('time allowed to connect and initialize, ms')),
   requestTimeout: Type.Optional(Milliseconds('time allowed per request, ms; progress resets it')),
