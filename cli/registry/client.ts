@@ -37,9 +37,13 @@ export interface Page {
 
 interface CacheRecord { url: string, fetchedAt: number, body: unknown }
 
-/** Where answers are cached unless told otherwise: $ONEMCP_CACHE_DIR, else $XDG_CACHE_HOME/1mcp/registry, else ~/.cache/1mcp/registry. */
+/**
+ * Where answers are cached unless told otherwise: $ONEMCP_CACHE_DIR/registry, else
+ * $XDG_CACHE_HOME/1mcp/registry, else ~/.cache/1mcp/registry ($ONEMCP_HOME stands in for ~, as elsewhere in the CLI).
+ */
 export function defaultCacheDir (env: NodeJS.ProcessEnv = process.env): string {
   if (env.ONEMCP_CACHE_DIR) return join(env.ONEMCP_CACHE_DIR, 'registry')
+  if (env.ONEMCP_HOME) return join(env.ONEMCP_HOME, '.cache', '1mcp', 'registry')
   return join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), '1mcp', 'registry')
 }
 
