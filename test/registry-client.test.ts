@@ -7,7 +7,7 @@ import type { Test } from 'tap'
 import { RegistryClient, type RegistryClientOptions } from '../cli/registry/client.js'
 import { RegistryResponseError, RegistryUnreachableError, ServerNotFoundError } from '../cli/registry/errors.js'
 // @ts-expect-error: a plain .mjs fixture without types
-import { startRegistry } from './fixtures/registry-server.mjs'
+import { entry, startRegistry } from './fixtures/registry-server.mjs'
 
 interface Registry { url: string, requests: string[], close: () => Promise<void> }
 
@@ -169,6 +169,21 @@ t.test('a registry answering 5xx counts as unreachable; a non-registry answer is
   const wrong = await c.search('x').catch((e: unknown) => e)
   t.ok(wrong instanceof RegistryResponseError)
   t.match((wrong as Error).message, /\/servers/)
+})
+
+t.test('a malformed entry is left out with a note; the others are listed', async (t) => {
+  const reg = await registry(t, {
+    servers: [
+      entry({ name: 'a.example/good', version: '1.0.0', packages: [] }),
+      entry({ name: 'a.example/broken', version: '1.0.0', packages: [{ registryType: 'npm', identifier: 'x', environmentVariables: [{ isRequired: true }] }] })
+    ]
+  })
+  const notices: string[] = []
+  const c = await client(t, reg.url, { onNotice: (m) => notices.push(m) })
+  const page = await c.search('example')
+  t.same(page.servers.map((s) => s.server.name), ['a.example/good'])
+  t.equal(notices.length, 1)
+  t.match(notices[0], /left out 1 malformed registry entry from \/servers\?.* \(a\.example\/broken: \/server\/packages\/0\/environmentVariables\/0/)
 })
 
 t.test('a registry URL that is not http(s) is refused up front', async (t) => {

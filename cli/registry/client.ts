@@ -94,7 +94,7 @@ export class RegistryClient {
     if (body === undefined) throw new RegistryResponseError(url, 'the server list is missing (404)')
     if (!checkList.Check(body)) throw new RegistryResponseError(url, describe(checkList.Errors(body).First()))
     const nextCursor = body.metadata?.nextCursor ?? undefined
-    return { servers: body.servers, nextCursor: nextCursor || undefined }
+    return { servers: this.wellFormed(body.servers, url), nextCursor: nextCursor || undefined }
   }
 
   /** One version of a server (`latest` unless given); not found names near matches. */
@@ -115,7 +115,18 @@ export class RegistryClient {
     const body = await this.getJson(url)
     if (body === undefined) throw new ServerNotFoundError(name, undefined, await this.nearMatches(name), false)
     if (!checkList.Check(body)) throw new RegistryResponseError(url, describe(checkList.Errors(body).First()))
-    return body.servers
+    return this.wellFormed(body.servers, url)
+  }
+
+  /** The entries we can read; the others are left out with a note naming the first of them. */
+  private wellFormed (entries: unknown[], url: string): ServerResponse[] {
+    const good = entries.filter((e): e is ServerResponse => checkServer.Check(e))
+    if (good.length < entries.length) {
+      const bad = entries.find((e) => !checkServer.Check(e))
+      const name = (bad as { server?: { name?: unknown } })?.server?.name
+      this.notice(`left out ${entries.length - good.length} malformed registry entr${entries.length - good.length === 1 ? 'y' : 'ies'} from ${url.slice(this.apiBase.length)} (${typeof name === 'string' ? `${name}: ` : ''}${describe(checkServer.Errors(bad).First())})`)
+    }
+    return good
   }
 
   private async exists (name: string): Promise<boolean> {

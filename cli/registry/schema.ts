@@ -84,8 +84,9 @@ export const ServerResponse = Loose({
 })
 export type ServerResponse = Static<typeof ServerResponse>
 
+/** A list page; its entries are checked one by one, so one malformed entry does not hide the others. */
 export const ServerList = Loose({
-  servers: Type.Array(ServerResponse),
+  servers: Type.Array(Type.Unknown()),
   metadata: Type.Optional(Loose({
     nextCursor: Type.Optional(Type.Union([Type.String(), Type.Null()])),
     count: Type.Optional(Type.Integer())
