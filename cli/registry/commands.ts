@@ -2,11 +2,8 @@ import { parse, runGroup, table, type Command, type Io } from '../command.js'
 import { UsageError } from '../errors.js'
 import type { RegistryClient } from './client.js'
 import { describeTarget, runnable, targetsOf, RUNNERS } from './entry.js'
-import { installCommand } from './install.js'
 import { OFFICIAL_META, statusOf, type Argument, type KeyValueInput, type ServerResponse } from './schema.js'
 import { REGISTRY_OPTIONS, REGISTRY_OPTIONS_HELP, clientFor, loadConfig, parseRef } from './settings.js'
-
-export { installCommand }
 
 const TRANSPORTS = ['stdio', 'streamable-http', 'sse']
 const TYPES = ['npm', 'pypi', 'oci', 'nuget', 'mcpb', 'remote']
