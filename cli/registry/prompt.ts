@@ -1,5 +1,6 @@
 import { createInterface, type Interface } from 'node:readline'
 import { Writable } from 'node:stream'
+import { RegistryError } from './errors.js'
 import type { Ask, InputRequest } from './inputs.js'
 
 /**
@@ -12,6 +13,7 @@ export class LinePrompter {
   private readonly lines: string[] = []
   private readonly waiting: Array<(line: string | undefined) => void> = []
   private ended = false
+  private interrupted = false
   private muted = false
   private readonly write: (text: string) => void
 
@@ -28,6 +30,11 @@ export class LinePrompter {
       const waiter = this.waiting.shift()
       if (waiter) waiter(line)
       else this.lines.push(line)
+    })
+    // Ctrl+C on a terminal in raw mode reaches readline, not the process: end the questions
+    this.rl.on('SIGINT', () => {
+      this.interrupted = true
+      this.rl.close()
     })
     this.rl.on('close', () => {
       this.ended = true
@@ -47,6 +54,10 @@ export class LinePrompter {
     this.muted = secret
     const line = await new Promise<string | undefined>((resolve) => this.waiting.push(resolve))
     this.muted = false
+    if (this.interrupted) {
+      this.write('\n')
+      throw new RegistryError('CANCELLED', 'cancelled: nothing was written', undefined, 130)
+    }
     return line === undefined ? (this.write('\n'), undefined) : this.answered(line, secret)
   }
 
