@@ -11,6 +11,7 @@ import sessionsPlugin from './plugins/sessions.js'
 import healthPlugin from './plugins/health.js'
 import healthRoutes from './routes/health.js'
 import mcpRoutes from './routes/mcp.js'
+import sseRoutes from './routes/sse.js'
 import { Dispatcher } from './routes/dispatch.js'
 import type { GatewayConfig } from './schemas/config.js'
 
@@ -64,6 +65,7 @@ export const gateway = fp<GatewayOptions>(async (app, opts) => {
 
   await app.register(healthRoutes)
   await app.register(mcpRoutes, { dispatcher })
+  await app.register(sseRoutes, { dispatcher })
   const baseDir = opts.configPath ? dirname(resolve(opts.configPath)) : process.cwd()
   await registerThirdParty(app, app.gatewayConfig.current.plugins ?? [], baseDir)
 }, { name: '1mcp-gateway', fastify: '5.x' })
