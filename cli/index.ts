@@ -22,6 +22,11 @@ ${COMMANDS.map((c) => `  ${c.name.padEnd(9)}${c.summary}`).join('\n')}
 Every command takes --help. The config file is --config FILE, else $ONEMCP_CONFIG, else ./config.json.
 `
 
+function wantsHelp (argv: string[]): boolean {
+  const at = argv.indexOf('--')
+  return (at === -1 ? argv : argv.slice(0, at)).some((a) => a === '--help' || a === '-h')
+}
+
 /** Runs one command line; resolves to the exit code. Errors are written to `io.err` with what to do next. */
 export async function run (argv: string[], io: Io): Promise<number> {
   const [name, ...rest] = argv
@@ -33,6 +38,7 @@ export async function run (argv: string[], io: Io): Promise<number> {
   const command = COMMANDS.find((c) => c.name === name)
   try {
     if (!command) throw new CliError(`unknown command '${name}'`, `run \`1mcp --help\` for the list of commands (${COMMANDS.map((c) => c.name).join(', ')})`, 2)
+    if (command.help && wantsHelp(rest)) { io.out(command.help); return 0 }
     return (await command.run(rest, io)) ?? 0
   } catch (err) {
     if (err instanceof CliError) {

@@ -17,7 +17,8 @@ t.test('tag filters and presets narrow what a session sees and may call', async 
         db: echoFixture('db', {}, { tags: ['db', 'prod'] }),
         lab: echoFixture('lab', {}, { tags: ['web', 'beta'], disabledTools: ['crash', 'hang'], toolDescriptions: { echo: 'Repeats what you say (lab build)' } })
       },
-      presets: { stable: { filter: 'prod and not beta' }, broken: { filter: 'web and (db' } }
+      presets: { stable: { filter: 'prod and not beta' }, broken: { filter: 'web and (db' } },
+      loadShedding: false
     }
   })
 
