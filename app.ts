@@ -9,8 +9,10 @@ import backendsPlugin from './plugins/backends.js'
 import capabilitiesPlugin from './plugins/capabilities.js'
 import sessionsPlugin from './plugins/sessions.js'
 import healthPlugin from './plugins/health.js'
+import metricsPlugin from './plugins/metrics.js'
 import healthRoutes from './routes/health.js'
 import mcpRoutes from './routes/mcp.js'
+import metricsRoutes from './routes/metrics.js'
 import { Dispatcher } from './routes/dispatch.js'
 import type { GatewayConfig } from './schemas/config.js'
 
@@ -51,6 +53,7 @@ async function registerThirdParty (app: FastifyInstance, specs: string[], baseDi
  */
 export const gateway = fp<GatewayOptions>(async (app, opts) => {
   await app.register(configPlugin, opts)
+  await app.register(metricsPlugin)
   await app.register(authPlugin, { disabled: opts.noAuth })
   await app.register(backendsPlugin, { baseDir: opts.configPath ? dirname(resolve(opts.configPath)) : process.cwd() })
   await app.register(capabilitiesPlugin)
@@ -63,6 +66,7 @@ export const gateway = fp<GatewayOptions>(async (app, opts) => {
   app.capabilities.on('changed', (kinds, backends) => dispatcher.listsChanged(kinds, backends))
 
   await app.register(healthRoutes)
+  await app.register(metricsRoutes)
   await app.register(mcpRoutes, { dispatcher })
   const baseDir = opts.configPath ? dirname(resolve(opts.configPath)) : process.cwd()
   await registerThirdParty(app, app.gatewayConfig.current.plugins ?? [], baseDir)
@@ -82,7 +86,14 @@ async function bootSettings (opts: GatewayOptions): Promise<GatewayConfig> {
 export async function buildApp (opts: BuildOptions = {}): Promise<FastifyInstance> {
   const settings = await bootSettings(opts)
   const app: FastifyInstance = Fastify({
-    logger: opts.logger ?? { level: settings.logLevel ?? 'info', redact: { paths: REDACT_PATHS, censor: '[redacted]' } },
+    logger: opts.logger ?? {
+      level: settings.logLevel ?? 'info',
+      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      // JSON lines, except for a person at a terminal
+      ...(process.stdout.isTTY ? { transport: { target: 'pino-pretty', options: { translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' } } } : {})
+    },
+    // one debug line per MCP call instead of two info lines per HTTP request (routes/mcp.ts)
+    disableRequestLogging: true,
     trustProxy: (settings.trustProxy ?? false) as boolean | string,
     bodyLimit: settings.bodyLimit ?? 4 * 1024 * 1024,
     return503OnClosing: true,

@@ -87,3 +87,12 @@ export function rssMb (pid: number): number {
   const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN)
   return kb / 1024
 }
+
+const TICKS_PER_SECOND = 100
+
+/** CPU time (user + system) a process has used so far, in ms (Linux /proc; 10 ms resolution). */
+export function cpuMs (pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) * 1000 / TICKS_PER_SECOND
+}

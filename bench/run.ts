@@ -3,7 +3,7 @@
  * HTTP by the SDK and (b) a bare Fastify route answering JSON-RPC at once (the ceiling of one HTTP
  * hop), all in the same run, on loopback, with real processes. See README "Benchmark".
  *
- *   npm run bench [-- --json] [-- --quick] [-- --profile DIR] [-- --log-level LEVEL]
+ *   npm run bench [-- --json] [-- --quick] [-- --profile DIR] [-- --log-level LEVEL] [-- --calls-only]
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
@@ -14,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { McpHttp, median, runLoad, type LoadResult } from './load.js'
-import { freePort, poll, rssMb, start, stop, stopAll, timeToHttp, type Proc } from './procs.js'
+import { cpuMs, freePort, poll, rssMb, start, stop, stopAll, timeToHttp, type Proc } from './procs.js'
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)))
 const FIXTURE = join(ROOT, 'bench/fixtures/bench-server.mjs')
@@ -25,7 +25,8 @@ const { values: flags } = parseArgs({
     json: { type: 'boolean' },
     quick: { type: 'boolean' },
     profile: { type: 'string' },
-    'log-level': { type: 'string' }
+    'log-level': { type: 'string' },
+    'calls-only': { type: 'boolean' }
   },
   strict: true
 })
@@ -47,6 +48,8 @@ interface Endpoint {
   client: McpHttp
   /** the name the echo tool has at this endpoint */
   echo: string
+  /** the stdio backend behind a gateway */
+  backendPid?: number
 }
 
 const progress = (text: string) => { if (!flags.json) process.stderr.write(`  ${text}\n`) }
@@ -83,7 +86,13 @@ async function startHttpFixture (name: string, script: string, env: NodeJS.Proce
   return { proc, origin, live }
 }
 
-interface Throughput { sequential: LoadResult, concurrent: LoadResult }
+interface Throughput {
+  sequential: LoadResult
+  concurrent: LoadResult
+  /** CPU time per call at 8x4, µs: the endpoint's own process, and with its backend process */
+  cpuPerCallUs: number
+  cpuPerCallWithBackendUs: number
+}
 
 async function throughput (ep: Endpoint): Promise<Throughput> {
   const sessions = await Promise.all(Array.from({ length: 8 }, () => ep.client.initialize()))
@@ -91,9 +100,14 @@ async function throughput (ep: Endpoint): Promise<Throughput> {
   const workers = sessions.flatMap((s) => [s, s, s, s])
   await runLoad({ workers, durationMs: WARMUP_MS, maxCalls: 200_000, call })
   const sequential = await runLoad({ workers: [sessions[0]], durationMs: SEQUENTIAL_MS, maxCalls: 200_000, call })
+  const pids = [ep.proc.child.pid!, ...(ep.backendPid ? [ep.backendPid] : [])]
+  const cpuBefore = pids.map(cpuMs)
   const concurrent = await runLoad({ workers, durationMs: CONCURRENT_MS, maxCalls: 500_000, call })
-  progress(`${ep.target}: ${Math.round(sequential.rps)} req/s sequential, ${Math.round(concurrent.rps)} req/s at 8x4`)
-  return { sequential, concurrent }
+  const cpu = pids.map((pid, i) => cpuMs(pid) - cpuBefore[i])
+  const cpuPerCallUs = cpu[0] * 1000 / concurrent.calls
+  const cpuPerCallWithBackendUs = (cpu[0] + (cpu[1] ?? 0)) * 1000 / concurrent.calls
+  progress(`${ep.target}: ${Math.round(sequential.rps)} req/s sequential, ${Math.round(concurrent.rps)} req/s at 8x4, ${cpuPerCallUs.toFixed(0)} µs CPU per call`)
+  return { sequential, concurrent, cpuPerCallUs, cpuPerCallWithBackendUs }
 }
 
 interface Memory { idleMb: number, withSessionsMb: number, perSessionKb: number }
@@ -179,6 +193,9 @@ async function main () {
       { target: 'direct', proc: direct.proc, client: new McpHttp(direct.origin, '/mcp', 40), echo: 'echo' },
       { target: 'ceiling', proc: ceiling.proc, client: new McpHttp(ceiling.origin, '/mcp', 40), echo: 'echo' }
     )
+    const probe = await endpoints[0].client.initialize()
+    const pidResult = await endpoints[0].client.callTool(probe, 'bench_1mcp_pid', {}) as { content: Array<{ text: string }> }
+    endpoints[0].backendPid = Number(pidResult.content[0].text)
     const calls = {} as Record<Target, Throughput>
     for (const ep of endpoints) calls[ep.target] = await throughput(ep)
     const memory = {} as Record<Target, Memory>
@@ -186,6 +203,10 @@ async function main () {
     progress(`memory with ${IDLE_SESSIONS} sessions: gateway ${memory.gateway.withSessionsMb.toFixed(0)} MB, direct ${memory.direct.withSessionsMb.toFixed(0)} MB`)
     await Promise.all([stop(gwA.proc), stop(direct.proc)])
     await Promise.all(endpoints.splice(0, 2).map((ep) => ep.client.close()))
+    if (flags['calls-only']) {
+      process.stdout.write(JSON.stringify({ calls, memory }, null, 2) + '\n')
+      return
+    }
 
     // --- tools/list of 1,000 tools, start-up, crash recovery and hot reload, with 20 backends
     progress(`starting the gateway with ${LIST_BACKENDS} backends of ${TOOLS_PER_BACKEND} tools`)
@@ -272,6 +293,8 @@ function table (r: Report): string {
   add('tools/call 8x4        req/s', g.concurrent.rps, d.concurrent.rps, c.concurrent.rps, 0)
   add('tools/call 8x4        p50 ms', g.concurrent.p50, d.concurrent.p50, c.concurrent.p50)
   add('tools/call 8x4        p99 ms', g.concurrent.p99, d.concurrent.p99, c.concurrent.p99)
+  add('CPU per call at 8x4   µs', g.cpuPerCallUs, d.cpuPerCallUs, c.cpuPerCallUs, 0)
+  add('  with the backend    µs', g.cpuPerCallWithBackendUs, d.cpuPerCallWithBackendUs, c.cpuPerCallWithBackendUs, 0)
   add('tools/list 1000 tools p50 ms', r.toolsList.gateway.p50, r.toolsList.direct.p50, r.toolsList.ceiling.p50)
   add('tools/list 1000 tools p99 ms', r.toolsList.gateway.p99, r.toolsList.direct.p99, r.toolsList.ceiling.p99)
   add('RSS after load        MB', r.memory.gateway.idleMb, r.memory.direct.idleMb, r.memory.ceiling.idleMb, 0)

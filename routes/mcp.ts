@@ -41,6 +41,7 @@ class CallChannel implements Channel {
   private stream?: SseStream
   private done = false
   aborted = false
+  backend?: string
 
   constructor (private readonly reply: FastifyReply, private readonly session: Session, onAbort: () => void) {
     reply.raw.once('close', () => {
@@ -174,17 +175,23 @@ const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, { dispatcher 
   }
 
   async function call (reply: FastifyReply, session: Session, body: JsonRpcRequest) {
+    const started = performance.now()
     const channel = new CallChannel(reply, session, () => session.inflight.get(body.id)?.controller.abort('the client closed the connection'))
     let response: JSONRPCMessage
+    let failure: RpcError | undefined
     try {
       const result = await dispatcher.request(session, body.id, body.method, body.params ?? {}, channel)
       response = { jsonrpc: '2.0', id: body.id, result }
     } catch (err) {
-      const rpc = err instanceof RpcError ? err : new RpcError(RpcCode.InternalError, (err as Error).message)
+      failure = err instanceof RpcError ? err : new RpcError(RpcCode.InternalError, (err as Error).message)
       if (!(err instanceof RpcError)) reply.log.error({ err, method: body.method }, 'request failed')
-      response = rpcError(body.id, rpc)
+      response = rpcError(body.id, failure)
     }
     channel.finish(response)
+    const ms = performance.now() - started
+    app.metrics.observeRequest(body.method, channel.backend, ms / 1000, failure?.code)
+    if (failure) reply.log.warn({ session: session.id.slice(0, 8), backend: channel.backend, method: body.method, durationMs: ms, code: failure.code, error: failure.message }, 'call failed')
+    else reply.log.debug({ session: session.id.slice(0, 8), backend: channel.backend, method: body.method, durationMs: ms }, 'call')
     return reply
   }
 
