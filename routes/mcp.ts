@@ -71,9 +71,29 @@ class CallChannel implements Channel {
       this.stream.send(message)
       this.stream.end()
     } else {
-      void this.reply.header('mcp-session-id', this.session.id).send(message)
+      void this.reply.header('mcp-session-id', this.session.id).type('application/json').send(serialize(message))
     }
   }
+}
+
+/**
+ * List results are served from the capability index, whose arrays are replaced (never changed) when
+ * it is rebuilt: each array is serialized once, and every later answer with it is a string splice.
+ */
+const serializedLists = new WeakMap<unknown[], string>()
+const LIST_KEYS = ['tools', 'prompts', 'resources', 'resourceTemplates']
+
+function serialize (message: JSONRPCMessage): string {
+  const result = (message as { result?: Record<string, unknown> }).result
+  const keys = result ? Object.keys(result) : []
+  const list = keys.length === 1 && LIST_KEYS.includes(keys[0]) ? result![keys[0]] : undefined
+  if (!Array.isArray(list) || list.length < 32) return JSON.stringify(message)
+  let json = serializedLists.get(list)
+  if (json === undefined) {
+    json = JSON.stringify(list)
+    serializedLists.set(list, json)
+  }
+  return `{"jsonrpc":"2.0","id":${JSON.stringify((message as { id: RequestId }).id)},"result":{${JSON.stringify(keys[0])}:${json}}}`
 }
 
 export interface McpRouteOptions { dispatcher: Dispatcher }
