@@ -2,16 +2,17 @@
  * Summarizes a V8 CPU profile (`node --cpu-prof`, or `npm run bench -- --profile DIR`):
  * self time by function and by package/file, heaviest first.
  *
- *   node --import tsx bench/profile.ts DIR/CPU.xxx.cpuprofile [TOP] [SKIP_MS]
+ *   node --import tsx bench/profile.ts DIR/CPU.xxx.cpuprofile [TOP] [FROM_MS] [TO_MS]
  *
- * Idle time is left out; SKIP_MS leaves out the first milliseconds (start-up, module loading).
+ * Idle time is left out; FROM_MS..TO_MS (after the process started) selects a window, such as the
+ * one `npm run bench -- --profile DIR` prints for the 8x4 load.
  */
 import { readFileSync } from 'node:fs'
 
 interface Node { id: number, callFrame: { functionName: string, url: string, lineNumber: number }, children?: number[] }
 interface Profile { nodes: Node[], samples: number[], timeDeltas: number[] }
 
-const [file, topText, skipText] = process.argv.slice(2)
+const [file, topText, fromText, toText] = process.argv.slice(2)
 if (!file) {
   process.stderr.write('usage: bench/profile.ts FILE.cpuprofile [TOP]\n')
   process.exit(2)
@@ -19,13 +20,14 @@ if (!file) {
 const top = Number(topText ?? 30)
 const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile
 const byId = new Map(profile.nodes.map((n) => [n.id, n]))
-const skipUs = Number(skipText ?? 0) * 1000
+const fromUs = Number(fromText ?? 0) * 1000
+const toUs = toText ? Number(toText) * 1000 : Infinity
 const idle = new Set(profile.nodes.filter((n) => n.callFrame.functionName === '(idle)').map((n) => n.id))
 const self = new Map<number, number>()
 let elapsed = 0
 profile.samples.forEach((id, i) => {
   elapsed += profile.timeDeltas[i] ?? 0
-  if (elapsed < skipUs || idle.has(id)) return
+  if (elapsed < fromUs || elapsed > toUs || idle.has(id)) return
   self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0))
 })
 const total = [...self.values()].reduce((a, b) => a + b, 0)

@@ -60,7 +60,7 @@ function fixtureServer (name: string, toolCount?: number) {
 
 async function startGateway (name: string, configPath: string, profileDir?: string) {
   const port = await freePort()
-  const nodeArgs = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []
+  const nodeArgs = profileDir ? ['--cpu-prof', '--cpu-prof-interval', '250', '--cpu-prof-dir', profileDir] : []
   const cli = ['server.ts', '--config', configPath, '--port', String(port), '--no-auth']
   if (flags['log-level']) cli.push('--log-level', flags['log-level'])
   const proc = start(name, process.execPath, [...nodeArgs, '--import', 'tsx', ...cli], { cwd: ROOT })
@@ -102,7 +102,9 @@ async function throughput (ep: Endpoint): Promise<Throughput> {
   const sequential = await runLoad({ workers: [sessions[0]], durationMs: SEQUENTIAL_MS, maxCalls: 200_000, call })
   const pids = [ep.proc.child.pid!, ...(ep.backendPid ? [ep.backendPid] : [])]
   const cpuBefore = pids.map(cpuMs)
+  const from = performance.now() - ep.proc.startedAt
   const concurrent = await runLoad({ workers, durationMs: CONCURRENT_MS, maxCalls: 500_000, call })
+  if (flags.profile) progress(`${ep.target} 8x4 load from ${from.toFixed(0)} to ${(performance.now() - ep.proc.startedAt).toFixed(0)} ms after its start (for bench/profile.ts)`)
   const cpu = pids.map((pid, i) => cpuMs(pid) - cpuBefore[i])
   const cpuPerCallUs = cpu[0] * 1000 / concurrent.calls
   const cpuPerCallWithBackendUs = (cpu[0] + (cpu[1] ?? 0)) * 1000 / concurrent.calls
