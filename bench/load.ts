@@ -88,6 +88,14 @@ export interface LoadResult {
   firstError?: string
 }
 
+/** The raw outcome of one run. */
+export interface Sample {
+  latencies: Float64Array
+  elapsedMs: number
+  errors: number
+  firstError?: string
+}
+
 export interface LoadOptions {
   /** one worker per entry: the session it uses */
   workers: string[]
@@ -98,7 +106,7 @@ export interface LoadOptions {
 }
 
 /** Runs the workers in parallel until the duration or the call cap is reached. */
-export async function runLoad (opts: LoadOptions): Promise<LoadResult> {
+export async function runLoad (opts: LoadOptions): Promise<Sample> {
   const latencies = new Float64Array(opts.maxCalls)
   let calls = 0
   let errors = 0
@@ -111,18 +119,33 @@ export async function runLoad (opts: LoadOptions): Promise<LoadResult> {
       const t0 = performance.now()
       try {
         await opts.call(sessionId)
-        latencies[slot] = performance.now() - t0
       } catch (err) {
-        latencies[slot] = performance.now() - t0
         errors++
         firstError ??= (err as Error).message
       }
+      latencies[slot] = performance.now() - t0
     }
   }
   await Promise.all(opts.workers.map(worker))
-  const elapsed = performance.now() - start
-  const sorted = latencies.subarray(0, calls).sort()
-  return { calls, errors, rps: calls / (elapsed / 1000), p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99), firstError }
+  return { latencies: latencies.slice(0, calls), elapsedMs: performance.now() - start, errors, firstError }
+}
+
+/** Throughput and percentiles over several runs (rounds interleaved with the other targets). */
+export function summarize (samples: Sample[]): LoadResult {
+  const calls = samples.reduce((n, s) => n + s.latencies.length, 0)
+  const all = new Float64Array(calls)
+  let at = 0
+  for (const s of samples) { all.set(s.latencies, at); at += s.latencies.length }
+  all.sort()
+  const elapsedMs = samples.reduce((n, s) => n + s.elapsedMs, 0)
+  return {
+    calls,
+    errors: samples.reduce((n, s) => n + s.errors, 0),
+    rps: calls / (elapsedMs / 1000),
+    p50: quantile(all, 0.5),
+    p99: quantile(all, 0.99),
+    firstError: samples.find((s) => s.firstError)?.firstError
+  }
 }
 
 export function quantile (sorted: ArrayLike<number>, q: number): number {

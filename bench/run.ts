@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
-import { McpHttp, median, runLoad, type LoadResult } from './load.js'
+import { McpHttp, median, runLoad, summarize, type LoadResult, type Sample } from './load.js'
 import { cpuMs, freePort, poll, rssMb, start, stop, stopAll, timeToHttp, type Proc } from './procs.js'
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)))
@@ -39,6 +39,7 @@ const IDLE_SESSIONS = 1000
 const LIST_BACKENDS = 20
 const TOOLS_PER_BACKEND = 50
 const TRIALS = 3
+const ROUNDS = 3
 
 type Target = 'gateway' | 'direct' | 'ceiling'
 
@@ -94,22 +95,45 @@ interface Throughput {
   cpuPerCallWithBackendUs: number
 }
 
-async function throughput (ep: Endpoint): Promise<Throughput> {
-  const sessions = await Promise.all(Array.from({ length: 8 }, () => ep.client.initialize()))
-  const call = (sid: string) => ep.client.callTool(sid, ep.echo, { text: 'hello' })
-  const workers = sessions.flatMap((s) => [s, s, s, s])
-  await runLoad({ workers, durationMs: WARMUP_MS, maxCalls: 200_000, call })
-  const sequential = await runLoad({ workers: [sessions[0]], durationMs: SEQUENTIAL_MS, maxCalls: 200_000, call })
-  const pids = [ep.proc.child.pid!, ...(ep.backendPid ? [ep.backendPid] : [])]
-  const cpuBefore = pids.map(cpuMs)
-  const from = performance.now() - ep.proc.startedAt
-  const concurrent = await runLoad({ workers, durationMs: CONCURRENT_MS, maxCalls: 500_000, call })
-  if (flags.profile) progress(`${ep.target} 8x4 load from ${from.toFixed(0)} to ${(performance.now() - ep.proc.startedAt).toFixed(0)} ms after its start (for bench/profile.ts)`)
-  const cpu = pids.map((pid, i) => cpuMs(pid) - cpuBefore[i])
-  const cpuPerCallUs = cpu[0] * 1000 / concurrent.calls
-  const cpuPerCallWithBackendUs = (cpu[0] + (cpu[1] ?? 0)) * 1000 / concurrent.calls
-  progress(`${ep.target}: ${Math.round(sequential.rps)} req/s sequential, ${Math.round(concurrent.rps)} req/s at 8x4, ${cpuPerCallUs.toFixed(0)} µs CPU per call`)
-  return { sequential, concurrent, cpuPerCallUs, cpuPerCallWithBackendUs }
+/**
+ * tools/call echo at each endpoint: sequential, then 8 sessions x 4 in flight. Each figure is
+ * measured in ROUNDS short runs interleaved across the endpoints, so a burst of noise on the machine
+ * lands on all of them alike.
+ */
+async function throughput (eps: Endpoint[]): Promise<Record<Target, Throughput>> {
+  const sessions = await Promise.all(eps.map((ep) => Promise.all(Array.from({ length: 8 }, () => ep.client.initialize()))))
+  const calls = eps.map((ep) => (sid: string) => ep.client.callTool(sid, ep.echo, { text: 'hello' }))
+  const workers = sessions.map((list) => list.flatMap((s) => [s, s, s, s]))
+  for (const [i] of eps.entries()) await runLoad({ workers: workers[i], durationMs: WARMUP_MS, maxCalls: 200_000, call: calls[i] })
+  const sequential: Sample[][] = eps.map(() => [])
+  const concurrent: Sample[][] = eps.map(() => [])
+  const cpu = eps.map(() => [0, 0])
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [i] of eps.entries()) {
+      sequential[i].push(await runLoad({ workers: [sessions[i][0]], durationMs: SEQUENTIAL_MS / ROUNDS, maxCalls: 200_000, call: calls[i] }))
+    }
+    for (const [i, ep] of eps.entries()) {
+      const pids = [ep.proc.child.pid!, ...(ep.backendPid ? [ep.backendPid] : [])]
+      const before = pids.map(cpuMs)
+      const from = performance.now() - ep.proc.startedAt
+      concurrent[i].push(await runLoad({ workers: workers[i], durationMs: CONCURRENT_MS / ROUNDS, maxCalls: 500_000, call: calls[i] }))
+      pids.forEach((pid, k) => { cpu[i][k] += cpuMs(pid) - before[k] })
+      if (flags.profile) progress(`${ep.target} 8x4 load from ${from.toFixed(0)} to ${(performance.now() - ep.proc.startedAt).toFixed(0)} ms after its start (for bench/profile.ts)`)
+    }
+  }
+  const out = {} as Record<Target, Throughput>
+  for (const [i, ep] of eps.entries()) {
+    const seq = summarize(sequential[i])
+    const conc = summarize(concurrent[i])
+    out[ep.target] = {
+      sequential: seq,
+      concurrent: conc,
+      cpuPerCallUs: cpu[i][0] * 1000 / conc.calls,
+      cpuPerCallWithBackendUs: (cpu[i][0] + cpu[i][1]) * 1000 / conc.calls
+    }
+    progress(`${ep.target}: ${Math.round(seq.rps)} req/s sequential, ${Math.round(conc.rps)} req/s at 8x4, ${out[ep.target].cpuPerCallUs.toFixed(0)} µs CPU per call`)
+  }
+  return out
 }
 
 interface Memory { idleMb: number, withSessionsMb: number, perSessionKb: number }
@@ -125,17 +149,25 @@ async function idleSessions (ep: Endpoint): Promise<Memory> {
   return { idleMb, withSessionsMb, perSessionKb: (withSessionsMb - idleMb) * 1024 / IDLE_SESSIONS }
 }
 
-async function listLatency (ep: Endpoint, expected: number): Promise<LoadResult> {
-  const sid = await ep.client.initialize()
-  const call = async (s: string) => {
+/** tools/list of 1,000 tools, sequential, in rounds interleaved across the endpoints. */
+async function listLatency (eps: Endpoint[], expected: number): Promise<Record<Target, LoadResult>> {
+  const sids = await Promise.all(eps.map((ep) => ep.client.initialize()))
+  const calls = eps.map((ep) => async (s: string) => {
     const result = await ep.client.request(s, 'tools/list', {})
     const count = (result.tools as unknown[]).length
     if (count !== expected) throw new Error(`tools/list returned ${count} tools, expected ${expected}`)
+  })
+  for (const [i] of eps.entries()) await runLoad({ workers: [sids[i]], durationMs: WARMUP_MS / 2, maxCalls: 50_000, call: calls[i] })
+  const samples: Sample[][] = eps.map(() => [])
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [i] of eps.entries()) samples[i].push(await runLoad({ workers: [sids[i]], durationMs: LIST_MS / ROUNDS, maxCalls: 50_000, call: calls[i] }))
   }
-  await runLoad({ workers: [sid], durationMs: WARMUP_MS / 2, maxCalls: 50_000, call })
-  const result = await runLoad({ workers: [sid], durationMs: LIST_MS, maxCalls: 50_000, call })
-  progress(`tools/list ${ep.target}: p50 ${result.p50.toFixed(2)} ms`)
-  return result
+  const out = {} as Record<Target, LoadResult>
+  for (const [i, ep] of eps.entries()) {
+    out[ep.target] = summarize(samples[i])
+    progress(`tools/list ${ep.target}: p50 ${out[ep.target].p50.toFixed(2)} ms`)
+  }
+  return out
 }
 
 interface CrashTrial { detectMs: number, recoverMs: number }
@@ -198,8 +230,7 @@ async function main () {
     const probe = await endpoints[0].client.initialize()
     const pidResult = await endpoints[0].client.callTool(probe, 'bench_1mcp_pid', {}) as { content: Array<{ text: string }> }
     endpoints[0].backendPid = Number(pidResult.content[0].text)
-    const calls = {} as Record<Target, Throughput>
-    for (const ep of endpoints) calls[ep.target] = await throughput(ep)
+    const calls = await throughput(endpoints)
     const memory = {} as Record<Target, Memory>
     for (const ep of endpoints) memory[ep.target] = await idleSessions(ep)
     progress(`memory with ${IDLE_SESSIONS} sessions: gateway ${memory.gateway.withSessionsMb.toFixed(0)} MB, direct ${memory.direct.withSessionsMb.toFixed(0)} MB`)
@@ -222,8 +253,7 @@ async function main () {
     const gwBep: Endpoint = { target: 'gateway', proc: gwB.proc, client: new McpHttp(gwB.origin, '/mcp', 8), echo: '' }
     const directListEp: Endpoint = { target: 'direct', proc: directList.proc, client: new McpHttp(directList.origin, '/mcp', 8), echo: 'echo' }
     endpoints.push(gwBep, directListEp)
-    const lists = {} as Record<Target, LoadResult>
-    for (const ep of [gwBep, directListEp, endpoints[0]]) lists[ep.target] = await listLatency(ep, LIST_BACKENDS * TOOLS_PER_BACKEND)
+    const lists = await listLatency([gwBep, directListEp, endpoints[0]], LIST_BACKENDS * TOOLS_PER_BACKEND)
 
     progress('crash recovery: SIGKILL a backend with a call in flight')
     const sid = await gwBep.client.initialize()
