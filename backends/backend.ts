@@ -2,15 +2,16 @@ import { EventEmitter } from 'node:events'
 import { resolve } from 'node:path'
 import type { Logger } from 'pino'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js'
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js'
 import type { RequestOptions } from '@modelcontextprotocol/sdk/shared/protocol.js'
-import type { Implementation, Notification, Progress, Request, Result, ServerCapabilities } from '@modelcontextprotocol/sdk/types.js'
+import { McpError, type Implementation, type Notification, type Progress, type Request, type Result, type ServerCapabilities } from '@modelcontextprotocol/sdk/types.js'
 import type { ServerConfig } from '../schemas/config.js'
 import { StdioTransport } from './stdio-transport.js'
 import { restartDelay, restartPolicy } from './restart.js'
 import { backendError, RpcCode, RpcError } from './errors.js'
+import { InFlightLimit } from './limit.js'
 
 export type BackendState = 'starting' | 'ready' | 'restarting' | 'stopped' | 'crash-loop'
 export type TransportKind = 'stdio' | 'streamable-http' | 'sse'
@@ -19,6 +20,10 @@ export const GATEWAY_INFO: Implementation = { name: '1mcp-gateway', version: '0.
 
 export const DEFAULT_CONNECTION_TIMEOUT_MS = 30_000
 export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000
+export const DEFAULT_PING_INTERVAL_MS = 30_000
+export const DEFAULT_MAX_IN_FLIGHT = 100
+/** stderr lines logged per backend per second; the rest are counted and summarized */
+const STDERR_LINES_PER_SECOND = 20
 
 /** Accepts any result: the gateway passes results through untouched instead of re-validating them. */
 const AnyResult = { safeParse: (data: unknown) => ({ success: true as const, data: data as Result }) }
@@ -34,6 +39,8 @@ export interface CallOptions {
   signal?: AbortSignal
   onprogress?: (progress: Progress) => void
   timeout?: number
+  /** safe to send again after a reconnect (lists, reads, read-only or idempotent tools) */
+  retryable?: boolean
 }
 
 export function transportKind (config: ServerConfig): TransportKind {
@@ -71,19 +78,26 @@ export class Backend extends EventEmitter<BackendEvents> {
   private failures = 0
   private restartTimer?: NodeJS.Timeout
   private stableTimer?: NodeJS.Timeout
+  private pingTimer?: NodeJS.Timeout
   private stopping = false
-  /** an http backend without an explicit type fell back to SSE */
-  private sseFallback = false
+  private readonly limit: InFlightLimit
+  private stderrBudget = { second: 0, used: 0, dropped: 0 }
+  /** for a url without an explicit type: the transport that worked */
+  private connectedKind?: TransportKind
 
   constructor (readonly name: string, public config: ServerConfig, readonly log: Logger, private readonly baseDir: string, private readonly hooks: BackendHooks = {}) {
     super()
     this.kind = transportKind(config)
+    this.limit = new InFlightLimit(config.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT, name)
   }
+
+  /** Calls in flight now. */
+  get active (): number { return this.limit.active }
 
   get capabilities (): ServerCapabilities { return this.client?.getServerCapabilities() ?? {} }
   get instructions (): string | undefined { return this.client?.getInstructions() }
   get serverInfo (): Implementation | undefined { return this.client?.getServerVersion() }
-  get transportName (): TransportKind { return this.sseFallback ? 'sse' : this.kind }
+  get transportName (): TransportKind { return this.connectedKind ?? this.kind }
   get pid (): number | undefined { return this.transport instanceof StdioTransport ? this.transport.pid : undefined }
 
   private setState (state: BackendState): void {
@@ -113,6 +127,41 @@ export class Backend extends EventEmitter<BackendEvents> {
     const policy = restartPolicy(this.config.restart)
     this.stableTimer = setTimeout(() => { this.failures = 0 }, policy.stableAfterMs)
     this.stableTimer.unref()
+    this.startPinging()
+  }
+
+  /** Pings the backend periodically; one that does not answer is recycled. */
+  private startPinging (): void {
+    const interval = this.config.pingInterval ?? DEFAULT_PING_INTERVAL_MS
+    if (interval === 0) return
+    const client = this.client
+    this.pingTimer = setInterval(() => {
+      if (this.client !== client || this.state !== 'ready') return
+      const timeout = Math.min(10_000, interval)
+      client?.ping({ timeout }).catch((err: Error) => {
+        if (this.client === client) this.recycle(`did not answer ping within ${timeout} ms (${err.message})`)
+      })
+    }, interval)
+    this.pingTimer.unref()
+  }
+
+  /**
+   * Drops a connection that is ready but no longer works (missed ping, transport failure):
+   * calls in flight fail at once, and the backend is restarted with backoff.
+   */
+  recycle (reason: string): void {
+    if (this.state !== 'ready' || this.stopping) return
+    const client = this.client
+    const transport = this.transport
+    this.client = undefined
+    clearTimeout(this.stableTimer)
+    clearInterval(this.pingTimer)
+    this.fail(new Error(reason))
+    if (transport instanceof StdioTransport) {
+      transport.exitReason = reason
+      transport.signal('SIGKILL')
+    }
+    void client?.close().catch(() => {})
   }
 
   private async openClient (): Promise<void> {
@@ -135,23 +184,26 @@ export class Backend extends EventEmitter<BackendEvents> {
   }
 
   private async connectTransport (client: Client, timeout: number): Promise<Transport> {
-    if (this.kind !== 'streamable-http' || this.config.type) {
-      const transport = this.makeTransport(this.kind)
+    if (this.kind !== 'streamable-http' || this.config.type || this.connectedKind) {
+      const transport = this.makeTransport(this.connectedKind ?? this.kind)
       await this.connectWithTimeout(client, transport, timeout)
       return transport
     }
+    let transport = this.makeTransport('streamable-http')
     try {
-      const transport = this.makeTransport('streamable-http')
       await this.connectWithTimeout(client, transport, timeout)
-      this.sseFallback = false
-      return transport
     } catch (err) {
       this.log.debug({ err }, 'Streamable HTTP failed, trying SSE')
-      const transport = this.makeTransport('sse')
-      await this.connectWithTimeout(client, transport, timeout)
-      this.sseFallback = true
-      return transport
+      transport = this.makeTransport('sse')
+      try {
+        await this.connectWithTimeout(client, transport, timeout)
+      } catch {
+        throw err
+      }
     }
+    // once a transport has worked, reconnects use it without probing again
+    this.connectedKind = transport instanceof SSEClientTransport ? 'sse' : 'streamable-http'
+    return transport
   }
 
   private async connectWithTimeout (client: Client, transport: Transport, timeout: number): Promise<void> {
@@ -180,7 +232,7 @@ export class Backend extends EventEmitter<BackendEvents> {
         args: config.args,
         env: config.env,
         cwd: resolve(this.baseDir, config.cwd ?? '.'),
-        onStderr: (line) => this.log.info({ stderr: line }, 'backend stderr')
+        onStderr: (line) => this.logStderr(line)
       })
     }
     if (!config.url) throw new Error(`a ${kind} backend needs "url"`)
@@ -191,10 +243,23 @@ export class Backend extends EventEmitter<BackendEvents> {
       : new StreamableHTTPClientTransport(url, { requestInit })
   }
 
+  /** A child's stderr, rate-limited so a chatty or looping child cannot flood the log. */
+  private logStderr (line: string): void {
+    const second = Math.floor(Date.now() / 1000)
+    const budget = this.stderrBudget
+    if (budget.second !== second) {
+      if (budget.dropped > 0) this.log.warn({ dropped: budget.dropped }, 'backend stderr lines dropped (rate limit)')
+      this.stderrBudget = { second, used: 0, dropped: 0 }
+    }
+    if (this.stderrBudget.used++ < STDERR_LINES_PER_SECOND) this.log.info({ stderr: line.slice(0, 2000) }, 'backend stderr')
+    else this.stderrBudget.dropped++
+  }
+
   private onClosed (client: Client): void {
     if (client !== this.client) return
     this.client = undefined
     clearTimeout(this.stableTimer)
+    clearInterval(this.pingTimer)
     if (this.stopping) return
     const reason = this.transport instanceof StdioTransport ? this.transport.exitReason : undefined
     this.fail(new Error(reason ?? 'connection closed'))
@@ -207,7 +272,8 @@ export class Backend extends EventEmitter<BackendEvents> {
     if (this.stopping) return
     this.failures++
     const policy = restartPolicy(this.config.restart)
-    if (this.failures > policy.maxRetries) {
+    // a child that keeps dying is parked; a remote server that is down is retried at the slowest pace
+    if (this.kind === 'stdio' && this.failures > policy.maxRetries) {
       this.log.error({ error: message, failures: this.failures }, 'backend keeps failing; parked as crash-loop')
       this.setState('crash-loop')
       return
@@ -229,8 +295,30 @@ export class Backend extends EventEmitter<BackendEvents> {
     return exit ?? this.lastError ?? this.state
   }
 
-  /** Sends a request to the backend; rejects with an RpcError naming this backend. */
+  /**
+   * Sends a request to the backend; rejects with an RpcError naming this backend. A remote
+   * backend whose connection broke is reconnected, and a retryable request is sent once more.
+   */
   async request (method: string, params: Record<string, unknown> | undefined, options: CallOptions = {}): Promise<Result> {
+    await this.limit.acquire(options.signal)
+    try {
+      return await this.send(method, params, options)
+    } catch (err) {
+      if (this.kind === 'stdio' || !isConnectionFailure(err)) throw backendError(this.name, err, this.unavailableReason())
+      this.recycle(`connection lost: ${(err as Error).message}`)
+      if (!options.retryable || options.signal?.aborted) throw backendError(this.name, err, this.unavailableReason())
+      await this.whenReady(this.config.connectionTimeout ?? DEFAULT_CONNECTION_TIMEOUT_MS, options.signal)
+      try {
+        return await this.send(method, params, options)
+      } catch (again) {
+        throw backendError(this.name, again, this.unavailableReason())
+      }
+    } finally {
+      this.limit.release()
+    }
+  }
+
+  private async send (method: string, params: Record<string, unknown> | undefined, options: CallOptions): Promise<Result> {
     const client = this.client
     if (!client || this.state !== 'ready') {
       throw new RpcError(RpcCode.BackendUnavailable, `backend '${this.name}' is unavailable: ${this.unavailableReason()}`, { backend: this.name, state: this.state })
@@ -241,11 +329,31 @@ export class Backend extends EventEmitter<BackendEvents> {
       onprogress: options.onprogress,
       resetTimeoutOnProgress: true
     }
-    try {
-      return await client.request({ method, params } as Request, AnyResult as never, requestOptions) as Result
-    } catch (err) {
-      throw backendError(this.name, err, this.unavailableReason())
-    }
+    return await client.request({ method, params } as Request, AnyResult as never, requestOptions) as Result
+  }
+
+  /** Resolves once the backend is ready again, or after `timeoutMs` (the next send then reports why). */
+  whenReady (timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    if (this.state === 'ready') return Promise.resolve()
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer)
+        this.off('state', onState)
+        signal?.removeEventListener('abort', done)
+        resolve()
+      }
+      const onState = (state: BackendState) => { if (state !== 'restarting' && state !== 'starting') done() }
+      const timer = setTimeout(done, timeoutMs)
+      timer.unref()
+      this.on('state', onState)
+      signal?.addEventListener('abort', done, { once: true })
+    })
+  }
+
+  /** Waits until no call is in flight, or `timeoutMs` has passed. */
+  async drain (timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs
+    while (this.limit.active > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20).unref())
   }
 
   async notify (method: string, params?: Record<string, unknown>): Promise<void> {
@@ -257,6 +365,7 @@ export class Backend extends EventEmitter<BackendEvents> {
     this.stopping = true
     clearTimeout(this.restartTimer)
     clearTimeout(this.stableTimer)
+    clearInterval(this.pingTimer)
     const client = this.client
     const transport = this.transport
     this.client = undefined
@@ -270,6 +379,14 @@ export class Backend extends EventEmitter<BackendEvents> {
   kill (signal: NodeJS.Signals = 'SIGKILL'): void {
     if (this.transport instanceof StdioTransport) this.transport.signal(signal)
   }
+}
+
+/** A failure of the connection itself (as opposed to an answer from the backend). */
+function isConnectionFailure (err: unknown): boolean {
+  if (err instanceof RpcError) return false
+  if (err instanceof McpError) return err.code === RpcCode.BackendUnavailable && /Connection closed/i.test(err.message)
+  if (err instanceof StreamableHTTPError) return err.code === 404 || err.code === undefined || err.code >= 500
+  return err instanceof TypeError || (err as NodeJS.ErrnoException)?.code === 'ECONNREFUSED' || /fetch failed|ECONNREFUSED|socket|network/i.test(String((err as Error)?.message))
 }
 
 /** Error text for /health and logs: no absolute paths, no credentials in URLs. */

@@ -24,6 +24,8 @@ export class BackendPool extends EventEmitter<PoolEvents> {
   /** answers server→client requests raised by any backend */
   onServerRequest?: BackendHooks['onServerRequest']
   private applying: Promise<void> = Promise.resolve()
+  /** how long a removed or replaced backend may take to finish its calls in flight */
+  drainMs = 10_000
 
   /** @param baseDir where relative `cwd`s resolve, and the working directory of stdio backends without one */
   constructor (private readonly log: Logger, private readonly baseDir = process.cwd()) {
@@ -88,18 +90,25 @@ export class BackendPool extends EventEmitter<PoolEvents> {
     await backend.start()
   }
 
+  /** Takes a backend out of service at once; its calls in flight may finish (bounded) before it stops. */
   private async remove (name: string, backend: Backend): Promise<void> {
     this.backends.delete(name)
-    await backend.stop()
     this.emit('state', backend, 'stopped')
+    await backend.drain(this.drainMs)
+    await backend.stop()
   }
 
-  /** A new connection first; the old one keeps serving until the new one is ready (or has failed). */
+  /**
+   * A new connection first; the old one keeps serving until the new one is ready (or has failed),
+   * then finishes its calls in flight (bounded) and stops.
+   */
   private async replace (name: string, old: Backend, config: ServerConfig): Promise<void> {
     const next = this.create(name, config)
     await next.start()
+    if (this.backends.get(name) !== old) { await next.stop(); return }
     this.backends.set(name, next)
     this.emit('state', next, next.state)
+    await old.drain(this.drainMs)
     await old.stop()
   }
 

@@ -58,7 +58,18 @@ export interface Scope {
 
 export interface Collision { kind: Kind, name: string, backends: string[] }
 
-interface Catalog { tools: Item[], prompts: Item[], resources: Item[], resourceTemplates: Item[] }
+interface Catalog {
+  tools: Item[]
+  prompts: Item[]
+  resources: Item[]
+  resourceTemplates: Item[]
+  /** the backend's tools and prompts by their own names */
+  own: Record<'tools' | 'prompts', Map<string, Item>>
+}
+
+function emptyCatalog (): Catalog {
+  return { tools: [], prompts: [], resources: [], resourceTemplates: [], own: { tools: new Map(), prompts: new Map() } }
+}
 
 /** The exposed name for a backend's tool or prompt: valid for LLM APIs, deterministic, never ambiguous. */
 export function exposedName (backend: string, name: string): string {
@@ -107,12 +118,17 @@ export class CapabilityIndex extends EventEmitter<{ changed: [Kind[], string[]] 
   }
 
   private async doRefresh (backend: Backend, kinds: Kind[]): Promise<void> {
-    const catalog = this.catalogs.get(backend.name) ?? { tools: [], prompts: [], resources: [], resourceTemplates: [] }
+    const catalog = this.catalogs.get(backend.name) ?? emptyCatalog()
     const fetched = await Promise.all(kinds.map((kind) => this.fetchAll(backend, kind)))
     if (this.pool.get(backend.name) !== backend || backend.state !== 'ready') return
-    kinds.forEach((kind, i) => { catalog[kind] = fetched[i] })
+    const isNew = !this.catalogs.has(backend.name)
+    const changed = kinds.filter((kind, i) => isNew || JSON.stringify(catalog[kind]) !== JSON.stringify(fetched[i]))
+    changed.forEach((kind) => {
+      catalog[kind] = fetched[kinds.indexOf(kind)]
+      if (kind === 'tools' || kind === 'prompts') catalog.own[kind] = new Map(catalog[kind].map((item) => [String(item.name), item]))
+    })
     this.catalogs.set(backend.name, catalog)
-    this.rebuild(kinds, [backend.name])
+    if (changed.length > 0) this.rebuild(changed, [backend.name])
   }
 
   private async fetchAll (backend: Backend, kind: Kind): Promise<Item[]> {
@@ -121,7 +137,7 @@ export class CapabilityIndex extends EventEmitter<{ changed: [Kind[], string[]] 
     let cursor: string | undefined
     for (let page = 0; page < MAX_PAGES; page++) {
       try {
-        const result = await backend.request(LIST_METHOD[kind], cursor ? { cursor } : undefined) as Record<string, unknown>
+        const result = await backend.request(LIST_METHOD[kind], cursor ? { cursor } : undefined, { retryable: true }) as Record<string, unknown>
         items.push(...(result[kind] as Item[] | undefined ?? []))
         cursor = typeof result.nextCursor === 'string' && result.nextCursor ? result.nextCursor : undefined
       } catch (err) {
@@ -135,8 +151,10 @@ export class CapabilityIndex extends EventEmitter<{ changed: [Kind[], string[]] 
 
   /** Forgets a backend that stopped or failed. */
   drop (backend: string): void {
-    if (!this.catalogs.delete(backend)) return
-    this.rebuild(KINDS, [backend])
+    const catalog = this.catalogs.get(backend)
+    if (!catalog) return
+    this.catalogs.delete(backend)
+    this.rebuild(KINDS.filter((kind) => catalog[kind].length > 0), [backend])
   }
 
   /** Re-merges after a config change (disabled tools, tags) with no refetch. */
@@ -209,12 +227,12 @@ export class CapabilityIndex extends EventEmitter<{ changed: [Kind[], string[]] 
     return this.splitPrefixed(String(kind === 'resources' ? item.uri : item.uriTemplate))?.backend ?? ''
   }
 
-  /** Resolves an exposed tool or prompt name to its backend and original name, or undefined. */
-  resolveName (kind: 'tools' | 'prompts', name: string, scope: Scope): { backend: string, original: string } | undefined {
+  /** Resolves an exposed tool or prompt name to its backend, original name and definition, or undefined. */
+  resolveName (kind: 'tools' | 'prompts', name: string, scope: Scope): Entry | undefined {
     if (scope.single) {
-      const known = this.catalogs.get(scope.single)?.[kind].some((i) => i.name === name)
+      const item = this.catalogs.get(scope.single)?.own[kind].get(name)
       const disabled = kind === 'tools' && this.pool.get(scope.single)?.config.disabledTools?.includes(name)
-      return known && !disabled ? { backend: scope.single, original: name } : undefined
+      return item && !disabled ? { backend: scope.single, original: name, item } : undefined
     }
     const entry = this.byName[kind].get(name)
     if (!entry || (scope.admits && !scope.admits(entry.backend))) return undefined
@@ -264,10 +282,12 @@ function prefixUri (backend: string, item: Item): Item {
 export default fp(async (app) => {
   const index = new CapabilityIndex(app.backends, app.log.child({ plugin: 'capabilities' }) as Logger)
   app.decorate('capabilities', index)
+  // A backend that is restarting keeps its entries, so a call to it fails naming the backend and
+  // clients see no list churn; only a backend that is gone or parked leaves the index.
   app.backends.on('state', (backend, state) => {
     if (state === 'ready') {
       index.refresh(backend).catch((err) => app.log.warn({ err, backend: backend.name }, 'capability refresh failed'))
-    } else {
+    } else if (state === 'stopped' || state === 'crash-loop') {
       index.drop(backend.name)
     }
   })

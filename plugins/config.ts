@@ -80,11 +80,10 @@ export function validateConfig (doc: unknown): GatewayConfig {
   for (const e of validator.Errors(doc)) {
     if (problems.length >= 5) break
     if (e.type === ValueErrorType.ObjectAdditionalProperties) {
+      // TypeBox reports each unknown key with its own path (parent/key) and value.
       const known = Object.keys((e.schema as { properties?: object }).properties ?? {})
-      const unknown = Object.keys(e.value as object).filter((k) => !known.includes(k))
-      for (const key of unknown) {
-        problems.push(`${e.path}/${key}: unknown key${suggest(key, known)}; known keys: ${known.join(', ')}`)
-      }
+      const key = e.path.slice(e.path.lastIndexOf('/') + 1).replace(/~1/g, '/').replace(/~0/g, '~')
+      problems.push(`${e.path}: unknown key${suggest(key, known)}; known keys: ${known.join(', ')}`)
       continue
     }
     problems.push(`${e.path || '/'}: ${e.message}`)

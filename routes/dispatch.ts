@@ -104,13 +104,15 @@ export class Dispatcher {
     const name = requireString(params, 'name')
     const target = this.app.capabilities.resolveName(kind, name, session.scope)
     if (!target) throw new RpcError(RpcCode.InvalidParams, `unknown ${kind === 'tools' ? 'tool' : 'prompt'}: ${name}`, { name })
-    return this.forward(session, id, target.backend, method, { ...params, name: target.original }, channel)
+    const annotations = target.item.annotations as { readOnlyHint?: boolean, idempotentHint?: boolean } | undefined
+    const retryable = kind === 'prompts' || annotations?.readOnlyHint === true || annotations?.idempotentHint === true
+    return this.forward(session, id, target.backend, method, { ...params, name: target.original }, channel, retryable)
   }
 
   private async read (session: Session, id: RequestId, params: Params, channel: Channel): Promise<Result> {
     const uri = requireString(params, 'uri')
     const target = this.resolveUri(session, uri)
-    const result = await this.forward(session, id, target.backend, 'resources/read', { ...params, uri: target.original }, channel)
+    const result = await this.forward(session, id, target.backend, 'resources/read', { ...params, uri: target.original }, channel, true)
     if (session.scope.single || !Array.isArray(result.contents)) return result
     return {
       ...result,
@@ -158,7 +160,7 @@ export class Dispatcher {
   }
 
   /** Sends a request to a backend on behalf of a session, relaying progress and cancellation. */
-  async forward (session: Session, id: RequestId, backendName: string, method: string, params: Params, channel: Channel): Promise<Result> {
+  async forward (session: Session, id: RequestId, backendName: string, method: string, params: Params, channel: Channel, retryable = false): Promise<Result> {
     const backend = this.app.backends.get(backendName)
     if (!backend) throw new RpcError(RpcCode.BackendUnavailable, `backend '${backendName}' is not configured`, { backend: backendName })
     const meta = params._meta as Params | undefined
@@ -170,6 +172,7 @@ export class Dispatcher {
     try {
       return await backend.request(method, params, {
         signal: controller.signal,
+        retryable,
         onprogress: progressToken === undefined
           ? undefined
           : (progress) => channel.send({ jsonrpc: '2.0', method: 'notifications/progress', params: { ...progress, progressToken } })
@@ -273,13 +276,34 @@ export class Dispatcher {
     return true
   }
 
-  /** Tells each session whose view changed that its lists changed. */
+  private readonly pendingListChanges = new Map<Session, Set<string>>()
+  private flushScheduled = false
+
+  /**
+   * Tells each session whose view changed that its lists changed: once per kind, after the backend
+   * set and the index have settled, so a reload that starts several servers sends one notification.
+   */
   listsChanged (kinds: Kind[], backends: string[]): void {
-    const methods = [...new Set(kinds.map((k) => LIST_CHANGED_NOTIFICATION[k]))]
+    const methods = kinds.map((k) => LIST_CHANGED_NOTIFICATION[k])
     for (const session of this.app.sessions.all()) {
       if (!session.initialized || !backends.some((b) => admits(session.scope, b))) continue
+      const pending = this.pendingListChanges.get(session) ?? new Set()
+      for (const method of methods) pending.add(method)
+      this.pendingListChanges.set(session, pending)
+    }
+    if (this.pendingListChanges.size === 0 || this.flushScheduled) return
+    this.flushScheduled = true
+    void this.flushListChanges()
+  }
+
+  private async flushListChanges (): Promise<void> {
+    await this.app.backends.settled().catch(() => {})
+    await this.app.capabilities.settled()
+    this.flushScheduled = false
+    for (const [session, methods] of this.pendingListChanges) {
       for (const method of methods) session.notify({ jsonrpc: '2.0', method })
     }
+    this.pendingListChanges.clear()
   }
 }
 

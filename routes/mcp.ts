@@ -1,4 +1,6 @@
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import rateLimit from '@fastify/rate-limit'
+import underPressure from '@fastify/under-pressure'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { JSONRPCMessage, RequestId } from '@modelcontextprotocol/sdk/types.js'
 import { RpcCode, RpcError } from '../backends/errors.js'
@@ -98,6 +100,44 @@ function serialize (message: JSONRPCMessage): string {
 
 export interface McpRouteOptions { dispatcher: Dispatcher }
 
+export const DEFAULT_RATE_LIMIT = { max: 6000, timeWindowMs: 60_000 }
+export const DEFAULT_LOAD_SHEDDING = { maxEventLoopDelayMs: 1000, retryAfterSeconds: 5 }
+
+/**
+ * Per-client rate limits (keyed by the token's subject when auth is on, else the address; 429 with
+ * Retry-After) and load shedding when the event loop lags (503 with Retry-After), for the MCP routes only:
+ * /health must answer even when the gateway is saturated.
+ */
+async function registerLoadProtection (app: FastifyInstance): Promise<void> {
+  const config = app.gatewayConfig.current
+  if (config.rateLimit !== false) {
+    const { max, timeWindowMs } = { ...DEFAULT_RATE_LIMIT, ...config.rateLimit }
+    await app.register(rateLimit, {
+      max,
+      timeWindow: timeWindowMs,
+      hook: 'preHandler',
+      keyGenerator: (request) => request.auth ? `sub:${request.auth.subject}` : `ip:${request.ip}`,
+      errorResponseBuilder: (_request, context) => Object.assign(
+        new Error(`Too Many Requests: at most ${context.max} requests per ${Math.round(timeWindowMs / 1000)} s; retry in ${context.after}`),
+        { statusCode: 429 }
+      )
+    })
+  }
+  if (config.loadShedding !== false) {
+    const { maxEventLoopDelayMs, retryAfterSeconds } = { ...DEFAULT_LOAD_SHEDDING, ...config.loadShedding }
+    await app.register(underPressure, {
+      maxEventLoopDelay: maxEventLoopDelayMs,
+      retryAfter: retryAfterSeconds,
+      sampleInterval: 100,
+      pressureHandler: (_request, reply, type, value) => {
+        void reply.code(503).header('retry-after', String(retryAfterSeconds)).send({
+          jsonrpc: '2.0', id: null, error: { code: RpcCode.Overloaded, message: `Service Unavailable: the gateway is overloaded (${type} ${value}); retry in ${retryAfterSeconds} s` }
+        })
+      }
+    })
+  }
+}
+
 /** Streamable HTTP (2025-11-25, also serving 2025-06-18 and 2025-03-26 clients) at `/mcp` and `/mcp/:server`. */
 const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, { dispatcher }) => {
   app.removeContentTypeParser('application/json')
@@ -110,11 +150,13 @@ const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, { dispatcher 
   })
   app.addHook('onRequest', hostGuard(app))
   app.addHook('onRequest', app.auth.protect)
+  await registerLoadProtection(app)
   app.setErrorHandler((err: Error & { statusCode?: number, code?: string }, request, reply) => {
     const status = err.statusCode ?? 500
     if (status >= 500) request.log.error({ err }, 'MCP request failed')
     const message = status >= 500 ? 'internal error' : err.message
-    return httpRpcError(reply, status, status === 413 ? RpcCode.InvalidRequest : RpcCode.InternalError, message)
+    const code = status === 429 ? RpcCode.Overloaded : status < 500 ? RpcCode.InvalidRequest : RpcCode.InternalError
+    return httpRpcError(reply, status, code, message)
   })
 
   async function post (request: FastifyRequest<{ Params: { server?: string } }>, reply: FastifyReply) {

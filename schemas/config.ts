@@ -44,6 +44,16 @@ export const SessionSettings = Type.Object({
   replayBufferSize: Type.Optional(Type.Integer({ minimum: 0, maximum: 100000, description: 'SSE events kept per session for Last-Event-ID resumption' }))
 }, { additionalProperties: false })
 
+export const RateLimitSettings = Type.Union([Type.Literal(false), Type.Object({
+  max: Type.Optional(Type.Integer({ minimum: 1, description: 'requests per client per window' })),
+  timeWindowMs: Type.Optional(Milliseconds('the window'))
+}, { additionalProperties: false })])
+
+export const LoadSheddingSettings = Type.Union([Type.Literal(false), Type.Object({
+  maxEventLoopDelayMs: Type.Optional(Milliseconds('event-loop lag above which MCP requests are refused with 503')),
+  retryAfterSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 3600 }))
+}, { additionalProperties: false })])
+
 export const AuthSettings = Type.Object({
   enabled: Type.Optional(Type.Boolean())
 }, { additionalProperties: true })
@@ -62,10 +72,12 @@ export const GatewayConfig = Type.Object({
   reloadDebounceMs: Type.Optional(Milliseconds('wait after a file change before reloading', 0)),
   logLevel: Type.Optional(Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)))),
   sessions: Type.Optional(SessionSettings),
+  rateLimit: Type.Optional(RateLimitSettings),
+  loadShedding: Type.Optional(LoadSheddingSettings),
   auth: Type.Optional(AuthSettings),
   plugins: Type.Optional(Type.Array(Type.String({ minLength: 1 })))
 }, { additionalProperties: false })
 export type GatewayConfig = Static<typeof GatewayConfig>
 
 /** Settings read once at boot: a change to them needs a restart. */
-export const RESTART_ONLY_KEYS = ['host', 'port', 'trustProxy', 'bodyLimit', 'plugins', 'auth'] as const
+export const RESTART_ONLY_KEYS = ['host', 'port', 'trustProxy', 'bodyLimit', 'plugins', 'auth', 'rateLimit', 'loadShedding'] as const
