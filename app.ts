@@ -1,7 +1,7 @@
 import { dirname, resolve } from 'node:path'
 import { readFile } from 'node:fs/promises'
 import { pathToFileURL } from 'node:url'
-import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyServerOptions } from 'fastify'
+import Fastify, { LogController, type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import configPlugin, { parseConfigText, validateConfig, type ConfigPluginOptions } from './plugins/config.js'
 import authPlugin from './plugins/auth.js'
@@ -82,6 +82,17 @@ async function bootSettings (opts: GatewayOptions): Promise<GatewayConfig> {
   return { ...doc, ...opts.overrides }
 }
 
+/**
+ * No "incoming request" / "request completed" lines at info for every HTTP request: MCP calls log one
+ * debug line each (routes/mcp.ts), and a request that ends in an error is still logged.
+ */
+class GatewayLogController extends LogController {
+  override incomingRequest (): void {}
+  override requestCompleted (error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply, metadata?: Record<string, unknown>): void {
+    if (error) super.requestCompleted(error, request, reply, metadata)
+  }
+}
+
 /** A Fastify app with the gateway registered, ready to `listen`. */
 export async function buildApp (opts: BuildOptions = {}): Promise<FastifyInstance> {
   const settings = await bootSettings(opts)
@@ -92,8 +103,7 @@ export async function buildApp (opts: BuildOptions = {}): Promise<FastifyInstanc
       // JSON lines, except for a person at a terminal
       ...(process.stdout.isTTY ? { transport: { target: 'pino-pretty', options: { translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' } } } : {})
     },
-    // one debug line per MCP call instead of two info lines per HTTP request (routes/mcp.ts)
-    disableRequestLogging: true,
+    logController: new GatewayLogController(),
     trustProxy: (settings.trustProxy ?? false) as boolean | string,
     bodyLimit: settings.bodyLimit ?? 4 * 1024 * 1024,
     return503OnClosing: true,

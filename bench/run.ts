@@ -40,6 +40,8 @@ const LIST_BACKENDS = 20
 const TOOLS_PER_BACKEND = 50
 const TRIALS = 3
 const ROUNDS = 3
+/** the per-client rate limit stays on the path (its cost is measured) but never refuses the load */
+const UNLIMITED = { max: 1_000_000_000, timeWindowMs: 60_000 }
 
 type Target = 'gateway' | 'direct' | 'ceiling'
 
@@ -217,7 +219,7 @@ async function main () {
     // --- call throughput and latency, and memory, against one stdio backend
     progress('starting the gateway (1 stdio backend), the direct SDK server and the ceiling')
     const configA = join(dir, 'one.json')
-    writeFileSync(configA, JSON.stringify({ mcpServers: { bench: fixtureServer('bench') } }))
+    writeFileSync(configA, JSON.stringify({ mcpServers: { bench: fixtureServer('bench') }, rateLimit: UNLIMITED }))
     const gwA = await startGateway('gateway', configA, profileDir)
     await timeToAllReady(gwA.proc, gwA.origin, 1)
     const direct = await startHttpFixture('direct', FIXTURE, {}, ['http'])
@@ -244,7 +246,7 @@ async function main () {
     // --- tools/list of 1,000 tools, start-up, crash recovery and hot reload, with 20 backends
     progress(`starting the gateway with ${LIST_BACKENDS} backends of ${TOOLS_PER_BACKEND} tools`)
     const configB = join(dir, 'many.json')
-    const many = { mcpServers: {} as Record<string, unknown> }
+    const many = { mcpServers: {} as Record<string, unknown>, rateLimit: UNLIMITED }
     for (let i = 0; i < LIST_BACKENDS; i++) many.mcpServers[`b${String(i).padStart(2, '0')}`] = fixtureServer(`b${i}`, TOOLS_PER_BACKEND)
     writeFileSync(configB, JSON.stringify(many, null, 2))
     const gwB = await startGateway('gateway-20', configB)
