@@ -21,7 +21,13 @@ export class McpHttp {
     this.pool = new Pool(origin, { connections, pipelining: 1, keepAliveTimeout: 30_000 })
   }
 
-  async post (message: Record<string, unknown>, sessionId?: string): Promise<RpcAnswer> {
+  /** A POST whose body is returned as text, not parsed: for large answers whose parsing would dominate. */
+  async postRaw (message: Record<string, unknown>, sessionId: string): Promise<{ status: number, text: string }> {
+    const res = await this.pool.request({ method: 'POST', path: this.path, headers: this.headers(sessionId), body: JSON.stringify(message) })
+    return { status: res.statusCode, text: await res.body.text() }
+  }
+
+  private headers (sessionId?: string): Record<string, string> {
     const headers: Record<string, string> = {
       'content-type': 'application/json',
       accept: 'application/json, text/event-stream'
@@ -30,7 +36,11 @@ export class McpHttp {
       headers['mcp-session-id'] = sessionId
       headers['mcp-protocol-version'] = PROTOCOL_VERSION
     }
-    const res = await this.pool.request({ method: 'POST', path: this.path, headers, body: JSON.stringify(message) })
+    return headers
+  }
+
+  async post (message: Record<string, unknown>, sessionId?: string): Promise<RpcAnswer> {
+    const res = await this.pool.request({ method: 'POST', path: this.path, headers: this.headers(sessionId), body: JSON.stringify(message) })
     const text = await res.body.text()
     const sid = res.headers['mcp-session-id']
     return {
