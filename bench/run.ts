@@ -40,8 +40,8 @@ const LIST_BACKENDS = 20
 const TOOLS_PER_BACKEND = 50
 const TRIALS = 3
 const ROUNDS = 3
-/** the per-client rate limit stays on the path (its cost is measured) but never refuses the load */
-const UNLIMITED = { max: 1_000_000_000, timeWindowMs: 60_000 }
+/** the rate limiter and load shedding stay on the path (their cost is measured) but never refuse the load */
+const PROTECTION = { rateLimit: { max: 1_000_000_000, timeWindowMs: 60_000 }, loadShedding: { maxEventLoopDelayMs: 60_000 } }
 
 type Target = 'gateway' | 'direct' | 'ceiling'
 
@@ -247,7 +247,7 @@ async function main () {
     // --- call throughput and latency, and memory, against one stdio backend
     progress('starting the gateway (1 stdio backend), the direct SDK server and the ceiling')
     const configA = join(dir, 'one.json')
-    writeFileSync(configA, JSON.stringify({ mcpServers: { bench: fixtureServer('bench') }, rateLimit: UNLIMITED }))
+    writeFileSync(configA, JSON.stringify({ mcpServers: { bench: fixtureServer('bench') }, ...PROTECTION }))
     const gwA = await startGateway('gateway', configA, profileDir)
     await timeToAllReady(gwA.proc, gwA.origin, 1)
     const direct = await startHttpFixture('direct', FIXTURE, {}, ['http'])
@@ -274,7 +274,7 @@ async function main () {
     // --- tools/list of 1,000 tools, start-up, crash recovery and hot reload, with 20 backends
     progress(`starting the gateway with ${LIST_BACKENDS} backends of ${TOOLS_PER_BACKEND} tools`)
     const configB = join(dir, 'many.json')
-    const many = { mcpServers: {} as Record<string, unknown>, rateLimit: UNLIMITED }
+    const many = { mcpServers: {} as Record<string, unknown>, ...PROTECTION }
     for (let i = 0; i < LIST_BACKENDS; i++) many.mcpServers[`b${String(i).padStart(2, '0')}`] = fixtureServer(`b${i}`, TOOLS_PER_BACKEND)
     writeFileSync(configB, JSON.stringify(many, null, 2))
     const gwB = await startGateway('gateway-20', configB)
@@ -383,7 +383,11 @@ function table (r: Report): string {
     `crash recovery (median of ${TRIALS}): SIGKILL to the in-flight call failing ${f(r.crash.detectMs, 1)} ms, to the next successful call ${f(r.crash.recoverMs, 0)} ms`,
     `hot reload (median of ${TRIALS}): config saved to the new server's tools callable ${f(r.reload.ms, 0)} ms (the server's own start: ${f(r.reload.fixtureStartMs, 0)} ms;`,
     `  listed in /health after ${f(r.reload.seenMs, 0)} ms, ready after ${f(r.reload.readyMs, 0)} ms)`,
-    errors ? `failed calls during load: ${errors}` : 'failed calls during load: 0',
+    `failed calls during load: ${errors}`,
+    ...(['gateway', 'direct', 'ceiling'] as Target[]).flatMap((t) => {
+      const failed = [r.calls[t].sequential, r.calls[t].concurrent].find((l) => l.firstError)
+      return failed ? [`  ${t}, first failure: ${failed.firstError}`] : []
+    }),
     '',
     'targets:',
     ...targets(r).map((t) => `  ${t.pass ? 'PASS' : 'FAIL'}  ${t.target}: ${f(t.value)}`),
