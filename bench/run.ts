@@ -3,7 +3,7 @@
  * HTTP by the SDK and (b) a bare Fastify route answering JSON-RPC at once (the ceiling of one HTTP
  * hop), all in the same run, on loopback, with real processes. See README "Benchmark".
  *
- *   npm run bench [-- --json] [-- --quick] [-- --profile DIR] [-- --log-level LEVEL] [-- --calls-only]
+ *   npm run bench [-- --json] [-- --quick] [-- --profile DIR] [-- --log-level LEVEL] [-- --calls-only] [-- --compiled]
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
@@ -26,7 +26,8 @@ const { values: flags } = parseArgs({
     quick: { type: 'boolean' },
     profile: { type: 'string' },
     'log-level': { type: 'string' },
-    'calls-only': { type: 'boolean' }
+    'calls-only': { type: 'boolean' },
+    compiled: { type: 'boolean' }
   },
   strict: true
 })
@@ -66,7 +67,9 @@ async function startGateway (name: string, configPath: string, profileDir?: stri
   const nodeArgs = profileDir ? ['--cpu-prof', '--cpu-prof-interval', '250', '--cpu-prof-dir', profileDir] : []
   const cli = ['server.ts', '--config', configPath, '--port', String(port), '--no-auth']
   if (flags['log-level']) cli.push('--log-level', flags['log-level'])
-  const proc = start(name, process.execPath, [...nodeArgs, '--import', 'tsx', ...cli], { cwd: ROOT })
+  // as `npm start` runs it (tsx), or the `npm run build` output with --compiled
+  const entry = flags.compiled ? ['dist/server.js', ...cli.slice(1)] : ['--import', 'tsx', ...cli]
+  const proc = start(name, process.execPath, [...nodeArgs, ...entry], { cwd: ROOT })
   const origin = `http://127.0.0.1:${port}`
   const live = await timeToHttp(proc, `${origin}/health/live`)
   return { proc, origin, live }
@@ -374,7 +377,8 @@ function table (r: Report): string {
   const line = (row: string[]) => row.map((cell, i) => i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i])).join('  ')
   const out = [
     '',
-    `1MCP gateway benchmark (node ${r.machine.node}, ${r.machine.cpus} CPUs, ${r.durationSeconds} s; loopback; 8x4 = 8 sessions x 4 calls in flight)`,
+    `1MCP gateway benchmark (node ${r.machine.node}, ${r.machine.cpus} CPUs, ${r.durationSeconds} s; loopback; 8x4 = 8 sessions x 4 calls in flight;`,
+    `gateway run ${flags.compiled ? 'from dist/ (npm run build)' : 'through tsx (as npm start runs it)'})`,
     '',
     line(rows[0]),
     ...rows.slice(1).map(line),
