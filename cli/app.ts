@@ -169,8 +169,13 @@ Options:
 ${COMMON_HELP}`,
   async run (argv, io) {
     const { values, positionals } = parse(argv, {
-      config: { type: 'string' }, url: { type: 'string' }, all: { type: 'boolean' }, 'dry-run': { type: 'boolean' },
-      preset: { type: 'string' }, 'via-proxy': { type: 'boolean' }, command: { type: 'string' }
+      config: { type: 'string' },
+      url: { type: 'string' },
+      all: { type: 'boolean' },
+      'dry-run': { type: 'boolean' },
+      preset: { type: 'string' },
+      'via-proxy': { type: 'boolean' },
+      command: { type: 'string' }
     }, 'app consolidate')
     const apps = selectedApps(positionals, values.all, 'app consolidate')
     const { path: configPath, doc } = await gatewayConfig(values.config, io)
@@ -210,7 +215,7 @@ ${COMMON_HELP}`,
       changed++
       io.out(`${app.id}: imported ${imported.length ? imported.join(', ') : 'no servers'}; ${basename(file.path)} now points at ${link.url} (backup: ${backup})\n`)
     }
-    if (changed) io.out(`Restart the apps to pick up the change. A running gateway loads the new servers by itself.\n`)
+    if (changed) io.out('Restart the apps to pick up the change. A running gateway loads the new servers by itself.\n')
   }
 }
 
