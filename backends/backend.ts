@@ -82,8 +82,8 @@ export class Backend extends EventEmitter<BackendEvents> {
   private stopping = false
   private readonly limit: InFlightLimit
   private stderrBudget = { second: 0, used: 0, dropped: 0 }
-  /** an http backend without an explicit type fell back to SSE */
-  private sseFallback = false
+  /** for a url without an explicit type: the transport that worked */
+  private connectedKind?: TransportKind
 
   constructor (readonly name: string, public config: ServerConfig, readonly log: Logger, private readonly baseDir: string, private readonly hooks: BackendHooks = {}) {
     super()
@@ -97,7 +97,7 @@ export class Backend extends EventEmitter<BackendEvents> {
   get capabilities (): ServerCapabilities { return this.client?.getServerCapabilities() ?? {} }
   get instructions (): string | undefined { return this.client?.getInstructions() }
   get serverInfo (): Implementation | undefined { return this.client?.getServerVersion() }
-  get transportName (): TransportKind { return this.sseFallback ? 'sse' : this.kind }
+  get transportName (): TransportKind { return this.connectedKind ?? this.kind }
   get pid (): number | undefined { return this.transport instanceof StdioTransport ? this.transport.pid : undefined }
 
   private setState (state: BackendState): void {
@@ -177,6 +177,7 @@ export class Backend extends EventEmitter<BackendEvents> {
     }
     const timeout = this.config.connectionTimeout ?? DEFAULT_CONNECTION_TIMEOUT_MS
     const transport = await this.connectTransport(client, timeout)
+    deliverInOrder(transport)
     this.client = client
     this.transport = transport
     client.onclose = () => this.onClosed(client)
@@ -184,23 +185,26 @@ export class Backend extends EventEmitter<BackendEvents> {
   }
 
   private async connectTransport (client: Client, timeout: number): Promise<Transport> {
-    if (this.kind !== 'streamable-http' || this.config.type) {
-      const transport = this.makeTransport(this.kind)
+    if (this.kind !== 'streamable-http' || this.config.type || this.connectedKind) {
+      const transport = this.makeTransport(this.connectedKind ?? this.kind)
       await this.connectWithTimeout(client, transport, timeout)
       return transport
     }
+    let transport = this.makeTransport('streamable-http')
     try {
-      const transport = this.makeTransport('streamable-http')
       await this.connectWithTimeout(client, transport, timeout)
-      this.sseFallback = false
-      return transport
     } catch (err) {
       this.log.debug({ err }, 'Streamable HTTP failed, trying SSE')
-      const transport = this.makeTransport('sse')
-      await this.connectWithTimeout(client, transport, timeout)
-      this.sseFallback = true
-      return transport
+      transport = this.makeTransport('sse')
+      try {
+        await this.connectWithTimeout(client, transport, timeout)
+      } catch {
+        throw err
+      }
     }
+    // once a transport has worked, reconnects use it without probing again
+    this.connectedKind = transport instanceof SSEClientTransport ? 'sse' : 'streamable-http'
+    return transport
   }
 
   private async connectWithTimeout (client: Client, transport: Transport, timeout: number): Promise<void> {
@@ -269,7 +273,8 @@ export class Backend extends EventEmitter<BackendEvents> {
     if (this.stopping) return
     this.failures++
     const policy = restartPolicy(this.config.restart)
-    if (this.failures > policy.maxRetries) {
+    // a child that keeps dying is parked; a remote server that is down is retried at the slowest pace
+    if (this.kind === 'stdio' && this.failures > policy.maxRetries) {
       this.log.error({ error: message, failures: this.failures }, 'backend keeps failing; parked as crash-loop')
       this.setState('crash-loop')
       return
@@ -383,6 +388,28 @@ function isConnectionFailure (err: unknown): boolean {
   if (err instanceof McpError) return err.code === RpcCode.BackendUnavailable && /Connection closed/i.test(err.message)
   if (err instanceof StreamableHTTPError) return err.code === 404 || err.code === undefined || err.code >= 500
   return err instanceof TypeError || (err as NodeJS.ErrnoException)?.code === 'ECONNREFUSED' || /fetch failed|ECONNREFUSED|socket|network/i.test(String((err as Error)?.message))
+}
+
+/**
+ * Makes a connected transport hand its messages to the client one at a time, the handlers of each
+ * notification run before the next message. The SDK runs notification handlers a microtask late but
+ * handles a response at once, dropping the request's progress handler: a backend's last progress
+ * notification read together with the response (one stdio chunk) was otherwise lost.
+ */
+export function deliverInOrder (transport: Transport): void {
+  const deliver = transport.onmessage
+  const closed = transport.onclose
+  let queue = Promise.resolve()
+  const enqueue = (step: () => void | Promise<void>) => {
+    queue = queue.then(step).catch((err: Error) => transport.onerror?.(err))
+  }
+  if (deliver) {
+    transport.onmessage = (message, extra) => enqueue(async () => {
+      deliver(message, extra)
+      if (!('id' in message)) await new Promise((resolve) => setImmediate(resolve))
+    })
+  }
+  if (closed) transport.onclose = () => enqueue(closed)
 }
 
 /** Error text for /health and logs: no absolute paths, no credentials in URLs. */

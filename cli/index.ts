@@ -3,13 +3,14 @@ import { realpathSync } from 'node:fs'
 import { CliError } from './errors.js'
 import type { Command, Io } from './command.js'
 import { mcpCommand } from './mcp.js'
+import { registryCommand } from './registry/commands.js'
 import { presetCommand } from './preset.js'
 import { appCommand } from './app.js'
 import { proxyCommand } from './proxy.js'
 import { serveCommand } from './serve.js'
 import { GATEWAY_INFO } from '../backends/backend.js'
 
-export const COMMANDS: Command[] = [serveCommand, mcpCommand, presetCommand, appCommand, proxyCommand]
+export const COMMANDS: Command[] = [serveCommand, mcpCommand, registryCommand, presetCommand, appCommand, proxyCommand]
 
 const HELP = `1mcp ${GATEWAY_INFO.version}: one MCP endpoint in front of many MCP servers
 

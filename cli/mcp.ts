@@ -7,6 +7,7 @@ import { CliError, UsageError } from './errors.js'
 import { fetchGatewayJson, gatewayBaseUrl } from './gateway-url.js'
 import { compileTagFilter } from '../filters/tag-filter.js'
 import { measureToolTokens } from './tokens.js'
+import { installCommand } from './registry/install.js'
 
 const NAME = /^[A-Za-z0-9_-]+$/
 
@@ -239,13 +240,13 @@ Options:
   }
 }
 
-export const MCP_COMMANDS = [add, remove, list, enable(), disable(), status, tokens]
+export const MCP_COMMANDS = [add, installCommand, remove, list, enable(), disable(), status, tokens]
 function enable () { return toggle(true) }
 function disable () { return toggle(false) }
 
 export const mcpCommand: Command = {
   name: 'mcp',
-  summary: 'add, remove, list, enable, disable servers; their status and token cost',
+  summary: 'add, install (from the MCP Registry), remove, list, enable, disable servers; status, token cost',
   help: '',
   run: (argv, io) => runGroup('mcp', 'manage the servers in the gateway\'s config', MCP_COMMANDS, argv, io)
 }

@@ -121,12 +121,14 @@ export class CapabilityIndex extends EventEmitter<{ changed: [Kind[], string[]] 
     const catalog = this.catalogs.get(backend.name) ?? emptyCatalog()
     const fetched = await Promise.all(kinds.map((kind) => this.fetchAll(backend, kind)))
     if (this.pool.get(backend.name) !== backend || backend.state !== 'ready') return
-    kinds.forEach((kind, i) => {
-      catalog[kind] = fetched[i]
-      if (kind === 'tools' || kind === 'prompts') catalog.own[kind] = new Map(fetched[i].map((item) => [String(item.name), item]))
+    const isNew = !this.catalogs.has(backend.name)
+    const changed = kinds.filter((kind, i) => isNew || JSON.stringify(catalog[kind]) !== JSON.stringify(fetched[i]))
+    changed.forEach((kind) => {
+      catalog[kind] = fetched[kinds.indexOf(kind)]
+      if (kind === 'tools' || kind === 'prompts') catalog.own[kind] = new Map(catalog[kind].map((item) => [String(item.name), item]))
     })
     this.catalogs.set(backend.name, catalog)
-    this.rebuild(kinds, [backend.name])
+    if (changed.length > 0) this.rebuild(changed, [backend.name])
   }
 
   private async fetchAll (backend: Backend, kind: Kind): Promise<Item[]> {
@@ -149,8 +151,10 @@ export class CapabilityIndex extends EventEmitter<{ changed: [Kind[], string[]] 
 
   /** Forgets a backend that stopped or failed. */
   drop (backend: string): void {
-    if (!this.catalogs.delete(backend)) return
-    this.rebuild(KINDS, [backend])
+    const catalog = this.catalogs.get(backend)
+    if (!catalog) return
+    this.catalogs.delete(backend)
+    this.rebuild(KINDS.filter((kind) => catalog[kind].length > 0), [backend])
   }
 
   /** Re-merges after a config change (disabled tools, tags) with no refetch. */
@@ -286,10 +290,12 @@ function prefixUri (backend: string, item: Item): Item {
 export default fp(async (app) => {
   const index = new CapabilityIndex(app.backends, app.log.child({ plugin: 'capabilities' }) as Logger)
   app.decorate('capabilities', index)
+  // A backend that is restarting keeps its entries, so a call to it fails naming the backend and
+  // clients see no list churn; only a backend that is gone or parked leaves the index.
   app.backends.on('state', (backend, state) => {
     if (state === 'ready') {
       index.refresh(backend).catch((err) => app.log.warn({ err, backend: backend.name }, 'capability refresh failed'))
-    } else {
+    } else if (state === 'stopped' || state === 'crash-loop') {
       index.drop(backend.name)
     }
   })

@@ -1,4 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox'
+import { AuthSettings } from './auth.js'
+
+export { AuthSettings } from './auth.js'
 
 export const DEFAULT_PORT = 3050
 export const DEFAULT_HOST = '127.0.0.1'
@@ -58,9 +61,11 @@ export const LoadSheddingSettings = Type.Union([Type.Literal(false), Type.Object
   retryAfterSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 3600 }))
 }, { additionalProperties: false })])
 
-export const AuthSettings = Type.Object({
-  enabled: Type.Optional(Type.Boolean())
-}, { additionalProperties: true })
+export const RegistrySettings = Type.Object({
+  url: Type.Optional(Type.String({ pattern: '^https?://', description: 'MCP Registry base URL for `1mcp registry` and `1mcp mcp install`' })),
+  cacheTtlMs: Type.Optional(Milliseconds('registry answers younger than this are served from the cache', 0)),
+  maxStaleMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 365 * 24 * 3600 * 1000, description: 'when the registry is unreachable, cached answers up to this old are used' }))
+}, { additionalProperties: false })
 
 export const Preset = Type.Object({
   filter: Type.String({ minLength: 1, description: 'a tag filter expression: tags joined by and, or, not and parentheses' }),
@@ -86,6 +91,7 @@ export const GatewayConfig = Type.Object({
   loadShedding: Type.Optional(LoadSheddingSettings),
   auth: Type.Optional(AuthSettings),
   plugins: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+  registry: Type.Optional(RegistrySettings),
   presets: Type.Optional(Type.Record(Type.String({ pattern: '^[A-Za-z0-9_-]+$' }), Preset, { description: 'named tag filters, used as /mcp?preset=NAME' }))
 }, { additionalProperties: false })
 export type GatewayConfig = Static<typeof GatewayConfig>

@@ -1,5 +1,8 @@
 import t from 'tap'
-import { echoFixture, startGateway, connect, waitFor, alive, settle } from './helpers.js'
+import { mkdtempSync, readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { ECHO_SERVER, echoFixture, startGateway, connect, waitFor, alive, settle } from './helpers.js'
 import { exposedName } from '../plugins/capabilities.js'
 
 t.test('names: long, illegal and colliding names are exposed, never dropped', async (t) => {
@@ -105,4 +108,23 @@ t.test('closing the gateway stops every backend process', async (t) => {
   for (const pid of pids) t.ok(alive(pid))
   await gw.app.close()
   for (const pid of pids) t.notOk(alive(pid), `backend ${pid} is gone`)
+})
+
+t.test('stopping a backend kills its whole process group (wrappers and what they started)', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), '1mcp-group-'))
+  const pidFile = join(dir, 'sleeper.pid')
+  // the wrapper starts a background helper that holds no pipe of ours, then runs the server in the foreground
+  const script = `sleep 300 & echo $! > "${pidFile}"; "${process.execPath}" "${ECHO_SERVER}"; echo done`
+  const gw = await startGateway(t, { config: { mcpServers: { wrapped: { command: 'sh', args: ['-c', script], env: { FIXTURE_NAME: 'wrapped' } } } } })
+  const client = await connect(t, gw.url)
+  const result = await client.callTool({ name: 'wrapped_1mcp_pid', arguments: {} })
+  const server = Number((result.content as Array<{ text: string }>)[0].text)
+  const shell = gw.app.backends.get('wrapped')!.pid!
+  const sleeper = Number(readFileSync(pidFile, 'utf8'))
+  t.teardown(() => { for (const pid of [sleeper, server]) { try { process.kill(pid, 'SIGKILL') } catch {} } })
+  t.not(server, shell, 'the server runs under a shell')
+  t.ok(alive(sleeper), 'the background helper runs')
+  await gw.app.close()
+  await waitFor(() => !alive(server) && !alive(shell) && !alive(sleeper), 'the whole group to be gone')
+  t.pass('no orphan left')
 })
