@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the single executable, runs it from an empty directory (no node_modules anywhere near it)
-# on a config with one dependency-free fixture backend, checks /health, and stops it.
+# on a config with one dependency-free fixture backend (auth off, loopback), checks /health and one
+# tools/call, and stops it.
 # Prints the binary's size and its time from launch to the first 200 from /health/live.
 # Set SKIP_BUILD=1 to test an existing dist/1mcp.
 set -euo pipefail
@@ -30,7 +31,7 @@ JSON
 
 cd "$work"
 start=$(date +%s%N)
-./1mcp serve --config config.json > "$work/gateway.log" 2>&1 &
+./1mcp serve --config config.json --no-auth > "$work/gateway.log" 2>&1 &
 pid=$!
 live=""
 for _ in $(seq 1 600); do
