@@ -179,6 +179,7 @@ export class Dispatcher {
     const meta = params._meta as Params | undefined
     const progressToken = meta?.progressToken as string | number | undefined
     const controller = new AbortController()
+    channel.backend = backendName
     session.inflight.set(id, { backend: backendName, controller, channel })
     session.backendsTouched.add(backendName)
     try {
