@@ -89,7 +89,7 @@ export class Dispatcher {
 
   /** Answers one request; throws an RpcError for the client. */
   async request (session: Session, id: RequestId, method: string, params: Params, channel: Channel): Promise<Result> {
-    const kind = LISTS[method]
+    const kind = Object.hasOwn(LISTS, method) ? LISTS[method] : undefined
     if (kind) return this.list(session, kind, params)
     const handler = this.methods.get(method)
     if (!handler) throw new RpcError(RpcCode.MethodNotFound, `method not found: ${method}`)
