@@ -1,7 +1,7 @@
 import { dirname, resolve } from 'node:path'
 import { readFile } from 'node:fs/promises'
 import { pathToFileURL } from 'node:url'
-import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyServerOptions } from 'fastify'
+import Fastify, { LogController, type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import configPlugin, { parseConfigText, validateConfig, type ConfigPluginOptions } from './plugins/config.js'
 import authPlugin from './plugins/auth.js'
@@ -9,10 +9,12 @@ import backendsPlugin from './plugins/backends.js'
 import capabilitiesPlugin from './plugins/capabilities.js'
 import sessionsPlugin from './plugins/sessions.js'
 import healthPlugin from './plugins/health.js'
+import metricsPlugin from './plugins/metrics.js'
 import healthRoutes from './routes/health.js'
 import mcpRoutes from './routes/mcp.js'
 import oauthRoutes from './routes/oauth.js'
 import sseRoutes from './routes/sse.js'
+import metricsRoutes from './routes/metrics.js'
 import { Dispatcher } from './routes/dispatch.js'
 import type { GatewayConfig } from './schemas/config.js'
 
@@ -65,6 +67,7 @@ async function registerThirdParty (app: FastifyInstance, specs: string[], baseDi
  */
 export const gateway = fp<GatewayOptions>(async (app, opts) => {
   await app.register(configPlugin, opts)
+  await app.register(metricsPlugin)
   const baseDir = opts.configPath ? dirname(resolve(opts.configPath)) : process.cwd()
   await app.register(authPlugin, { disabled: opts.noAuth, baseDir, announce: opts.announcePassphrase })
   await app.register(backendsPlugin, { baseDir })
@@ -76,9 +79,11 @@ export const gateway = fp<GatewayOptions>(async (app, opts) => {
   app.backends.onServerRequest = (backend, request, extra) => dispatcher.serverRequest(backend, request, extra)
   app.backends.on('notification', (backend, notification) => dispatcher.backendNotification(backend, notification))
   app.capabilities.on('changed', (kinds, backends) => dispatcher.listsChanged(kinds, backends))
+  app.sessions.on('closed', (session) => { void app.backends.releaseSession(session.id) })
 
   await app.register(healthRoutes)
   await app.register(oauthRoutes)
+  await app.register(metricsRoutes)
   await app.register(mcpRoutes, { dispatcher })
   await app.register(sseRoutes, { dispatcher })
   await registerThirdParty(app, app.gatewayConfig.current.plugins ?? [], baseDir)
@@ -102,7 +107,20 @@ function loggerOptions (logger: FastifyServerOptions['logger'], settings: Gatewa
     level: settings.logLevel ?? 'info',
     ...given,
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
-    serializers: { ...(given as { serializers?: object }).serializers, req: serializeRequest }
+    serializers: { ...(given as { serializers?: object }).serializers, req: serializeRequest },
+    // JSON lines, except for a person at a terminal
+    ...(logger === undefined && process.stdout.isTTY ? { transport: { target: 'pino-pretty', options: { translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' } } } : {})
+  }
+}
+
+/**
+ * No "incoming request" / "request completed" lines at info for every HTTP request: MCP calls log one
+ * debug line each (routes/mcp.ts), and a request that ends in an error is still logged.
+ */
+class GatewayLogController extends LogController {
+  override incomingRequest (): void {}
+  override requestCompleted (error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply, metadata?: Record<string, unknown>): void {
+    if (error) super.requestCompleted(error, request, reply, metadata)
   }
 }
 
@@ -111,6 +129,7 @@ export async function buildApp (opts: BuildOptions = {}): Promise<FastifyInstanc
   const settings = await bootSettings(opts)
   const app: FastifyInstance = Fastify({
     logger: loggerOptions(opts.logger, settings),
+    logController: new GatewayLogController(),
     trustProxy: (settings.trustProxy ?? false) as boolean | string,
     bodyLimit: settings.bodyLimit ?? 4 * 1024 * 1024,
     return503OnClosing: true,

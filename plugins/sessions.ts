@@ -13,6 +13,8 @@ declare module 'fastify' {
 export interface Channel {
   send: (message: JSONRPCMessage) => void
   readonly closed: boolean
+  /** the backend a call's request went to, set by the dispatcher (for logs and metrics) */
+  backend?: string
 }
 
 /** Recent events of a session's streams, so a client that lost one can resume it with `Last-Event-ID`. */

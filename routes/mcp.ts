@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import rateLimit from '@fastify/rate-limit'
 import underPressure from '@fastify/under-pressure'
-import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js'
+import type { JSONRPCMessage, RequestId } from '@modelcontextprotocol/sdk/types.js'
 import { RpcCode, RpcError } from '../backends/errors.js'
 import type { JsonRpcRequest } from '../schemas/jsonrpc.js'
 import type { Channel, Session } from '../plugins/sessions.js'
@@ -27,6 +27,7 @@ class CallChannel implements Channel {
   private stream?: SseStream
   private done = false
   aborted = false
+  backend?: string
 
   constructor (private readonly reply: FastifyReply, private readonly session: Session, onAbort: () => void) {
     reply.raw.once('close', () => {
@@ -56,7 +57,7 @@ class CallChannel implements Channel {
       this.stream.send(message)
       this.stream.end()
     } else {
-      void this.reply.header('mcp-session-id', this.session.id).send(message)
+      void this.reply.header('mcp-session-id', this.session.id).type('application/json').send(serialize(message))
     }
   }
 }
@@ -64,6 +65,26 @@ class CallChannel implements Channel {
 /** Priming events (an id with empty data, SEP-1699) came with 2025-11-25: older clients fail to parse the empty data. */
 function primes (session: Session): boolean {
   return session.protocolVersion >= '2025-11-25'
+}
+
+/**
+ * List results are served from the capability index, whose arrays are replaced (never changed) when
+ * it is rebuilt: each array is serialized once, and every later answer with it is a string splice.
+ */
+const serializedLists = new WeakMap<unknown[], string>()
+const LIST_KEYS = ['tools', 'prompts', 'resources', 'resourceTemplates']
+
+function serialize (message: JSONRPCMessage): string {
+  const result = (message as { result?: Record<string, unknown> }).result
+  const keys = result ? Object.keys(result) : []
+  const list = keys.length === 1 && LIST_KEYS.includes(keys[0]) ? result![keys[0]] : undefined
+  if (!Array.isArray(list) || list.length < 32) return JSON.stringify(message)
+  let json = serializedLists.get(list)
+  if (json === undefined) {
+    json = JSON.stringify(list)
+    serializedLists.set(list, json)
+  }
+  return `{"jsonrpc":"2.0","id":${JSON.stringify((message as { id: RequestId }).id)},"result":{${JSON.stringify(keys[0])}:${json}}}`
 }
 
 export interface McpRouteOptions { dispatcher: Dispatcher }
@@ -198,17 +219,23 @@ const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, { dispatcher 
   }
 
   async function call (reply: FastifyReply, session: Session, body: JsonRpcRequest) {
+    const started = performance.now()
     const channel = new CallChannel(reply, session, () => session.inflight.get(body.id)?.controller.abort('the client closed the connection'))
     let response: JSONRPCMessage
+    let failure: RpcError | undefined
     try {
       const result = await dispatcher.request(session, body.id, body.method, body.params ?? {}, channel)
       response = { jsonrpc: '2.0', id: body.id, result }
     } catch (err) {
-      const rpc = err instanceof RpcError ? err : new RpcError(RpcCode.InternalError, (err as Error).message)
+      failure = err instanceof RpcError ? err : new RpcError(RpcCode.InternalError, (err as Error).message)
       if (!(err instanceof RpcError)) reply.log.error({ err, method: body.method }, 'request failed')
-      response = rpcError(body.id, rpc)
+      response = rpcError(body.id, failure)
     }
     channel.finish(response)
+    const ms = performance.now() - started
+    app.metrics.observeRequest(body.method, channel.backend, ms / 1000, failure?.code)
+    if (failure) reply.log.warn({ session: session.id.slice(0, 8), backend: channel.backend, method: body.method, durationMs: ms, code: failure.code, error: failure.message }, 'call failed')
+    else reply.log.debug({ session: session.id.slice(0, 8), backend: channel.backend, method: body.method, durationMs: ms }, 'call')
     return reply
   }
 

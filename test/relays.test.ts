@@ -137,3 +137,29 @@ t.test('the legacy HTTP+SSE transport (2024-11-05) with the same filters', async
   const unknown = await fetch(`${gw.base}/messages?sessionId=nope`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })
   t.equal(unknown.status, 404)
 })
+
+t.test('sessionMode per-client: each session gets its own connection, so relays are never ambiguous', async (t) => {
+  const gw = await startGateway(t, { config: { mcpServers: { own: echoFixture('own', {}, { sessionMode: 'per-client' }) } } })
+  const a = await connect(t, gw.url, { sampling: {} }, 'client-a')
+  const b = await connect(t, gw.url, { sampling: {} }, 'client-b')
+  const askedA: string[] = []
+  const askedB: string[] = []
+  sampler(a, 'answer-from-a', askedA)
+  sampler(b, 'answer-from-b', askedB)
+  const [ra, rb] = await Promise.all([
+    a.callTool({ name: 'own_1mcp_sample', arguments: { prompt: 'qa' } }),
+    b.callTool({ name: 'own_1mcp_sample', arguments: { prompt: 'qb' } })
+  ])
+  t.same(ra.content, [{ type: 'text', text: 'sampled: answer-from-a' }])
+  t.same(rb.content, [{ type: 'text', text: 'sampled: answer-from-b' }])
+  t.same([askedA, askedB], [['qa'], ['qb']])
+  const pidOf = async (c: Client) => Number(((await c.callTool({ name: 'own_1mcp_pid', arguments: {} })).content as Array<{ text: string }>)[0].text)
+  const [pa, pb] = [await pidOf(a), await pidOf(b)]
+  t.not(pa, pb, 'two processes')
+  t.not(pa, gw.app.backends.get('own')!.pid, 'not the shared one')
+  await a.close()
+  const sessionA = [...gw.app.sessions.all()].find((s) => s.clientInfo?.name === 'client-a')
+  if (sessionA) gw.app.sessions.delete(sessionA.id)
+  await waitFor(() => { try { process.kill(pa, 0); return false } catch { return true } }, 'a\'s process to stop with its session')
+  t.equal(await pidOf(b), pb, 'b keeps its own')
+})

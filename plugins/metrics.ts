@@ -1,0 +1,154 @@
+import fp from 'fastify-plugin'
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+import type { BackendState } from '../backends/backend.js'
+
+declare module 'fastify' {
+  interface FastifyInstance { metrics: GatewayMetrics }
+}
+
+/** Why an authentication was refused: the `reason` label of `onemcp_auth_failures_total`. */
+export type AuthFailureReason = 'missing_token' | 'invalid_token' | 'expired_token' | 'wrong_audience' | 'insufficient_scope' | 'invalid_client' | 'invalid_grant' | 'other'
+
+export interface GatewayMetrics {
+  /** every metric of this gateway instance (one registry per app, never prom-client's global one) */
+  readonly registry: Registry
+  /**
+   * Records one finished client request: its MCP method, the backend it went to (undefined when the
+   * gateway answered itself: lists, ping), its duration, and its JSON-RPC error code when it failed.
+   */
+  observeRequest: (method: string, backend: string | undefined, seconds: number, errorCode?: number) => void
+  /** For the auth plugin: `app.metrics.authFailures.inc({ reason: 'invalid_token' })` on every refusal. */
+  readonly authFailures: Counter<'reason'>
+}
+
+/** Label for requests the gateway answers without a backend. */
+export const NO_BACKEND = '(gateway)'
+
+/** The methods that get their own label value; anything else a client sends is counted as `other`. */
+const KNOWN_METHODS = new Set([
+  'initialize', 'ping', 'tools/list', 'tools/call', 'prompts/list', 'prompts/get', 'resources/list', 'resources/read',
+  'resources/templates/list', 'resources/subscribe', 'resources/unsubscribe', 'completion/complete', 'logging/setLevel'
+])
+
+const STATES: BackendState[] = ['starting', 'ready', 'restarting', 'stopped', 'crash-loop']
+
+/** Seconds: from sub-millisecond list answers to tool calls at the 60 s default timeout. */
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
+
+/**
+ * Prometheus metrics of the gateway (served by `routes/metrics.ts` at `/metrics`). The request path
+ * only does a map lookup and a histogram observation per call; everything about backends and sessions
+ * is read when Prometheus scrapes, not kept up to date on the hot path. Registered right after
+ * `config`, so every later plugin can count into it; backends, capabilities and sessions are read
+ * only at scrape time.
+ */
+export default fp(async (app) => {
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry })
+
+  const duration = new Histogram({
+    name: 'onemcp_request_duration_seconds',
+    help: 'Client requests by MCP method and backend: latency (the _count is the number of requests)',
+    labelNames: ['method', 'backend'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [registry]
+  })
+  const errors = new Counter({
+    name: 'onemcp_request_errors_total',
+    help: 'Client requests answered with a JSON-RPC error, by method, backend and error code',
+    labelNames: ['method', 'backend', 'code'] as const,
+    registers: [registry]
+  })
+  const authFailures = new Counter({
+    name: 'onemcp_auth_failures_total',
+    help: 'Refused authentications and authorizations, by reason',
+    labelNames: ['reason'] as const,
+    registers: [registry]
+  })
+
+  new Gauge({ // eslint-disable-line no-new
+    name: 'onemcp_backend_state',
+    help: 'Backend state: 1 for the state each backend is in, 0 for the others',
+    labelNames: ['backend', 'state'] as const,
+    registers: [registry],
+    collect () {
+      this.reset()
+      for (const backend of app.backends.all()) {
+        for (const state of STATES) this.set({ backend: backend.name, state }, backend.state === state ? 1 : 0)
+      }
+    }
+  })
+  new Counter({ // eslint-disable-line no-new
+    name: 'onemcp_backend_restarts_total',
+    help: 'Restarts of each backend since it was configured',
+    labelNames: ['backend'] as const,
+    registers: [registry],
+    collect () {
+      this.reset()
+      for (const backend of app.backends.all()) this.inc({ backend: backend.name }, backend.restarts)
+    }
+  })
+  new Gauge({ // eslint-disable-line no-new
+    name: 'onemcp_backend_tools',
+    help: 'Tools each backend exposes through the gateway',
+    labelNames: ['backend'] as const,
+    registers: [registry],
+    collect () {
+      this.reset()
+      for (const backend of app.backends.all()) this.set({ backend: backend.name }, app.capabilities.toolCount(backend.name))
+    }
+  })
+  new Gauge({ // eslint-disable-line no-new
+    name: 'onemcp_sessions',
+    help: 'Client sessions open',
+    registers: [registry],
+    collect () { this.set(app.sessions.size) }
+  })
+  const sessionsClosed = new Counter({
+    name: 'onemcp_sessions_closed_total',
+    help: 'Client sessions ended (by the client, by idle expiry or at shutdown)',
+    registers: [registry]
+  })
+  new Gauge({ // eslint-disable-line no-new
+    name: 'onemcp_config_valid',
+    help: '1 when the config file last read was valid, 0 while a bad edit is being ignored',
+    registers: [registry],
+    collect () { this.set(app.gatewayConfig.status.valid ? 1 : 0) }
+  })
+
+  // one histogram child per (method, backend): the per-call cost is one Map lookup
+  const children = new Map<string, { observe: (v: number) => void }>()
+  function observeRequest (method: string, backend: string | undefined, seconds: number, errorCode?: number): void {
+    const m = KNOWN_METHODS.has(method) ? method : 'other'
+    const b = backend ?? NO_BACKEND
+    const key = `${m}\n${b}`
+    let child = children.get(key)
+    if (!child) {
+      child = duration.labels(m, b)
+      children.set(key, child)
+    }
+    child.observe(seconds)
+    if (errorCode !== undefined) errors.inc({ method: m, backend: b, code: String(errorCode) })
+  }
+  /** A removed backend's series go away with it, so label values do not pile up across reloads. */
+  function forget (backend: string): void {
+    for (const key of [...children.keys()]) {
+      const [method, b] = key.split('\n')
+      if (b !== backend) continue
+      children.delete(key)
+      duration.remove(method, b)
+    }
+  }
+
+  // registered right after config (so that auth can count its refusals): the other plugins' events
+  // are subscribed once they all exist
+  app.addHook('onReady', async () => {
+    app.sessions.on('closed', () => sessionsClosed.inc())
+    app.backends.on('state', (backend, state) => {
+      if (state === 'stopped' && !app.backends.get(backend.name)) forget(backend.name)
+    })
+  })
+
+  app.decorate('metrics', { registry, observeRequest, authFailures } satisfies GatewayMetrics)
+  app.addHook('onClose', async () => registry.clear())
+}, { name: 'metrics', dependencies: ['config'], fastify: '5.x' })
