@@ -117,7 +117,9 @@ async function registerLoadProtection (app: FastifyInstance): Promise<void> {
     await app.register(underPressure, {
       maxEventLoopDelay: maxEventLoopDelayMs,
       retryAfter: retryAfterSeconds,
-      sampleInterval: 100,
+      // under-pressure reads a sample with no tick in it as infinite lag: sample no more often than the
+      // lag we act on, so a short pause (start-up, a GC) is not mistaken for overload
+      sampleInterval: Math.max(100, maxEventLoopDelayMs),
       pressureHandler: (_request, reply, type, value) => {
         void reply.code(503).header('retry-after', String(retryAfterSeconds)).send({
           jsonrpc: '2.0', id: null, error: { code: RpcCode.Overloaded, message: `Service Unavailable: the gateway is overloaded (${type} ${value}); retry in ${retryAfterSeconds} s` }
@@ -249,12 +251,13 @@ const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, { dispatcher 
       return httpRpcError(reply, 409, RpcCode.InvalidRequest, 'Conflict: this session already has a GET stream open')
     }
     reply.hijack()
+    const missed = resumed ? session.replay.after(resumed.stream, resumed.seq) : []
     const streamId = resumed?.stream ?? session.newStreamId()
-    const stream = new SseStream(reply.raw, streamId, session.replay, { headers: { 'mcp-session-id': session.id }, startSeq: resumed?.seq })
-    if (resumed) for (const event of session.replay.after(resumed.stream, resumed.seq)) stream.resend(event.seq, event.message)
-    else if (primes(session)) stream.prime()
+    const startSeq = missed.length ? missed[missed.length - 1].seq : resumed?.seq
+    const stream = new SseStream(reply.raw, streamId, session.replay, { headers: { 'mcp-session-id': session.id }, startSeq })
+    for (const event of missed) stream.resend(event.seq, event.message)
+    if (!resumed && primes(session)) stream.prime()
     session.standalone = stream
-    stream.onclose = () => { if (session.standalone === stream) session.standalone = undefined }
     return reply
   }
 

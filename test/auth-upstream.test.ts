@@ -108,6 +108,7 @@ t.test('the owner logs in through an upstream OpenID Connect provider', async (t
     t.ok(upstreamCodes[0].length > 10)
     t.notOk(gw.logs.lines.join('\n').includes(upstreamCodes[0]), 'the upstream code is never logged')
     t.notOk(gw.logs.lines.join('\n').includes(provider.saved!.access_token), 'nor the access token')
+    t.notOk(gw.logs.lines.join('\n').includes(code!), 'the gateway\'s own authorization code is not logged')
   })
 
   t.test('a verified email on the allow list is accepted', async (t) => {
