@@ -203,7 +203,7 @@ async function crashTrial (client: McpHttp, sid: string, backend: string): Promi
   const t0 = performance.now()
   process.kill(pid, 'SIGKILL')
   const failedAt = await Promise.race([inflight, sleep(10_000).then(() => { throw new Error(`the call in flight to ${backend} did not fail within 10 s`) })])
-  const recoveredAt = await poll(() => client.callTool(sid, `${backend}_1mcp_echo`, { text: 'again' }).then(() => performance.now()), `${backend} to answer again`, 10_000, 2)
+  const recoveredAt = await poll(() => client.callTool(sid, `${backend}_1mcp_echo`, { text: 'again' }).then(() => performance.now()), `${backend} to answer again`, 10_000, 10)
   return { detectMs: failedAt - t0, recoverMs: recoveredAt - t0 }
 }
 
@@ -227,7 +227,10 @@ interface ReloadTrial {
   callableMs: number
 }
 
-/** Adds a server to the watched config file: time from the save until its tools answer. */
+/**
+ * Adds a server to the watched config file: time from the save until its tools answer. Polls every
+ * 10 ms, not faster: on a small machine a tighter loop would slow the very start it measures.
+ */
 async function reloadTrial (client: McpHttp, origin: string, sid: string, configPath: string, config: { mcpServers: Record<string, unknown> }, name: string): Promise<ReloadTrial> {
   config.mcpServers[name] = fixtureServer(name)
   const t0 = performance.now()
@@ -242,7 +245,7 @@ async function reloadTrial (client: McpHttp, origin: string, sid: string, config
       if (entry?.state === 'ready') readyMs = performance.now() - t0
     }
     return client.callTool(sid, `${name}_1mcp_echo`, { text: 'new' }).then(() => performance.now() - t0)
-  }, `${name} to be callable`, 30_000, 2)
+  }, `${name} to be callable`, 30_000, 10)
   return { seenMs, readyMs, callableMs }
 }
 
