@@ -12,6 +12,8 @@ import healthPlugin from './plugins/health.js'
 import metricsPlugin from './plugins/metrics.js'
 import healthRoutes from './routes/health.js'
 import mcpRoutes from './routes/mcp.js'
+import oauthRoutes from './routes/oauth.js'
+import sseRoutes from './routes/sse.js'
 import metricsRoutes from './routes/metrics.js'
 import { Dispatcher } from './routes/dispatch.js'
 import type { GatewayConfig } from './schemas/config.js'
@@ -24,6 +26,8 @@ export { SessionRegistry } from './plugins/sessions.js'
 export interface GatewayOptions extends ConfigPluginOptions {
   /** serve without authentication (`--no-auth`) */
   noAuth?: boolean
+  /** how a generated owner passphrase is shown, once (default: standard error) */
+  announcePassphrase?: (text: string) => void
   /** time in-flight calls get to finish when the gateway closes */
   shutdownGraceMs?: number
 }
@@ -32,8 +36,18 @@ export interface GatewayOptions extends ConfigPluginOptions {
 export const REDACT_PATHS = [
   'req.headers.authorization', 'req.headers.cookie', 'headers.authorization', 'headers.cookie',
   'res.headers["set-cookie"]', '*.password', '*.passphrase', '*.token', '*.access_token', '*.refresh_token',
-  '*.client_secret', '*.code_verifier', '*.env', 'config.mcpServers.*.env', 'config.mcpServers.*.headers'
+  '*.client_secret', '*.code_verifier', '*.env', 'config.mcpServers.*.env', 'config.mcpServers.*.headers',
+  'req.headers["set-cookie"]', '*.id_token', '*.passphraseHash', '*.clientSecret', '*.csrf_token', '*.secret',
+  'config.auth.upstream.clientSecret', 'config.auth.passphraseHash'
 ]
+
+/** Query parameters that carry secrets (an upstream login's `code`, a token put where it must not be). */
+const SECRET_QUERY_PARAMS = /([?&](?:code|access_token|refresh_token|id_token|token|client_secret|code_verifier|passphrase|state)=)[^&#]*/gi
+
+/** Logs a request without the secrets a URL may carry. */
+export function serializeRequest (req: { method: string, url: string, host?: string, ip?: string, socket?: { remotePort?: number } }) {
+  return { method: req.method, url: req.url.replace(SECRET_QUERY_PARAMS, '$1[redacted]'), host: req.host, remoteAddress: req.ip, remotePort: req.socket?.remotePort }
+}
 
 async function registerThirdParty (app: FastifyInstance, specs: string[], baseDir: string): Promise<void> {
   for (const spec of specs) {
@@ -54,8 +68,9 @@ async function registerThirdParty (app: FastifyInstance, specs: string[], baseDi
 export const gateway = fp<GatewayOptions>(async (app, opts) => {
   await app.register(configPlugin, opts)
   await app.register(metricsPlugin)
-  await app.register(authPlugin, { disabled: opts.noAuth })
-  await app.register(backendsPlugin, { baseDir: opts.configPath ? dirname(resolve(opts.configPath)) : process.cwd() })
+  const baseDir = opts.configPath ? dirname(resolve(opts.configPath)) : process.cwd()
+  await app.register(authPlugin, { disabled: opts.noAuth, baseDir, announce: opts.announcePassphrase })
+  await app.register(backendsPlugin, { baseDir })
   await app.register(capabilitiesPlugin)
   await app.register(sessionsPlugin, { shutdownGraceMs: opts.shutdownGraceMs })
   await app.register(healthPlugin)
@@ -64,11 +79,13 @@ export const gateway = fp<GatewayOptions>(async (app, opts) => {
   app.backends.onServerRequest = (backend, request, extra) => dispatcher.serverRequest(backend, request, extra)
   app.backends.on('notification', (backend, notification) => dispatcher.backendNotification(backend, notification))
   app.capabilities.on('changed', (kinds, backends) => dispatcher.listsChanged(kinds, backends))
+  app.sessions.on('closed', (session) => { void app.backends.releaseSession(session.id) })
 
   await app.register(healthRoutes)
+  await app.register(oauthRoutes)
   await app.register(metricsRoutes)
   await app.register(mcpRoutes, { dispatcher })
-  const baseDir = opts.configPath ? dirname(resolve(opts.configPath)) : process.cwd()
+  await app.register(sseRoutes, { dispatcher })
   await registerThirdParty(app, app.gatewayConfig.current.plugins ?? [], baseDir)
 }, { name: '1mcp-gateway', fastify: '5.x' })
 
@@ -80,6 +97,20 @@ export interface BuildOptions extends GatewayOptions {
 async function bootSettings (opts: GatewayOptions): Promise<GatewayConfig> {
   const doc = opts.configPath ? parseConfigText(await readFile(opts.configPath, 'utf8')) : validateConfig(opts.config ?? { mcpServers: {} })
   return { ...doc, ...opts.overrides }
+}
+
+/** Logger options: whatever the caller gives, always with the redaction and the request serializer. */
+function loggerOptions (logger: FastifyServerOptions['logger'], settings: GatewayConfig): FastifyServerOptions['logger'] {
+  if (logger === false) return false
+  const given = typeof logger === 'object' ? logger : {}
+  return {
+    level: settings.logLevel ?? 'info',
+    ...given,
+    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    serializers: { ...(given as { serializers?: object }).serializers, req: serializeRequest },
+    // JSON lines, except for a person at a terminal
+    ...(logger === undefined && process.stdout.isTTY ? { transport: { target: 'pino-pretty', options: { translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' } } } : {})
+  }
 }
 
 /**
@@ -97,12 +128,7 @@ class GatewayLogController extends LogController {
 export async function buildApp (opts: BuildOptions = {}): Promise<FastifyInstance> {
   const settings = await bootSettings(opts)
   const app: FastifyInstance = Fastify({
-    logger: opts.logger ?? {
-      level: settings.logLevel ?? 'info',
-      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
-      // JSON lines, except for a person at a terminal
-      ...(process.stdout.isTTY ? { transport: { target: 'pino-pretty', options: { translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' } } } : {})
-    },
+    logger: loggerOptions(opts.logger, settings),
     logController: new GatewayLogController(),
     trustProxy: (settings.trustProxy ?? false) as boolean | string,
     bodyLimit: settings.bodyLimit ?? 4 * 1024 * 1024,

@@ -4,10 +4,11 @@ import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.js'
 import type { GatewayConfig } from './schemas/config.js'
 
-export const DEFAULT_PORT = 3050
-export const DEFAULT_HOST = '127.0.0.1'
+import { DEFAULT_HOST, DEFAULT_PORT } from './schemas/config.js'
 
-const HELP = `1mcp serve: one MCP endpoint in front of many MCP servers
+export { DEFAULT_HOST, DEFAULT_PORT }
+
+export const SERVE_HELP = `1mcp serve: one MCP endpoint in front of many MCP servers
 
 Options (each also from an environment variable):
   --config FILE        config file (ONEMCP_CONFIG; default ./config.json)
@@ -55,7 +56,7 @@ export function parseServeArgs (argv: string[], env: NodeJS.ProcessEnv = process
 /** Builds the gateway, installs graceful shutdown and listens. */
 export async function serve (argv: string[]): Promise<void> {
   const args = parseServeArgs(argv)
-  if (args.help) { process.stdout.write(HELP); return }
+  if (args.help) { process.stdout.write(SERVE_HELP); return }
   const app = await buildApp({ configPath: args.configPath, overrides: args.overrides, noAuth: args.noAuth })
   closeWithGrace({ delay: 15_000 }, async ({ signal, err }) => {
     if (err) app.log.error({ err }, 'shutting down after an error')

@@ -177,6 +177,7 @@ export class Backend extends EventEmitter<BackendEvents> {
     }
     const timeout = this.config.connectionTimeout ?? DEFAULT_CONNECTION_TIMEOUT_MS
     const transport = await this.connectTransport(client, timeout)
+    deliverInOrder(transport)
     this.client = client
     this.transport = transport
     client.onclose = () => this.onClosed(client)
@@ -387,6 +388,28 @@ function isConnectionFailure (err: unknown): boolean {
   if (err instanceof McpError) return err.code === RpcCode.BackendUnavailable && /Connection closed/i.test(err.message)
   if (err instanceof StreamableHTTPError) return err.code === 404 || err.code === undefined || err.code >= 500
   return err instanceof TypeError || (err as NodeJS.ErrnoException)?.code === 'ECONNREFUSED' || /fetch failed|ECONNREFUSED|socket|network/i.test(String((err as Error)?.message))
+}
+
+/**
+ * Makes a connected transport hand its messages to the client one at a time, the handlers of each
+ * notification run before the next message. The SDK runs notification handlers a microtask late but
+ * handles a response at once, dropping the request's progress handler: a backend's last progress
+ * notification read together with the response (one stdio chunk) was otherwise lost.
+ */
+export function deliverInOrder (transport: Transport): void {
+  const deliver = transport.onmessage
+  const closed = transport.onclose
+  let queue = Promise.resolve()
+  const enqueue = (step: () => void | Promise<void>) => {
+    queue = queue.then(step).catch((err: Error) => transport.onerror?.(err))
+  }
+  if (deliver) {
+    transport.onmessage = (message, extra) => enqueue(async () => {
+      deliver(message, extra)
+      if (!('id' in message)) await new Promise((resolve) => setImmediate(resolve))
+    })
+  }
+  if (closed) transport.onclose = () => enqueue(closed)
 }
 
 /** Error text for /health and logs: no absolute paths, no credentials in URLs. */

@@ -70,13 +70,13 @@ export class BackendPool extends EventEmitter<PoolEvents> {
     await Promise.all(starts)
   }
 
-  private create (name: string, config: ServerConfig): Backend {
+  private create (name: string, config: ServerConfig, pooled = true): Backend {
     const backend = new Backend(name, config, this.log.child({ backend: name }), this.baseDir, {
       onServerRequest: (b, req, extra) => {
         if (!this.onServerRequest) throw new Error('no handler for server requests')
         return this.onServerRequest(b, req, extra)
       },
-      onNotification: (b, n) => { if (this.backends.get(name) === b) this.emit('notification', b, n) }
+      onNotification: (b, n) => { if (!pooled || this.backends.get(name) === b) this.emit('notification', b, n) }
     })
     backend.on('state', (state) => {
       if (this.backends.get(name) === backend) this.emit('state', backend, state)
@@ -112,7 +112,47 @@ export class BackendPool extends EventEmitter<PoolEvents> {
     await old.stop()
   }
 
+  /** Connections of `sessionMode: "per-client"` servers, by client session. */
+  private readonly perSession = new Map<string, Map<string, Promise<Backend>>>()
+  private readonly sessionOf = new WeakMap<Backend, string>()
+
+  /**
+   * The connection a session's calls to `name` use: the shared one, or for a `per-client` server
+   * the session's own connection, started on first use and stopped with the session.
+   */
+  async forSession (name: string, sessionId: string): Promise<Backend | undefined> {
+    const shared = this.backends.get(name)
+    if (!shared || shared.config.sessionMode !== 'per-client') return shared
+    let own = this.perSession.get(sessionId)
+    if (!own) { own = new Map(); this.perSession.set(sessionId, own) }
+    let backend = own.get(name)
+    if (!backend) {
+      backend = (async () => {
+        const created = this.create(name, { ...shared.config, restart: { ...shared.config.restart, maxRetries: 0 } }, false)
+        this.sessionOf.set(created, sessionId)
+        await created.start()
+        return created
+      })()
+      own.set(name, backend)
+    }
+    return backend
+  }
+
+  /** The client session a per-client connection belongs to. */
+  ownerOf (backend: Backend): string | undefined {
+    return this.sessionOf.get(backend)
+  }
+
+  /** Stops the per-client connections of a session that ended. */
+  async releaseSession (sessionId: string): Promise<void> {
+    const own = this.perSession.get(sessionId)
+    if (!own) return
+    this.perSession.delete(sessionId)
+    await Promise.all([...own.values()].map(async (b) => (await b).stop()))
+  }
+
   async close (): Promise<void> {
+    await Promise.all([...this.perSession.keys()].map((id) => this.releaseSession(id)))
     const all = [...this.backends.values()]
     this.backends.clear()
     await Promise.all(all.map((b) => b.stop()))

@@ -1,5 +1,16 @@
+import { isAbsolute, join, resolve } from 'node:path'
 import fp from 'fastify-plugin'
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { AccessTokens } from '../auth/access-tokens.js'
+import { AuthorizationServer } from '../auth/authorization-server.js'
+import { JsonFile } from '../auth/files.js'
+import { OwnerSessions } from '../auth/owner-sessions.js'
+import { generatePassphrase, hashPassphrase, isPassphraseHash } from '../auth/passphrase.js'
+import { admitsTags, ALL_SERVERS_SCOPE, grantOf, grantsAnything, parseScope, TAG_PREFIX } from '../auth/scopes.js'
+import { AuthStore } from '../auth/store.js'
+import { VerifiedTokens } from '../auth/verified-tokens.js'
+import type { AuthSettings } from '../schemas/auth.js'
 
 /** Who a request acts for, once its token is verified. */
 export interface AuthContext {
@@ -10,10 +21,43 @@ export interface AuthContext {
   admitsTags: (tags: string[]) => boolean
 }
 
+/** The URLs the gateway publishes: from `externalUrl` when set, else the listen address; never the Host header. */
+export interface GatewayUrls {
+  /** the public base URL, without a trailing slash */
+  base: () => string
+  /** the authorization server tokens come from (this gateway, or the external issuer) */
+  issuer: () => string
+  /** the RFC 8707 resource identifier of a path such as `/mcp` */
+  resource: (path: string) => string
+  /** where the RFC 9728 metadata of that resource is served */
+  resourceMetadata: (path: string) => string
+  /** whether a URL names this gateway or something under it */
+  isOwnResource: (url: string) => boolean
+}
+
+export type AuditOutcome = 'allowed' | 'denied' | 'issued' | 'refused' | 'revoked' | 'registered' | 'failed' | 'succeeded'
+
+/** The embedded authorization server's parts, for routes/oauth.ts. */
+export interface EmbeddedIssuer {
+  server: AuthorizationServer
+  tokens: AccessTokens
+  store: AuthStore
+  owners: OwnerSessions
+  /** the owner passphrase hash, when the owner logs in with one (no upstream IdP) */
+  passphraseHash?: string
+}
+
 export interface AuthService {
   enabled: boolean
+  /** `embedded`: the gateway issues tokens; `external`: it trusts another issuer's; `off` */
+  mode: 'embedded' | 'external' | 'off'
   /** an onRequest hook for protected routes: answers 401/403 itself, or sets `request.auth` */
   protect: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+  urls: GatewayUrls
+  settings: AuthSettings
+  /** logs one auth decision (never a secret) */
+  audit: (request: FastifyRequest, event: string, outcome: AuditOutcome, fields?: Record<string, unknown>) => void
+  embedded?: EmbeddedIssuer
 }
 
 declare module 'fastify' {
@@ -24,17 +68,275 @@ declare module 'fastify' {
 export interface AuthPluginOptions {
   /** `--no-auth` */
   disabled?: boolean
+  /** where a relative `auth.dataDir` is resolved from (the config file's folder) */
+  baseDir?: string
+  /** how the generated owner passphrase is shown, once; default: standard error */
+  announce?: (text: string) => void
+  now?: () => number
+}
+
+/** What the resource server needs from a verified access token. */
+interface VerifiedClaims {
+  subject: string
+  clientId: string
+  scopes: string[]
+  audience: string[]
+  family?: string
+  /** expiry, seconds since the epoch */
+  exp?: number
+}
+
+export const DEFAULTS = {
+  accessTokenTtlSeconds: 900,
+  refreshTokenTtlSeconds: 30 * 86400,
+  authorizationCodeTtlSeconds: 60,
+  ownerSessionTtlSeconds: 12 * 3600,
+  dataDir: '.data'
+} as const
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost'])
+const WELL_KNOWN_PRM = '/.well-known/oauth-protected-resource'
+
+function gatewayUrls (app: FastifyInstance, settings: AuthSettings): GatewayUrls {
+  let cached: string | undefined
+  function base (): string {
+    if (cached) return cached
+    const external = app.gatewayConfig.current.externalUrl
+    if (external) return (cached = external.replace(/\/+$/, ''))
+    const address = app.server.listening ? app.server.address() : null
+    const config = app.gatewayConfig.current
+    let host = config.host ?? '127.0.0.1'
+    let port = config.port ?? 3050
+    if (address && typeof address === 'object') {
+      host = address.address
+      port = address.port
+    }
+    if (host === '0.0.0.0' || host === '::') {
+      app.log.warn('the gateway listens on every address but "externalUrl" is not set: OAuth URLs use localhost; set externalUrl to the address clients use')
+      host = 'localhost'
+    }
+    const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
+    if (address) cached = url
+    return url
+  }
+  return {
+    base,
+    issuer: () => settings.external ? settings.external.issuer : base(),
+    resource: (path) => base() + path,
+    resourceMetadata: (path) => base() + WELL_KNOWN_PRM + path,
+    isOwnResource: (url) => {
+      const b = base()
+      return url === b || url.startsWith(b + '/')
+    }
+  }
+}
+
+/** The suffix of a protected path in its resource identifier: `/mcp`, `/mcp/<server>`, `/sse`… */
+function resourcePath (request: FastifyRequest): string {
+  const server = (request.params as { server?: string } | undefined)?.server
+  if (server !== undefined) return `/mcp/${encodeURIComponent(server)}`
+  return request.routeOptions.url ?? '/mcp'
+}
+
+function quoted (value: string): string {
+  return `"${value.replace(/["\\]/g, '')}"`
+}
+
+/** Reads the owner passphrase hash: the config's, else the data dir's, else a new one (shown once). */
+async function ownerPassphrase (app: FastifyInstance, settings: AuthSettings, dataDir: string, announce: (text: string) => void): Promise<string> {
+  if (settings.passphraseHash) return settings.passphraseHash
+  const file = new JsonFile<{ passphraseHash: string, createdAt: string }>(join(dataDir, 'owner.json'))
+  const stored = await file.read()
+  if (stored && isPassphraseHash(stored.passphraseHash)) return stored.passphraseHash
+  const passphrase = generatePassphrase()
+  const passphraseHash = await hashPassphrase(passphrase)
+  await file.save({ passphraseHash, createdAt: new Date().toISOString() })
+  app.log.warn({ file: file.path }, 'generated the owner passphrase; it is shown once on standard error and kept only as a hash')
+  announce(`\n  1MCP owner passphrase (shown once; stored only as a hash in ${file.path}):\n\n      ${passphrase}\n\n  Enter it in the browser when an MCP client asks for access. To set your own, put "auth.passphraseHash" in the config.\n\n`)
+  return passphraseHash
+}
+
+/** A verifier of another issuer's access tokens (external-issuer mode), with its keys fetched lazily. */
+function externalVerifier (settings: NonNullable<AuthSettings['external']>): (token: string) => Promise<JWTPayload> {
+  let jwks: ReturnType<typeof createRemoteJWKSet> | undefined
+  async function keys (): Promise<ReturnType<typeof createRemoteJWKSet>> {
+    if (jwks) return jwks
+    let url = settings.jwksUrl
+    if (!url) {
+      const base = settings.issuer.replace(/\/+$/, '')
+      for (const doc of [`${base}/.well-known/openid-configuration`, `${base}/.well-known/oauth-authorization-server`]) {
+        const res = await fetch(doc, { signal: AbortSignal.timeout(5000) }).catch(() => undefined)
+        if (res?.ok) {
+          const meta = await res.json() as { jwks_uri?: string }
+          if (typeof meta.jwks_uri === 'string') { url = meta.jwks_uri; break }
+        }
+      }
+      if (!url) throw new Error(`cannot find the signing keys of ${settings.issuer}: set auth.external.jwksUrl`)
+    }
+    jwks = createRemoteJWKSet(new URL(url), { timeoutDuration: 5000, cooldownDuration: 30_000 })
+    return jwks
+  }
+  return async (token) => {
+    const { payload } = await jwtVerify(token, await keys(), {
+      issuer: settings.issuer,
+      algorithms: settings.algorithms ?? ['RS256', 'ES256', 'PS256', 'EdDSA'],
+      requiredClaims: ['sub', 'exp', 'aud']
+    })
+    return payload
+  }
+}
+
+/** `scope` (space-separated) or `scp` (an array, as Entra ID writes it). */
+function scopesOf (payload: JWTPayload): string[] {
+  if (typeof payload.scope === 'string') return parseScope(payload.scope)
+  if (Array.isArray(payload.scp)) return payload.scp.filter((s): s is string => typeof s === 'string')
+  if (typeof payload.scp === 'string') return parseScope(payload.scp)
+  return []
 }
 
 /**
- * Authentication for the MCP endpoints. This build has no authorization server yet,
- * so it serves without auth and says so at start and in /health.
+ * Authentication: the OAuth 2.1 resource server for every MCP endpoint and, unless an external
+ * issuer is configured, the authorization server behind routes/oauth.ts. On by default; only
+ * `--no-auth` or `"auth": {"enabled": false}` turns it off, with a warning.
  */
-export default fp<AuthPluginOptions>(async (app) => {
+export default fp<AuthPluginOptions>(async (app, opts) => {
+  const settings: AuthSettings = app.gatewayConfig.current.auth ?? {}
+  const urls = gatewayUrls(app, settings)
+  const log = app.log.child({ plugin: 'auth' })
   app.decorateRequest('auth', undefined)
-  app.decorate('auth', {
-    enabled: false,
-    protect: async () => {}
-  } satisfies AuthService)
-  app.log.warn('authentication is not available in this build: the MCP endpoints are served without auth; keep the gateway on loopback')
+
+  function audit (request: FastifyRequest, event: string, outcome: AuditOutcome, fields: Record<string, unknown> = {}): void {
+    const entry = { plugin: 'auth', audit: event, outcome, ip: request.ip, path: request.url.split('?')[0], ...fields }
+    if (outcome === 'denied' || outcome === 'refused' || outcome === 'failed') request.log.warn(entry, `auth ${event}: ${outcome}`)
+    else request.log.info(entry, `auth ${event}: ${outcome}`)
+  }
+
+  if (opts.disabled || settings.enabled === false) {
+    app.decorate('auth', { enabled: false, mode: 'off', protect: async () => {}, urls, settings, audit } satisfies AuthService)
+    log.warn({ reason: opts.disabled ? '--no-auth' : 'auth.enabled is false' }, 'authentication is OFF: every MCP endpoint is open to anyone who can reach it; keep the gateway on loopback')
+    return
+  }
+  if (settings.external && settings.upstream) throw new Error('auth.external and auth.upstream cannot both be set: with an external issuer the gateway does not log owners in')
+  if (settings.external && settings.passphraseHash) throw new Error('auth.external and auth.passphraseHash cannot both be set')
+
+  const now = opts.now ?? Date.now
+  let verifySignature: (token: string) => Promise<VerifiedClaims>
+  let embedded: EmbeddedIssuer | undefined
+
+  if (settings.external) {
+    const external = settings.external
+    const verifyExternal = externalVerifier(external)
+    verifySignature = async (token) => {
+      const payload = await verifyExternal(token)
+      const aud = Array.isArray(payload.aud) ? payload.aud : [payload.aud ?? '']
+      const clientId = [payload.client_id, payload.azp, payload.appid].find((v): v is string => typeof v === 'string') ?? ''
+      return { subject: payload.sub ?? '', clientId, scopes: scopesOf(payload), audience: aud, exp: payload.exp }
+    }
+    log.info({ issuer: external.issuer }, 'trusting access tokens from an external issuer')
+  } else {
+    const dataDir = resolve(opts.baseDir ?? process.cwd(), settings.dataDir ?? DEFAULTS.dataDir)
+    if (!isAbsolute(dataDir)) throw new Error(`auth.dataDir does not resolve to an absolute path: ${dataDir}`)
+    const tokens = await AccessTokens.open(join(dataDir, 'signing-key.json'))
+    const store = await AuthStore.open(dataDir, now)
+    const passphraseHash = settings.upstream ? undefined : await ownerPassphrase(app, settings, dataDir, opts.announce ?? ((text) => { process.stderr.write(text) }))
+    const loopbackGateway = () => LOOPBACK.has(new URL(urls.base()).hostname.replace(/^\[|\]$/g, ''))
+    const server = new AuthorizationServer(tokens, store, {
+      issuer: urls.issuer,
+      isOwnResource: urls.isOwnResource,
+      defaultResource: () => urls.resource('/mcp'),
+      accessTokenTtlSeconds: settings.accessTokenTtlSeconds ?? DEFAULTS.accessTokenTtlSeconds,
+      refreshTokenTtlSeconds: settings.refreshTokenTtlSeconds ?? DEFAULTS.refreshTokenTtlSeconds,
+      codeTtlSeconds: settings.authorizationCodeTtlSeconds ?? DEFAULTS.authorizationCodeTtlSeconds,
+      allowRegistration: settings.allowDynamicRegistration ?? true,
+      allowMetadataDocuments: settings.allowClientMetadataDocuments ?? true,
+      metadataFetchPolicy: () => ({ allowNonPublic: loopbackGateway() }),
+      now
+    })
+    const owners = new OwnerSessions((settings.ownerSessionTtlSeconds ?? DEFAULTS.ownerSessionTtlSeconds) * 1000, now)
+    embedded = { server, tokens, store, owners, passphraseHash }
+    verifySignature = async (token) => {
+      const claims = await tokens.verify(token, urls.issuer())
+      return { subject: claims.sub, clientId: claims.client_id, scopes: parseScope(claims.scope), audience: [claims.aud], family: claims.fam, exp: claims.exp }
+    }
+    const pruner = setInterval(() => {
+      server.prune()
+      owners.prune()
+      if (store.prune()) void store.flushed()
+    }, 60_000)
+    pruner.unref()
+    app.addHook('onClose', async () => {
+      clearInterval(pruner)
+      await store.flushed()
+    })
+    log.info({ dataDir, owner: settings.upstream ? 'upstream identity provider' : 'passphrase' }, 'authorization server ready')
+  }
+
+  const verified = new VerifiedTokens<VerifiedClaims>(10_000, now)
+  async function verify (token: string): Promise<VerifiedClaims> {
+    const hit = verified.get(token)
+    if (hit) return hit
+    const claims = await verifySignature(token)
+    verified.set(token, claims, claims.exp)
+    return claims
+  }
+
+  const audienceOk = settings.external?.audience
+    ? (aud: string[]) => aud.some((a) => settings.external!.audience!.includes(a))
+    : (aud: string[]) => aud.some((a) => urls.isOwnResource(a))
+
+  function challenge (request: FastifyRequest, reply: FastifyReply, status: 401 | 403, error: string | undefined, description: string, scope?: string): FastifyReply {
+    const parts = [`resource_metadata=${quoted(urls.resourceMetadata(resourcePath(request)))}`]
+    if (error) parts.push(`error=${quoted(error)}`, `error_description=${quoted(description)}`)
+    if (scope) parts.push(`scope=${quoted(scope)}`)
+    return reply.code(status)
+      .header('www-authenticate', `Bearer ${parts.join(', ')}`)
+      .header('cache-control', 'no-store')
+      .send({ statusCode: status, error: status === 401 ? 'Unauthorized' : 'Forbidden', code: error ?? 'unauthorized', message: description })
+  }
+
+  async function protect (request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const header = request.headers.authorization
+    if (!header) {
+      audit(request, 'access', 'denied', { reason: 'no token' })
+      return void challenge(request, reply, 401, undefined, 'a Bearer token is required')
+    }
+    const match = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(header)
+    if (!match) {
+      audit(request, 'access', 'denied', { reason: 'malformed Authorization header' })
+      return void challenge(request, reply, 401, 'invalid_request', 'the Authorization header must be "Bearer <token>"')
+    }
+    let claims: VerifiedClaims
+    try {
+      claims = await verify(match[1])
+    } catch (err) {
+      const reason = (err as { code?: string }).code === 'ERR_JWT_EXPIRED' ? 'the token expired' : 'the token is invalid'
+      audit(request, 'access', 'denied', { reason, detail: (err as Error).message })
+      return void challenge(request, reply, 401, 'invalid_token', reason)
+    }
+    const who = { clientId: claims.clientId, subject: claims.subject }
+    if (!audienceOk(claims.audience)) {
+      audit(request, 'access', 'denied', { ...who, reason: 'wrong audience', audience: claims.audience })
+      return void challenge(request, reply, 401, 'invalid_token', 'the token was issued for another resource (audience)')
+    }
+    if (claims.family && embedded?.store.isRevoked(claims.family)) {
+      audit(request, 'access', 'denied', { ...who, reason: 'grant revoked' })
+      return void challenge(request, reply, 401, 'invalid_token', 'the token was revoked')
+    }
+    const grant = grantOf(claims.scopes)
+    if (!grantsAnything(grant)) {
+      audit(request, 'access', 'denied', { ...who, reason: 'insufficient scope', scopes: claims.scopes })
+      return void challenge(request, reply, 403, 'insufficient_scope', `the token grants no MCP server: it needs "${ALL_SERVERS_SCOPE}" or a "${TAG_PREFIX}<tag>" scope`, [...claims.scopes, ALL_SERVERS_SCOPE].join(' '))
+    }
+    const server = (request.params as { server?: string } | undefined)?.server
+    const config = server !== undefined ? app.gatewayConfig.current.mcpServers[server] : undefined
+    if (config && !config.disabled && !admitsTags(grant, config.tags ?? [])) {
+      const needed = (config.tags ?? []).length ? config.tags!.map((t) => TAG_PREFIX + t) : [ALL_SERVERS_SCOPE]
+      audit(request, 'access', 'denied', { ...who, reason: 'insufficient scope', server, scopes: claims.scopes })
+      return void challenge(request, reply, 403, 'insufficient_scope', `the token's scopes do not grant the server '${server}'`, [...new Set([...claims.scopes, ...needed])].join(' '))
+    }
+    request.auth = { subject: claims.subject, clientId: claims.clientId, scopes: claims.scopes, admitsTags: (tags) => admitsTags(grant, tags) }
+    audit(request, 'access', 'allowed', who)
+  }
+
+  app.decorate('auth', { enabled: true, mode: settings.external ? 'external' : 'embedded', protect, urls, settings, audit, embedded } satisfies AuthService)
 }, { name: 'auth', dependencies: ['config'], fastify: '5.x' })

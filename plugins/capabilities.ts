@@ -182,6 +182,7 @@ export class CapabilityIndex extends EventEmitter<{ changed: [Kind[], string[]] 
     const list: Item[] = []
     for (const backend of names) {
       const disabled = kind === 'tools' ? new Set(this.pool.get(backend)?.config.disabledTools ?? []) : undefined
+      const descriptions = kind === 'tools' ? this.pool.get(backend)?.config.toolDescriptions : undefined
       for (const item of this.catalogs.get(backend)![kind]) {
         const original = String(item.name)
         if (disabled?.has(original)) continue
@@ -192,7 +193,7 @@ export class CapabilityIndex extends EventEmitter<{ changed: [Kind[], string[]] 
           collisions.push({ kind, name: exposedName(backend, original), backends: [taken.backend, backend] })
           this.log.warn({ kind, name: exposedName(backend, original), backends: [taken.backend, backend], exposedAs: name }, 'name collision; the later one is exposed under a hashed name')
         }
-        const exposed = { ...item, name }
+        const exposed = { ...item, ...describe(descriptions, original), name }
         map.set(name, { backend, original, item: exposed })
         list.push(exposed)
       }
@@ -218,8 +219,9 @@ export class CapabilityIndex extends EventEmitter<{ changed: [Kind[], string[]] 
   private singleList (kind: Kind, backend: string): Item[] {
     const items = this.catalogs.get(backend)?.[kind] ?? []
     if (kind !== 'tools') return items
-    const disabled = this.pool.get(backend)?.config.disabledTools
-    return disabled?.length ? items.filter((t) => !disabled.includes(String(t.name))) : items
+    const { disabledTools: disabled, toolDescriptions: descriptions } = this.pool.get(backend)?.config ?? {}
+    const enabled = disabled?.length ? items.filter((t) => !disabled.includes(String(t.name))) : items
+    return descriptions ? enabled.map((t) => ({ ...t, ...describe(descriptions, String(t.name)) })) : enabled
   }
 
   private ownerOf (kind: Kind, item: Item): string {
@@ -271,6 +273,12 @@ export class CapabilityIndex extends EventEmitter<{ changed: [Kind[], string[]] 
     }
     return parts.length ? parts.join('\n\n') : undefined
   }
+}
+
+/** A tool's description as the config overrides it (`toolDescriptions`), or nothing to change. */
+function describe (descriptions: Record<string, string> | undefined, tool: string): { description?: string } {
+  const description = descriptions?.[tool]
+  return description === undefined ? {} : { description }
 }
 
 function prefixUri (backend: string, item: Item): Item {

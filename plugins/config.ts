@@ -49,7 +49,7 @@ export function substituteEnv (value: unknown, env: NodeJS.ProcessEnv, path = ''
   return value
 }
 
-function editDistance (a: string, b: string): number {
+export function editDistance (a: string, b: string): number {
   const row = Array.from({ length: b.length + 1 }, (_v, i) => i)
   for (let i = 1; i <= a.length; i++) {
     let prev = row[0]

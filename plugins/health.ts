@@ -1,5 +1,7 @@
 import fp from 'fastify-plugin'
 import { redactError, GATEWAY_INFO } from '../backends/backend.js'
+import { exposedName } from './capabilities.js'
+import { countToolTokens } from './tool-tokens.js'
 import type { HealthReport, Readiness } from '../schemas/health.js'
 
 declare module 'fastify' {
@@ -14,6 +16,20 @@ export interface HealthService {
 /** Readiness and the health report operators curl. */
 export default fp(async (app) => {
   const startedAt = Date.now()
+  const toolTokens = new Map<string, number>()
+  let counting = Promise.resolve()
+
+  // Counted when a backend's tools change, so /health itself does no work.
+  app.capabilities.on('changed', (kinds, names) => {
+    if (!kinds.includes('tools')) return
+    counting = counting.then(async () => {
+      for (const name of names) {
+        const tools = app.capabilities.list('tools', { single: name }).map((t) => ({ ...t, name: exposedName(name, String(t.name)) }))
+        if (tools.length === 0) toolTokens.delete(name)
+        else toolTokens.set(name, await countToolTokens(tools))
+      }
+    }).catch((err) => app.log.warn({ err }, 'counting tool tokens failed'))
+  })
 
   function report (): HealthReport {
     const backends = [...app.backends.all()].map((b) => ({
@@ -22,6 +38,7 @@ export default fp(async (app) => {
       state: b.state,
       since: new Date(b.stateSince).toISOString(),
       tools: app.capabilities.toolCount(b.name),
+      toolTokens: toolTokens.get(b.name) ?? 0,
       restarts: b.restarts,
       tags: b.config.tags ?? [],
       ...(b.lastError ? { lastError: redactError(b.lastError), lastErrorAt: b.lastErrorAt } : {})

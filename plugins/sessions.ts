@@ -34,6 +34,11 @@ export class ReplayBuffer {
   }
 }
 
+/** A secure-random session id of visible ASCII. */
+export function newSessionId (): string {
+  return randomBytes(24).toString('base64url')
+}
+
 export const LOG_LEVELS = ['debug', 'info', 'notice', 'warning', 'error', 'critical', 'alert', 'emergency']
 
 /** A call this session has in flight at a backend. */
@@ -135,6 +140,8 @@ export interface SessionInit {
   clientCapabilities: ClientCapabilities
   scope: Scope
   owner?: string
+  /** a session id chosen by the transport (the legacy SSE transport names it before initialize) */
+  id?: string
 }
 
 export interface SessionSettings { idleTimeoutMs: number, max: number, replayBufferSize: number }
@@ -166,7 +173,7 @@ export class SessionRegistry extends EventEmitter<{ closed: [Session] }> {
     if (this.sessions.size >= this.settings.max) {
       throw new RpcError(RpcCode.Overloaded, `the gateway has reached its limit of ${this.settings.max} sessions; try again later`)
     }
-    const id = randomBytes(24).toString('base64url')
+    const id = init.id ?? newSessionId()
     const session = new Session(id, init.protocolVersion, init.clientInfo, init.clientCapabilities, init.scope, this.settings.replayBufferSize, init.owner)
     this.sessions.set(id, session)
     return session

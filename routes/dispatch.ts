@@ -150,18 +150,31 @@ export class Dispatcher {
     throw new RpcError(RpcCode.InvalidParams, 'params.ref.type must be "ref/prompt" or "ref/resource"')
   }
 
+  /**
+   * Records the session's level and sets each backend it sees to the most verbose level any of
+   * that backend's sessions asked for (a shared backend has one level); each session's messages
+   * are then filtered to its own level.
+   */
   private async setLevel (session: Session, params: Params): Promise<Result> {
     const level = requireString(params, 'level')
     if (!LOG_LEVELS.includes(level)) throw new RpcError(RpcCode.InvalidParams, `unknown log level: ${level}`)
     session.logLevel = level
     const targets = [...this.app.backends.all()].filter((b) => b.state === 'ready' && b.capabilities.logging && admits(session.scope, b.name))
-    await Promise.allSettled(targets.map((b) => b.request('logging/setLevel', { level })))
+    await Promise.allSettled(targets.map((b) => b.request('logging/setLevel', { level: this.mostVerboseLevel(b.name) })))
     return {}
+  }
+
+  private mostVerboseLevel (backend: string): string {
+    let most = LOG_LEVELS.length - 1
+    for (const s of this.app.sessions.all()) {
+      if (s.logLevel && admits(s.scope, backend)) most = Math.min(most, LOG_LEVELS.indexOf(s.logLevel))
+    }
+    return LOG_LEVELS[most]
   }
 
   /** Sends a request to a backend on behalf of a session, relaying progress and cancellation. */
   async forward (session: Session, id: RequestId, backendName: string, method: string, params: Params, channel: Channel, retryable = false): Promise<Result> {
-    const backend = this.app.backends.get(backendName)
+    const backend = await this.app.backends.forSession(backendName, session.id)
     if (!backend) throw new RpcError(RpcCode.BackendUnavailable, `backend '${backendName}' is not configured`, { backend: backendName })
     const meta = params._meta as Params | undefined
     const progressToken = meta?.progressToken as string | number | undefined
@@ -203,7 +216,10 @@ export class Dispatcher {
 
   /** A server→client request raised by a backend: to the one session whose call can have caused it. */
   async serverRequest (backend: Backend, request: Request, extra: ServerRequestExtra): Promise<Result> {
-    const callers = this.sessionsCalling(backend.name)
+    const owner = this.app.backends.ownerOf(backend)
+    const callers = owner === undefined
+      ? this.sessionsCalling(backend.name)
+      : this.sessionsCalling(backend.name).filter(([s]) => s.id === owner)
     if (callers.length === 0) {
       throw new RpcError(RpcCode.InvalidRequest, `${request.method} from backend '${backend.name}' cannot be routed: no client call is in flight to it`)
     }
@@ -232,6 +248,11 @@ export class Dispatcher {
   /** A notification from a backend: to the sessions it concerns, and only those. */
   backendNotification (backend: Backend, notification: Notification): void {
     const params = (notification.params ?? {}) as Params
+    const owner = this.app.backends.ownerOf(backend)
+    if (owner !== undefined) {
+      this.toOwner(owner, backend.name, notification)
+      return
+    }
     switch (notification.method) {
       case 'notifications/resources/updated':
         this.resourceUpdated(backend.name, params)
@@ -261,6 +282,20 @@ export class Dispatcher {
       if (!session.logLevel || !admits(session.scope, backend)) continue
       if (severity >= LOG_LEVELS.indexOf(session.logLevel)) session.notify({ jsonrpc: '2.0', method: notification.method, params })
     }
+  }
+
+  /** A per-client connection's notification: to its session only (its call's stream, else its GET stream). */
+  private toOwner (sessionId: string, backend: string, notification: Notification): void {
+    const session = this.app.sessions.get(sessionId)
+    if (!session || notification.method.endsWith('/list_changed')) return
+    let params = notification.params as Params | undefined
+    if (notification.method === 'notifications/resources/updated' && !session.scope.single) {
+      params = { ...params, uri: exposedUri(backend, String(params?.uri)) }
+    }
+    const message = { jsonrpc: '2.0' as const, method: notification.method, params }
+    const call = [...session.inflight.values()].reverse().find((c) => c.backend === backend && !c.channel.closed)
+    if (call) call.channel.send(message)
+    else session.notify(message)
   }
 
   /** Sends to the stream of the only session calling `backend`; false when there is not exactly one. */

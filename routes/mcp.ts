@@ -1,33 +1,17 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import rateLimit from '@fastify/rate-limit'
 import underPressure from '@fastify/under-pressure'
-import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { JSONRPCMessage, RequestId } from '@modelcontextprotocol/sdk/types.js'
 import { RpcCode, RpcError } from '../backends/errors.js'
-import { JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from '../schemas/jsonrpc.js'
+import type { JsonRpcRequest } from '../schemas/jsonrpc.js'
 import type { Channel, Session } from '../plugins/sessions.js'
 import type { Scope } from '../plugins/capabilities.js'
 import { negotiateVersion, SUPPORTED_PROTOCOL_VERSIONS, type Dispatcher } from './dispatch.js'
 import { hostGuard } from './host-guard.js'
 import { SseStream, parseEventId } from './sse-stream.js'
 import { buildScope } from './scope.js'
+import { httpRpcError, isNotification, isRequest, isResponse, parseJsonLeniently, rpcError, Unparsable, type ClientAnswer } from './jsonrpc-body.js'
 
-const isRequest = TypeCompiler.Compile(JsonRpcRequest)
-const isNotification = TypeCompiler.Compile(JsonRpcNotification)
-const isResponse = TypeCompiler.Compile(JsonRpcResponse)
-
-/** A body that was not JSON: answered with JSON-RPC -32700 rather than Fastify's 400. */
-class Unparsable {
-  constructor (readonly reason: string) {}
-}
-
-function rpcError (id: RequestId | null, err: RpcError): JSONRPCMessage {
-  return { jsonrpc: '2.0', id: id as RequestId, error: err.toJSON() }
-}
-
-function httpRpcError (reply: FastifyReply, status: number, code: number, message: string): FastifyReply {
-  return reply.code(status).send({ jsonrpc: '2.0', id: null, error: { code, message } })
-}
 
 function accepts (request: FastifyRequest, type: string): boolean {
   const accept = request.headers.accept ?? ''
@@ -61,7 +45,7 @@ class CallChannel implements Channel {
         headers: { 'mcp-session-id': this.session.id },
         keepAliveMs: 0
       })
-      this.stream.prime()
+      if (primes(this.session)) this.stream.prime()
     }
     this.stream.send(message)
   }
@@ -76,6 +60,11 @@ class CallChannel implements Channel {
       void this.reply.header('mcp-session-id', this.session.id).type('application/json').send(serialize(message))
     }
   }
+}
+
+/** Priming events (an id with empty data, SEP-1699) came with 2025-11-25: older clients fail to parse the empty data. */
+function primes (session: Session): boolean {
+  return session.protocolVersion >= '2025-11-25'
 }
 
 /**
@@ -140,14 +129,7 @@ async function registerLoadProtection (app: FastifyInstance): Promise<void> {
 
 /** Streamable HTTP (2025-11-25, also serving 2025-06-18 and 2025-03-26 clients) at `/mcp` and `/mcp/:server`. */
 const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, { dispatcher }) => {
-  app.removeContentTypeParser('application/json')
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
-    try {
-      done(null, JSON.parse(body as string))
-    } catch (err) {
-      done(null, new Unparsable((err as Error).message))
-    }
-  })
+  parseJsonLeniently(app)
   app.addHook('onRequest', hostGuard(app))
   app.addHook('onRequest', app.auth.protect)
   await registerLoadProtection(app)
@@ -179,7 +161,7 @@ const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, { dispatcher 
       return reply.code(202).send()
     }
     if (isResponse.Check(body)) {
-      const answer = body as { id: RequestId, result?: Record<string, unknown>, error?: { code: number, message: string, data?: unknown } }
+      const answer = body as ClientAnswer
       session.answer(answer.id, answer.result, answer.error)
       return reply.code(202).send()
     }
@@ -270,7 +252,7 @@ const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, { dispatcher 
     const streamId = resumed?.stream ?? session.newStreamId()
     const stream = new SseStream(reply.raw, streamId, session.replay, { headers: { 'mcp-session-id': session.id }, startSeq: resumed?.seq })
     if (resumed) for (const event of session.replay.after(resumed.stream, resumed.seq)) stream.resend(event.seq, event.message)
-    else stream.prime()
+    else if (primes(session)) stream.prime()
     session.standalone = stream
     stream.onclose = () => { if (session.standalone === stream) session.standalone = undefined }
     return reply

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { Scope } from '../plugins/capabilities.js'
+import { anyOfTags, compileTagFilter, TagFilterError, type TagFilter } from '../filters/tag-filter.js'
 
 export class ScopeError extends Error {
   constructor (message: string, readonly statusCode: number) {
@@ -8,9 +9,43 @@ export class ScopeError extends Error {
   }
 }
 
+function queryString (query: Record<string, unknown>, key: string): string | undefined {
+  const value = query[key]
+  if (Array.isArray(value)) throw new ScopeError(`?${key}= may be given once`, 400)
+  return typeof value === 'string' ? value : undefined
+}
+
+/** The tag filters a request's query asks for: `?tags=a,b` (any of), `?tag-filter=EXPR`, `?preset=NAME`. */
+export function queryFilters (app: FastifyInstance, query: Record<string, unknown>): TagFilter[] {
+  const filters: TagFilter[] = []
+  const tags = queryString(query, 'tags')?.split(',').map((t) => t.trim()).filter(Boolean) ?? []
+  if (tags.length) filters.push(anyOfTags(tags))
+  const expression = queryString(query, 'tag-filter')
+  if (expression !== undefined) filters.push(compileOrThrow(expression, '?tag-filter='))
+  const presetName = queryString(query, 'preset')
+  if (presetName !== undefined) {
+    const preset = app.gatewayConfig.current.presets?.[presetName]
+    if (!preset) {
+      const known = Object.keys(app.gatewayConfig.current.presets ?? {})
+      throw new ScopeError(`no preset named '${presetName}'${known.length ? ` (known: ${known.join(', ')})` : ''}`, 400)
+    }
+    filters.push(compileOrThrow(preset.filter, `preset '${presetName}'`))
+  }
+  return filters
+}
+
+function compileOrThrow (source: string, where: string): TagFilter {
+  try {
+    return compileTagFilter(source)
+  } catch (err) {
+    if (err instanceof TagFilterError) throw new ScopeError(`${where}: ${err.message}`, 400)
+    throw err
+  }
+}
+
 /**
  * What a new session may see: `/mcp/<server>` is that server alone; `/mcp` is every server,
- * narrowed by `?tags=a,b` (servers carrying any of them) and by the token's scopes.
+ * narrowed by the query's tag filters (all must match) and by the token's scopes.
  */
 export function buildScope (app: FastifyInstance, request: FastifyRequest<{ Params: { server?: string } }>): Scope {
   const auth = request.auth
@@ -23,13 +58,11 @@ export function buildScope (app: FastifyInstance, request: FastifyRequest<{ Para
     }
     return { single: server }
   }
-  const query = request.query as Record<string, unknown>
-  const tags = typeof query.tags === 'string' ? query.tags.split(',').map((t) => t.trim()).filter(Boolean) : []
-  if (tags.length === 0 && !auth) return {}
-  const byTags = tags.length ? (backend: string) => tagsOf(backend).some((t) => tags.includes(t)) : () => true
+  const filters = queryFilters(app, (request.query ?? {}) as Record<string, unknown>)
+  if (filters.length === 0 && !auth) return {}
   const byAuth = auth ? (backend: string) => auth.admitsTags(tagsOf(backend)) : () => true
   return {
-    filterKey: `tags=${tags.join(',')};scopes=${auth?.scopes.join(' ') ?? '*'}`,
-    admits: (backend) => byTags(backend) && byAuth(backend)
+    filterKey: `filter=${filters.map((f) => `(${f.canonical})`).join(' and ')};scopes=${auth?.scopes.join(' ') ?? '*'}`,
+    admits: (backend) => byAuth(backend) && filters.every((f) => f.matches(tagsOf(backend)))
   }
 }

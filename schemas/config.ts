@@ -1,4 +1,10 @@
 import { Type, type Static } from '@sinclair/typebox'
+import { AuthSettings } from './auth.js'
+
+export { AuthSettings } from './auth.js'
+
+export const DEFAULT_PORT = 3050
+export const DEFAULT_HOST = '127.0.0.1'
 
 const Milliseconds = (description: string, minimum = 1) =>
   Type.Integer({ minimum, maximum: 24 * 3600 * 1000, description })
@@ -28,6 +34,7 @@ export const ServerConfig = Type.Object({
   tags: Type.Optional(Type.Array(Type.String({ pattern: '^[A-Za-z0-9_.:-]+$' }))),
   disabled: Type.Optional(Type.Boolean()),
   disabledTools: Type.Optional(Type.Array(Type.String())),
+  toolDescriptions: Type.Optional(Type.Record(Type.String(), Type.String(), { description: 'tool name → the description clients see instead of the server\'s own' })),
   description: Type.Optional(Type.String()),
   connectionTimeout: Type.Optional(Milliseconds('time allowed to connect and initialize, ms')),
   requestTimeout: Type.Optional(Milliseconds('time allowed per request, ms; progress resets it')),
@@ -54,9 +61,17 @@ export const LoadSheddingSettings = Type.Union([Type.Literal(false), Type.Object
   retryAfterSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 3600 }))
 }, { additionalProperties: false })])
 
-export const AuthSettings = Type.Object({
-  enabled: Type.Optional(Type.Boolean())
-}, { additionalProperties: true })
+export const RegistrySettings = Type.Object({
+  url: Type.Optional(Type.String({ pattern: '^https?://', description: 'MCP Registry base URL for `1mcp registry` and `1mcp mcp install`' })),
+  cacheTtlMs: Type.Optional(Milliseconds('registry answers younger than this are served from the cache', 0)),
+  maxStaleMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 365 * 24 * 3600 * 1000, description: 'when the registry is unreachable, cached answers up to this old are used' }))
+}, { additionalProperties: false })
+
+export const Preset = Type.Object({
+  filter: Type.String({ minLength: 1, description: 'a tag filter expression: tags joined by and, or, not and parentheses' }),
+  description: Type.Optional(Type.String())
+}, { additionalProperties: false })
+export type Preset = Static<typeof Preset>
 
 export const GatewayConfig = Type.Object({
   $schema: Type.Optional(Type.String()),
@@ -75,7 +90,9 @@ export const GatewayConfig = Type.Object({
   rateLimit: Type.Optional(RateLimitSettings),
   loadShedding: Type.Optional(LoadSheddingSettings),
   auth: Type.Optional(AuthSettings),
-  plugins: Type.Optional(Type.Array(Type.String({ minLength: 1 })))
+  plugins: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+  registry: Type.Optional(RegistrySettings),
+  presets: Type.Optional(Type.Record(Type.String({ pattern: '^[A-Za-z0-9_-]+$' }), Preset, { description: 'named tag filters, used as /mcp?preset=NAME' }))
 }, { additionalProperties: false })
 export type GatewayConfig = Static<typeof GatewayConfig>
 

@@ -6,6 +6,7 @@ export const BackendHealth = Type.Object({
   state: Type.String(),
   since: Type.String({ description: 'when it entered this state' }),
   tools: Type.Integer(),
+  toolTokens: Type.Integer({ description: 'LLM tokens (o200k_base) of the tool definitions clients see' }),
   restarts: Type.Integer(),
   tags: Type.Array(Type.String()),
   lastError: Type.Optional(Type.String()),

@@ -1,0 +1,70 @@
+import { randomUUID } from 'node:crypto'
+import { exportJWK, generateKeyPair, importJWK, jwtVerify, SignJWT, type JWK, type CryptoKey, type JWTPayload } from 'jose'
+import { JsonFile } from './files.js'
+
+const ALG = 'ES256'
+const TYP = 'at+jwt'
+
+interface KeyFile { kid: string, alg: string, privateJwk: JWK, createdAt: string }
+
+/** What an access token says (RFC 9068 claims, plus the refresh family it came from). */
+export interface AccessClaims {
+  sub: string
+  client_id: string
+  scope: string
+  aud: string
+  jti: string
+  /** the refresh-token family, so revoking the family ends its access tokens too */
+  fam?: string
+  exp: number
+  iat: number
+}
+
+/**
+ * The gateway's signing key (persisted under the data dir) and its access tokens: ES256 JWTs
+ * verified locally, with no store lookup.
+ */
+export class AccessTokens {
+  private constructor (
+    private readonly privateKey: CryptoKey,
+    private readonly publicKey: CryptoKey,
+    readonly publicJwk: JWK,
+    readonly kid: string
+  ) {}
+
+  static async open (path: string): Promise<AccessTokens> {
+    const file = new JsonFile<KeyFile>(path)
+    let stored = await file.read()
+    if (!stored) {
+      const { privateKey } = await generateKeyPair(ALG, { extractable: true })
+      stored = { kid: randomUUID(), alg: ALG, privateJwk: await exportJWK(privateKey), createdAt: new Date().toISOString() }
+      await file.save(stored)
+    }
+    const privateKey = await importJWK(stored.privateJwk, ALG) as CryptoKey
+    const { d: _d, ...publicJwk } = stored.privateJwk
+    const publicKey = await importJWK(publicJwk, ALG) as CryptoKey
+    return new AccessTokens(privateKey, publicKey, { ...publicJwk, kid: stored.kid, alg: ALG, use: 'sig' }, stored.kid)
+  }
+
+  async issue (issuer: string, claims: { sub: string, clientId: string, scope: string, audience: string, family?: string }, ttlSeconds: number): Promise<{ token: string, expiresIn: number }> {
+    const token = await new SignJWT({ client_id: claims.clientId, scope: claims.scope, ...(claims.family ? { fam: claims.family } : {}) })
+      .setProtectedHeader({ alg: ALG, typ: TYP, kid: this.kid })
+      .setIssuer(issuer)
+      .setSubject(claims.sub)
+      .setAudience(claims.audience)
+      .setJti(randomUUID())
+      .setIssuedAt()
+      .setExpirationTime(`${ttlSeconds}s`)
+      .sign(this.privateKey)
+    return { token, expiresIn: ttlSeconds }
+  }
+
+  /** Verifies signature, type, issuer and expiry; the caller checks audience and revocation. */
+  async verify (token: string, issuer: string): Promise<AccessClaims & JWTPayload> {
+    const { payload } = await jwtVerify(token, this.publicKey, { issuer, typ: TYP, algorithms: [ALG], requiredClaims: ['sub', 'aud', 'exp', 'jti'] })
+    if (typeof payload.client_id !== 'string' || typeof payload.scope !== 'string' || typeof payload.aud !== 'string') {
+      throw new Error('the token lacks client_id, scope or a single audience')
+    }
+    return payload as AccessClaims & JWTPayload
+  }
+}

@@ -1,0 +1,370 @@
+import { randomBytes } from 'node:crypto'
+import type { AccessTokens } from './access-tokens.js'
+import { ClientMetadataError, fetchClientMetadata, isMetadataDocumentUrl, type FetchPolicy } from './client-metadata.js'
+import { isValidChallenge, verifyS256 } from './pkce.js'
+import { redirectUriProblem } from './redirect-uris.js'
+import { ALL_SERVERS_SCOPE, isGatewayScope, isScopeToken, parseScope } from './scopes.js'
+import type { AuthStore, ClientAuthMethod, ClientRecord } from './store.js'
+
+/** An OAuth error response (RFC 6749 §5.2 and friends). */
+export class OAuthError extends Error {
+  constructor (readonly error: string, readonly description: string, readonly statusCode = 400) {
+    super(description)
+    this.name = 'OAuthError'
+  }
+
+  toJSON (): { error: string, error_description: string } {
+    return { error: this.error, error_description: this.description }
+  }
+}
+
+export interface AuthorizationServerOptions {
+  /** the issuer URL, known once the gateway listens */
+  issuer: () => string
+  /** whether a URL names this gateway (an RFC 8707 resource it serves) */
+  isOwnResource: (resource: string) => boolean
+  /** the audience when a client names no resource */
+  defaultResource: () => string
+  accessTokenTtlSeconds: number
+  refreshTokenTtlSeconds: number
+  codeTtlSeconds: number
+  allowRegistration: boolean
+  allowMetadataDocuments: boolean
+  metadataFetchPolicy: () => FetchPolicy
+  maxClients?: number
+  now?: () => number
+}
+
+/** A checked /authorize request, waiting for the owner's login and consent. */
+export interface PendingAuthorization {
+  id: string
+  csrf: string
+  client: ClientRecord
+  redirectUri: string
+  state?: string
+  codeChallenge: string
+  scopes: string[]
+  resource: string
+  expiresAt: number
+  /** the owner session the consent page was shown to */
+  ownerSession?: string
+}
+
+interface CodeRecord {
+  clientId: string
+  redirectUri: string
+  codeChallenge: string
+  subject: string
+  scope: string
+  resource: string
+  expiresAt: number
+  used: boolean
+  /** the family the code was exchanged for, revoked if the code is replayed */
+  familyId?: string
+}
+
+export interface TokenResponse {
+  access_token: string
+  token_type: 'Bearer'
+  expires_in: number
+  refresh_token: string
+  scope: string
+}
+
+export interface TokenOutcome {
+  response: TokenResponse
+  clientId: string
+  subject: string
+  familyId: string
+}
+
+/** An error to send back to the client's redirect URI, or (before it is trusted) to show. */
+export type AuthorizeCheck =
+  | { ok: true, pending: PendingAuthorization }
+  | { ok: false, error: OAuthError, redirect?: { uri: string, state?: string } }
+
+const MAX_PENDING = 10_000
+const PENDING_TTL_MS = 10 * 60 * 1000
+const CIMD_CACHE_MS = 5 * 60 * 1000
+
+function random (bytes = 32): string {
+  return randomBytes(bytes).toString('base64url')
+}
+
+/**
+ * The OAuth 2.1 authorization server, without HTTP: authorization requests, codes with PKCE,
+ * token exchange and refresh with rotation, revocation, registration, and Client ID Metadata
+ * Documents. The routes in routes/oauth.ts speak HTTP for it.
+ */
+export class AuthorizationServer {
+  private readonly pending = new Map<string, PendingAuthorization>()
+  private readonly codes = new Map<string, CodeRecord>()
+  private readonly documents = new Map<string, { client: ClientRecord, expiresAt: number }>()
+  private readonly now: () => number
+
+  constructor (private readonly tokens: AccessTokens, private readonly store: AuthStore, private readonly options: AuthorizationServerOptions) {
+    this.now = options.now ?? Date.now
+  }
+
+  /** Finds a client: registered here, or its metadata document fetched (and cached briefly). */
+  async findClient (clientId: string): Promise<ClientRecord> {
+    const registered = this.store.getClient(clientId)
+    if (registered) return registered
+    if (!isMetadataDocumentUrl(clientId)) throw new OAuthError('invalid_client', 'unknown client_id', 401)
+    if (!this.options.allowMetadataDocuments) throw new OAuthError('invalid_client', 'Client ID Metadata Documents are not accepted here', 401)
+    const cached = this.documents.get(clientId)
+    if (cached && cached.expiresAt > this.now()) return cached.client
+    try {
+      const doc = await fetchClientMetadata(clientId, this.options.metadataFetchPolicy())
+      for (const uri of doc.redirect_uris) {
+        const problem = redirectUriProblem(uri)
+        if (problem) throw new ClientMetadataError(`redirect URI ${uri} ${problem}`)
+      }
+      const client: ClientRecord = {
+        client_id: clientId,
+        client_name: doc.client_name,
+        client_uri: doc.client_uri,
+        logo_uri: doc.logo_uri,
+        redirect_uris: doc.redirect_uris,
+        grant_types: doc.grant_types ?? ['authorization_code', 'refresh_token'],
+        response_types: doc.response_types ?? ['code'],
+        token_endpoint_auth_method: 'none',
+        scope: doc.scope,
+        client_id_issued_at: Math.floor(this.now() / 1000),
+        source: 'metadata-document'
+      }
+      if (this.documents.size > 1000) this.documents.clear()
+      this.documents.set(clientId, { client, expiresAt: this.now() + CIMD_CACHE_MS })
+      return client
+    } catch (err) {
+      if (err instanceof ClientMetadataError) throw new OAuthError('invalid_client', err.message, 401)
+      throw err
+    }
+  }
+
+  /** Checks an /authorize request (RFC 6749 §4.1.1, OAuth 2.1 PKCE, RFC 8707 resource). */
+  async checkAuthorizeRequest (query: Record<string, unknown>): Promise<AuthorizeCheck> {
+    const str = (name: string) => typeof query[name] === 'string' ? query[name] as string : undefined
+    const clientId = str('client_id')
+    if (!clientId) return { ok: false, error: new OAuthError('invalid_request', 'client_id is required') }
+    let client: ClientRecord
+    try {
+      client = await this.findClient(clientId)
+    } catch (err) {
+      if (err instanceof OAuthError) return { ok: false, error: err }
+      throw err
+    }
+    const redirectUri = str('redirect_uri') ?? (client.redirect_uris.length === 1 ? client.redirect_uris[0] : undefined)
+    if (!redirectUri) return { ok: false, error: new OAuthError('invalid_request', 'redirect_uri is required: the client registered several') }
+    if (!client.redirect_uris.includes(redirectUri)) return { ok: false, error: new OAuthError('invalid_request', 'redirect_uri is not one the client registered (exact match required)') }
+    // From here on the redirect URI is trusted: errors go back to the client.
+    const state = str('state')
+    const redirect = { uri: redirectUri, state }
+    const fail = (error: string, description: string): AuthorizeCheck => ({ ok: false, error: new OAuthError(error, description), redirect })
+    if (str('response_type') !== 'code') return fail('unsupported_response_type', 'only response_type=code is supported')
+    if (!client.response_types.includes('code') || !client.grant_types.includes('authorization_code')) return fail('unauthorized_client', 'the client is not registered for the authorization code grant')
+    const challenge = str('code_challenge')
+    if (!challenge) return fail('invalid_request', 'code_challenge is required (PKCE)')
+    if ((str('code_challenge_method') ?? 'plain') !== 'S256') return fail('invalid_request', 'code_challenge_method must be S256')
+    if (!isValidChallenge(challenge)) return fail('invalid_request', 'code_challenge is not a valid S256 challenge')
+    const resource = str('resource') ?? this.options.defaultResource()
+    if (!this.options.isOwnResource(resource)) return fail('invalid_target', 'resource is not this gateway')
+    const requested = parseScope(str('scope'))
+    if (requested.some((s) => !isScopeToken(s))) return fail('invalid_scope', 'scope is malformed')
+    let scopes = requested.filter(isGatewayScope)
+    if (scopes.length === 0) scopes = [ALL_SERVERS_SCOPE]
+    if (this.pending.size >= MAX_PENDING) this.prune()
+    if (this.pending.size >= MAX_PENDING) return fail('temporarily_unavailable', 'too many authorizations in progress')
+    const pending: PendingAuthorization = {
+      id: random(18),
+      csrf: random(),
+      client,
+      redirectUri,
+      state,
+      codeChallenge: challenge,
+      scopes,
+      resource,
+      expiresAt: this.now() + PENDING_TTL_MS
+    }
+    this.pending.set(pending.id, pending)
+    return { ok: true, pending }
+  }
+
+  getPending (id: unknown): PendingAuthorization | undefined {
+    if (typeof id !== 'string') return undefined
+    const pending = this.pending.get(id)
+    if (!pending) return undefined
+    if (pending.expiresAt <= this.now()) {
+      this.pending.delete(id)
+      return undefined
+    }
+    return pending
+  }
+
+  /** Ends a pending authorization (consent given or refused): it can be used once only. */
+  takePending (id: string): PendingAuthorization | undefined {
+    const pending = this.getPending(id)
+    this.pending.delete(id)
+    return pending
+  }
+
+  /** The owner approved `scopes` (a subset of those asked) for this request: a single-use code. */
+  issueCode (pending: PendingAuthorization, subject: string, scopes: string[]): string {
+    const code = random()
+    this.codes.set(code, {
+      clientId: pending.client.client_id,
+      redirectUri: pending.redirectUri,
+      codeChallenge: pending.codeChallenge,
+      subject,
+      scope: scopes.join(' '),
+      resource: pending.resource,
+      expiresAt: this.now() + this.options.codeTtlSeconds * 1000,
+      used: false
+    })
+    return code
+  }
+
+  /** Authenticates the client at the token or revocation endpoint. */
+  async authenticateClient (credentials: { clientId?: string, secret?: string, method: ClientAuthMethod }): Promise<ClientRecord> {
+    if (!credentials.clientId) throw new OAuthError('invalid_client', 'client authentication failed: no client_id', 401)
+    const client = await this.findClient(credentials.clientId)
+    if (client.token_endpoint_auth_method !== 'none') {
+      if (credentials.method === 'none' || !this.store.checkClientSecret(client, credentials.secret)) {
+        throw new OAuthError('invalid_client', 'client authentication failed', 401)
+      }
+    }
+    return client
+  }
+
+  async exchangeCode (client: ClientRecord, params: Record<string, unknown>): Promise<TokenOutcome> {
+    const code = typeof params.code === 'string' ? params.code : ''
+    const record = this.codes.get(code)
+    if (!record || record.expiresAt <= this.now()) throw new OAuthError('invalid_grant', 'the authorization code is invalid or expired')
+    if (record.used) {
+      // A replayed code: whatever it bought is revoked (OAuth 2.1 §4.1.3).
+      if (record.familyId) await this.store.revokeFamily(record.familyId, 'authorization code replayed')
+      throw new OAuthError('invalid_grant', 'the authorization code was already used')
+    }
+    record.used = true
+    if (record.clientId !== client.client_id) throw new OAuthError('invalid_grant', 'the authorization code was issued to another client')
+    if (params.redirect_uri !== undefined && params.redirect_uri !== record.redirectUri) throw new OAuthError('invalid_grant', 'redirect_uri does not match the authorization request')
+    if (typeof params.code_verifier !== 'string' || !verifyS256(params.code_verifier, record.codeChallenge)) throw new OAuthError('invalid_grant', 'code_verifier does not match the code_challenge')
+    const audience = this.audienceFor(params.resource, record.resource)
+    const { family, refreshToken } = await this.store.createFamily({ clientId: client.client_id, subject: record.subject, scope: record.scope, audience }, this.options.refreshTokenTtlSeconds)
+    record.familyId = family.id
+    const access = await this.tokens.issue(this.options.issuer(), { sub: record.subject, clientId: client.client_id, scope: record.scope, audience, family: family.id }, this.options.accessTokenTtlSeconds)
+    return {
+      response: { access_token: access.token, token_type: 'Bearer', expires_in: access.expiresIn, refresh_token: refreshToken, scope: record.scope },
+      clientId: client.client_id,
+      subject: record.subject,
+      familyId: family.id
+    }
+  }
+
+  async refresh (client: ClientRecord, params: Record<string, unknown>): Promise<TokenOutcome> {
+    if (!client.grant_types.includes('refresh_token')) throw new OAuthError('unauthorized_client', 'the client is not registered for the refresh_token grant')
+    const presented = typeof params.refresh_token === 'string' ? params.refresh_token : ''
+    const result = await this.store.rotate(presented, client.client_id)
+    if (result.outcome === 'reused') throw new OAuthError('invalid_grant', 'the refresh token was already used; its whole grant is revoked')
+    if (result.outcome === 'invalid') throw new OAuthError('invalid_grant', result.reason)
+    const family = result.family
+    const granted = parseScope(family.scope)
+    let scope = family.scope
+    if (typeof params.scope === 'string') {
+      const asked = parseScope(params.scope)
+      if (asked.length === 0 || asked.some((s) => !granted.includes(s))) throw new OAuthError('invalid_scope', 'a refresh can only narrow the granted scope')
+      scope = asked.join(' ')
+    }
+    if (params.resource !== undefined && params.resource !== family.audience) throw new OAuthError('invalid_target', 'resource differs from the one granted')
+    const ttl = Math.max(1, Math.min(this.options.accessTokenTtlSeconds, Math.floor((family.expiresAt - this.now()) / 1000)))
+    const access = await this.tokens.issue(this.options.issuer(), { sub: family.subject, clientId: client.client_id, scope, audience: family.audience, family: family.id }, ttl)
+    return {
+      response: { access_token: access.token, token_type: 'Bearer', expires_in: access.expiresIn, refresh_token: result.refreshToken, scope },
+      clientId: client.client_id,
+      subject: family.subject,
+      familyId: family.id
+    }
+  }
+
+  /**
+   * RFC 7009: revoking a refresh token, or an access token, revokes its whole grant (the family),
+   * which also ends the access tokens issued from it. Unknown tokens are not an error.
+   */
+  async revoke (client: ClientRecord, token: string): Promise<string | undefined> {
+    let familyId = this.store.familyOfRefreshToken(token)?.id
+    if (!familyId) {
+      try {
+        const claims = await this.tokens.verify(token, this.options.issuer())
+        familyId = claims.fam
+      } catch {}
+    }
+    const family = familyId ? this.store.getFamily(familyId) : undefined
+    if (!family || family.clientId !== client.client_id) return undefined
+    await this.store.revokeFamily(family.id, 'revoked by the client')
+    return family.id
+  }
+
+  /** RFC 7591 Dynamic Client Registration. */
+  async register (body: unknown): Promise<Record<string, unknown>> {
+    if (!this.options.allowRegistration) throw new OAuthError('access_denied', 'dynamic client registration is turned off', 403)
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new OAuthError('invalid_client_metadata', 'the body must be a JSON object')
+    if (this.store.clientCount >= (this.options.maxClients ?? 10_000)) throw new OAuthError('temporarily_unavailable', 'too many registered clients', 503)
+    const m = body as Record<string, unknown>
+    const uris = m.redirect_uris
+    if (!Array.isArray(uris) || uris.length === 0 || uris.length > 20 || !uris.every((u) => typeof u === 'string')) {
+      throw new OAuthError('invalid_redirect_uri', 'redirect_uris must be a non-empty array of URIs')
+    }
+    for (const uri of uris as string[]) {
+      const problem = redirectUriProblem(uri)
+      if (problem) throw new OAuthError('invalid_redirect_uri', `redirect URI ${uri} ${problem}`)
+    }
+    const method = m.token_endpoint_auth_method ?? 'client_secret_basic'
+    if (method !== 'none' && method !== 'client_secret_basic' && method !== 'client_secret_post') {
+      throw new OAuthError('invalid_client_metadata', 'token_endpoint_auth_method must be none, client_secret_basic or client_secret_post')
+    }
+    const grantTypes = m.grant_types ?? ['authorization_code', 'refresh_token']
+    if (!Array.isArray(grantTypes) || grantTypes.length === 0 || !grantTypes.every((g) => g === 'authorization_code' || g === 'refresh_token')) {
+      throw new OAuthError('invalid_client_metadata', 'grant_types may only hold authorization_code and refresh_token')
+    }
+    const responseTypes = m.response_types ?? ['code']
+    if (!Array.isArray(responseTypes) || responseTypes.length !== 1 || responseTypes[0] !== 'code') {
+      throw new OAuthError('invalid_client_metadata', 'response_types must be ["code"]')
+    }
+    const text = (name: string, max = 500) => {
+      const v = m[name]
+      if (v === undefined) return undefined
+      if (typeof v !== 'string' || v.length > max) throw new OAuthError('invalid_client_metadata', `${name} must be a string of at most ${max} characters`)
+      return v
+    }
+    const scope = text('scope', 2000)
+    if (scope !== undefined && parseScope(scope).some((s) => !isScopeToken(s))) throw new OAuthError('invalid_client_metadata', 'scope is malformed')
+    const { client, secret } = await this.store.registerClient({
+      client_name: text('client_name', 200),
+      client_uri: text('client_uri', 2000),
+      logo_uri: text('logo_uri', 2000),
+      redirect_uris: uris as string[],
+      grant_types: grantTypes as string[],
+      response_types: ['code'],
+      token_endpoint_auth_method: method,
+      scope
+    })
+    const { client_secret_sha256: _hash, source: _source, ...published } = client
+    return {
+      ...Object.fromEntries(Object.entries(published).filter(([, v]) => v !== undefined)),
+      ...(secret ? { client_secret: secret, client_secret_expires_at: 0 } : {})
+    }
+  }
+
+  /** Drops expired pending requests and codes. */
+  prune (): void {
+    const now = this.now()
+    for (const [id, p] of this.pending) if (p.expiresAt <= now) this.pending.delete(id)
+    for (const [code, c] of this.codes) if (c.expiresAt + 60_000 <= now) this.codes.delete(code)
+  }
+
+  private audienceFor (asked: unknown, granted: string): string {
+    if (asked === undefined) return granted
+    if (typeof asked !== 'string' || !this.options.isOwnResource(asked)) throw new OAuthError('invalid_target', 'resource is not this gateway')
+    return asked
+  }
+}

@@ -1,0 +1,170 @@
+import { lookup as dnsLookup } from 'node:dns/promises'
+import { request as httpRequest, type IncomingMessage } from 'node:http'
+import { request as httpsRequest } from 'node:https'
+import { BlockList, isIP, type LookupFunction } from 'node:net'
+
+/** Addresses a client_id URL must never make the gateway fetch from (SSRF). */
+const BLOCKED = new BlockList()
+for (const [net, prefix] of [
+  ['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12],
+  ['192.0.0.0', 24], ['192.0.2.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['198.51.100.0', 24],
+  ['203.0.113.0', 24], ['224.0.0.0', 4], ['240.0.0.0', 4]
+] as const) BLOCKED.addSubnet(net, prefix, 'ipv4')
+for (const [net, prefix] of [
+  ['::', 128], ['::1', 128], ['64:ff9b::', 96], ['100::', 64], ['2001:db8::', 32], ['fc00::', 7], ['fe80::', 10], ['ff00::', 8]
+] as const) BLOCKED.addSubnet(net, prefix, 'ipv6')
+
+/** Whether an IP address is private, loopback, link-local or otherwise not on the public internet. */
+export function isNonPublicAddress (address: string): boolean {
+  const family = isIP(address)
+  if (family === 4) return BLOCKED.check(address, 'ipv4')
+  if (family === 6) {
+    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)
+    if (mapped) return BLOCKED.check(mapped[1], 'ipv4')
+    return BLOCKED.check(address, 'ipv6')
+  }
+  return true
+}
+
+export interface ClientMetadataDocument {
+  client_id: string
+  client_name?: string
+  client_uri?: string
+  logo_uri?: string
+  redirect_uris: string[]
+  grant_types?: string[]
+  response_types?: string[]
+  token_endpoint_auth_method?: string
+  scope?: string
+}
+
+export interface FetchPolicy {
+  /** development on loopback: allow http and non-public addresses */
+  allowNonPublic: boolean
+  timeoutMs?: number
+  maxBytes?: number
+}
+
+export class ClientMetadataError extends Error {
+  constructor (message: string) {
+    super(message)
+    this.name = 'ClientMetadataError'
+  }
+}
+
+/** Whether a client_id looks like a Client ID Metadata Document URL (so we should fetch it). */
+export function isMetadataDocumentUrl (clientId: string): boolean {
+  return /^https?:\/\//i.test(clientId)
+}
+
+function checkUrl (clientId: string, policy: FetchPolicy): URL {
+  let url: URL
+  try {
+    url = new URL(clientId)
+  } catch {
+    throw new ClientMetadataError('client_id is not a valid URL')
+  }
+  if (url.protocol !== 'https:' && !(policy.allowNonPublic && url.protocol === 'http:')) throw new ClientMetadataError('a client_id URL must use https')
+  if (url.username || url.password) throw new ClientMetadataError('a client_id URL must not carry credentials')
+  if (url.hash) throw new ClientMetadataError('a client_id URL must not have a fragment')
+  if (url.pathname === '/' || url.pathname === '') throw new ClientMetadataError('a client_id URL must have a path')
+  if (url.href !== clientId) throw new ClientMetadataError('a client_id URL must be in normal form')
+  return url
+}
+
+/** Resolves the host once, refuses non-public addresses, and pins the connection to what was checked. */
+async function resolvePinned (hostname: string, policy: FetchPolicy): Promise<LookupFunction> {
+  const host = hostname.startsWith('[') ? hostname.slice(1, -1) : hostname
+  const addresses = isIP(host) ? [{ address: host, family: isIP(host) }] : await dnsLookup(host, { all: true, verbatim: true })
+  if (addresses.length === 0) throw new ClientMetadataError(`${host} does not resolve`)
+  if (!policy.allowNonPublic) {
+    const bad = addresses.find((a) => isNonPublicAddress(a.address))
+    if (bad) throw new ClientMetadataError(`${host} resolves to a non-public address (${bad.address})`)
+  }
+  const chosen = addresses[0]
+  return ((_host: string, options: { all?: boolean }, callback: (...args: unknown[]) => void) => {
+    if (options?.all) callback(null, [{ address: chosen.address, family: chosen.family }])
+    else callback(null, chosen.address, chosen.family)
+  }) as unknown as LookupFunction
+}
+
+function readBody (res: IncomingMessage, maxBytes: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    res.on('data', (chunk: Buffer) => {
+      size += chunk.length
+      if (size > maxBytes) {
+        res.destroy()
+        reject(new ClientMetadataError(`the client metadata document is larger than ${maxBytes} bytes`))
+        return
+      }
+      chunks.push(chunk)
+    })
+    res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')))
+    res.on('error', reject)
+  })
+}
+
+/**
+ * Fetches and checks a Client ID Metadata Document: https only, public addresses only (unless the
+ * gateway runs on loopback for development), no redirects, bounded in size and time, and the
+ * document must name itself as the client_id.
+ */
+export async function fetchClientMetadata (clientId: string, policy: FetchPolicy): Promise<ClientMetadataDocument> {
+  const url = checkUrl(clientId, policy)
+  const lookup = await resolvePinned(url.hostname, policy)
+  const timeoutMs = policy.timeoutMs ?? 5000
+  const maxBytes = policy.maxBytes ?? 5 * 1024
+  const send = url.protocol === 'https:' ? httpsRequest : httpRequest
+  const text = await new Promise<string>((resolve, reject) => {
+    const req = send(url, { method: 'GET', lookup, headers: { accept: 'application/json' }, timeout: timeoutMs }, (res) => {
+      if (res.statusCode !== 200) {
+        res.resume()
+        reject(new ClientMetadataError(`fetching the client metadata document answered ${res.statusCode ?? 'nothing'}`))
+        return
+      }
+      if (!/^application\/([a-z.+-]*\+)?json\b/i.test(res.headers['content-type'] ?? '')) {
+        res.resume()
+        reject(new ClientMetadataError('the client metadata document is not JSON'))
+        return
+      }
+      readBody(res, maxBytes).then(resolve, reject)
+    })
+    req.on('timeout', () => req.destroy(new ClientMetadataError(`fetching the client metadata document took over ${timeoutMs} ms`)))
+    req.on('error', (err) => reject(err instanceof ClientMetadataError ? err : new ClientMetadataError(`cannot fetch the client metadata document: ${err.message}`)))
+    req.end()
+  })
+  let doc: unknown
+  try {
+    doc = JSON.parse(text)
+  } catch {
+    throw new ClientMetadataError('the client metadata document is not valid JSON')
+  }
+  return checkDocument(doc, clientId)
+}
+
+function checkDocument (doc: unknown, clientId: string): ClientMetadataDocument {
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new ClientMetadataError('the client metadata document is not an object')
+  const d = doc as Record<string, unknown>
+  if (d.client_id !== clientId) throw new ClientMetadataError('the client metadata document names another client_id')
+  if (!Array.isArray(d.redirect_uris) || d.redirect_uris.length === 0 || !d.redirect_uris.every((u) => typeof u === 'string')) {
+    throw new ClientMetadataError('the client metadata document has no redirect_uris')
+  }
+  if (d.client_secret !== undefined || d.client_secret_expires_at !== undefined) throw new ClientMetadataError('a client metadata document must not carry a client secret')
+  const method = d.token_endpoint_auth_method ?? 'none'
+  if (method !== 'none') throw new ClientMetadataError(`token_endpoint_auth_method ${String(method)} is not supported for metadata-document clients (only none)`)
+  const str = (v: unknown) => typeof v === 'string' ? v : undefined
+  const strs = (v: unknown) => Array.isArray(v) && v.every((x) => typeof x === 'string') ? v as string[] : undefined
+  return {
+    client_id: clientId,
+    client_name: str(d.client_name),
+    client_uri: str(d.client_uri),
+    logo_uri: str(d.logo_uri),
+    redirect_uris: d.redirect_uris as string[],
+    grant_types: strs(d.grant_types),
+    response_types: strs(d.response_types),
+    token_endpoint_auth_method: 'none',
+    scope: str(d.scope)
+  }
+}

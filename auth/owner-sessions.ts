@@ -1,0 +1,42 @@
+import { randomBytes } from 'node:crypto'
+
+export interface OwnerSession {
+  subject: string
+  /** how the owner proved who they are: "passphrase" or the upstream provider's name */
+  via: string
+  expiresAt: number
+}
+
+const MAX_SESSIONS = 1000
+
+/**
+ * Browser logins of the resource owner, held in memory: a restart asks the owner to log in again,
+ * which costs one login and keeps no session secret on disk.
+ */
+export class OwnerSessions {
+  private readonly sessions = new Map<string, OwnerSession>()
+  constructor (private readonly ttlMs: number, private readonly now: () => number = Date.now) {}
+
+  create (subject: string, via: string): string {
+    if (this.sessions.size >= MAX_SESSIONS) this.prune()
+    if (this.sessions.size >= MAX_SESSIONS) this.sessions.delete(this.sessions.keys().next().value as string)
+    const id = randomBytes(32).toString('base64url')
+    this.sessions.set(id, { subject, via, expiresAt: this.now() + this.ttlMs })
+    return id
+  }
+
+  get (id: string | undefined): OwnerSession | undefined {
+    if (!id) return undefined
+    const session = this.sessions.get(id)
+    if (session && session.expiresAt <= this.now()) {
+      this.sessions.delete(id)
+      return undefined
+    }
+    return session
+  }
+
+  prune (): void {
+    const now = this.now()
+    for (const [id, s] of this.sessions) if (s.expiresAt <= now) this.sessions.delete(id)
+  }
+}

@@ -1,0 +1,31 @@
+import { DEFAULT_HOST, DEFAULT_PORT, type GatewayConfig } from '../schemas/config.js'
+import { CliError } from './errors.js'
+
+/** The running gateway's base URL: `--url`, then `ONEMCP_URL`, then the config's externalUrl or host and port. */
+export function gatewayBaseUrl (flag: string | undefined, env: NodeJS.ProcessEnv, config?: GatewayConfig): string {
+  const explicit = flag ?? env.ONEMCP_URL
+  if (explicit) return explicit.replace(/\/+$/, '').replace(/\/mcp$/, '')
+  if (config?.externalUrl) return config.externalUrl.replace(/\/+$/, '')
+  let host = config?.host ?? DEFAULT_HOST
+  if (host === '0.0.0.0' || host === '::') host = '127.0.0.1'
+  if (host.includes(':') && !host.startsWith('[')) host = `[${host}]`
+  return `http://${host}:${config?.port ?? DEFAULT_PORT}`
+}
+
+/** GETs JSON from the gateway; a refused connection says how to start it. */
+export async function fetchGatewayJson (url: string, token?: string): Promise<{ status: number, body: unknown }> {
+  let res: Response
+  try {
+    res = await fetch(url, { headers: { accept: 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) }, signal: AbortSignal.timeout(10_000) })
+  } catch (err) {
+    const { cause } = err as { cause?: { code?: string, message?: string } }
+    const reason = cause?.code ?? cause?.message ?? (err as Error).message
+    throw new CliError(`no gateway answers at ${url} (${reason})`, 'start it with `1mcp serve`, or pass --url (or set ONEMCP_URL) to the address it listens on')
+  }
+  const text = await res.text()
+  try {
+    return { status: res.status, body: JSON.parse(text) }
+  } catch {
+    throw new CliError(`${url} answered ${res.status} with something that is not JSON`, 'check that --url points at a 1mcp gateway')
+  }
+}

@@ -1,0 +1,137 @@
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import { FastifySSEPlugin } from 'fastify-sse-v2'
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js'
+import { RpcCode, RpcError } from '../backends/errors.js'
+import { newSessionId, type Channel, type Session } from '../plugins/sessions.js'
+import type { Scope } from '../plugins/capabilities.js'
+import type { JsonRpcRequest } from '../schemas/jsonrpc.js'
+import { negotiateVersion, type Dispatcher } from './dispatch.js'
+import { hostGuard } from './host-guard.js'
+import { buildScope, ScopeError } from './scope.js'
+import { httpRpcError, isNotification, isRequest, isResponse, parseJsonLeniently, rpcError, Unparsable, type ClientAnswer } from './jsonrpc-body.js'
+
+const KEEP_ALIVE_MS = 15_000
+
+/** The one SSE stream of a legacy session: every response and notification goes on it. */
+class LegacyChannel implements Channel {
+  closed = false
+  private readonly keepAlive: NodeJS.Timeout
+
+  constructor (private readonly reply: FastifyReply) {
+    this.keepAlive = setInterval(() => { if (!this.closed) reply.sse({ comment: 'keep-alive' }) }, KEEP_ALIVE_MS)
+    this.keepAlive.unref()
+  }
+
+  send (message: JSONRPCMessage): void {
+    if (!this.closed) this.reply.sse({ event: 'message', data: JSON.stringify(message) })
+  }
+
+  end (): void {
+    if (this.closed) return
+    this.closed = true
+    clearInterval(this.keepAlive)
+    this.reply.sseContext?.source.end()
+  }
+}
+
+interface Pending { channel: LegacyChannel, scope: Scope, owner?: string }
+
+export interface SseRouteOptions { dispatcher: Dispatcher }
+
+/**
+ * The HTTP+SSE transport of protocol 2024-11-05 for old clients: `GET /sse` opens the stream and names the
+ * endpoint, `POST /messages?sessionId=…` carries the client's messages (answered 202; replies travel on the
+ * stream). The same filters (`?tags=`), auth and Host/Origin checks as `/mcp`.
+ */
+const sseRoutes: FastifyPluginAsync<SseRouteOptions> = async (app, { dispatcher }) => {
+  await app.register(FastifySSEPlugin, { retryDelay: false })
+  parseJsonLeniently(app)
+  app.addHook('onRequest', hostGuard(app))
+  app.addHook('onRequest', app.auth.protect)
+  const opened = new Map<string, Pending>()
+
+  function endpointPath (id: string): string {
+    const external = app.gatewayConfig.current.externalUrl
+    const base = external ? new URL(external.endsWith('/') ? external : `${external}/`).pathname : '/'
+    return `${base}messages?sessionId=${id}`
+  }
+
+  app.get('/sse', async (request: FastifyRequest<{ Params: { server?: string } }>, reply) => {
+    let scope: Scope
+    try {
+      scope = buildScope(app, request)
+    } catch (err) {
+      const status = err instanceof ScopeError ? err.statusCode : 400
+      return reply.code(status).send({ statusCode: status, error: 'Bad Request', message: (err as Error).message })
+    }
+    const id = newSessionId()
+    const channel = new LegacyChannel(reply)
+    opened.set(id, { channel, scope, owner: request.auth?.subject })
+    reply.sse({ event: 'endpoint', data: endpointPath(id) })
+    request.raw.once('close', () => {
+      channel.end()
+      opened.delete(id)
+      app.sessions.delete(id, 'the SSE stream closed')
+    })
+    return reply
+  })
+
+  app.post('/messages', async (request: FastifyRequest<{ Querystring: { sessionId?: string } }>, reply) => {
+    const id = request.query.sessionId ?? ''
+    const pending = opened.get(id)
+    if (!pending || pending.owner !== request.auth?.subject) return httpRpcError(reply, 404, RpcCode.InvalidRequest, 'Session not found: open GET /sse first')
+    const body = request.body
+    if (body instanceof Unparsable) return httpRpcError(reply, 400, RpcCode.ParseError, `Parse error: ${body.reason}`)
+    if (isRequest.Check(body) && body.method === 'initialize') return initialize(reply, id, pending, body)
+    const session = app.sessions.get(id)
+    if (!session) return httpRpcError(reply, 400, RpcCode.InvalidRequest, 'Bad Request: send initialize first')
+    if (isRequest.Check(body)) {
+      void answer(session, pending.channel, body)
+    } else if (isNotification.Check(body)) {
+      dispatcher.notification(session, body.method, body.params ?? {})
+    } else if (isResponse.Check(body)) {
+      const message = body as ClientAnswer
+      session.answer(message.id, message.result, message.error)
+    } else {
+      return httpRpcError(reply, 400, RpcCode.InvalidRequest, 'Invalid Request: not a JSON-RPC 2.0 request, notification or response')
+    }
+    return reply.code(202).send('Accepted')
+  })
+
+  function initialize (reply: FastifyReply, id: string, pending: Pending, body: JsonRpcRequest) {
+    const params = body.params ?? {}
+    let session: Session
+    try {
+      session = app.sessions.create({
+        id,
+        protocolVersion: negotiateVersion(params.protocolVersion),
+        clientInfo: params.clientInfo as Session['clientInfo'],
+        clientCapabilities: (params.capabilities ?? {}) as Session['clientCapabilities'],
+        scope: pending.scope,
+        owner: pending.owner
+      })
+    } catch (err) {
+      if (err instanceof RpcError) pending.channel.send(rpcError(body.id, err))
+      return reply.code(202).send('Accepted')
+    }
+    session.standalone = pending.channel
+    pending.channel.send({ jsonrpc: '2.0', id: body.id, result: dispatcher.initializeResult(session) })
+    return reply.code(202).send('Accepted')
+  }
+
+  async function answer (session: Session, channel: Channel, body: JsonRpcRequest): Promise<void> {
+    try {
+      const result = await dispatcher.request(session, body.id, body.method, body.params ?? {}, channel)
+      channel.send({ jsonrpc: '2.0', id: body.id, result })
+    } catch (err) {
+      const rpc = err instanceof RpcError ? err : new RpcError(RpcCode.InternalError, (err as Error).message)
+      channel.send(rpcError(body.id, rpc))
+    }
+  }
+
+  app.addHook('preClose', async () => {
+    for (const pending of opened.values()) pending.channel.end()
+  })
+}
+
+export default sseRoutes

@@ -1,0 +1,52 @@
+import { Type, type Static } from '@sinclair/typebox'
+
+const Seconds = (description: string, minimum: number, maximum: number) =>
+  Type.Integer({ minimum, maximum, description })
+
+/** Logging the resource owner in through an upstream OAuth 2 / OpenID Connect identity provider. */
+export const UpstreamIdpSettings = Type.Object({
+  name: Type.Optional(Type.String({ minLength: 1, maxLength: 60, description: 'shown on the login button, e.g. "GitHub"' })),
+  issuer: Type.Optional(Type.String({ pattern: '^https?://', description: 'an OpenID Connect issuer: endpoints come from its discovery document' })),
+  authorizationUrl: Type.Optional(Type.String({ pattern: '^https?://', description: 'without discovery (e.g. GitHub): the authorization endpoint' })),
+  tokenUrl: Type.Optional(Type.String({ pattern: '^https?://', description: 'without discovery: the token endpoint' })),
+  userinfoUrl: Type.Optional(Type.String({ pattern: '^https?://', description: 'without discovery: where the user is read (e.g. https://api.github.com/user)' })),
+  clientId: Type.String({ minLength: 1 }),
+  clientSecret: Type.String({ minLength: 1 }),
+  scopes: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'default ["openid", "email", "profile"] with an issuer, none without' })),
+  allowedUsers: Type.Array(Type.String({ minLength: 1 }), {
+    minItems: 1,
+    description: 'who may act as the owner: a subject, an email (verified), a GitHub login, or "*" for anyone the provider authenticates'
+  })
+}, { additionalProperties: false })
+export type UpstreamIdpSettings = Static<typeof UpstreamIdpSettings>
+
+/** Trusting access tokens from another authorization server instead of issuing our own. */
+export const ExternalIssuerSettings = Type.Object({
+  issuer: Type.String({ pattern: '^https?://', description: 'the `iss` the tokens carry; also published as the authorization server' }),
+  jwksUrl: Type.Optional(Type.String({ pattern: '^https?://', description: 'its signing keys; default: jwks_uri from its metadata' })),
+  audience: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'accepted `aud` values; default: this gateway\'s resource URLs' })),
+  algorithms: Type.Optional(Type.Array(Type.String({ pattern: '^(RS|PS|ES)(256|384|512)$|^EdDSA$' }), { minItems: 1 }))
+}, { additionalProperties: false })
+export type ExternalIssuerSettings = Static<typeof ExternalIssuerSettings>
+
+export const AuthRateLimit = Type.Object({
+  max: Type.Optional(Type.Integer({ minimum: 1, maximum: 100000, description: 'requests per window and client address to the OAuth endpoints (default 60)' })),
+  loginMax: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000, description: 'login attempts per window and client address (default 10)' })),
+  windowSeconds: Type.Optional(Seconds('the window (default 60)', 1, 86400))
+}, { additionalProperties: false })
+
+export const AuthSettings = Type.Object({
+  enabled: Type.Optional(Type.Boolean({ description: 'default true; false serves every endpoint without auth (local development only)' })),
+  dataDir: Type.Optional(Type.String({ minLength: 1, description: 'where the signing key, clients and refresh-token families persist; default ".data" beside the config file' })),
+  accessTokenTtlSeconds: Type.Optional(Seconds('access token lifetime (default 900)', 30, 86400)),
+  refreshTokenTtlSeconds: Type.Optional(Seconds('refresh-token family lifetime (default 30 days)', 60, 365 * 86400)),
+  authorizationCodeTtlSeconds: Type.Optional(Seconds('authorization code lifetime (default 60)', 10, 600)),
+  ownerSessionTtlSeconds: Type.Optional(Seconds('how long an owner login lasts in the browser (default 12 h)', 60, 30 * 86400)),
+  passphraseHash: Type.Optional(Type.String({ pattern: '^scrypt\\$', description: 'the owner passphrase, hashed (see README); default: generated at first start and kept in dataDir' })),
+  upstream: Type.Optional(UpstreamIdpSettings),
+  external: Type.Optional(ExternalIssuerSettings),
+  allowDynamicRegistration: Type.Optional(Type.Boolean({ description: 'RFC 7591 registration at /register (default true)' })),
+  allowClientMetadataDocuments: Type.Optional(Type.Boolean({ description: 'https client_id URLs (Client ID Metadata Documents, default true)' })),
+  rateLimit: Type.Optional(AuthRateLimit)
+}, { additionalProperties: false })
+export type AuthSettings = Static<typeof AuthSettings>

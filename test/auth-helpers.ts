@@ -1,0 +1,210 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Writable } from 'node:stream'
+import type { Test } from 'tap'
+import type { FastifyInstance } from 'fastify'
+import { importJWK, SignJWT, type JWK } from 'jose'
+import type { OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js'
+import type { OAuthClientInformationMixed, OAuthClientMetadata, OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js'
+import { buildApp, type BuildOptions } from '../app.js'
+import { hashPassphrase } from '../auth/passphrase.js'
+import { settle } from './helpers.js'
+
+export const PASSPHRASE = 'correct horse battery staple'
+let passphraseHash: Promise<string> | undefined
+/** The test owner's passphrase hash (computed once: scrypt is slow on purpose). */
+export function testPassphraseHash (): Promise<string> {
+  passphraseHash ??= hashPassphrase(PASSPHRASE)
+  return passphraseHash
+}
+
+export async function tempDir (t: Test, prefix = '1mcp-auth-'): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  return dir
+}
+
+/** Every log line the app writes, as text and parsed. */
+export class LogCapture {
+  readonly lines: string[] = []
+  readonly stream = new Writable({
+    write: (chunk: Buffer, _enc, done) => {
+      for (const line of chunk.toString('utf8').split('\n')) if (line) this.lines.push(line)
+      done()
+    }
+  })
+
+  get entries (): Array<Record<string, unknown>> {
+    return this.lines.map((l) => JSON.parse(l) as Record<string, unknown>)
+  }
+
+  audits (event?: string): Array<Record<string, unknown>> {
+    return this.entries.filter((e) => e.audit !== undefined && (event === undefined || e.audit === event))
+  }
+}
+
+export interface AuthGateway {
+  app: FastifyInstance
+  base: string
+  url: URL
+  logs: LogCapture
+  dataDir: string
+}
+
+/** A gateway with auth ON, listening on loopback, logging (at debug) into a capture. */
+export async function startAuthGateway (t: Test, options: BuildOptions & { dataDir?: string, auth?: Record<string, unknown>, port?: number } = {}): Promise<AuthGateway> {
+  const dataDir = options.dataDir ?? await tempDir(t)
+  const logs = new LogCapture()
+  const { auth, dataDir: _d, port, config, ...rest } = options
+  const cfg = (config ?? { mcpServers: {} }) as { mcpServers: object, auth?: object }
+  const app = await buildApp({
+    logger: { level: 'debug', stream: logs.stream },
+    ...rest,
+    config: { ...cfg, auth: Object.fromEntries(Object.entries({ dataDir, passphraseHash: await testPassphraseHash(), ...cfg.auth, ...auth }).filter(([, v]) => v !== undefined)) }
+  })
+  t.teardown(() => app.close())
+  await app.listen({ port: port ?? 0, host: '127.0.0.1' })
+  await settle(app)
+  const address = app.server.address()
+  const base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`
+  return { app, base, url: new URL(`${base}/mcp`), logs, dataDir }
+}
+
+/** Signs an access token with the gateway's own key (read from its data dir), claims as given. */
+export async function forgeToken (dataDir: string, claims: Record<string, unknown>, opts: { typ?: string, expiresIn?: number } = {}): Promise<string> {
+  const stored = JSON.parse(await readFile(join(dataDir, 'signing-key.json'), 'utf8')) as { kid: string, privateJwk: JWK }
+  const key = await importJWK(stored.privateJwk, 'ES256')
+  const now = Math.floor(Date.now() / 1000)
+  return new SignJWT({ jti: `forged-${Math.random()}`, ...claims })
+    .setProtectedHeader({ alg: 'ES256', typ: opts.typ ?? 'at+jwt', kid: stored.kid })
+    .setIssuedAt(now - 60)
+    .setExpirationTime(now + (opts.expiresIn ?? 600))
+    .sign(key)
+}
+
+function hidden (html: string, name: string): string {
+  const match = new RegExp(`name="${name}" value="([^"]*)"`).exec(html)
+  if (!match) throw new Error(`no ${name} in the page: ${html.slice(0, 400)}`)
+  return match[1]
+}
+
+export interface Browser {
+  cookies: Map<string, string>
+  fetch: (url: string | URL, init?: RequestInit) => Promise<Response>
+}
+
+/** A cookie jar over fetch, following no redirects: what a browser does, step by step. */
+export function browser (): Browser {
+  const cookies = new Map<string, string>()
+  return {
+    cookies,
+    async fetch (url, init = {}) {
+      const headers = new Headers(init.headers)
+      if (cookies.size) headers.set('cookie', [...cookies].map(([k, v]) => `${k}=${v}`).join('; '))
+      const res = await fetch(url, { ...init, headers, redirect: 'manual' })
+      for (const setCookie of res.headers.getSetCookie()) {
+        const [pair] = setCookie.split(';')
+        const eq = pair.indexOf('=')
+        const name = pair.slice(0, eq).trim()
+        const value = pair.slice(eq + 1).trim()
+        if (value === '' || /max-age=0|expires=Thu, 01 Jan 1970/i.test(setCookie)) cookies.delete(name)
+        else cookies.set(name, value)
+      }
+      return res
+    }
+  }
+}
+
+export function form (values: Record<string, string | string[]>): URLSearchParams {
+  const params = new URLSearchParams()
+  for (const [k, v] of Object.entries(values)) for (const one of Array.isArray(v) ? v : [v]) params.append(k, one)
+  return params
+}
+
+/**
+ * Plays the owner in a browser: opens the authorization URL, logs in with the passphrase, approves
+ * (optionally only some scopes), and returns the URL the gateway redirects back to.
+ */
+export async function approve (authorizationUrl: URL | string, opts: { browser?: Browser, passphrase?: string, scopes?: string[], decision?: 'approve' | 'deny' } = {}): Promise<URL> {
+  const b = opts.browser ?? browser()
+  const first = await b.fetch(authorizationUrl)
+  let consentHtml: string
+  const base = new URL(authorizationUrl).origin
+  if (first.status === 200 && (await first.clone().text()).includes('action="/authorize/login"')) {
+    const html = await first.text()
+    const login = await b.fetch(`${base}/authorize/login`, {
+      method: 'POST',
+      body: form({ request_id: hidden(html, 'request_id'), csrf_token: hidden(html, 'csrf_token'), passphrase: opts.passphrase ?? PASSPHRASE })
+    })
+    if (login.status !== 303) throw new Error(`login answered ${login.status}: ${(await login.text()).slice(0, 300)}`)
+    const consent = await b.fetch(new URL(login.headers.get('location')!, base))
+    consentHtml = await consent.text()
+  } else if (first.status === 200) {
+    consentHtml = await first.text()
+  } else {
+    throw new Error(`GET /authorize answered ${first.status}: ${(await first.text()).slice(0, 300)} ${first.headers.get('location') ?? ''}`)
+  }
+  const offered = [...consentHtml.matchAll(/name="scope" value="([^"]*)"/g)].map((m) => m[1])
+  const done = await b.fetch(`${base}/authorize/consent`, {
+    method: 'POST',
+    body: form({
+      request_id: hidden(consentHtml, 'request_id'),
+      csrf_token: hidden(consentHtml, 'csrf_token'),
+      decision: opts.decision ?? 'approve',
+      scope: opts.scopes ?? offered
+    })
+  })
+  if (done.status !== 303) throw new Error(`consent answered ${done.status}: ${(await done.text()).slice(0, 300)}`)
+  return new URL(done.headers.get('location')!)
+}
+
+/** An in-memory OAuthClientProvider, as an MCP client application would keep one. */
+export class MemoryProvider implements OAuthClientProvider {
+  info?: OAuthClientInformationMixed
+  saved?: OAuthTokens
+  verifier = ''
+  lastAuthorizationUrl?: URL
+  clientMetadataUrl?: string
+
+  constructor (readonly redirectUrl = 'http://127.0.0.1:9/callback', readonly metadata: Partial<OAuthClientMetadata> = {}) {}
+
+  get clientMetadata (): OAuthClientMetadata {
+    return {
+      client_name: 'tap test client',
+      redirect_uris: [this.redirectUrl],
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'none',
+      ...this.metadata
+    } as OAuthClientMetadata
+  }
+
+  state (): string { return 'state-123' }
+  clientInformation (): OAuthClientInformationMixed | undefined { return this.info }
+  saveClientInformation (info: OAuthClientInformationMixed): void { this.info = info }
+  tokens (): OAuthTokens | undefined { return this.saved }
+  saveTokens (tokens: OAuthTokens): void { this.saved = tokens }
+  redirectToAuthorization (url: URL): void { this.lastAuthorizationUrl = url }
+  saveCodeVerifier (verifier: string): void { this.verifier = verifier }
+  codeVerifier (): string { return this.verifier }
+}
+
+/** POSTs a form to the gateway. */
+export function postForm (url: string, values: Record<string, string>, headers: Record<string, string> = {}): Promise<Response> {
+  return fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body: new URLSearchParams(values) })
+}
+
+/** A minimal MCP POST with a bearer token: the status and headers are what the tests look at. */
+export function mcpPost (url: string | URL, token?: string, headers: Record<string, string> = {}): Promise<Response> {
+  return fetch(url, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+      ...headers
+    },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } })
+  })
+}
