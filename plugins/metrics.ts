@@ -6,8 +6,11 @@ declare module 'fastify' {
   interface FastifyInstance { metrics: GatewayMetrics }
 }
 
-/** Why an authentication was refused: the `reason` label of `onemcp_auth_failures_total`. */
-export type AuthFailureReason = 'missing_token' | 'invalid_token' | 'expired_token' | 'wrong_audience' | 'insufficient_scope' | 'invalid_client' | 'invalid_grant' | 'other'
+/**
+ * Why an authentication was refused, the `reason` label of `onemcp_auth_failures_total`: the OAuth
+ * error code the client got (RFC 6750 for the MCP endpoints, RFC 6749 for /token), or `missing_token`.
+ */
+export type AuthFailureReason = 'missing_token' | 'invalid_request' | 'invalid_token' | 'insufficient_scope' | 'invalid_client' | 'invalid_grant' | 'other'
 
 export interface GatewayMetrics {
   /** every metric of this gateway instance (one registry per app, never prom-client's global one) */
