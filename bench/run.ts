@@ -6,7 +6,7 @@
  *   npm run bench [-- --json] [-- --quick] [-- --profile DIR] [-- --log-level LEVEL] [-- --calls-only] [-- --compiled]
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { cpus, tmpdir } from 'node:os'
+import { cpus, loadavg, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
@@ -253,6 +253,7 @@ async function main () {
   const dir = mkdtempSync(join(tmpdir(), '1mcp-bench-'))
   const profileDir = flags.profile ? resolve(flags.profile) : undefined
   const started = performance.now()
+  const loadAtStart = loadavg()[0]
   const endpoints: Endpoint[] = []
   try {
     // --- call throughput and latency, and memory, against one stdio backend
@@ -308,7 +309,7 @@ async function main () {
     for (let i = 0; i < TRIALS; i++) reloads.push(await reloadTrial(gwBep.client, gwB.origin, sid, configB, many, `hot${i}`))
 
     const report = {
-      machine: { node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model },
+      machine: { node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model, loadAverageAtStart: loadAtStart },
       durationSeconds: 0,
       calls,
       memory,
@@ -342,7 +343,7 @@ async function main () {
 }
 
 type Report = {
-  machine: { node: string, cpus: number, cpu?: string }
+  machine: { node: string, cpus: number, cpu?: string, loadAverageAtStart: number }
   durationSeconds: number
   calls: Record<Target, Throughput>
   memory: Record<Target, Memory>
@@ -389,7 +390,8 @@ function table (r: Report): string {
   const line = (row: string[]) => row.map((cell, i) => i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i])).join('  ')
   const out = [
     '',
-    `1MCP gateway benchmark (node ${r.machine.node}, ${r.machine.cpus} CPUs, ${r.durationSeconds} s; loopback; 8x4 = 8 sessions x 4 calls in flight;`,
+    `1MCP gateway benchmark (node ${r.machine.node}, ${r.machine.cpus} CPUs, load average ${r.machine.loadAverageAtStart.toFixed(1)} at start, ${r.durationSeconds} s;`,
+    `loopback; 8x4 = 8 sessions x 4 calls in flight;`,
     `gateway run ${flags.compiled ? 'from dist/ (npm run build)' : 'through tsx (as npm start runs it)'})`,
     '',
     line(rows[0]),
