@@ -416,6 +416,12 @@ function table (r: Report): string {
 }
 
 const onSignal = () => { void stopAll().finally(() => process.exit(130)) }
+// every wait above is bounded; this bounds the whole run, whatever goes wrong
+const WATCHDOG_MS = 300_000
+setTimeout(() => {
+  process.stderr.write(`bench: still running after ${WATCHDOG_MS / 1000} s; stopping\n`)
+  void stopAll().finally(() => process.exit(1))
+}, WATCHDOG_MS).unref()
 process.once('SIGINT', onSignal)
 process.once('SIGTERM', onSignal)
 main().catch(async (err: Error) => {
