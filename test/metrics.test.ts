@@ -95,7 +95,8 @@ t.test('logs: one debug line per call with request id, session, backend, method 
   t.equal(failed?.level, 40, 'a failed call is logged at warn')
   t.equal(failed?.backend, 'a')
   t.equal(failed?.code, -32042)
-  t.notOk(lines.some((l) => l.msg === 'incoming request' || l.msg === 'request completed'), 'no per-request lines at info')
+  const perRequest = lines.filter((l) => l.msg === 'incoming request' || l.msg === 'request completed')
+  t.ok(perRequest.length > 0 && perRequest.every((l) => l.level === 20), 'the per-request lines are at debug, not info')
 })
 
 t.test('/metrics: the auth plugin counts each refusal by the OAuth error the client got', async (t) => {
