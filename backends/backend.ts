@@ -80,6 +80,7 @@ export class Backend extends EventEmitter<BackendEvents> {
   private stableTimer?: NodeJS.Timeout
   private pingTimer?: NodeJS.Timeout
   private stopping = false
+  private connecting: Promise<void> = Promise.resolve()
   private readonly limit: InFlightLimit
   private stderrBudget = { second: 0, used: 0, dropped: 0 }
   /** for a url without an explicit type: the transport that worked */
@@ -114,14 +115,23 @@ export class Backend extends EventEmitter<BackendEvents> {
     await this.connect()
   }
 
-  private async connect (): Promise<void> {
+  private connect (): Promise<void> {
+    this.connecting = this.doConnect()
+    return this.connecting
+  }
+
+  private async doConnect (): Promise<void> {
     try {
       await this.openClient()
     } catch (err) {
       this.fail(err)
       return
     }
-    if (this.stopping) return
+    if (this.stopping) {
+      // stopped while connecting: release what the attempt opened
+      await this.release()
+      return
+    }
     this.setState('ready')
     this.log.info({ transport: this.transportName, server: this.serverInfo, backendPid: this.pid }, 'backend ready')
     const policy = restartPolicy(this.config.restart)
@@ -361,16 +371,22 @@ export class Backend extends EventEmitter<BackendEvents> {
     await this.client?.notification({ method, params } as Notification)
   }
 
-  /** Stops the backend and releases its process or connection. */
+  /** Stops the backend and releases its process or connection, also one still being opened. */
   async stop (): Promise<void> {
     this.stopping = true
     clearTimeout(this.restartTimer)
     clearTimeout(this.stableTimer)
     clearInterval(this.pingTimer)
+    this.setState('stopped')
+    await this.release()
+    await this.connecting
+  }
+
+  private async release (): Promise<void> {
     const client = this.client
     const transport = this.transport
     this.client = undefined
-    this.setState('stopped')
+    this.transport = undefined
     if (transport instanceof StreamableHTTPClientTransport) await transport.terminateSession().catch(() => {})
     await client?.close().catch(() => {})
     await transport?.close().catch(() => {})

@@ -85,11 +85,12 @@ export class Session {
 
   newStreamId (): string { return `${++this.streamCount}` }
 
-  /** Sends a notification on the standing stream; dropped when the client has none open. */
+  /** Sends a notification on the standing stream; dropped when the client never opened one. */
   notify (message: JSONRPCMessage): boolean {
-    if (!this.standalone || this.standalone.closed) return false
+    if (!this.standalone) return false
+    // a closed stream still numbers and buffers the event, so a client that resumes gets it
     this.standalone.send(message)
-    return true
+    return !this.standalone.closed
   }
 
   /** Sends a request to the client on `channel` and waits for its answer. */

@@ -249,12 +249,13 @@ const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, { dispatcher 
       return httpRpcError(reply, 409, RpcCode.InvalidRequest, 'Conflict: this session already has a GET stream open')
     }
     reply.hijack()
+    const missed = resumed ? session.replay.after(resumed.stream, resumed.seq) : []
     const streamId = resumed?.stream ?? session.newStreamId()
-    const stream = new SseStream(reply.raw, streamId, session.replay, { headers: { 'mcp-session-id': session.id }, startSeq: resumed?.seq })
-    if (resumed) for (const event of session.replay.after(resumed.stream, resumed.seq)) stream.resend(event.seq, event.message)
-    else if (primes(session)) stream.prime()
+    const startSeq = missed.length ? missed[missed.length - 1].seq : resumed?.seq
+    const stream = new SseStream(reply.raw, streamId, session.replay, { headers: { 'mcp-session-id': session.id }, startSeq })
+    for (const event of missed) stream.resend(event.seq, event.message)
+    if (!resumed && primes(session)) stream.prime()
     session.standalone = stream
-    stream.onclose = () => { if (session.standalone === stream) session.standalone = undefined }
     return reply
   }
 

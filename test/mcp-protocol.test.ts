@@ -1,5 +1,5 @@
 import t from 'tap'
-import { echoFixture, startGateway } from './helpers.js'
+import { echoFixture, startGateway, waitFor } from './helpers.js'
 
 const ACCEPT = 'application/json, text/event-stream'
 const INIT = (version = '2025-11-25') => ({
@@ -134,4 +134,45 @@ t.test('Streamable HTTP rules and bad input', async (t) => {
     const noAccept = await fetch(gw.url, { headers: { accept: 'application/json', 'mcp-session-id': id } })
     t.equal(noAccept.status, 406)
   })
+})
+
+t.test('GET with Last-Event-ID replays what the client missed', async (t) => {
+  const gw = await startGateway(t, { config: { mcpServers: { alpha: echoFixture('alpha') } } })
+  const headers = { 'content-type': 'application/json', accept: ACCEPT }
+  const init = await fetch(gw.url, { method: 'POST', headers, body: JSON.stringify(INIT()) })
+  const id = init.headers.get('mcp-session-id')!
+  await fetch(gw.url, { method: 'POST', headers: { ...headers, 'mcp-session-id': id }, body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }) })
+  const session = gw.app.sessions.get(id)!
+  const decoder = new TextDecoder()
+
+  const first = new AbortController()
+  const res = await fetch(gw.url, { headers: { accept: 'text/event-stream', 'mcp-session-id': id }, signal: first.signal })
+  const reader = res.body!.getReader()
+  let text = decoder.decode((await reader.read()).value)
+  session.notify({ jsonrpc: '2.0', method: 'notifications/tools/list_changed' })
+  for (let i = 0; i < 10 && !/list_changed/.test(text); i++) text += decoder.decode((await reader.read()).value)
+  const seen = /id: (\S+)\nevent: message\ndata: .*list_changed/.exec(text)
+  t.ok(seen, 'an event with an id arrived')
+  first.abort()
+  await waitFor(() => session.standalone?.closed, 'the server to see the stream close')
+
+  // sent while the client is away
+  session.notify({ jsonrpc: '2.0', method: 'notifications/prompts/list_changed' })
+  session.notify({ jsonrpc: '2.0', method: 'notifications/resources/list_changed' })
+
+  const second = new AbortController()
+  t.teardown(() => second.abort())
+  const resumed = await fetch(gw.url, { headers: { accept: 'text/event-stream', 'mcp-session-id': id, 'last-event-id': seen![1] }, signal: second.signal })
+  t.equal(resumed.status, 200)
+  const r2 = resumed.body!.getReader()
+  let replay = ''
+  for (let i = 0; i < 10 && !/resources\/list_changed/.test(replay); i++) replay += decoder.decode((await r2.read()).value)
+  t.match(replay, /prompts\/list_changed[\s\S]*resources\/list_changed/, 'the missed events, in order')
+  t.notMatch(replay, /tools\/list_changed/, 'not what it already had')
+  session.notify({ jsonrpc: '2.0', method: 'notifications/tools/list_changed' })
+  let more = ''
+  for (let i = 0; i < 10 && !/tools\/list_changed/.test(more); i++) more += decoder.decode((await r2.read()).value)
+  const ids = [...(replay + more).matchAll(/id: \S+:(\d+)\n/g)].map((m) => Number(m[1]))
+  t.same(ids, [...ids].sort((a, b) => a - b), 'event ids keep increasing after the resume')
+  t.equal(new Set(ids).size, ids.length, 'no id is reused')
 })

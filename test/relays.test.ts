@@ -2,9 +2,10 @@ import t from 'tap'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js'
 import {
-  CreateMessageRequestSchema, LoggingMessageNotificationSchema, ResourceUpdatedNotificationSchema, type Notification
+  CreateMessageRequestSchema, ElicitRequestSchema, LoggingMessageNotificationSchema, ResourceUpdatedNotificationSchema, type Notification
 } from '@modelcontextprotocol/sdk/types.js'
 import { connect, echoFixture, startGateway, waitFor } from './helpers.js'
+import { startAuthGateway } from './auth-helpers.js'
 
 function sampler (client: Client, answer: string, asked: string[]): void {
   client.setRequestHandler(CreateMessageRequestSchema, async (request) => {
@@ -16,8 +17,8 @@ function sampler (client: Client, answer: string, asked: string[]): void {
 
 t.test('relays between backends and two clients at once: nothing crosses', async (t) => {
   const gw = await startGateway(t, { config: { mcpServers: { alpha: echoFixture('alpha'), beta: echoFixture('beta') } } })
-  const a = await connect(t, gw.url, { sampling: {} }, 'client-a')
-  const b = await connect(t, gw.url, { sampling: {} }, 'client-b')
+  const a = await connect(t, gw.url, { sampling: {}, elicitation: {} }, 'client-a')
+  const b = await connect(t, gw.url, { sampling: {}, elicitation: {} }, 'client-b')
   const askedA: string[] = []
   const askedB: string[] = []
   sampler(a, 'answer-from-a', askedA)
@@ -45,6 +46,25 @@ t.test('relays between backends and two clients at once: nothing crosses', async
     await slow
     t.same(askedA, [], 'a was not asked')
     t.same(askedB, [], 'b was never asked for a\'s request')
+  })
+
+  t.test('elicitation reaches the session whose call caused it', async (t) => {
+    const asked: string[] = []
+    a.setRequestHandler(ElicitRequestSchema, async (request) => {
+      asked.push(`a:${request.params.message}`)
+      return { action: 'accept', content: { answer: 'from-a' } }
+    })
+    b.setRequestHandler(ElicitRequestSchema, async (request) => {
+      asked.push(`b:${request.params.message}`)
+      return { action: 'decline' }
+    })
+    const [ra, rb] = await Promise.all([
+      a.callTool({ name: 'alpha_1mcp_elicit', arguments: { message: 'name?' } }),
+      b.callTool({ name: 'beta_1mcp_elicit', arguments: { message: 'age?' } })
+    ])
+    t.same(ra.content, [{ type: 'text', text: 'accept: from-a' }])
+    t.same(rb.content, [{ type: 'text', text: 'decline: ' }])
+    t.same(asked.sort(), ['a:name?', 'b:age?'])
   })
 
   t.test('a client without the capability: the backend gets a clear error', async (t) => {
@@ -162,4 +182,13 @@ t.test('sessionMode per-client: each session gets its own connection, so relays 
   if (sessionA) gw.app.sessions.delete(sessionA.id)
   await waitFor(() => { try { process.kill(pa, 0); return false } catch { return true } }, 'a\'s process to stop with its session')
   t.equal(await pidOf(b), pb, 'b keeps its own')
+})
+
+t.test('with auth on, the legacy transport needs a token too', async (t) => {
+  const gw = await startAuthGateway(t, { config: { mcpServers: {} } })
+  const sse = await fetch(`${gw.base}/sse`, { headers: { accept: 'text/event-stream' } })
+  t.equal(sse.status, 401)
+  t.match(sse.headers.get('www-authenticate') ?? '', /^Bearer resource_metadata=/)
+  const messages = await fetch(`${gw.base}/messages?sessionId=x`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })
+  t.equal(messages.status, 401)
 })
