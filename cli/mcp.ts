@@ -240,9 +240,7 @@ Options:
   }
 }
 
-export const MCP_COMMANDS = [add, installCommand, remove, list, enable(), disable(), status, tokens]
-function enable () { return toggle(true) }
-function disable () { return toggle(false) }
+export const MCP_COMMANDS = [add, installCommand, remove, list, toggle(true), toggle(false), status, tokens]
 
 export const mcpCommand: Command = {
   name: 'mcp',

@@ -117,7 +117,9 @@ async function registerLoadProtection (app: FastifyInstance): Promise<void> {
     await app.register(underPressure, {
       maxEventLoopDelay: maxEventLoopDelayMs,
       retryAfter: retryAfterSeconds,
-      sampleInterval: 100,
+      // under-pressure reads a sample with no tick in it as infinite lag: sample no more often than the
+      // lag we act on, so a short pause (start-up, a GC) is not mistaken for overload
+      sampleInterval: Math.max(100, maxEventLoopDelayMs),
       pressureHandler: (_request, reply, type, value) => {
         void reply.code(503).header('retry-after', String(retryAfterSeconds)).send({
           jsonrpc: '2.0', id: null, error: { code: RpcCode.Overloaded, message: `Service Unavailable: the gateway is overloaded (${type} ${value}); retry in ${retryAfterSeconds} s` }

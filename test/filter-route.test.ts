@@ -86,6 +86,16 @@ t.test('tag filters and presets narrow what a session sees and may call', async 
     t.match((await broken.json()).message, /preset 'broken': invalid tag filter: '\(' is never closed at position 9/)
   })
 
+  t.test('the legacy /sse endpoint takes the same filters', async (t) => {
+    const res = await fetch(`${gw.base}/sse?tag-filter=` + encodeURIComponent('web or'), { headers: { accept: 'text/event-stream' } })
+    t.equal(res.status, 400)
+    t.match((await res.json()).message, /found the end of the filter at position 7/)
+    const controller = new AbortController()
+    const ok = await fetch(`${gw.base}/sse?preset=stable`, { headers: { accept: 'text/event-stream' }, signal: controller.signal })
+    t.equal(ok.status, 200)
+    controller.abort()
+  })
+
   t.test('an unknown preset is a 400 listing the known ones', async (t) => {
     const res = await post('?preset=nope')
     t.equal(res.status, 400)
