@@ -209,6 +209,8 @@ export default fp<AuthPluginOptions>(async (app, opts) => {
   function audit (request: FastifyRequest, event: string, outcome: AuditOutcome, fields: Record<string, unknown> = {}): void {
     const entry = { plugin: 'auth', audit: event, outcome, ip: request.ip, path: request.url.split('?')[0], ...fields }
     if (outcome === 'denied' || outcome === 'refused' || outcome === 'failed') request.log.warn(entry, `auth ${event}: ${outcome}`)
+    // an allowed MCP request is the common case: one debug line, like the call itself (routes/mcp.ts)
+    else if (event === 'access') request.log.debug(entry, `auth ${event}: ${outcome}`)
     else request.log.info(entry, `auth ${event}: ${outcome}`)
   }
 

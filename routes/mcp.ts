@@ -9,7 +9,7 @@ import type { Scope } from '../plugins/capabilities.js'
 import { negotiateVersion, SUPPORTED_PROTOCOL_VERSIONS, type Dispatcher } from './dispatch.js'
 import { hostGuard } from './host-guard.js'
 import { SseStream, parseEventId } from './sse-stream.js'
-import { buildScope } from './scope.js'
+import { buildScope, sessionOwner } from './scope.js'
 import { httpRpcError, isNotification, isRequest, isResponse, parseJsonLeniently, rpcError, Unparsable, type ClientAnswer } from './jsonrpc-body.js'
 
 
@@ -185,7 +185,7 @@ const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, { dispatcher 
         clientInfo: params.clientInfo as Session['clientInfo'],
         clientCapabilities: (params.capabilities ?? {}) as Session['clientCapabilities'],
         scope,
-        owner: request.auth?.subject
+        owner: sessionOwner(request)
       })
     } catch (err) {
       if (err instanceof RpcError) return reply.code(503).header('retry-after', '5').send(rpcError(body.id, err))
@@ -208,7 +208,7 @@ const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, { dispatcher 
     }
     const session = app.sessions.get(id)
     const server = request.params.server
-    if (!session || session.owner !== request.auth?.subject || session.scope.single !== server) {
+    if (!session || session.owner !== sessionOwner(request) || session.scope.single !== server) {
       httpRpcError(reply, 404, RpcCode.InvalidRequest, 'Session not found: it ended or expired; start a new one with initialize')
       return undefined
     }

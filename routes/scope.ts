@@ -66,3 +66,13 @@ export function buildScope (app: FastifyInstance, request: FastifyRequest<{ Para
     admits: (backend) => byAuth(backend) && filters.every((f) => f.matches(tagsOf(backend)))
   }
 }
+
+/**
+ * Who a session belongs to: the token's subject, client and scopes. A session is used only with a
+ * token that matches all three, so neither another client of the same user nor a token with other
+ * scopes can take over a session (whose view was fixed when it started).
+ */
+export function sessionOwner (request: FastifyRequest): string | undefined {
+  const auth = request.auth
+  return auth ? `${auth.subject}\n${auth.clientId}\n${[...auth.scopes].sort().join(' ')}` : undefined
+}

@@ -7,7 +7,7 @@ import type { Scope } from '../plugins/capabilities.js'
 import type { JsonRpcRequest } from '../schemas/jsonrpc.js'
 import { negotiateVersion, type Dispatcher } from './dispatch.js'
 import { hostGuard } from './host-guard.js'
-import { buildScope, ScopeError } from './scope.js'
+import { buildScope, ScopeError, sessionOwner } from './scope.js'
 import { httpRpcError, isNotification, isRequest, isResponse, parseJsonLeniently, rpcError, Unparsable, type ClientAnswer } from './jsonrpc-body.js'
 
 const KEEP_ALIVE_MS = 15_000
@@ -66,7 +66,7 @@ const sseRoutes: FastifyPluginAsync<SseRouteOptions> = async (app, { dispatcher 
     }
     const id = newSessionId()
     const channel = new LegacyChannel(reply)
-    opened.set(id, { channel, scope, owner: request.auth?.subject })
+    opened.set(id, { channel, scope, owner: sessionOwner(request) })
     reply.sse({ event: 'endpoint', data: endpointPath(id) })
     request.raw.once('close', () => {
       channel.end()
@@ -79,7 +79,7 @@ const sseRoutes: FastifyPluginAsync<SseRouteOptions> = async (app, { dispatcher 
   app.post('/messages', async (request: FastifyRequest<{ Querystring: { sessionId?: string } }>, reply) => {
     const id = request.query.sessionId ?? ''
     const pending = opened.get(id)
-    if (!pending || pending.owner !== request.auth?.subject) return httpRpcError(reply, 404, RpcCode.InvalidRequest, 'Session not found: open GET /sse first')
+    if (!pending || pending.owner !== sessionOwner(request)) return httpRpcError(reply, 404, RpcCode.InvalidRequest, 'Session not found: open GET /sse first')
     const body = request.body
     if (body instanceof Unparsable) return httpRpcError(reply, 400, RpcCode.ParseError, `Parse error: ${body.reason}`)
     if (isRequest.Check(body) && body.method === 'initialize') return initialize(reply, id, pending, body)

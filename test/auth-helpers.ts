@@ -57,7 +57,9 @@ export async function startAuthGateway (t: Test, options: BuildOptions & { dataD
   const dataDir = options.dataDir ?? await tempDir(t)
   const logs = new LogCapture()
   const { auth, dataDir: _d, port, config, ...rest } = options
-  const cfg = (config ?? { mcpServers: {} }) as { mcpServers: object, auth?: object }
+  // Load shedding (503 when the event loop lags) is not what these tests look at, and a busy test
+  // machine can trip it: it stays off here.
+  const cfg = { loadShedding: false, ...(config ?? { mcpServers: {} }) } as { mcpServers: object, auth?: object }
   const app = await buildApp({
     logger: { level: 'debug', stream: logs.stream },
     ...rest,

@@ -409,3 +409,10 @@ t.test('the OAuth endpoints answer browser clients cross-origin; the pages do no
   const page = await fetch(`${gw.base}/authorize?client_id=x`, { headers: origin })
   t.equal(page.headers.get('access-control-allow-origin'), null)
 })
+
+t.test('request URLs are logged without the secrets a query string may carry', async (t) => {
+  const { serializeRequest } = await import('../app.js')
+  const logged = serializeRequest({ method: 'GET', url: '/oauth/callback?code=SECRET1&state=S2&iss=x&code_challenge=ok', host: 'h', ip: '127.0.0.1' })
+  t.equal(logged.url, '/oauth/callback?code=[redacted]&state=[redacted]&iss=x&code_challenge=ok')
+  t.equal(serializeRequest({ method: 'POST', url: '/mcp?access_token=abc', ip: '::1' }).url, '/mcp?access_token=[redacted]')
+})
