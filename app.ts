@@ -114,13 +114,18 @@ function loggerOptions (logger: FastifyServerOptions['logger'], settings: Gatewa
 }
 
 /**
- * No "incoming request" / "request completed" lines at info for every HTTP request: MCP calls log one
- * debug line each (routes/mcp.ts), and a request that ends in an error is still logged.
+ * Fastify's "incoming request" / "request completed" lines at debug instead of info: at info a busy
+ * gateway would write two lines per call. MCP calls log one line of their own (routes/mcp.ts), and
+ * a request that ends in an error is still logged as Fastify does.
  */
 class GatewayLogController extends LogController {
-  override incomingRequest (): void {}
+  override incomingRequest (request: FastifyRequest): void {
+    request.log.debug({ req: request }, 'incoming request')
+  }
+
   override requestCompleted (error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply, metadata?: Record<string, unknown>): void {
     if (error) super.requestCompleted(error, request, reply, metadata)
+    else reply.log.debug({ res: reply, responseTime: reply.elapsedTime }, 'request completed')
   }
 }
 

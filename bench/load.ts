@@ -79,7 +79,11 @@ export class McpHttp {
     return result
   }
 
-  close (): Promise<void> { return this.pool.close() }
+  private closing?: Promise<void>
+  close (): Promise<void> {
+    this.closing ??= this.pool.close()
+    return this.closing
+  }
 }
 
 function parseBody (text: string, type: string): RpcAnswer['message'] {

@@ -6,7 +6,7 @@
  *   npm run bench [-- --json] [-- --quick] [-- --profile DIR] [-- --log-level LEVEL] [-- --calls-only] [-- --compiled]
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { cpus, tmpdir } from 'node:os'
+import { cpus, loadavg, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
@@ -184,7 +184,12 @@ async function listLatency (eps: Endpoint[], expected: number): Promise<Record<T
   return out
 }
 
-interface CrashTrial { detectMs: number, recoverMs: number }
+interface CrashTrial {
+  /** SIGKILL → the call in flight fails */
+  detectMs: number
+  /** SIGKILL → a new call succeeds */
+  recoverMs: number
+}
 
 /** SIGKILLs a backend with a call in flight: time until that call fails, and until a new call succeeds. */
 async function crashTrial (client: McpHttp, sid: string, backend: string): Promise<CrashTrial> {
@@ -198,7 +203,7 @@ async function crashTrial (client: McpHttp, sid: string, backend: string): Promi
   const t0 = performance.now()
   process.kill(pid, 'SIGKILL')
   const failedAt = await Promise.race([inflight, sleep(10_000).then(() => { throw new Error(`the call in flight to ${backend} did not fail within 10 s`) })])
-  const recoveredAt = await poll(() => client.callTool(sid, `${backend}_1mcp_echo`, { text: 'again' }).then(() => performance.now()), `${backend} to answer again`, 10_000, 2)
+  const recoveredAt = await poll(() => client.callTool(sid, `${backend}_1mcp_echo`, { text: 'again' }).then(() => performance.now()), `${backend} to answer again`, 10_000, 10)
   return { detectMs: failedAt - t0, recoverMs: recoveredAt - t0 }
 }
 
@@ -222,7 +227,10 @@ interface ReloadTrial {
   callableMs: number
 }
 
-/** Adds a server to the watched config file: time from the save until its tools answer. */
+/**
+ * Adds a server to the watched config file: time from the save until its tools answer. Polls every
+ * 10 ms, not faster: on a small machine a tighter loop would slow the very start it measures.
+ */
 async function reloadTrial (client: McpHttp, origin: string, sid: string, configPath: string, config: { mcpServers: Record<string, unknown> }, name: string): Promise<ReloadTrial> {
   config.mcpServers[name] = fixtureServer(name)
   const t0 = performance.now()
@@ -237,7 +245,7 @@ async function reloadTrial (client: McpHttp, origin: string, sid: string, config
       if (entry?.state === 'ready') readyMs = performance.now() - t0
     }
     return client.callTool(sid, `${name}_1mcp_echo`, { text: 'new' }).then(() => performance.now() - t0)
-  }, `${name} to be callable`, 30_000, 2)
+  }, `${name} to be callable`, 30_000, 10)
   return { seenMs, readyMs, callableMs }
 }
 
@@ -245,6 +253,7 @@ async function main () {
   const dir = mkdtempSync(join(tmpdir(), '1mcp-bench-'))
   const profileDir = flags.profile ? resolve(flags.profile) : undefined
   const started = performance.now()
+  const loadAtStart = loadavg()[0]
   const endpoints: Endpoint[] = []
   try {
     // --- call throughput and latency, and memory, against one stdio backend
@@ -300,7 +309,7 @@ async function main () {
     for (let i = 0; i < TRIALS; i++) reloads.push(await reloadTrial(gwBep.client, gwB.origin, sid, configB, many, `hot${i}`))
 
     const report = {
-      machine: { node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model },
+      machine: { node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model, loadAverageAtStart: loadAtStart },
       durationSeconds: 0,
       calls,
       memory,
@@ -310,7 +319,11 @@ async function main () {
         direct: { liveMs: direct.live },
         ceiling: { liveMs: ceiling.live }
       },
-      crash: { trials: crashes, detectMs: median(crashes.map((c) => c.detectMs)), recoverMs: median(crashes.map((c) => c.recoverMs)) },
+      crash: {
+        trials: crashes,
+        detectMs: median(crashes.map((c) => c.detectMs)),
+        recoverMs: median(crashes.map((c) => c.recoverMs))
+      },
       reload: {
         trials: reloads,
         ms: median(reloads.map((r) => r.callableMs)),
@@ -330,7 +343,7 @@ async function main () {
 }
 
 type Report = {
-  machine: { node: string, cpus: number, cpu?: string }
+  machine: { node: string, cpus: number, cpu?: string, loadAverageAtStart: number }
   durationSeconds: number
   calls: Record<Target, Throughput>
   memory: Record<Target, Memory>
@@ -377,7 +390,8 @@ function table (r: Report): string {
   const line = (row: string[]) => row.map((cell, i) => i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i])).join('  ')
   const out = [
     '',
-    `1MCP gateway benchmark (node ${r.machine.node}, ${r.machine.cpus} CPUs, ${r.durationSeconds} s; loopback; 8x4 = 8 sessions x 4 calls in flight;`,
+    `1MCP gateway benchmark (node ${r.machine.node}, ${r.machine.cpus} CPUs, load average ${r.machine.loadAverageAtStart.toFixed(1)} at start, ${r.durationSeconds} s;`,
+    'loopback; 8x4 = 8 sessions x 4 calls in flight;',
     `gateway run ${flags.compiled ? 'from dist/ (npm run build)' : 'through tsx (as npm start runs it)'})`,
     '',
     line(rows[0]),
@@ -385,6 +399,7 @@ function table (r: Report): string {
     '',
     `gateway with ${LIST_BACKENDS} stdio backends: /health/live after ${f(r.startup.gateway.liveMs20, 0)} ms, all ready after ${f(r.startup.gateway.allReadyMs20, 0)} ms`,
     `crash recovery (median of ${TRIALS}): SIGKILL to the in-flight call failing ${f(r.crash.detectMs, 1)} ms, to the next successful call ${f(r.crash.recoverMs, 0)} ms`,
+    `  (that is the restart delay, 100 ms +-25% at the first failure, plus the server's own start: ${f(r.reload.fixtureStartMs, 0)} ms)`,
     `hot reload (median of ${TRIALS}): config saved to the new server's tools callable ${f(r.reload.ms, 0)} ms (the server's own start: ${f(r.reload.fixtureStartMs, 0)} ms;`,
     `  listed in /health after ${f(r.reload.seenMs, 0)} ms, ready after ${f(r.reload.readyMs, 0)} ms)`,
     `failed calls during load: ${errors}`,
@@ -401,6 +416,12 @@ function table (r: Report): string {
 }
 
 const onSignal = () => { void stopAll().finally(() => process.exit(130)) }
+// every wait above is bounded; this bounds the whole run, whatever goes wrong
+const WATCHDOG_MS = 300_000
+setTimeout(() => {
+  process.stderr.write(`bench: still running after ${WATCHDOG_MS / 1000} s; stopping\n`)
+  void stopAll().finally(() => process.exit(1))
+}, WATCHDOG_MS).unref()
 process.once('SIGINT', onSignal)
 process.once('SIGTERM', onSignal)
 main().catch(async (err: Error) => {

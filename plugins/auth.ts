@@ -11,6 +11,7 @@ import { admitsTags, ALL_SERVERS_SCOPE, grantOf, grantsAnything, parseScope, TAG
 import { AuthStore } from '../auth/store.js'
 import { VerifiedTokens } from '../auth/verified-tokens.js'
 import type { AuthSettings } from '../schemas/auth.js'
+import type { AuthFailureReason } from './metrics.js'
 
 /** Who a request acts for, once its token is verified. */
 export interface AuthContext {
@@ -324,6 +325,7 @@ export default fp<AuthPluginOptions>(async (app, opts) => {
     const parts = [`resource_metadata=${quoted(urls.resourceMetadata(resourcePath(request)))}`]
     if (error) parts.push(`error=${quoted(error)}`, `error_description=${quoted(description)}`)
     if (scope) parts.push(`scope=${quoted(scope)}`)
+    app.metrics.authFailures.inc({ reason: (error ?? 'missing_token') as AuthFailureReason })
     return reply.code(status)
       .header('www-authenticate', `Bearer ${parts.join(', ')}`)
       .header('cache-control', 'no-store')
@@ -384,4 +386,4 @@ export default fp<AuthPluginOptions>(async (app, opts) => {
   }
 
   app.decorate('auth', { enabled: true, mode: settings.external ? 'external' : 'embedded', protect, urls, settings, audit, embedded } satisfies AuthService)
-}, { name: 'auth', dependencies: ['config'], fastify: '5.x' })
+}, { name: 'auth', dependencies: ['config', 'metrics'], fastify: '5.x' })

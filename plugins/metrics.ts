@@ -6,6 +6,12 @@ declare module 'fastify' {
   interface FastifyInstance { metrics: GatewayMetrics }
 }
 
+/**
+ * Why an authentication was refused, the `reason` label of `onemcp_auth_failures_total`: the OAuth
+ * error code the client got (RFC 6750 for the MCP endpoints, RFC 6749 for /token), or `missing_token`.
+ */
+export type AuthFailureReason = 'missing_token' | 'invalid_request' | 'invalid_token' | 'insufficient_scope' | 'invalid_client' | 'invalid_grant' | 'other'
+
 export interface GatewayMetrics {
   /** every metric of this gateway instance (one registry per app, never prom-client's global one) */
   readonly registry: Registry
@@ -14,10 +20,7 @@ export interface GatewayMetrics {
    * gateway answered itself: lists, ping), its duration, and its JSON-RPC error code when it failed.
    */
   observeRequest: (method: string, backend: string | undefined, seconds: number, errorCode?: number) => void
-  /**
-   * For the auth plugin: `app.metrics.authFailures.inc({ reason: 'invalid_token' })` on every refusal; reasons are
-   * missing_token, invalid_token, expired_token, wrong_audience, insufficient_scope, invalid_client, invalid_grant, other.
-   */
+  /** For the auth plugin: `app.metrics.authFailures.inc({ reason: 'invalid_token' })` on every refusal. */
   readonly authFailures: Counter<'reason'>
 }
 

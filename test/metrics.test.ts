@@ -1,6 +1,7 @@
 import t from 'tap'
 import { Writable } from 'node:stream'
 import { connect, echoFixture, settle, startGateway, waitFor } from './helpers.js'
+import { startAuthGateway } from './auth-helpers.js'
 
 /** The value of one sample line (`name{labels} value`), or undefined when absent. */
 function sample (text: string, series: string): number | undefined {
@@ -94,5 +95,24 @@ t.test('logs: one debug line per call with request id, session, backend, method 
   t.equal(failed?.level, 40, 'a failed call is logged at warn')
   t.equal(failed?.backend, 'a')
   t.equal(failed?.code, -32042)
-  t.notOk(lines.some((l) => l.msg === 'incoming request' || l.msg === 'request completed'), 'no per-request lines at info')
+  const perRequest = lines.filter((l) => l.msg === 'incoming request' || l.msg === 'request completed')
+  t.ok(perRequest.length > 0 && perRequest.every((l) => l.level === 20), 'the per-request lines are at debug, not info')
+})
+
+t.test('/metrics: the auth plugin counts each refusal by the OAuth error the client got', async (t) => {
+  const gw = await startAuthGateway(t)
+  const post = (headers: Record<string, string>) => fetch(gw.url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' })
+  }).then(async (res) => { await res.text(); return res.status })
+  t.equal(await post({}), 401)
+  t.equal(await post({}), 401)
+  t.equal(await post({ authorization: 'Basic Zm9vOmJhcg==' }), 401)
+  t.equal(await post({ authorization: 'Bearer not.a.jwt' }), 401)
+  const res = await fetch(`${gw.base}/metrics`)
+  const text = await res.text()
+  t.equal(sample(text, 'onemcp_auth_failures_total{reason="missing_token"}'), 2)
+  t.equal(sample(text, 'onemcp_auth_failures_total{reason="invalid_request"}'), 1)
+  t.equal(sample(text, 'onemcp_auth_failures_total{reason="invalid_token"}'), 1)
 })

@@ -1,0 +1,75 @@
+import { fileURLToPath } from 'node:url'
+import type { Test } from 'tap'
+import t from 'tap'
+import { McpHttp, runLoad, summarize } from '../bench/load.js'
+import { freePort, start, stop, timeToHttp } from '../bench/procs.js'
+import { alive, startGateway } from './helpers.js'
+
+// A smoke test of the benchmark's parts, so that `npm run bench` does not rot between runs:
+// its fixtures answer, its load client speaks MCP to all three endpoints, its processes stop.
+const FIXTURE = fileURLToPath(new URL('../bench/fixtures/bench-server.mjs', import.meta.url))
+const CEILING = fileURLToPath(new URL('../bench/fixtures/ceiling.mjs', import.meta.url))
+
+async function endpoint (t: Test, script: string, args: string[], env: NodeJS.ProcessEnv = {}) {
+  const port = await freePort()
+  const proc = start('fixture', process.execPath, [script, ...args, String(port)], { env })
+  t.teardown(() => stop(proc))
+  const origin = `http://127.0.0.1:${port}`
+  t.ok(await timeToHttp(proc, `${origin}/health/live`, 20_000) > 0, 'it starts')
+  const client = new McpHttp(origin, '/mcp', 4)
+  t.teardown(() => client.close())
+  return { proc, client }
+}
+
+async function echoLoad (t: Test, client: McpHttp, tool: string) {
+  const sid = await client.initialize()
+  const result = await client.callTool(sid, tool, { text: 'hello' }) as { content: Array<{ text: string }> }
+  t.equal(result.content[0].text, 'bench: hello')
+  const sample = await runLoad({ workers: [sid, sid], durationMs: 200, maxCalls: 50, call: (s) => client.callTool(s, tool, { text: 'x' }) })
+  const summary = summarize([sample])
+  t.ok(summary.calls > 0 && summary.calls <= 50, 'the call cap holds')
+  t.equal(summary.errors, 0, summary.firstError ?? 'no failed calls')
+  t.ok(summary.p50 <= summary.p99)
+}
+
+t.test('the direct SDK server serves the fixture over Streamable HTTP', async (t) => {
+  const { proc, client } = await endpoint(t, FIXTURE, ['http'], { TOOL_COUNT: '60' })
+  await echoLoad(t, client, 'echo')
+  const sid = await client.initialize()
+  const list = await client.request(sid, 'tools/list', {})
+  t.equal((list.tools as unknown[]).length, 60, 'TOOL_COUNT tools')
+  await client.close()
+  await stop(proc)
+  t.notOk(alive(proc.child.pid!), 'stopped')
+})
+
+t.test('the ceiling answers JSON-RPC at once', async (t) => {
+  const { client } = await endpoint(t, CEILING, [], { TOOL_COUNT: '1000' })
+  await echoLoad(t, client, 'echo')
+  const sid = await client.initialize()
+  const raw = await client.postRaw({ jsonrpc: '2.0', id: 7, method: 'tools/list', params: {} }, sid)
+  t.equal((JSON.parse(raw.text).result.tools as unknown[]).length, 1000)
+})
+
+t.test('the fixture over stdio behind the gateway, and the cached list answer', async (t) => {
+  const gw = await startGateway(t, {
+    config: {
+      mcpServers: {
+        bench: { command: process.execPath, args: [FIXTURE] },
+        many: { command: process.execPath, args: [FIXTURE], env: { FIXTURE_NAME: 'many', TOOL_COUNT: '40' } }
+      }
+    }
+  })
+  const client = new McpHttp(gw.base, '/mcp', 4)
+  t.teardown(() => client.close())
+  await echoLoad(t, client, 'bench_1mcp_echo')
+  const sid = await client.initialize()
+  const first = await client.postRaw({ jsonrpc: '2.0', id: 'a', method: 'tools/list', params: {} }, sid)
+  const second = await client.postRaw({ jsonrpc: '2.0', id: 2, method: 'tools/list', params: {} }, sid)
+  const [a, b] = [JSON.parse(first.text), JSON.parse(second.text)]
+  t.equal(a.id, 'a', 'each answer keeps its own id')
+  t.equal(b.id, 2)
+  t.equal(a.result.tools.length, 43)
+  t.same(a.result, b.result, 'the same list both times')
+  t.match(second.text, /^\{"jsonrpc":"2\.0","id":2,"result":\{"tools":\[/)
+})
