@@ -34,23 +34,33 @@ export function parseServeArgs (argv: string[], env: NodeJS.ProcessEnv = process
     },
     strict: true
   })
-  const portText = values.port ?? env.ONEMCP_PORT
-  const port = portText === undefined ? undefined : Number(portText)
-  if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) {
-    throw new Error(`--port must be a whole number from 0 to 65535, not '${portText}'`)
-  }
-  const overrides: Partial<GatewayConfig> = {
-    port,
-    host: values.host ?? env.ONEMCP_HOST,
-    externalUrl: values['external-url'] ?? env.ONEMCP_EXTERNAL_URL,
-    logLevel: (values['log-level'] ?? env.ONEMCP_LOG_LEVEL) as GatewayConfig['logLevel']
-  }
   return {
     help: values.help === true,
     configPath: values.config ?? env.ONEMCP_CONFIG ?? (existsSync('config.json') ? 'config.json' : undefined),
     noAuth: values['no-auth'] === true || env.ONEMCP_NO_AUTH === '1' || env.ONEMCP_NO_AUTH === 'true',
-    overrides: Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)) as Partial<GatewayConfig>
+    overrides: configOverrides(values, env)
   }
+}
+
+/** The config keys set by flags, or else by their environment variables; unset ones are left out. */
+function configOverrides (values: Record<string, string | boolean | undefined>, env: NodeJS.ProcessEnv): Partial<GatewayConfig> {
+  const text = (flag: string, name: string) => (values[flag] as string | undefined) ?? env[name]
+  const overrides: Partial<GatewayConfig> = {
+    port: parsePort(text('port', 'ONEMCP_PORT')),
+    host: text('host', 'ONEMCP_HOST'),
+    externalUrl: text('external-url', 'ONEMCP_EXTERNAL_URL'),
+    logLevel: text('log-level', 'ONEMCP_LOG_LEVEL') as GatewayConfig['logLevel']
+  }
+  return Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)) as Partial<GatewayConfig>
+}
+
+function parsePort (portText: string | undefined): number | undefined {
+  if (portText === undefined) return undefined
+  const port = Number(portText)
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new Error(`--port must be a whole number from 0 to 65535, not '${portText}'`)
+  }
+  return port
 }
 
 /** Builds the gateway, installs graceful shutdown and listens. */

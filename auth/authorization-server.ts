@@ -8,6 +8,7 @@ import type { AuthStore, ClientAuthMethod, ClientRecord } from './store.js'
 
 /** An OAuth error response (RFC 6749 §5.2 and friends). */
 export class OAuthError extends Error {
+  // eslint-disable-next-line n/handle-callback-err -- `error` is the OAuth error code of this class, not a callback's error
   constructor (readonly error: string, readonly description: string, readonly statusCode = 400) {
     super(description)
     this.name = 'OAuthError'
@@ -115,24 +116,7 @@ export class AuthorizationServer {
     const cached = this.documents.get(clientId)
     if (cached && cached.expiresAt > this.now()) return cached.client
     try {
-      const doc = await fetchClientMetadata(clientId, this.options.metadataFetchPolicy())
-      for (const uri of doc.redirect_uris) {
-        const problem = redirectUriProblem(uri)
-        if (problem) throw new ClientMetadataError(`redirect URI ${uri} ${problem}`)
-      }
-      const client: ClientRecord = {
-        client_id: clientId,
-        client_name: doc.client_name,
-        client_uri: doc.client_uri,
-        logo_uri: doc.logo_uri,
-        redirect_uris: doc.redirect_uris,
-        grant_types: doc.grant_types ?? ['authorization_code', 'refresh_token'],
-        response_types: doc.response_types ?? ['code'],
-        token_endpoint_auth_method: 'none',
-        scope: doc.scope,
-        client_id_issued_at: Math.floor(this.now() / 1000),
-        source: 'metadata-document'
-      }
+      const client = await this.clientFromDocument(clientId)
       if (this.documents.size > 1000) this.documents.clear()
       this.documents.set(clientId, { client, expiresAt: this.now() + CIMD_CACHE_MS })
       return client
@@ -142,18 +126,38 @@ export class AuthorizationServer {
     }
   }
 
+  /** A client described by its Client ID Metadata Document, fetched from its client_id URL. */
+  private async clientFromDocument (clientId: string): Promise<ClientRecord> {
+    const doc = await fetchClientMetadata(clientId, this.options.metadataFetchPolicy())
+    for (const uri of doc.redirect_uris) {
+      const problem = redirectUriProblem(uri)
+      if (problem) throw new ClientMetadataError(`redirect URI ${uri} ${problem}`)
+    }
+    return {
+      client_id: clientId,
+      client_name: doc.client_name,
+      client_uri: doc.client_uri,
+      logo_uri: doc.logo_uri,
+      redirect_uris: doc.redirect_uris,
+      grant_types: doc.grant_types ?? ['authorization_code', 'refresh_token'],
+      response_types: doc.response_types ?? ['code'],
+      token_endpoint_auth_method: 'none',
+      scope: doc.scope,
+      client_id_issued_at: Math.floor(this.now() / 1000),
+      source: 'metadata-document'
+    }
+  }
+
   /** Checks an /authorize request (RFC 6749 §4.1.1, OAuth 2.1 PKCE, RFC 8707 resource). */
   async checkAuthorizeRequest (query: Record<string, unknown>): Promise<AuthorizeCheck> {
     const str = (name: string) => typeof query[name] === 'string' ? query[name] as string : undefined
     const clientId = str('client_id')
     if (!clientId) return { ok: false, error: new OAuthError('invalid_request', 'client_id is required') }
-    let client: ClientRecord
-    try {
-      client = await this.findClient(clientId)
-    } catch (err) {
-      if (err instanceof OAuthError) return { ok: false, error: err }
+    const client = await this.findClient(clientId).catch((err: unknown) => {
+      if (err instanceof OAuthError) return err
       throw err
-    }
+    })
+    if (client instanceof OAuthError) return { ok: false, error: client }
     const redirectUri = str('redirect_uri') ?? (client.redirect_uris.length === 1 ? client.redirect_uris[0] : undefined)
     if (!redirectUri) return { ok: false, error: new OAuthError('invalid_request', 'redirect_uri is required: the client registered several') }
     if (!client.redirect_uris.includes(redirectUri)) return { ok: false, error: new OAuthError('invalid_request', 'redirect_uri is not one the client registered (exact match required)') }
@@ -161,18 +165,9 @@ export class AuthorizationServer {
     const state = str('state')
     const redirect = { uri: redirectUri, state }
     const fail = (error: string, description: string): AuthorizeCheck => ({ ok: false, error: new OAuthError(error, description), redirect })
-    if (str('response_type') !== 'code') return fail('unsupported_response_type', 'only response_type=code is supported')
-    if (!client.response_types.includes('code') || !client.grant_types.includes('authorization_code')) return fail('unauthorized_client', 'the client is not registered for the authorization code grant')
-    const challenge = str('code_challenge')
-    if (!challenge) return fail('invalid_request', 'code_challenge is required (PKCE)')
-    if ((str('code_challenge_method') ?? 'plain') !== 'S256') return fail('invalid_request', 'code_challenge_method must be S256')
-    if (!isValidChallenge(challenge)) return fail('invalid_request', 'code_challenge is not a valid S256 challenge')
-    const resource = str('resource') ?? this.options.defaultResource()
-    if (!this.options.isOwnResource(resource)) return fail('invalid_target', 'resource is not this gateway')
-    const requested = parseScope(str('scope'))
-    if (requested.some((s) => !isScopeToken(s))) return fail('invalid_scope', 'scope is malformed')
-    let scopes = requested.filter(isGatewayScope)
-    if (scopes.length === 0) scopes = [ALL_SERVERS_SCOPE]
+    const asked = this.checkAuthorizeParams(str, client)
+    if ('error' in asked) return fail(asked.error, asked.description)
+    const { challenge, resource, scopes } = asked
     if (this.pending.size >= MAX_PENDING) this.prune()
     if (this.pending.size >= MAX_PENDING) return fail('temporarily_unavailable', 'too many authorizations in progress')
     const pending: PendingAuthorization = {
@@ -188,6 +183,21 @@ export class AuthorizationServer {
     }
     this.pending.set(pending.id, pending)
     return { ok: true, pending }
+  }
+
+  /** The grant an /authorize request asks for (PKCE challenge, resource, scopes), or the error to redirect with. */
+  private checkAuthorizeParams (str: (name: string) => string | undefined, client: ClientRecord): { challenge: string, resource: string, scopes: string[] } | { error: string, description: string } {
+    const fail = (error: string, description: string) => ({ error, description })
+    if (str('response_type') !== 'code') return fail('unsupported_response_type', 'only response_type=code is supported')
+    if (!client.response_types.includes('code') || !client.grant_types.includes('authorization_code')) return fail('unauthorized_client', 'the client is not registered for the authorization code grant')
+    const challenge = str('code_challenge')
+    const pkce = pkceProblem(challenge, str('code_challenge_method'))
+    if (pkce || !challenge) return fail('invalid_request', pkce ?? '')
+    const resource = str('resource') ?? this.options.defaultResource()
+    if (!this.options.isOwnResource(resource)) return fail('invalid_target', 'resource is not this gateway')
+    const scopes = gatewayScopes(str('scope'))
+    if (!scopes) return fail('invalid_scope', 'scope is malformed')
+    return { challenge, resource, scopes }
   }
 
   getPending (id: unknown): PendingAuthorization | undefined {
@@ -246,9 +256,7 @@ export class AuthorizationServer {
       throw new OAuthError('invalid_grant', 'the authorization code was already used')
     }
     record.used = true
-    if (record.clientId !== client.client_id) throw new OAuthError('invalid_grant', 'the authorization code was issued to another client')
-    if (params.redirect_uri !== undefined && params.redirect_uri !== record.redirectUri) throw new OAuthError('invalid_grant', 'redirect_uri does not match the authorization request')
-    if (typeof params.code_verifier !== 'string' || !verifyS256(params.code_verifier, record.codeChallenge)) throw new OAuthError('invalid_grant', 'code_verifier does not match the code_challenge')
+    checkCodeRedemption(record, client, params)
     const audience = this.audienceFor(params.resource, record.resource)
     const { family, refreshToken } = await this.store.createFamily({ clientId: client.client_id, subject: record.subject, scope: record.scope, audience }, this.options.refreshTokenTtlSeconds)
     record.familyId = family.id
@@ -310,40 +318,18 @@ export class AuthorizationServer {
     if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new OAuthError('invalid_client_metadata', 'the body must be a JSON object')
     if (this.store.clientCount >= (this.options.maxClients ?? 10_000)) throw new OAuthError('temporarily_unavailable', 'too many registered clients', 503)
     const m = body as Record<string, unknown>
-    const uris = m.redirect_uris
-    if (!Array.isArray(uris) || uris.length === 0 || uris.length > 20 || !uris.every((u) => typeof u === 'string')) {
-      throw new OAuthError('invalid_redirect_uri', 'redirect_uris must be a non-empty array of URIs')
-    }
-    for (const uri of uris as string[]) {
-      const problem = redirectUriProblem(uri)
-      if (problem) throw new OAuthError('invalid_redirect_uri', `redirect URI ${uri} ${problem}`)
-    }
-    const method = m.token_endpoint_auth_method ?? 'client_secret_basic'
-    if (method !== 'none' && method !== 'client_secret_basic' && method !== 'client_secret_post') {
-      throw new OAuthError('invalid_client_metadata', 'token_endpoint_auth_method must be none, client_secret_basic or client_secret_post')
-    }
-    const grantTypes = m.grant_types ?? ['authorization_code', 'refresh_token']
-    if (!Array.isArray(grantTypes) || grantTypes.length === 0 || !grantTypes.every((g) => g === 'authorization_code' || g === 'refresh_token')) {
-      throw new OAuthError('invalid_client_metadata', 'grant_types may only hold authorization_code and refresh_token')
-    }
-    const responseTypes = m.response_types ?? ['code']
-    if (!Array.isArray(responseTypes) || responseTypes.length !== 1 || responseTypes[0] !== 'code') {
-      throw new OAuthError('invalid_client_metadata', 'response_types must be ["code"]')
-    }
-    const text = (name: string, max = 500) => {
-      const v = m[name]
-      if (v === undefined) return undefined
-      if (typeof v !== 'string' || v.length > max) throw new OAuthError('invalid_client_metadata', `${name} must be a string of at most ${max} characters`)
-      return v
-    }
+    const uris = registeredRedirectUris(m)
+    const method = registeredAuthMethod(m)
+    const grantTypes = registeredGrantTypes(m)
+    const text = (name: string, max = 500) => metadataText(m, name, max)
     const scope = text('scope', 2000)
     if (scope !== undefined && parseScope(scope).some((s) => !isScopeToken(s))) throw new OAuthError('invalid_client_metadata', 'scope is malformed')
     const { client, secret } = await this.store.registerClient({
       client_name: text('client_name', 200),
       client_uri: text('client_uri', 2000),
       logo_uri: text('logo_uri', 2000),
-      redirect_uris: uris as string[],
-      grant_types: grantTypes as string[],
+      redirect_uris: uris,
+      grant_types: grantTypes,
       response_types: ['code'],
       token_endpoint_auth_method: method,
       scope
@@ -367,4 +353,67 @@ export class AuthorizationServer {
     if (typeof asked !== 'string' || !this.options.isOwnResource(asked)) throw new OAuthError('invalid_target', 'resource is not this gateway')
     return asked
   }
+}
+
+/** The checks a code's redemption must pass once the code is known and unused (RFC 6749 §4.1.3, PKCE). */
+function checkCodeRedemption (record: { clientId: string, redirectUri: string, codeChallenge: string }, client: ClientRecord, params: Record<string, unknown>): void {
+  if (record.clientId !== client.client_id) throw new OAuthError('invalid_grant', 'the authorization code was issued to another client')
+  if (params.redirect_uri !== undefined && params.redirect_uri !== record.redirectUri) throw new OAuthError('invalid_grant', 'redirect_uri does not match the authorization request')
+  if (typeof params.code_verifier !== 'string' || !verifyS256(params.code_verifier, record.codeChallenge)) throw new OAuthError('invalid_grant', 'code_verifier does not match the code_challenge')
+}
+
+function registeredRedirectUris (m: Record<string, unknown>): string[] {
+  const uris = m.redirect_uris
+  if (!Array.isArray(uris) || uris.length === 0 || uris.length > 20 || !uris.every((u) => typeof u === 'string')) {
+    throw new OAuthError('invalid_redirect_uri', 'redirect_uris must be a non-empty array of URIs')
+  }
+  for (const uri of uris as string[]) {
+    const problem = redirectUriProblem(uri)
+    if (problem) throw new OAuthError('invalid_redirect_uri', `redirect URI ${uri} ${problem}`)
+  }
+  return uris as string[]
+}
+
+function registeredAuthMethod (m: Record<string, unknown>): ClientAuthMethod {
+  const method = m.token_endpoint_auth_method ?? 'client_secret_basic'
+  if (method !== 'none' && method !== 'client_secret_basic' && method !== 'client_secret_post') {
+    throw new OAuthError('invalid_client_metadata', 'token_endpoint_auth_method must be none, client_secret_basic or client_secret_post')
+  }
+  return method
+}
+
+/** grant_types (only the code and refresh grants), after checking response_types is ["code"]. */
+function registeredGrantTypes (m: Record<string, unknown>): string[] {
+  const grantTypes = m.grant_types ?? ['authorization_code', 'refresh_token']
+  if (!Array.isArray(grantTypes) || grantTypes.length === 0 || !grantTypes.every((g) => g === 'authorization_code' || g === 'refresh_token')) {
+    throw new OAuthError('invalid_client_metadata', 'grant_types may only hold authorization_code and refresh_token')
+  }
+  const responseTypes = m.response_types ?? ['code']
+  if (!Array.isArray(responseTypes) || responseTypes.length !== 1 || responseTypes[0] !== 'code') {
+    throw new OAuthError('invalid_client_metadata', 'response_types must be ["code"]')
+  }
+  return grantTypes as string[]
+}
+
+function metadataText (m: Record<string, unknown>, name: string, max: number): string | undefined {
+  const v = m[name]
+  if (v === undefined) return undefined
+  if (typeof v !== 'string' || v.length > max) throw new OAuthError('invalid_client_metadata', `${name} must be a string of at most ${max} characters`)
+  return v
+}
+
+/** What is wrong with an /authorize request's PKCE parameters (OAuth 2.1: S256 only), if anything. */
+function pkceProblem (challenge: string | undefined, method: string | undefined): string | undefined {
+  if (!challenge) return 'code_challenge is required (PKCE)'
+  if ((method ?? 'plain') !== 'S256') return 'code_challenge_method must be S256'
+  if (!isValidChallenge(challenge)) return 'code_challenge is not a valid S256 challenge'
+  return undefined
+}
+
+/** The gateway's scopes among those asked (all servers when none is), or undefined when the scope is malformed. */
+function gatewayScopes (scope: string | undefined): string[] | undefined {
+  const requested = parseScope(scope)
+  if (requested.some((s) => !isScopeToken(s))) return undefined
+  const scopes = requested.filter(isGatewayScope)
+  return scopes.length ? scopes : [ALL_SERVERS_SCOPE]
 }

@@ -64,12 +64,18 @@ function checkUrl (clientId: string, policy: FetchPolicy): URL {
   } catch {
     throw new ClientMetadataError('client_id is not a valid URL')
   }
-  if (url.protocol !== 'https:' && !(policy.allowNonPublic && url.protocol === 'http:')) throw new ClientMetadataError('a client_id URL must use https')
-  if (url.username || url.password) throw new ClientMetadataError('a client_id URL must not carry credentials')
-  if (url.hash) throw new ClientMetadataError('a client_id URL must not have a fragment')
-  if (url.pathname === '/' || url.pathname === '') throw new ClientMetadataError('a client_id URL must have a path')
-  if (url.href !== clientId) throw new ClientMetadataError('a client_id URL must be in normal form')
+  const problem = urlProblem(url, clientId, policy)
+  if (problem) throw new ClientMetadataError(problem)
   return url
+}
+
+function urlProblem (url: URL, clientId: string, policy: FetchPolicy): string | undefined {
+  if (url.protocol !== 'https:' && !(policy.allowNonPublic && url.protocol === 'http:')) return 'a client_id URL must use https'
+  if (url.username || url.password) return 'a client_id URL must not carry credentials'
+  if (url.hash) return 'a client_id URL must not have a fragment'
+  if (url.pathname === '/' || url.pathname === '') return 'a client_id URL must have a path'
+  if (url.href !== clientId) return 'a client_id URL must be in normal form'
+  return undefined
 }
 
 /** Resolves the host once, refuses non-public addresses, and pins the connection to what was checked. */
@@ -144,6 +150,13 @@ export async function fetchClientMetadata (clientId: string, policy: FetchPolicy
   return checkDocument(doc, clientId)
 }
 
+/** A metadata-document client is a public client: no secret, no other authentication method. */
+function checkPublicClient (d: Record<string, unknown>): void {
+  if (d.client_secret !== undefined || d.client_secret_expires_at !== undefined) throw new ClientMetadataError('a client metadata document must not carry a client secret')
+  const method = d.token_endpoint_auth_method ?? 'none'
+  if (method !== 'none') throw new ClientMetadataError(`token_endpoint_auth_method ${String(method)} is not supported for metadata-document clients (only none)`)
+}
+
 function checkDocument (doc: unknown, clientId: string): ClientMetadataDocument {
   if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new ClientMetadataError('the client metadata document is not an object')
   const d = doc as Record<string, unknown>
@@ -151,9 +164,7 @@ function checkDocument (doc: unknown, clientId: string): ClientMetadataDocument 
   if (!Array.isArray(d.redirect_uris) || d.redirect_uris.length === 0 || !d.redirect_uris.every((u) => typeof u === 'string')) {
     throw new ClientMetadataError('the client metadata document has no redirect_uris')
   }
-  if (d.client_secret !== undefined || d.client_secret_expires_at !== undefined) throw new ClientMetadataError('a client metadata document must not carry a client secret')
-  const method = d.token_endpoint_auth_method ?? 'none'
-  if (method !== 'none') throw new ClientMetadataError(`token_endpoint_auth_method ${String(method)} is not supported for metadata-document clients (only none)`)
+  checkPublicClient(d)
   const str = (v: unknown) => typeof v === 'string' ? v : undefined
   const strs = (v: unknown) => Array.isArray(v) && v.every((x) => typeof x === 'string') ? v as string[] : undefined
   return {

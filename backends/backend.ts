@@ -403,6 +403,11 @@ function isConnectionFailure (err: unknown): boolean {
   if (err instanceof RpcError) return false
   if (err instanceof McpError) return err.code === RpcCode.BackendUnavailable && /Connection closed/i.test(err.message)
   if (err instanceof StreamableHTTPError) return err.code === 404 || err.code === undefined || err.code >= 500
+  return isNetworkError(err)
+}
+
+/** fetch and socket failures: the remote end could not be reached at all. */
+function isNetworkError (err: unknown): boolean {
   return err instanceof TypeError || (err as NodeJS.ErrnoException)?.code === 'ECONNREFUSED' || /fetch failed|ECONNREFUSED|socket|network/i.test(String((err as Error)?.message))
 }
 

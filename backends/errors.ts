@@ -34,20 +34,25 @@ const SDK_PREFIX = /^MCP error -?\d+: /
  */
 export function backendError (backend: string, err: unknown, unavailableReason?: string): RpcError {
   if (err instanceof RpcError) return err
-  if (err instanceof McpError) {
-    if (err.code === RpcCode.BackendUnavailable && /Connection closed/i.test(err.message)) {
-      return new RpcError(RpcCode.BackendUnavailable, `backend '${backend}' is unavailable: ${unavailableReason ?? 'connection closed'}`, { backend })
-    }
-    if (err.code === RpcCode.RequestTimeout) {
-      const timeout = (err.data as { timeout?: number } | undefined)?.timeout
-      return new RpcError(RpcCode.RequestTimeout, `backend '${backend}' did not answer within ${timeout ?? '?'} ms; the request was cancelled`, { backend, timeout })
-    }
-    const message = err.message.replace(SDK_PREFIX, '')
-    const data = err.data !== undefined && err.data !== null && typeof err.data === 'object' && !Array.isArray(err.data)
-      ? { ...err.data as object, backend }
-      : err.data === undefined ? { backend } : { backend, backendData: err.data }
-    return new RpcError(err.code, message, data)
-  }
+  if (err instanceof McpError) return fromMcpError(backend, err, unavailableReason)
   const message = err instanceof Error ? err.message : String(err)
   return new RpcError(RpcCode.InternalError, `backend '${backend}' failed: ${message}`, { backend })
+}
+
+function fromMcpError (backend: string, err: McpError, unavailableReason?: string): RpcError {
+  if (err.code === RpcCode.BackendUnavailable && /Connection closed/i.test(err.message)) {
+    return new RpcError(RpcCode.BackendUnavailable, `backend '${backend}' is unavailable: ${unavailableReason ?? 'connection closed'}`, { backend })
+  }
+  if (err.code === RpcCode.RequestTimeout) {
+    const timeout = (err.data as { timeout?: number } | undefined)?.timeout
+    return new RpcError(RpcCode.RequestTimeout, `backend '${backend}' did not answer within ${timeout ?? '?'} ms; the request was cancelled`, { backend, timeout })
+  }
+  return new RpcError(err.code, err.message.replace(SDK_PREFIX, ''), withBackend(backend, err.data))
+}
+
+/** The backend's own error data, tagged with the backend's name (kept beside it when it is not an object). */
+function withBackend (backend: string, data: unknown): unknown {
+  if (data === undefined) return { backend }
+  if (data !== null && typeof data === 'object' && !Array.isArray(data)) return { ...data, backend }
+  return { backend, backendData: data }
 }

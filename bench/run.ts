@@ -391,7 +391,7 @@ function table (r: Report): string {
   const out = [
     '',
     `1MCP gateway benchmark (node ${r.machine.node}, ${r.machine.cpus} CPUs, load average ${r.machine.loadAverageAtStart.toFixed(1)} at start, ${r.durationSeconds} s;`,
-    `loopback; 8x4 = 8 sessions x 4 calls in flight;`,
+    'loopback; 8x4 = 8 sessions x 4 calls in flight;',
     `gateway run ${flags.compiled ? 'from dist/ (npm run build)' : 'through tsx (as npm start runs it)'})`,
     '',
     line(rows[0]),

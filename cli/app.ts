@@ -101,6 +101,12 @@ const list: Command = {
   }
 }
 
+function discoverStatus (problem: string | undefined, target: ReturnType<typeof importName>): string {
+  if (problem) return `skipped: ${problem}`
+  if (!target) return 'name taken in the gateway'
+  return target.existing ? `already in the gateway as ${target.name}` : `new, as ${target.name}`
+}
+
 const discover: Command = {
   name: 'discover',
   summary: 'the servers each app has that the gateway could take over',
@@ -120,7 +126,7 @@ const discover: Command = {
           app: app.id,
           name: c.name,
           transport: c.server ? transportKind(c.server) : '-',
-          status: c.problem ? `skipped: ${c.problem}` : !target ? 'name taken in the gateway' : target.existing ? `already in the gateway as ${target.name}` : `new, as ${target.name}`,
+          status: discoverStatus(c.problem, target),
           ...(c.dropped.length ? { dropped: c.dropped } : {})
         })
       }
@@ -151,6 +157,48 @@ function indentOf (text: string): string | number {
   return m ? (m[1].includes('\t') ? '\t' : m[1].length) : 2
 }
 
+interface ConsolidateOptions { configPath: string, link: GatewayLink, all: boolean, dryRun: boolean }
+
+/** Consolidates one app; true when its config was changed. */
+async function consolidateApp (app: AppDefinition, opts: ConsolidateOptions, io: Io): Promise<boolean> {
+  const file = await readAppFile(app, io.env)
+  if (!file.exists) {
+    if (!opts.all) io.out(`${app.id}: no config at ${file.path}; nothing to do\n`)
+    return false
+  }
+  const found = candidates(file, opts.link.url)
+  const importable = found.filter((c) => c.server && !c.gateway)
+  for (const c of found.filter((c) => c.problem)) io.err(`${app.id}: leaving '${c.name}' out: ${c.problem}\n`)
+  const alreadyLinked = found.some((c) => c.gateway) && importable.length === 0
+  if (alreadyLinked) { io.out(`${app.id}: already uses the gateway\n`); return false }
+  if (opts.dryRun) {
+    io.out(`${app.id}: would import ${importable.map((c) => c.name).join(', ') || 'nothing'} and point ${file.path} at ${opts.link.url}\n`)
+    return false
+  }
+  const backup = await backUp(file, io.env)
+  const imported = await importServers(app, importable, opts.configPath, io)
+  const kept = Object.fromEntries(found.filter((c) => !c.server && !c.gateway).map((c) => [c.name, file.servers[c.name]]))
+  const next = { ...file.doc, [app.serversKey]: { ...kept, [GATEWAY_ENTRY_NAME]: app.gatewayEntry(opts.link) } }
+  await writeFileAtomic(file.path, JSON.stringify(next, null, indentOf(file.text)) + '\n')
+  io.out(`${app.id}: imported ${imported.length ? imported.join(', ') : 'no servers'}; ${basename(file.path)} now points at ${opts.link.url} (backup: ${backup})\n`)
+  return true
+}
+
+/** Adds an app's servers to the gateway's config; returns the names they have there. */
+async function importServers (app: AppDefinition, importable: ReturnType<typeof candidates>, configPath: string, io: Io): Promise<string[]> {
+  return await editConfigFile(configPath, (gw) => {
+    const names: string[] = []
+    for (const c of importable) {
+      const target = importName(gw, c)
+      if (!target) { io.err(`${app.id}: leaving '${c.name}' out: the gateway has different servers named '${safeName(c.name)}' and '${safeName(c.name)}-${app.id}'\n`); continue }
+      if (!target.existing) gw.mcpServers[target.name] = c.server!
+      names.push(target.name)
+      if (c.dropped.length) io.err(`${app.id}: '${c.name}': the gateway has no place for ${c.dropped.join(', ')}; left out\n`)
+    }
+    return names
+  }, { allowMissing: true })
+}
+
 const consolidate: Command = {
   name: 'consolidate',
   summary: 'import the apps\' servers into the gateway and point the apps at it',
@@ -169,8 +217,13 @@ Options:
 ${COMMON_HELP}`,
   async run (argv, io) {
     const { values, positionals } = parse(argv, {
-      config: { type: 'string' }, url: { type: 'string' }, all: { type: 'boolean' }, 'dry-run': { type: 'boolean' },
-      preset: { type: 'string' }, 'via-proxy': { type: 'boolean' }, command: { type: 'string' }
+      config: { type: 'string' },
+      url: { type: 'string' },
+      all: { type: 'boolean' },
+      'dry-run': { type: 'boolean' },
+      preset: { type: 'string' },
+      'via-proxy': { type: 'boolean' },
+      command: { type: 'string' }
     }, 'app consolidate')
     const apps = selectedApps(positionals, values.all, 'app consolidate')
     const { path: configPath, doc } = await gatewayConfig(values.config, io)
@@ -178,39 +231,9 @@ ${COMMON_HELP}`,
     const link: GatewayLink = { url: gatewayMcpUrl(values.url, io, doc, values.preset), proxy: await proxyLauncher(values.command), viaProxy: values['via-proxy'] === true }
     let changed = 0
     for (const app of apps) {
-      const file = await readAppFile(app, io.env)
-      if (!file.exists) {
-        if (!values.all) io.out(`${app.id}: no config at ${file.path}; nothing to do\n`)
-        continue
-      }
-      const found = candidates(file, link.url)
-      const importable = found.filter((c) => c.server && !c.gateway)
-      for (const c of found.filter((c) => c.problem)) io.err(`${app.id}: leaving '${c.name}' out: ${c.problem}\n`)
-      const alreadyLinked = found.some((c) => c.gateway) && importable.length === 0
-      if (alreadyLinked) { io.out(`${app.id}: already uses the gateway\n`); continue }
-      if (values['dry-run']) {
-        io.out(`${app.id}: would import ${importable.map((c) => c.name).join(', ') || 'nothing'} and point ${file.path} at ${link.url}\n`)
-        continue
-      }
-      const backup = await backUp(file, io.env)
-      const imported = await editConfigFile(configPath, (gw) => {
-        const names: string[] = []
-        for (const c of importable) {
-          const target = importName(gw, c)
-          if (!target) { io.err(`${app.id}: leaving '${c.name}' out: the gateway has different servers named '${safeName(c.name)}' and '${safeName(c.name)}-${app.id}'\n`); continue }
-          if (!target.existing) gw.mcpServers[target.name] = c.server!
-          names.push(target.name)
-          if (c.dropped.length) io.err(`${app.id}: '${c.name}': the gateway has no place for ${c.dropped.join(', ')}; left out\n`)
-        }
-        return names
-      }, { allowMissing: true })
-      const kept = Object.fromEntries(found.filter((c) => !c.server && !c.gateway).map((c) => [c.name, file.servers[c.name]]))
-      const next = { ...file.doc, [app.serversKey]: { ...kept, [GATEWAY_ENTRY_NAME]: app.gatewayEntry(link) } }
-      await writeFileAtomic(file.path, JSON.stringify(next, null, indentOf(file.text)) + '\n')
-      changed++
-      io.out(`${app.id}: imported ${imported.length ? imported.join(', ') : 'no servers'}; ${basename(file.path)} now points at ${link.url} (backup: ${backup})\n`)
+      if (await consolidateApp(app, { configPath, link, all: values.all === true, dryRun: values['dry-run'] === true }, io)) changed++
     }
-    if (changed) io.out(`Restart the apps to pick up the change. A running gateway loads the new servers by itself.\n`)
+    if (changed) io.out('Restart the apps to pick up the change. A running gateway loads the new servers by itself.\n')
   }
 }
 
@@ -218,6 +241,31 @@ async function backupsOf (app: AppDefinition, env: NodeJS.ProcessEnv): Promise<s
   const dir = join(backupDir(env), app.id)
   const names = await readdir(dir).catch(() => [] as string[])
   return names.filter((n) => n.endsWith('.json')).sort().map((n) => join(dir, n))
+}
+
+/** Restores (or lists) one app's backups; true when its config was put back. */
+async function restoreApp (app: AppDefinition, opts: { backup?: string, list: boolean, all: boolean }, io: Io): Promise<boolean> {
+  const backups = opts.backup ? [opts.backup] : await backupsOf(app, io.env)
+  if (opts.list) {
+    io.out(backups.length ? backups.map((b) => `${app.id}  ${b}\n`).join('') : `${app.id}: no backups\n`)
+    return false
+  }
+  const latest = backups.at(-1)
+  if (!latest) {
+    if (!opts.all) throw new CliError(`no backup of ${app.label}'s config in ${join(backupDir(io.env), app.id)}`, 'backups are made by `1mcp app consolidate`; pass --backup FILE to restore another copy')
+    return false
+  }
+  let text: string
+  try {
+    text = await readFile(latest, 'utf8')
+  } catch (err) {
+    throw new CliError(`cannot read the backup ${latest}: ${(err as Error).message}`)
+  }
+  const source = await readFile(`${latest}.source`, 'utf8').then((s) => s.trim()).catch(() => undefined)
+  const target = source ?? (await readAppFile(app, io.env)).path
+  await writeFileAtomic(target, text)
+  io.out(`${app.id}: restored ${target} from ${latest}\n`)
+  return true
 }
 
 const restore: Command = {
@@ -239,27 +287,7 @@ ${COMMON_HELP}`,
     if (values.backup && apps.length !== 1) throw new UsageError('--backup goes with exactly one app', 'app restore')
     let restored = 0
     for (const app of apps) {
-      const backups = values.backup ? [values.backup] : await backupsOf(app, io.env)
-      if (values.list) {
-        io.out(backups.length ? backups.map((b) => `${app.id}  ${b}\n`).join('') : `${app.id}: no backups\n`)
-        continue
-      }
-      const latest = backups.at(-1)
-      if (!latest) {
-        if (!values.all) throw new CliError(`no backup of ${app.label}'s config in ${join(backupDir(io.env), app.id)}`, 'backups are made by `1mcp app consolidate`; pass --backup FILE to restore another copy')
-        continue
-      }
-      let text: string
-      try {
-        text = await readFile(latest, 'utf8')
-      } catch (err) {
-        throw new CliError(`cannot read the backup ${latest}: ${(err as Error).message}`)
-      }
-      const source = await readFile(`${latest}.source`, 'utf8').then((s) => s.trim()).catch(() => undefined)
-      const target = source ?? (await readAppFile(app, io.env)).path
-      await writeFileAtomic(target, text)
-      restored++
-      io.out(`${app.id}: restored ${target} from ${latest}\n`)
+      if (await restoreApp(app, { backup: values.backup, list: values.list === true, all: values.all === true }, io)) restored++
     }
     if (restored) io.out('Restart the apps to pick up the change.\n')
   }

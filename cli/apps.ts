@@ -115,23 +115,40 @@ export function stripJsonComments (text: string): string {
   let out = ''
   let i = 0
   while (i < text.length) {
-    const ch = text[i]
-    if (ch === '"') {
-      const start = i
-      i++
-      while (i < text.length && text[i] !== '"') i += text[i] === '\\' ? 2 : 1
-      out += text.slice(start, ++i)
-    } else if (ch === '/' && text[i + 1] === '/') {
-      while (i < text.length && text[i] !== '\n') i++
-    } else if (ch === '/' && text[i + 1] === '*') {
-      const end = text.indexOf('*/', i + 2)
-      i = end === -1 ? text.length : end + 2
+    const next = skipComment(text, i)
+    if (next !== i) {
+      i = next
+    } else if (text[i] === '"') {
+      const end = stringEnd(text, i)
+      out += text.slice(i, end)
+      i = end
     } else {
-      out += ch
+      out += text[i]
       i++
     }
   }
   return out.replace(/,(\s*[}\]])/g, '$1')
+}
+
+/** Where a JSON string starting at `start` (its opening quote) ends, past its closing quote. */
+function stringEnd (text: string, start: number): number {
+  let i = start + 1
+  while (i < text.length && text[i] !== '"') i += text[i] === '\\' ? 2 : 1
+  return i + 1
+}
+
+/** Past the comment at `i`, or `i` itself when none starts there. */
+function skipComment (text: string, i: number): number {
+  if (text[i] !== '/') return i
+  if (text[i + 1] === '/') {
+    const end = text.indexOf('\n', i)
+    return end === -1 ? text.length : end
+  }
+  if (text[i + 1] === '*') {
+    const end = text.indexOf('*/', i + 2)
+    return end === -1 ? text.length : end + 2
+  }
+  return i
 }
 
 export interface AppFile {
@@ -153,6 +170,19 @@ export async function readAppFile (app: AppDefinition, env: NodeJS.ProcessEnv): 
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { app, path, exists: false, text: '', doc: {}, servers: {} }
     throw new CliError(`cannot read ${app.label}'s config ${path}: ${(err as Error).message}`)
   }
+  const doc = parseAppConfig(app, path, text)
+  const servers = doc[app.serversKey]
+  return {
+    app,
+    path,
+    exists: true,
+    text,
+    doc,
+    servers: servers !== null && typeof servers === 'object' && !Array.isArray(servers) ? servers as Record<string, Record<string, unknown>> : {}
+  }
+}
+
+function parseAppConfig (app: AppDefinition, path: string, text: string): Record<string, unknown> {
   let doc: unknown
   try {
     doc = JSON.parse(app.jsonc ? stripJsonComments(text.replace(/^\uFEFF/, '')) : text.replace(/^\uFEFF/, ''))
@@ -160,15 +190,7 @@ export async function readAppFile (app: AppDefinition, env: NodeJS.ProcessEnv): 
     throw new CliError(`${app.label}'s config ${path} is not valid JSON: ${(err as Error).message}`, 'fix it in the app (or by hand), then run the command again')
   }
   if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new CliError(`${app.label}'s config ${path} is not a JSON object`)
-  const servers = (doc as Record<string, unknown>)[app.serversKey]
-  return {
-    app,
-    path,
-    exists: true,
-    text,
-    doc: doc as Record<string, unknown>,
-    servers: servers !== null && typeof servers === 'object' && !Array.isArray(servers) ? servers as Record<string, Record<string, unknown>> : {}
-  }
+  return doc as Record<string, unknown>
 }
 
 /** Keys of an app's entry the gateway's config has no place for (auto-approve lists, timeouts, …). */
@@ -189,30 +211,38 @@ export interface Converted { server?: ServerConfig, dropped: string[], problem?:
 /** An app's server entry in the gateway's shape, tagged with the app it came from. */
 export function convertEntry (entry: Record<string, unknown>, app: AppId): Converted {
   const dropped = Object.keys(entry).filter((k) => !IMPORTED_KEYS.has(k))
-  const url = typeof entry.url === 'string' ? entry.url : typeof entry.serverUrl === 'string' ? entry.serverUrl : undefined
-  const rawType = typeof entry.type === 'string' ? entry.type : typeof entry.transportType === 'string' ? entry.transportType : undefined
+  const rawType = firstString(entry.type, entry.transportType)
   const type = rawType === undefined ? undefined : TYPES[rawType]
   if (rawType !== undefined && type === undefined) return { dropped, problem: `unknown transport type '${rawType}'` }
-  let server: ServerConfig
-  if (typeof entry.command === 'string' && entry.command) {
-    server = {
-      command: entry.command,
-      ...(Array.isArray(entry.args) ? { args: entry.args.map(String) } : {}),
-      ...(stringRecord(entry.env) ? { env: stringRecord(entry.env) } : {}),
-      ...(typeof entry.cwd === 'string' ? { cwd: entry.cwd } : {})
-    }
-  } else if (url && /^https?:\/\//.test(url)) {
-    server = {
-      ...(type && type !== 'stdio' ? { type } : {}),
-      url,
-      ...(stringRecord(entry.headers) ? { headers: stringRecord(entry.headers) } : {})
-    }
-  } else {
-    return { dropped, problem: 'it has neither a command nor an http(s) url' }
-  }
+  const server = stdioServer(entry) ?? remoteServer(entry, type)
+  if (!server) return { dropped, problem: 'it has neither a command nor an http(s) url' }
   if (entry.disabled === true) server.disabled = true
   server.tags = [app]
   return { server, dropped }
+}
+
+function firstString (...values: unknown[]): string | undefined {
+  return values.find((v): v is string => typeof v === 'string')
+}
+
+function stdioServer (entry: Record<string, unknown>): ServerConfig | undefined {
+  if (typeof entry.command !== 'string' || !entry.command) return undefined
+  return {
+    command: entry.command,
+    ...(Array.isArray(entry.args) ? { args: entry.args.map(String) } : {}),
+    ...(stringRecord(entry.env) ? { env: stringRecord(entry.env) } : {}),
+    ...(typeof entry.cwd === 'string' ? { cwd: entry.cwd } : {})
+  }
+}
+
+function remoteServer (entry: Record<string, unknown>, type: ServerConfig['type']): ServerConfig | undefined {
+  const url = firstString(entry.url, entry.serverUrl)
+  if (!url || !/^https?:\/\//.test(url)) return undefined
+  return {
+    ...(type && type !== 'stdio' ? { type } : {}),
+    url,
+    ...(stringRecord(entry.headers) ? { headers: stringRecord(entry.headers) } : {})
+  }
 }
 
 /** Whether an app's entry already points at this gateway (its URL, or a `1mcp proxy` command). */

@@ -34,18 +34,25 @@ export function parse<O extends Options> (argv: string[], options: O, command: s
 /** Runs the subcommand named by the first argument of a command group. */
 export async function runGroup (group: string, summary: string, commands: Command[], argv: string[], io: Io): Promise<number | void> {
   const [name, ...rest] = argv
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+  if (isHelpWord(name)) {
     io.out(groupHelp(group, summary, commands))
     return name === undefined ? 2 : 0
   }
   const command = commands.find((c) => c.name === name)
   if (!command) throw new UsageError(`unknown command '${group} ${name}' (known: ${commands.map((c) => c.name).join(', ')})`, group)
-  if (rest.includes('--help') || rest.includes('-h')) {
-    const at = rest.indexOf('--')
-    const before = at === -1 ? rest : rest.slice(0, at)
-    if (before.includes('--help') || before.includes('-h')) { io.out(command.help); return 0 }
-  }
+  if (wantsHelp(rest)) { io.out(command.help); return 0 }
   return command.run(rest, io)
+}
+
+/** No command at all, or a request for the list of commands. */
+export function isHelpWord (name: string | undefined): boolean {
+  return name === undefined || name === '--help' || name === '-h' || name === 'help'
+}
+
+/** `--help` or `-h` among a command's own arguments (not after `--`). */
+export function wantsHelp (argv: string[]): boolean {
+  const at = argv.indexOf('--')
+  return (at === -1 ? argv : argv.slice(0, at)).some((a) => a === '--help' || a === '-h')
 }
 
 export function groupHelp (group: string, summary: string, commands: Command[]): string {

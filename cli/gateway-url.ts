@@ -6,10 +6,13 @@ export function gatewayBaseUrl (flag: string | undefined, env: NodeJS.ProcessEnv
   const explicit = flag ?? env.ONEMCP_URL
   if (explicit) return explicit.replace(/\/+$/, '').replace(/\/mcp$/, '')
   if (config?.externalUrl) return config.externalUrl.replace(/\/+$/, '')
-  let host = config?.host ?? DEFAULT_HOST
-  if (host === '0.0.0.0' || host === '::') host = '127.0.0.1'
-  if (host.includes(':') && !host.startsWith('[')) host = `[${host}]`
-  return `http://${host}:${config?.port ?? DEFAULT_PORT}`
+  return `http://${urlHost(config?.host ?? DEFAULT_HOST)}:${config?.port ?? DEFAULT_PORT}`
+}
+
+/** The host to reach a listen address at: loopback for a wildcard, brackets around IPv6. */
+function urlHost (host: string): string {
+  if (host === '0.0.0.0' || host === '::') return '127.0.0.1'
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host
 }
 
 /** GETs JSON from the gateway; a refused connection says how to start it. */

@@ -1,7 +1,7 @@
 import { pathToFileURL } from 'node:url'
 import { realpathSync } from 'node:fs'
 import { CliError } from './errors.js'
-import type { Command, Io } from './command.js'
+import { isHelpWord, wantsHelp, type Command, type Io } from './command.js'
 import { mcpCommand } from './mcp.js'
 import { registryCommand } from './registry/commands.js'
 import { presetCommand } from './preset.js'
@@ -22,15 +22,10 @@ ${COMMANDS.map((c) => `  ${c.name.padEnd(9)}${c.summary}`).join('\n')}
 Every command takes --help. The config file is --config FILE, else $ONEMCP_CONFIG, else ./config.json.
 `
 
-function wantsHelp (argv: string[]): boolean {
-  const at = argv.indexOf('--')
-  return (at === -1 ? argv : argv.slice(0, at)).some((a) => a === '--help' || a === '-h')
-}
-
 /** Runs one command line; resolves to the exit code. Errors are written to `io.err` with what to do next. */
 export async function run (argv: string[], io: Io): Promise<number> {
   const [name, ...rest] = argv
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+  if (isHelpWord(name)) {
     io.out(HELP)
     return name === undefined ? 2 : 0
   }
@@ -41,13 +36,18 @@ export async function run (argv: string[], io: Io): Promise<number> {
     if (command.help && wantsHelp(rest)) { io.out(command.help); return 0 }
     return (await command.run(rest, io)) ?? 0
   } catch (err) {
-    if (err instanceof CliError) {
-      io.err(`1mcp: ${err.message}\n${err.hint ? `  → ${err.hint}\n` : ''}`)
-      return err.exitCode
-    }
-    io.err(`1mcp: ${(err as Error).message}\n`)
-    return 1
+    return reportError(err, io)
   }
+}
+
+/** Writes a failed command's error (and what to do next) and returns its exit code. */
+function reportError (err: unknown, io: Io): number {
+  if (err instanceof CliError) {
+    io.err(`1mcp: ${err.message}\n${err.hint ? `  → ${err.hint}\n` : ''}`)
+    return err.exitCode
+  }
+  io.err(`1mcp: ${(err as Error).message}\n`)
+  return 1
 }
 
 export const processIo: Io = {

@@ -63,19 +63,8 @@ Options:
       force: { type: 'boolean' }
     }, 'mcp add')
     const name = checkName(positionals[0], 'mcp add')
-    if (positionals.length > 1) throw new UsageError(`unexpected '${positionals[1]}': put the server's command after --, as in \`1mcp mcp add ${name} -- ${positionals.slice(1).join(' ')}\``, 'mcp add')
-    if (values.url && commandLine.length) throw new UsageError('give either --url or a command after --, not both', 'mcp add')
-    if (!values.url && !commandLine.length) throw new UsageError('give the server\'s command after -- (stdio) or its --url (HTTP)', 'mcp add')
-    const type = values.type as ServerConfig['type']
-    const server: ServerConfig = values.url
-      ? { ...(type ? { type } : {}), url: values.url, headers: pairsOption(values.header, 'header', 'mcp add') }
-      : { command: commandLine[0], args: commandLine.slice(1), env: pairsOption(values.env, 'env', 'mcp add'), cwd: values.cwd }
-    if (type && values.url && type === 'stdio') throw new UsageError('--type stdio needs a command, not --url', 'mcp add')
-    const tags = listOption(values.tags)
-    if (tags.length) server.tags = tags
-    if (values.description) server.description = values.description
-    if (values.disabled) server.disabled = true
-    for (const key of Object.keys(server) as Array<keyof ServerConfig>) if (server[key] === undefined) delete server[key]
+    checkAddArguments(name, positionals, values.url, commandLine)
+    const server = addedServer(values, commandLine)
     const path = resolveConfigPath(values.config, io.env, io.cwd)
     const replaced = await editConfigFile(path, (doc) => {
       const had = name in doc.mcpServers
@@ -85,6 +74,39 @@ Options:
     }, { allowMissing: true })
     io.out(`${replaced ? 'replaced' : 'added'} ${name} (${transportKind(server)}) in ${path}\n`)
   }
+}
+
+function checkAddArguments (name: string, positionals: string[], url: string | undefined, commandLine: string[]): void {
+  if (positionals.length > 1) throw new UsageError(`unexpected '${positionals[1]}': put the server's command after --, as in \`1mcp mcp add ${name} -- ${positionals.slice(1).join(' ')}\``, 'mcp add')
+  if (url && commandLine.length) throw new UsageError('give either --url or a command after --, not both', 'mcp add')
+  if (!url && !commandLine.length) throw new UsageError('give the server\'s command after -- (stdio) or its --url (HTTP)', 'mcp add')
+}
+
+interface AddValues { url?: string, type?: string, env?: string[], cwd?: string, header?: string[], tags?: string[], description?: string, disabled?: boolean }
+
+/** The server entry `mcp add` writes, without keys left unset. */
+function addedServer (values: AddValues, commandLine: string[]): ServerConfig {
+  const type = values.type as ServerConfig['type']
+  const server: ServerConfig = values.url
+    ? { ...(type ? { type } : {}), url: values.url, headers: pairsOption(values.header, 'header', 'mcp add') }
+    : { command: commandLine[0], args: commandLine.slice(1), env: pairsOption(values.env, 'env', 'mcp add'), cwd: values.cwd }
+  if (type && values.url && type === 'stdio') throw new UsageError('--type stdio needs a command, not --url', 'mcp add')
+  return withoutUnset({ ...server, ...describedBy(values) })
+}
+
+/** The tags, description and disabled flag given on the command line. */
+function describedBy (values: AddValues): Partial<ServerConfig> {
+  const tags = listOption(values.tags)
+  return {
+    ...(tags.length ? { tags } : {}),
+    ...(values.description ? { description: values.description } : {}),
+    ...(values.disabled ? { disabled: true } : {})
+  }
+}
+
+function withoutUnset (server: ServerConfig): ServerConfig {
+  for (const key of Object.keys(server) as Array<keyof ServerConfig>) if (server[key] === undefined) delete server[key]
+  return server
 }
 
 const remove: Command = {

@@ -1,7 +1,7 @@
 import { isAbsolute, join, resolve } from 'node:path'
 import fp from 'fastify-plugin'
 import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose'
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { AccessTokens } from '../auth/access-tokens.js'
 import { AuthorizationServer } from '../auth/authorization-server.js'
 import { JsonFile } from '../auth/files.js'
@@ -98,6 +98,22 @@ export const DEFAULTS = {
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost'])
 const WELL_KNOWN_PRM = '/.well-known/oauth-protected-resource'
 
+/** The URL of the listen address (or of the configured host and port, before listening). */
+function listenUrl (app: FastifyInstance, address: ReturnType<FastifyInstance['server']['address']>): string {
+  const config = app.gatewayConfig.current
+  let host = config.host ?? '127.0.0.1'
+  let port = config.port ?? 3050
+  if (address && typeof address === 'object') {
+    host = address.address
+    port = address.port
+  }
+  if (host === '0.0.0.0' || host === '::') {
+    app.log.warn('the gateway listens on every address but "externalUrl" is not set: OAuth URLs use localhost; set externalUrl to the address clients use')
+    host = 'localhost'
+  }
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`
+}
+
 function gatewayUrls (app: FastifyInstance, settings: AuthSettings): GatewayUrls {
   let cached: string | undefined
   function base (): string {
@@ -105,18 +121,7 @@ function gatewayUrls (app: FastifyInstance, settings: AuthSettings): GatewayUrls
     const external = app.gatewayConfig.current.externalUrl
     if (external) return (cached = external.replace(/\/+$/, ''))
     const address = app.server.listening ? app.server.address() : null
-    const config = app.gatewayConfig.current
-    let host = config.host ?? '127.0.0.1'
-    let port = config.port ?? 3050
-    if (address && typeof address === 'object') {
-      host = address.address
-      port = address.port
-    }
-    if (host === '0.0.0.0' || host === '::') {
-      app.log.warn('the gateway listens on every address but "externalUrl" is not set: OAuth URLs use localhost; set externalUrl to the address clients use')
-      host = 'localhost'
-    }
-    const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
+    const url = listenUrl(app, address)
     if (address) cached = url
     return url
   }
@@ -195,6 +200,91 @@ function scopesOf (payload: JWTPayload): string[] {
   return []
 }
 
+interface Issuer {
+  verifySignature: (token: string) => Promise<VerifiedClaims>
+  embedded?: EmbeddedIssuer
+}
+
+/** External-issuer mode: tokens come from another authorization server and are checked against its keys. */
+function externalIssuer (external: NonNullable<AuthSettings['external']>, log: FastifyBaseLogger): Issuer {
+  const verifyExternal = externalVerifier(external)
+  log.info({ issuer: external.issuer }, 'trusting access tokens from an external issuer')
+  return {
+    verifySignature: async (token) => {
+      const payload = await verifyExternal(token)
+      const aud = Array.isArray(payload.aud) ? payload.aud : [payload.aud ?? '']
+      const clientId = [payload.client_id, payload.azp, payload.appid].find((v): v is string => typeof v === 'string') ?? ''
+      return { subject: payload.sub ?? '', clientId, scopes: scopesOf(payload), audience: aud, exp: payload.exp }
+    }
+  }
+}
+
+/** The embedded authorization server: its keys, store and owner sessions, kept under the data dir. */
+async function embeddedIssuer (app: FastifyInstance, settings: AuthSettings, opts: AuthPluginOptions, urls: GatewayUrls, log: FastifyBaseLogger, now: () => number): Promise<Issuer> {
+  const dataDir = resolve(opts.baseDir ?? process.cwd(), settings.dataDir ?? DEFAULTS.dataDir)
+  if (!isAbsolute(dataDir)) throw new Error(`auth.dataDir does not resolve to an absolute path: ${dataDir}`)
+  const tokens = await AccessTokens.open(join(dataDir, 'signing-key.json'))
+  const store = await AuthStore.open(dataDir, now)
+  const passphraseHash = settings.upstream ? undefined : await ownerPassphrase(app, settings, dataDir, opts.announce ?? ((text) => { process.stderr.write(text) }))
+  const server = new AuthorizationServer(tokens, store, authorizationSettings(settings, urls, now))
+  const owners = new OwnerSessions((settings.ownerSessionTtlSeconds ?? DEFAULTS.ownerSessionTtlSeconds) * 1000, now)
+  const pruner = setInterval(() => {
+    server.prune()
+    owners.prune()
+    if (store.prune()) void store.flushed()
+  }, 60_000)
+  pruner.unref()
+  app.addHook('onClose', async () => {
+    clearInterval(pruner)
+    await store.flushed()
+  })
+  log.info({ dataDir, owner: settings.upstream ? 'upstream identity provider' : 'passphrase' }, 'authorization server ready')
+  return {
+    embedded: { server, tokens, store, owners, passphraseHash },
+    verifySignature: async (token) => {
+      const claims = await tokens.verify(token, urls.issuer())
+      return { subject: claims.sub, clientId: claims.client_id, scopes: parseScope(claims.scope), audience: [claims.aud], family: claims.fam, exp: claims.exp }
+    }
+  }
+}
+
+function authorizationSettings (settings: AuthSettings, urls: GatewayUrls, now: () => number): ConstructorParameters<typeof AuthorizationServer>[2] {
+  const loopbackGateway = () => LOOPBACK.has(new URL(urls.base()).hostname.replace(/^\[|\]$/g, ''))
+  return {
+    issuer: urls.issuer,
+    isOwnResource: urls.isOwnResource,
+    defaultResource: () => urls.resource('/mcp'),
+    accessTokenTtlSeconds: settings.accessTokenTtlSeconds ?? DEFAULTS.accessTokenTtlSeconds,
+    refreshTokenTtlSeconds: settings.refreshTokenTtlSeconds ?? DEFAULTS.refreshTokenTtlSeconds,
+    codeTtlSeconds: settings.authorizationCodeTtlSeconds ?? DEFAULTS.authorizationCodeTtlSeconds,
+    allowRegistration: settings.allowDynamicRegistration ?? true,
+    allowMetadataDocuments: settings.allowClientMetadataDocuments ?? true,
+    metadataFetchPolicy: () => ({ allowNonPublic: loopbackGateway() }),
+    now
+  }
+}
+
+/** Why a request is refused: the challenge to answer with, and what the audit log records. */
+interface Denial { status: 401 | 403, error?: string, description: string, scope?: string, fields: Record<string, unknown> }
+
+function deny (status: 401 | 403, error: string | undefined, description: string, fields: Record<string, unknown>, scope?: string): { denial: Denial } {
+  return { denial: { status, error, description, fields, scope } }
+}
+
+/** Logs one auth decision (never a secret): refusals as warnings, the rest as info. */
+function audit (request: FastifyRequest, event: string, outcome: AuditOutcome, fields: Record<string, unknown> = {}): void {
+  const entry = { plugin: 'auth', audit: event, outcome, ip: request.ip, path: request.url.split('?')[0], ...fields }
+  if (outcome === 'denied' || outcome === 'refused' || outcome === 'failed') request.log.warn(entry, `auth ${event}: ${outcome}`)
+  // an allowed MCP request is the common case: one debug line, like the call itself (routes/mcp.ts)
+  else if (event === 'access') request.log.debug(entry, `auth ${event}: ${outcome}`)
+  else request.log.info(entry, `auth ${event}: ${outcome}`)
+}
+
+function rejectImpossible (settings: AuthSettings): void {
+  if (settings.external && settings.upstream) throw new Error('auth.external and auth.upstream cannot both be set: with an external issuer the gateway does not log owners in')
+  if (settings.external && settings.passphraseHash) throw new Error('auth.external and auth.passphraseHash cannot both be set')
+}
+
 /**
  * Authentication: the OAuth 2.1 resource server for every MCP endpoint and, unless an external
  * issuer is configured, the authorization server behind routes/oauth.ts. On by default; only
@@ -206,73 +296,17 @@ export default fp<AuthPluginOptions>(async (app, opts) => {
   const log = app.log.child({ plugin: 'auth' })
   app.decorateRequest('auth', undefined)
 
-  function audit (request: FastifyRequest, event: string, outcome: AuditOutcome, fields: Record<string, unknown> = {}): void {
-    const entry = { plugin: 'auth', audit: event, outcome, ip: request.ip, path: request.url.split('?')[0], ...fields }
-    if (outcome === 'denied' || outcome === 'refused' || outcome === 'failed') request.log.warn(entry, `auth ${event}: ${outcome}`)
-    // an allowed MCP request is the common case: one debug line, like the call itself (routes/mcp.ts)
-    else if (event === 'access') request.log.debug(entry, `auth ${event}: ${outcome}`)
-    else request.log.info(entry, `auth ${event}: ${outcome}`)
-  }
-
   if (opts.disabled || settings.enabled === false) {
     app.decorate('auth', { enabled: false, mode: 'off', protect: async () => {}, urls, settings, audit } satisfies AuthService)
     log.warn({ reason: opts.disabled ? '--no-auth' : 'auth.enabled is false' }, 'authentication is OFF: every MCP endpoint is open to anyone who can reach it; keep the gateway on loopback')
     return
   }
-  if (settings.external && settings.upstream) throw new Error('auth.external and auth.upstream cannot both be set: with an external issuer the gateway does not log owners in')
-  if (settings.external && settings.passphraseHash) throw new Error('auth.external and auth.passphraseHash cannot both be set')
+  rejectImpossible(settings)
 
   const now = opts.now ?? Date.now
-  let verifySignature: (token: string) => Promise<VerifiedClaims>
-  let embedded: EmbeddedIssuer | undefined
-
-  if (settings.external) {
-    const external = settings.external
-    const verifyExternal = externalVerifier(external)
-    verifySignature = async (token) => {
-      const payload = await verifyExternal(token)
-      const aud = Array.isArray(payload.aud) ? payload.aud : [payload.aud ?? '']
-      const clientId = [payload.client_id, payload.azp, payload.appid].find((v): v is string => typeof v === 'string') ?? ''
-      return { subject: payload.sub ?? '', clientId, scopes: scopesOf(payload), audience: aud, exp: payload.exp }
-    }
-    log.info({ issuer: external.issuer }, 'trusting access tokens from an external issuer')
-  } else {
-    const dataDir = resolve(opts.baseDir ?? process.cwd(), settings.dataDir ?? DEFAULTS.dataDir)
-    if (!isAbsolute(dataDir)) throw new Error(`auth.dataDir does not resolve to an absolute path: ${dataDir}`)
-    const tokens = await AccessTokens.open(join(dataDir, 'signing-key.json'))
-    const store = await AuthStore.open(dataDir, now)
-    const passphraseHash = settings.upstream ? undefined : await ownerPassphrase(app, settings, dataDir, opts.announce ?? ((text) => { process.stderr.write(text) }))
-    const loopbackGateway = () => LOOPBACK.has(new URL(urls.base()).hostname.replace(/^\[|\]$/g, ''))
-    const server = new AuthorizationServer(tokens, store, {
-      issuer: urls.issuer,
-      isOwnResource: urls.isOwnResource,
-      defaultResource: () => urls.resource('/mcp'),
-      accessTokenTtlSeconds: settings.accessTokenTtlSeconds ?? DEFAULTS.accessTokenTtlSeconds,
-      refreshTokenTtlSeconds: settings.refreshTokenTtlSeconds ?? DEFAULTS.refreshTokenTtlSeconds,
-      codeTtlSeconds: settings.authorizationCodeTtlSeconds ?? DEFAULTS.authorizationCodeTtlSeconds,
-      allowRegistration: settings.allowDynamicRegistration ?? true,
-      allowMetadataDocuments: settings.allowClientMetadataDocuments ?? true,
-      metadataFetchPolicy: () => ({ allowNonPublic: loopbackGateway() }),
-      now
-    })
-    const owners = new OwnerSessions((settings.ownerSessionTtlSeconds ?? DEFAULTS.ownerSessionTtlSeconds) * 1000, now)
-    embedded = { server, tokens, store, owners, passphraseHash }
-    verifySignature = async (token) => {
-      const claims = await tokens.verify(token, urls.issuer())
-      return { subject: claims.sub, clientId: claims.client_id, scopes: parseScope(claims.scope), audience: [claims.aud], family: claims.fam, exp: claims.exp }
-    }
-    const pruner = setInterval(() => {
-      server.prune()
-      owners.prune()
-      if (store.prune()) void store.flushed()
-    }, 60_000)
-    pruner.unref()
-    app.addHook('onClose', async () => {
-      clearInterval(pruner)
-      await store.flushed()
-    })
-    log.info({ dataDir, owner: settings.upstream ? 'upstream identity provider' : 'passphrase' }, 'authorization server ready')
-  }
+  const { verifySignature, embedded } = settings.external
+    ? externalIssuer(settings.external, log)
+    : await embeddedIssuer(app, settings, opts, urls, log, now)
 
   const verified = new VerifiedTokens<VerifiedClaims>(10_000, now)
   async function verify (token: string): Promise<VerifiedClaims> {
@@ -298,48 +332,57 @@ export default fp<AuthPluginOptions>(async (app, opts) => {
       .send({ statusCode: status, error: status === 401 ? 'Unauthorized' : 'Forbidden', code: error ?? 'unauthorized', message: description })
   }
 
-  async function protect (request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    const header = request.headers.authorization
-    if (!header) {
-      audit(request, 'access', 'denied', { reason: 'no token' })
-      return void challenge(request, reply, 401, undefined, 'a Bearer token is required')
-    }
+  /** The verified claims of the request's Bearer token, or why there are none. */
+  async function claimsOf (header: string | undefined): Promise<{ claims: VerifiedClaims } | { denial: Denial }> {
+    if (!header) return deny(401, undefined, 'a Bearer token is required', { reason: 'no token' })
     const match = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(header)
-    if (!match) {
-      audit(request, 'access', 'denied', { reason: 'malformed Authorization header' })
-      return void challenge(request, reply, 401, 'invalid_request', 'the Authorization header must be "Bearer <token>"')
-    }
-    let claims: VerifiedClaims
+    if (!match) return deny(401, 'invalid_request', 'the Authorization header must be "Bearer <token>"', { reason: 'malformed Authorization header' })
     try {
-      claims = await verify(match[1])
+      return { claims: await verify(match[1]) }
     } catch (err) {
       const reason = (err as { code?: string }).code === 'ERR_JWT_EXPIRED' ? 'the token expired' : 'the token is invalid'
-      audit(request, 'access', 'denied', { reason, detail: (err as Error).message })
-      return void challenge(request, reply, 401, 'invalid_token', reason)
+      return deny(401, 'invalid_token', reason, { reason, detail: (err as Error).message })
     }
+  }
+
+  /** What valid claims grant on this request, or why they do not suffice. */
+  function grantFor (request: FastifyRequest, claims: VerifiedClaims): { grant: ReturnType<typeof grantOf> } | { denial: Denial } {
     const who = { clientId: claims.clientId, subject: claims.subject }
     if (!audienceOk(claims.audience)) {
-      audit(request, 'access', 'denied', { ...who, reason: 'wrong audience', audience: claims.audience })
-      return void challenge(request, reply, 401, 'invalid_token', 'the token was issued for another resource (audience)')
+      return deny(401, 'invalid_token', 'the token was issued for another resource (audience)', { ...who, reason: 'wrong audience', audience: claims.audience })
     }
     if (claims.family && embedded?.store.isRevoked(claims.family)) {
-      audit(request, 'access', 'denied', { ...who, reason: 'grant revoked' })
-      return void challenge(request, reply, 401, 'invalid_token', 'the token was revoked')
+      return deny(401, 'invalid_token', 'the token was revoked', { ...who, reason: 'grant revoked' })
     }
     const grant = grantOf(claims.scopes)
     if (!grantsAnything(grant)) {
-      audit(request, 'access', 'denied', { ...who, reason: 'insufficient scope', scopes: claims.scopes })
-      return void challenge(request, reply, 403, 'insufficient_scope', `the token grants no MCP server: it needs "${ALL_SERVERS_SCOPE}" or a "${TAG_PREFIX}<tag>" scope`, [...claims.scopes, ALL_SERVERS_SCOPE].join(' '))
+      return deny(403, 'insufficient_scope', `the token grants no MCP server: it needs "${ALL_SERVERS_SCOPE}" or a "${TAG_PREFIX}<tag>" scope`, { ...who, reason: 'insufficient scope', scopes: claims.scopes }, [...claims.scopes, ALL_SERVERS_SCOPE].join(' '))
     }
+    return serverDenial(request, claims, grant, who) ?? { grant }
+  }
+
+  /** On `/mcp/<server>`: refused when the grant does not cover that server's tags. */
+  function serverDenial (request: FastifyRequest, claims: VerifiedClaims, grant: ReturnType<typeof grantOf>, who: Record<string, unknown>): { denial: Denial } | undefined {
     const server = (request.params as { server?: string } | undefined)?.server
     const config = server !== undefined ? app.gatewayConfig.current.mcpServers[server] : undefined
-    if (config && !config.disabled && !admitsTags(grant, config.tags ?? [])) {
-      const needed = (config.tags ?? []).length ? config.tags!.map((t) => TAG_PREFIX + t) : [ALL_SERVERS_SCOPE]
-      audit(request, 'access', 'denied', { ...who, reason: 'insufficient scope', server, scopes: claims.scopes })
-      return void challenge(request, reply, 403, 'insufficient_scope', `the token's scopes do not grant the server '${server}'`, [...new Set([...claims.scopes, ...needed])].join(' '))
+    if (!config || config.disabled || admitsTags(grant, config.tags ?? [])) return undefined
+    const needed = (config.tags ?? []).length ? config.tags!.map((t) => TAG_PREFIX + t) : [ALL_SERVERS_SCOPE]
+    return deny(403, 'insufficient_scope', `the token's scopes do not grant the server '${server}'`, { ...who, reason: 'insufficient scope', server, scopes: claims.scopes }, [...new Set([...claims.scopes, ...needed])].join(' '))
+  }
+
+  async function protect (request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const verified = await claimsOf(request.headers.authorization)
+    const granted = 'claims' in verified ? grantFor(request, verified.claims) : verified
+    if ('denial' in granted) {
+      const { status, error, description, scope, fields } = granted.denial
+      audit(request, 'access', 'denied', fields)
+      challenge(request, reply, status, error, description, scope)
+      return
     }
+    const { claims } = verified as { claims: VerifiedClaims }
+    const grant = granted.grant
     request.auth = { subject: claims.subject, clientId: claims.clientId, scopes: claims.scopes, admitsTags: (tags) => admitsTags(grant, tags) }
-    audit(request, 'access', 'allowed', who)
+    audit(request, 'access', 'allowed', { clientId: claims.clientId, subject: claims.subject })
   }
 
   app.decorate('auth', { enabled: true, mode: settings.external ? 'external' : 'embedded', protect, urls, settings, audit, embedded } satisfies AuthService)

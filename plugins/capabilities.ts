@@ -186,13 +186,7 @@ export class CapabilityIndex extends EventEmitter<{ changed: [Kind[], string[]] 
       for (const item of this.catalogs.get(backend)![kind]) {
         const original = String(item.name)
         if (disabled?.has(original)) continue
-        let name = exposedName(backend, original)
-        const taken = map.get(name)
-        if (taken) {
-          name = hashedName(backend, original)
-          collisions.push({ kind, name: exposedName(backend, original), backends: [taken.backend, backend] })
-          this.log.warn({ kind, name: exposedName(backend, original), backends: [taken.backend, backend], exposedAs: name }, 'name collision; the later one is exposed under a hashed name')
-        }
+        const name = this.freeName(kind, map, backend, original, collisions)
         const exposed = { ...item, ...describe(descriptions, original), name }
         map.set(name, { backend, original, item: exposed })
         list.push(exposed)
@@ -200,6 +194,17 @@ export class CapabilityIndex extends EventEmitter<{ changed: [Kind[], string[]] 
     }
     this.byName[kind] = map
     this.merged[kind] = list
+  }
+
+  /** `backend_1mcp_name`, or when another backend already took it, a hashed name (and the collision is recorded). */
+  private freeName (kind: 'tools' | 'prompts', map: Map<string, Entry>, backend: string, original: string, collisions: Collision[]): string {
+    const name = exposedName(backend, original)
+    const taken = map.get(name)
+    if (!taken) return name
+    const hashed = hashedName(backend, original)
+    collisions.push({ kind, name, backends: [taken.backend, backend] })
+    this.log.warn({ kind, name, backends: [taken.backend, backend], exposedAs: hashed }, 'name collision; the later one is exposed under a hashed name')
+    return hashed
   }
 
   /** The list a scope sees. For one backend alone: its own list under its own names. */
@@ -231,14 +236,17 @@ export class CapabilityIndex extends EventEmitter<{ changed: [Kind[], string[]] 
 
   /** Resolves an exposed tool or prompt name to its backend, original name and definition, or undefined. */
   resolveName (kind: 'tools' | 'prompts', name: string, scope: Scope): Entry | undefined {
-    if (scope.single) {
-      const item = this.catalogs.get(scope.single)?.own[kind].get(name)
-      const disabled = kind === 'tools' && this.pool.get(scope.single)?.config.disabledTools?.includes(name)
-      return item && !disabled ? { backend: scope.single, original: name, item } : undefined
-    }
+    if (scope.single) return this.resolveOwnName(kind, name, scope.single)
     const entry = this.byName[kind].get(name)
     if (!entry || (scope.admits && !scope.admits(entry.backend))) return undefined
     return entry
+  }
+
+  /** On `/mcp/<server>`: the backend's own name, unless the config disables that tool. */
+  private resolveOwnName (kind: 'tools' | 'prompts', name: string, backend: string): Entry | undefined {
+    const item = this.catalogs.get(backend)?.own[kind].get(name)
+    const disabled = kind === 'tools' && this.pool.get(backend)?.config.disabledTools?.includes(name)
+    return item && !disabled ? { backend, original: name, item } : undefined
   }
 
   /** Resolves an exposed resource URI (`server_1mcp_<uri>`) to its backend and original URI. */

@@ -11,6 +11,7 @@ export const SUPPORTED_PROTOCOL_VERSIONS = ['2025-11-25', '2025-06-18', '2025-03
 export const DEFAULT_PAGE_SIZE = 1000
 
 type Params = Record<string, unknown>
+type Handler = (session: Session, id: RequestId, params: Params, channel: Channel) => Promise<Result>
 
 const LISTS: Record<string, Kind> = {
   'tools/list': 'tools',
@@ -73,21 +74,26 @@ export class Dispatcher {
     }
   }
 
+  /** The methods answered by a backend or by the gateway itself (lists aside). */
+  private readonly methods = new Map<string, Handler>([
+    ['ping', async () => ({})],
+    ['tools/call', (session, id, params, channel) => this.forwardByName(session, id, 'tools', 'tools/call', params, channel)],
+    ['prompts/get', (session, id, params, channel) => this.forwardByName(session, id, 'prompts', 'prompts/get', params, channel)],
+    ['resources/read', (session, id, params, channel) => this.read(session, id, params, channel)],
+    ['resources/subscribe', (session, id, params, channel) => this.subscription(session, id, 'resources/subscribe', params, channel)],
+    ['resources/unsubscribe', (session, id, params, channel) => this.subscription(session, id, 'resources/unsubscribe', params, channel)],
+    ['completion/complete', (session, id, params, channel) => this.complete(session, id, params, channel)],
+    ['logging/setLevel', (session, _id, params) => this.setLevel(session, params)],
+    ['initialize', async () => { throw new RpcError(RpcCode.InvalidRequest, 'the session is already initialized') }]
+  ])
+
   /** Answers one request; throws an RpcError for the client. */
   async request (session: Session, id: RequestId, method: string, params: Params, channel: Channel): Promise<Result> {
-    const kind = LISTS[method]
+    const kind = Object.hasOwn(LISTS, method) ? LISTS[method] : undefined
     if (kind) return this.list(session, kind, params)
-    switch (method) {
-      case 'ping': return {}
-      case 'tools/call': return this.forwardByName(session, id, 'tools', method, params, channel)
-      case 'prompts/get': return this.forwardByName(session, id, 'prompts', method, params, channel)
-      case 'resources/read': return this.read(session, id, params, channel)
-      case 'resources/subscribe': case 'resources/unsubscribe': return this.subscription(session, id, method, params, channel)
-      case 'completion/complete': return this.complete(session, id, params, channel)
-      case 'logging/setLevel': return this.setLevel(session, params)
-      case 'initialize': throw new RpcError(RpcCode.InvalidRequest, 'the session is already initialized')
-      default: throw new RpcError(RpcCode.MethodNotFound, `method not found: ${method}`)
-    }
+    const handler = this.methods.get(method)
+    if (!handler) throw new RpcError(RpcCode.MethodNotFound, `method not found: ${method}`)
+    return handler(session, id, params, channel)
   }
 
   private list (session: Session, kind: Kind, params: Params): Result {

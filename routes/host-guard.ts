@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { GatewayConfig } from '../schemas/config.js'
 
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]', '::1'])
 
@@ -7,6 +8,18 @@ function hostname (hostHeader: string): string {
   if (value.startsWith('[')) return value.slice(0, value.indexOf(']') + 1)
   const colon = value.lastIndexOf(':')
   return colon >= 0 ? value.slice(0, colon) : value
+}
+
+function hostAllowed (host: string, config: GatewayConfig, external: URL | undefined): boolean {
+  const name = hostname(host)
+  const allowedHosts = config.allowedHosts ?? []
+  return LOOPBACK_HOSTS.has(name) || name === external?.hostname || allowedHosts.includes(name) || allowedHosts.includes(host)
+}
+
+function originAllowed (origin: string, config: GatewayConfig, external: URL | undefined): boolean {
+  let parsed: URL
+  try { parsed = new URL(origin) } catch { return false }
+  return LOOPBACK_HOSTS.has(parsed.hostname) || parsed.origin === external?.origin || (config.allowedOrigins ?? []).includes(parsed.origin)
 }
 
 /**
@@ -18,21 +31,12 @@ export function hostGuard (app: FastifyInstance): (request: FastifyRequest, repl
     const config = app.gatewayConfig.current
     const external = config.externalUrl ? new URL(config.externalUrl) : undefined
     const host = request.headers.host
-    const allowedHosts = config.allowedHosts ?? []
-    if (host && !LOOPBACK_HOSTS.has(hostname(host)) && hostname(host) !== external?.hostname && !allowedHosts.includes(hostname(host)) && !allowedHosts.includes(host)) {
+    if (host && !hostAllowed(host, config, external)) {
       request.log.warn({ host }, 'request refused: Host not allowed')
       return reply.code(403).send({ statusCode: 403, code: 'GW_HOST_NOT_ALLOWED', error: 'Forbidden', message: `Host '${host}' is not allowed; add it to "allowedHosts" or set "externalUrl"` })
     }
     const origin = request.headers.origin
-    if (origin === undefined) return
-    let parsed: URL | undefined
-    try { parsed = new URL(origin) } catch {}
-    const allowed = parsed !== undefined && (
-      LOOPBACK_HOSTS.has(parsed.hostname) ||
-      parsed.origin === external?.origin ||
-      (config.allowedOrigins ?? []).includes(parsed.origin)
-    )
-    if (!allowed) {
+    if (origin !== undefined && !originAllowed(origin, config, external)) {
       request.log.warn({ origin }, 'request refused: Origin not allowed')
       return reply.code(403).send({ statusCode: 403, code: 'GW_ORIGIN_NOT_ALLOWED', error: 'Forbidden', message: `Origin '${origin}' is not allowed; add it to "allowedOrigins"` })
     }

@@ -12,7 +12,6 @@ import { SseStream, parseEventId } from './sse-stream.js'
 import { buildScope, sessionOwner } from './scope.js'
 import { httpRpcError, isNotification, isRequest, isResponse, parseJsonLeniently, rpcError, Unparsable, type ClientAnswer } from './jsonrpc-body.js'
 
-
 function accepts (request: FastifyRequest, type: string): boolean {
   const accept = request.headers.accept ?? ''
   return accept.includes(type) || accept.includes('*/*')
@@ -144,19 +143,32 @@ const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, { dispatcher 
   })
 
   async function post (request: FastifyRequest<{ Params: { server?: string } }>, reply: FastifyReply) {
-    if (!accepts(request, 'application/json') || !accepts(request, 'text/event-stream')) {
-      return httpRpcError(reply, 406, RpcCode.InvalidRequest, 'Not Acceptable: the client must accept both application/json and text/event-stream')
-    }
-    if (!/^application\/json\b/i.test(request.headers['content-type'] ?? '')) {
-      return httpRpcError(reply, 415, RpcCode.InvalidRequest, 'Unsupported Media Type: the body must be application/json')
-    }
+    if (refusePost(request, reply)) return reply
     const body = request.body
-    if (body instanceof Unparsable) return httpRpcError(reply, 400, RpcCode.ParseError, `Parse error: ${body.reason}`)
-    if (Array.isArray(body)) return httpRpcError(reply, 400, RpcCode.InvalidRequest, 'Invalid Request: JSON-RPC batches are not supported (removed in protocol 2025-06-18)')
     if (isRequest.Check(body) && body.method === 'initialize') return initialize(request, reply, body)
-
     const session = findSession(request, reply)
     if (!session) return reply
+    return receive(reply, session, body)
+  }
+
+  /** Answers a POST whose headers or body cannot carry one JSON-RPC message; true when it did. */
+  function refusePost (request: FastifyRequest, reply: FastifyReply): boolean {
+    if (!accepts(request, 'application/json') || !accepts(request, 'text/event-stream')) {
+      httpRpcError(reply, 406, RpcCode.InvalidRequest, 'Not Acceptable: the client must accept both application/json and text/event-stream')
+    } else if (!/^application\/json\b/i.test(request.headers['content-type'] ?? '')) {
+      httpRpcError(reply, 415, RpcCode.InvalidRequest, 'Unsupported Media Type: the body must be application/json')
+    } else if (request.body instanceof Unparsable) {
+      httpRpcError(reply, 400, RpcCode.ParseError, `Parse error: ${request.body.reason}`)
+    } else if (Array.isArray(request.body)) {
+      httpRpcError(reply, 400, RpcCode.InvalidRequest, 'Invalid Request: JSON-RPC batches are not supported (removed in protocol 2025-06-18)')
+    } else {
+      return false
+    }
+    return true
+  }
+
+  /** One message of a session: a request to answer, a notification, or the client's answer to our request. */
+  async function receive (reply: FastifyReply, session: Session, body: unknown) {
     if (isRequest.Check(body)) return call(reply, session, body)
     if (isNotification.Check(body)) {
       dispatcher.notification(session, body.method, body.params ?? {})
@@ -250,6 +262,11 @@ const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, { dispatcher 
     if (!resumed && session.standalone && !session.standalone.closed) {
       return httpRpcError(reply, 409, RpcCode.InvalidRequest, 'Conflict: this session already has a GET stream open')
     }
+    return openStream(reply, session, resumed)
+  }
+
+  /** The session's standalone GET stream: a new one, or the one the client lost, replayed after its last event. */
+  function openStream (reply: FastifyReply, session: Session, resumed: { stream: string, seq: number } | undefined) {
     reply.hijack()
     const missed = resumed ? session.replay.after(resumed.stream, resumed.seq) : []
     const streamId = resumed?.stream ?? session.newStreamId()

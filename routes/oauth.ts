@@ -1,5 +1,5 @@
 import { timingSafeEqual } from 'node:crypto'
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import cookie from '@fastify/cookie'
 import oauth2, { type OAuth2Namespace } from '@fastify/oauth2'
 import rateLimit from '@fastify/rate-limit'
@@ -52,6 +52,67 @@ function upstreamIdentity (info: Record<string, unknown>, viaDiscovery: boolean)
 }
 
 /**
+ * Browser-based clients (the Inspector's UI) call these endpoints cross-origin. They take no
+ * cookies, so any origin may read them; the login and consent pages are navigations, not listed.
+ */
+function registerCors (app: FastifyInstance): void {
+  const CORS_PATHS = /^\/(\.well-known\/|token$|register$|revoke$)/
+  app.addHook('onRequest', async (request, reply) => {
+    if (CORS_PATHS.test(request.url.split('?')[0].slice(0, 64))) reply.header('access-control-allow-origin', '*')
+  })
+  app.options('/*', { config: { rateLimit: false } }, async (request, reply) => {
+    if (!CORS_PATHS.test(request.url.split('?')[0])) return reply.code(404).send()
+    return reply.code(204)
+      .header('access-control-allow-methods', 'GET, POST, OPTIONS')
+      .header('access-control-allow-headers', 'authorization, content-type, mcp-protocol-version')
+      .header('access-control-max-age', '600')
+      .send()
+  })
+}
+
+/** Logging the owner in through an upstream identity provider (@fastify/oauth2). */
+async function registerUpstream (app: FastifyInstance, upstream: UpstreamIdpSettings, callbackUri: () => string, cookie: Record<string, unknown>, hostPrefixedCookies: boolean): Promise<OAuth2Namespace> {
+  const split = (url: string) => { const u = new URL(url); return { host: u.origin, path: u.pathname + u.search } }
+  if (!upstream.issuer && (!upstream.authorizationUrl || !upstream.tokenUrl || !upstream.userinfoUrl)) {
+    throw new Error('auth.upstream needs either "issuer" (OpenID Connect discovery) or "authorizationUrl", "tokenUrl" and "userinfoUrl"')
+  }
+  await app.register(oauth2, {
+    name: UPSTREAM,
+    scope: upstream.scopes ?? (upstream.issuer ? ['openid', 'email', 'profile'] : []),
+    credentials: {
+      client: { id: upstream.clientId, secret: upstream.clientSecret },
+      ...(upstream.issuer
+        ? {}
+        : {
+            auth: {
+              authorizeHost: split(upstream.authorizationUrl!).host,
+              authorizePath: split(upstream.authorizationUrl!).path,
+              tokenHost: split(upstream.tokenUrl!).host,
+              tokenPath: split(upstream.tokenUrl!).path
+            }
+          })
+    },
+    ...(upstream.issuer ? { discovery: { issuer: upstream.issuer } } : {}),
+    callbackUri,
+    pkce: 'S256',
+    cookie,
+    hostPrefixedCookies
+  })
+  return (app as unknown as Record<string, OAuth2Namespace>)[UPSTREAM]
+}
+
+/** Whether an upstream identity may act as the owner: `allowedUsers` names it, or is `*`. */
+function allowedOwner (upstream: UpstreamIdpSettings, identity: { names: string[] }): boolean {
+  return upstream.allowedUsers.includes('*') || identity.names.some((n) => upstream.allowedUsers.includes(n))
+}
+
+/** The scopes ticked on the consent form. */
+function askedScopes (form: Form): unknown[] {
+  if (form.scope === undefined) return []
+  return Array.isArray(form.scope) ? form.scope : [form.scope]
+}
+
+/**
  * The OAuth 2.1 endpoints: RFC 9728 protected resource metadata (always, when auth is on), and
  * with the embedded issuer RFC 8414 metadata, /authorize with the owner's login and consent,
  * /token, /register (RFC 7591), /revoke (RFC 7009), the JWKS, and the upstream login callback.
@@ -71,20 +132,7 @@ const oauthRoutes: FastifyPluginAsync = async (app) => {
   await app.register(cookie)
   await app.register(rateLimit, { global: true, max: limits.max ?? 60, timeWindow: windowMs })
 
-  // Browser-based clients (the Inspector's UI) call these endpoints cross-origin. They take no
-  // cookies, so any origin may read them; the login and consent pages are navigations, not listed.
-  const CORS_PATHS = /^\/(\.well-known\/|token$|register$|revoke$)/
-  app.addHook('onRequest', async (request, reply) => {
-    if (CORS_PATHS.test(request.url.split('?')[0].slice(0, 64))) reply.header('access-control-allow-origin', '*')
-  })
-  app.options('/*', { config: { rateLimit: false } }, async (request, reply) => {
-    if (!CORS_PATHS.test(request.url.split('?')[0])) return reply.code(404).send()
-    return reply.code(204)
-      .header('access-control-allow-methods', 'GET, POST, OPTIONS')
-      .header('access-control-allow-headers', 'authorization, content-type, mcp-protocol-version')
-      .header('access-control-max-age', '600')
-      .send()
-  })
+  registerCors(app)
 
   const scopes = () => scopesSupported(app.gatewayConfig.current.mcpServers)
 
@@ -162,36 +210,7 @@ const oauthRoutes: FastifyPluginAsync = async (app) => {
 
   // Upstream login: @fastify/oauth2 against the configured identity provider.
   const upstream: UpstreamIdpSettings | undefined = settings.upstream
-  let idp: OAuth2Namespace | undefined
-  if (upstream) {
-    const split = (url: string) => { const u = new URL(url); return { host: u.origin, path: u.pathname + u.search } }
-    if (!upstream.issuer && (!upstream.authorizationUrl || !upstream.tokenUrl || !upstream.userinfoUrl)) {
-      throw new Error('auth.upstream needs either "issuer" (OpenID Connect discovery) or "authorizationUrl", "tokenUrl" and "userinfoUrl"')
-    }
-    await app.register(oauth2, {
-      name: UPSTREAM,
-      scope: upstream.scopes ?? (upstream.issuer ? ['openid', 'email', 'profile'] : []),
-      credentials: {
-        client: { id: upstream.clientId, secret: upstream.clientSecret },
-        ...(upstream.issuer
-          ? {}
-          : {
-              auth: {
-                authorizeHost: split(upstream.authorizationUrl!).host,
-                authorizePath: split(upstream.authorizationUrl!).path,
-                tokenHost: split(upstream.tokenUrl!).host,
-                tokenPath: split(upstream.tokenUrl!).path
-              }
-            })
-      },
-      ...(upstream.issuer ? { discovery: { issuer: upstream.issuer } } : {}),
-      callbackUri: () => `${urls.base()}/oauth/callback`,
-      pkce: 'S256',
-      cookie: cookieOptions(),
-      hostPrefixedCookies: secure()
-    })
-    idp = (app as unknown as Record<string, OAuth2Namespace>)[UPSTREAM]
-  }
+  const idp = upstream ? await registerUpstream(app, upstream, () => `${urls.base()}/oauth/callback`, cookieOptions(), secure()) : undefined
 
   async function readUpstreamUser (accessToken: string): Promise<Record<string, unknown>> {
     if (upstream?.issuer) return await idp!.userinfo(accessToken) as Record<string, unknown>
@@ -244,14 +263,20 @@ const oauthRoutes: FastifyPluginAsync = async (app) => {
       auth.audit(request, 'login', 'failed', { clientId: pending.client.client_id, via: 'passphrase' })
       return sendPage(reply, 401, loginPage({ requestId: pending.id, csrf: pending.csrf, client: clientView(pending), error: 'Wrong passphrase.' }))
     }
-    const id = owners.create('owner', 'passphrase')
-    auth.audit(request, 'login', 'succeeded', { clientId: pending.client.client_id, subject: 'owner', via: 'passphrase' })
+    return loggedIn(request, reply, pending, 'owner', 'passphrase')
+  })
+
+  /** The owner is logged in: a session cookie, then on to the consent page. */
+  function loggedIn (request: FastifyRequest, reply: FastifyReply, pending: PendingAuthorization, subject: string, via: string): FastifyReply {
+    const id = owners.create(subject, via)
+    auth.audit(request, 'login', 'succeeded', { clientId: pending.client.client_id, subject, via })
     reply.setCookie(ownerCookie(), id, { ...cookieOptions(), maxAge: settings.ownerSessionTtlSeconds ?? 12 * 3600 })
     return reply.header('cache-control', 'no-store').redirect(`/authorize/consent?request_id=${encodeURIComponent(pending.id)}`, 303)
-  })
+  }
 
   app.get('/oauth/callback', async (request, reply) => {
     if (!idp || !upstream) return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: 'no upstream identity provider is configured' })
+    const via = upstream.name ?? 'upstream'
     const pendingId = request.cookies[loginCookie()]
     reply.clearCookie(loginCookie(), { path: '/' })
     const pending = server.getPending(pendingId)
@@ -261,17 +286,14 @@ const oauthRoutes: FastifyPluginAsync = async (app) => {
       const token = await idp.getAccessTokenFromAuthorizationCodeFlow(request, reply)
       identity = upstreamIdentity(await readUpstreamUser(token.token.access_token), Boolean(upstream.issuer))
     } catch (err) {
-      auth.audit(request, 'login', 'failed', { clientId: pending.client.client_id, via: upstream.name ?? 'upstream', reason: (err as Error).message })
+      auth.audit(request, 'login', 'failed', { clientId: pending.client.client_id, via, reason: (err as Error).message })
       return sendPage(reply, 400, errorPage('Login failed', 'The identity provider did not confirm the login.'))
     }
-    if (!identity || !(upstream.allowedUsers.includes('*') || identity.names.some((n) => upstream.allowedUsers.includes(n)))) {
-      auth.audit(request, 'login', 'refused', { clientId: pending.client.client_id, subject: identity?.subject, via: upstream.name ?? 'upstream', reason: 'not in allowedUsers' })
+    if (!identity || !allowedOwner(upstream, identity)) {
+      auth.audit(request, 'login', 'refused', { clientId: pending.client.client_id, subject: identity?.subject, via, reason: 'not in allowedUsers' })
       return sendPage(reply, 403, errorPage('Login refused', 'This account may not approve access to this gateway.'))
     }
-    const id = owners.create(identity.subject, upstream.name ?? 'upstream')
-    auth.audit(request, 'login', 'succeeded', { clientId: pending.client.client_id, subject: identity.subject, via: upstream.name ?? 'upstream' })
-    reply.setCookie(ownerCookie(), id, { ...cookieOptions(), maxAge: settings.ownerSessionTtlSeconds ?? 12 * 3600 })
-    return reply.header('cache-control', 'no-store').redirect(`/authorize/consent?request_id=${encodeURIComponent(pending.id)}`, 303)
+    return loggedIn(request, reply, pending, identity.subject, via)
   })
 
   app.get('/authorize/consent', async (request, reply) => {
@@ -294,7 +316,7 @@ const oauthRoutes: FastifyPluginAsync = async (app) => {
       return sendPage(reply, 400, errorPage('Consent refused', 'This consent form expired or was not issued to you by this gateway.'))
     }
     server.takePending(pending.id)
-    const asked = form.scope === undefined ? [] : Array.isArray(form.scope) ? form.scope : [form.scope]
+    const asked = askedScopes(form)
     const granted = pending.scopes.filter((s) => asked.includes(s))
     const who = { clientId: pending.client.client_id, subject: session.subject }
     if (form.decision !== 'approve' || granted.length === 0) {

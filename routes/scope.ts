@@ -43,6 +43,15 @@ function compileOrThrow (source: string, where: string): TagFilter {
   }
 }
 
+/** `/mcp/<server>`: that server alone, if it is enabled and the token may see it. */
+function singleScope (app: FastifyInstance, server: string, auth: FastifyRequest['auth']): Scope {
+  const config = app.gatewayConfig.current.mcpServers[server]
+  if (!config || config.disabled || (auth && !auth.admitsTags(config.tags ?? []))) {
+    throw new ScopeError(`no server named '${server}' is available`, 404)
+  }
+  return { single: server }
+}
+
 /**
  * What a new session may see: `/mcp/<server>` is that server alone; `/mcp` is every server,
  * narrowed by the query's tag filters (all must match) and by the token's scopes.
@@ -51,13 +60,7 @@ export function buildScope (app: FastifyInstance, request: FastifyRequest<{ Para
   const auth = request.auth
   const tagsOf = (backend: string) => app.gatewayConfig.current.mcpServers[backend]?.tags ?? []
   const server = request.params.server
-  if (server !== undefined) {
-    const config = app.gatewayConfig.current.mcpServers[server]
-    if (!config || config.disabled || (auth && !auth.admitsTags(config.tags ?? []))) {
-      throw new ScopeError(`no server named '${server}' is available`, 404)
-    }
-    return { single: server }
-  }
+  if (server !== undefined) return singleScope(app, server, auth)
   const filters = queryFilters(app, (request.query ?? {}) as Record<string, unknown>)
   if (filters.length === 0 && !auth) return {}
   const byAuth = auth ? (backend: string) => auth.admitsTags(tagsOf(backend)) : () => true

@@ -85,18 +85,26 @@ const sseRoutes: FastifyPluginAsync<SseRouteOptions> = async (app, { dispatcher 
     if (isRequest.Check(body) && body.method === 'initialize') return initialize(reply, id, pending, body)
     const session = app.sessions.get(id)
     if (!session) return httpRpcError(reply, 400, RpcCode.InvalidRequest, 'Bad Request: send initialize first')
+    if (!deliver(session, pending.channel, body)) {
+      return httpRpcError(reply, 400, RpcCode.InvalidRequest, 'Invalid Request: not a JSON-RPC 2.0 request, notification or response')
+    }
+    return reply.code(202).send('Accepted')
+  })
+
+  /** Hands one message to the session (a request is answered later, on the stream); false when it is none of the three kinds. */
+  function deliver (session: Session, channel: Channel, body: unknown): boolean {
     if (isRequest.Check(body)) {
-      void answer(session, pending.channel, body)
+      void answer(session, channel, body)
     } else if (isNotification.Check(body)) {
       dispatcher.notification(session, body.method, body.params ?? {})
     } else if (isResponse.Check(body)) {
       const message = body as ClientAnswer
       session.answer(message.id, message.result, message.error)
     } else {
-      return httpRpcError(reply, 400, RpcCode.InvalidRequest, 'Invalid Request: not a JSON-RPC 2.0 request, notification or response')
+      return false
     }
-    return reply.code(202).send('Accepted')
-  })
+    return true
+  }
 
   function initialize (reply: FastifyReply, id: string, pending: Pending, body: JsonRpcRequest) {
     const params = body.params ?? {}

@@ -1,8 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { AuthSettings } from './auth.js'
 
-export { AuthSettings } from './auth.js'
-
 export const DEFAULT_PORT = 3050
 export const DEFAULT_HOST = '127.0.0.1'
 

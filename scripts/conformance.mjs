@@ -192,17 +192,21 @@ async function runSuite (suite, url, work) {
   const timer = setTimeout(() => { say(`the suite ran past ${SUITE_TIMEOUT_MS} ms; stopping it`); void stopProcess(run) }, SUITE_TIMEOUT_MS)
   const { code, signal } = await run.exited
   clearTimeout(timer)
-  const summary = run.lines.indexOf('=== SUMMARY ===')
-  const shown = summary >= 0 ? run.lines.slice(summary) : run.lines.filter((l) => /passed|failed|Error/i.test(l))
-  process.stdout.write(shown.join('\n') + '\n')
-  const total = run.lines.map((l) => /^Total: (\d+) passed, (\d+) failed/.exec(l)).find(Boolean)
-  const passedLine = run.lines.map((l) => /^Passed: (\d+)\/\d+, (\d+) failed/.exec(l)).find(Boolean)
-  const counts = total ?? passedLine
-  const failures = failedChecks(outDir)
-  if (failures.length) process.stdout.write(`\nFailed checks:\n${failures.map((f) => `  ✗ ${f}`).join('\n')}\n`)
+  const counts = report(run.lines, outDir)
   const ok = code === 0 && counts !== undefined && Number(counts[1]) > 0 && Number(counts[2]) === 0
   if (!ok && !counts) say(`the suite ended (${signal ?? code}) without a result line`)
   return ok
+}
+
+/** Prints the suite's summary and failed checks; returns its `passed, failed` counts, if it printed them. */
+function report (lines, outDir) {
+  const summary = lines.indexOf('=== SUMMARY ===')
+  const shown = summary >= 0 ? lines.slice(summary) : lines.filter((l) => /passed|failed|Error/i.test(l))
+  process.stdout.write(shown.join('\n') + '\n')
+  const failures = failedChecks(outDir)
+  if (failures.length) process.stdout.write(`\nFailed checks:\n${failures.map((f) => `  ✗ ${f}`).join('\n')}\n`)
+  const total = lines.map((l) => /^Total: (\d+) passed, (\d+) failed/.exec(l)).find(Boolean)
+  return total ?? lines.map((l) => /^Passed: (\d+)\/\d+, (\d+) failed/.exec(l)).find(Boolean)
 }
 
 const work = mkdtempSync(join(tmpdir(), '1mcp-conformance-'))

@@ -124,29 +124,31 @@ export function form (values: Record<string, string | string[]>): URLSearchParam
   return params
 }
 
+/** Opens the authorization URL and, if the login page comes first, logs in: the consent page's HTML. */
+async function consentPageOf (b: Browser, authorizationUrl: URL | string, base: string, passphrase: string): Promise<string> {
+  const first = await b.fetch(authorizationUrl)
+  if (first.status !== 200) {
+    throw new Error(`GET /authorize answered ${first.status}: ${(await first.text()).slice(0, 300)} ${first.headers.get('location') ?? ''}`)
+  }
+  const html = await first.text()
+  if (!html.includes('action="/authorize/login"')) return html
+  const login = await b.fetch(`${base}/authorize/login`, {
+    method: 'POST',
+    body: form({ request_id: hidden(html, 'request_id'), csrf_token: hidden(html, 'csrf_token'), passphrase })
+  })
+  if (login.status !== 303) throw new Error(`login answered ${login.status}: ${(await login.text()).slice(0, 300)}`)
+  const consent = await b.fetch(new URL(login.headers.get('location')!, base))
+  return await consent.text()
+}
+
 /**
  * Plays the owner in a browser: opens the authorization URL, logs in with the passphrase, approves
  * (optionally only some scopes), and returns the URL the gateway redirects back to.
  */
 export async function approve (authorizationUrl: URL | string, opts: { browser?: Browser, passphrase?: string, scopes?: string[], decision?: 'approve' | 'deny' } = {}): Promise<URL> {
   const b = opts.browser ?? browser()
-  const first = await b.fetch(authorizationUrl)
-  let consentHtml: string
   const base = new URL(authorizationUrl).origin
-  if (first.status === 200 && (await first.clone().text()).includes('action="/authorize/login"')) {
-    const html = await first.text()
-    const login = await b.fetch(`${base}/authorize/login`, {
-      method: 'POST',
-      body: form({ request_id: hidden(html, 'request_id'), csrf_token: hidden(html, 'csrf_token'), passphrase: opts.passphrase ?? PASSPHRASE })
-    })
-    if (login.status !== 303) throw new Error(`login answered ${login.status}: ${(await login.text()).slice(0, 300)}`)
-    const consent = await b.fetch(new URL(login.headers.get('location')!, base))
-    consentHtml = await consent.text()
-  } else if (first.status === 200) {
-    consentHtml = await first.text()
-  } else {
-    throw new Error(`GET /authorize answered ${first.status}: ${(await first.text()).slice(0, 300)} ${first.headers.get('location') ?? ''}`)
-  }
+  const consentHtml = await consentPageOf(b, authorizationUrl, base, opts.passphrase ?? PASSPHRASE)
   const offered = [...consentHtml.matchAll(/name="scope" value="([^"]*)"/g)].map((m) => m[1])
   const done = await b.fetch(`${base}/authorize/consent`, {
     method: 'POST',

@@ -37,6 +37,22 @@ async function startIdp (t: Test, redirectUri: string): Promise<string> {
   return issuer
 }
 
+/** Where a redirect goes; the codes the IdP sends to the gateway's callback are collected in `seen`. */
+function redirectTarget (location: string, from: URL, seen: string[]): URL {
+  const next = new URL(location, from)
+  if (next.pathname === '/oauth/callback') seen.push(next.searchParams.get('code') ?? '')
+  return next
+}
+
+/** What the owner submits on a page: the IdP's login or consent, or the gateway's consent; undefined elsewhere. */
+function formSubmission (text: string, login: string): RequestInit | undefined {
+  if (/name="prompt" value="login"/.test(text)) return { method: 'POST', body: form({ prompt: 'login', login, password: 'any' }) }
+  if (/name="prompt" value="consent"/.test(text)) return { method: 'POST', body: form({ prompt: 'consent' }) }
+  if (!/action="\/authorize\/consent"/.test(text)) return undefined
+  const field = (name: string) => new RegExp(`name="${name}" value="([^"]*)"`).exec(text)![1]
+  return { method: 'POST', body: form({ request_id: field('request_id'), csrf_token: field('csrf_token'), decision: 'approve', scope: 'mcp' }) }
+}
+
 /**
  * Follows the browser through gateway → IdP login and consent → gateway consent, logging in at the
  * IdP as `login`; returns the final redirect to the client, or the page it stopped at.
@@ -49,8 +65,7 @@ async function browse (b: Browser, start: URL, login: string, seen: string[] = [
     init = {}
     const location = res.headers.get('location')
     if (location) {
-      const next = new URL(location, url)
-      if (next.pathname === '/oauth/callback') seen.push(next.searchParams.get('code') ?? '')
+      const next = redirectTarget(location, url, seen)
       if (next.href.startsWith('http://127.0.0.1:9/callback')) return { url: next, status: res.status, text: '' }
       url = next
       continue
@@ -59,16 +74,9 @@ async function browse (b: Browser, start: URL, login: string, seen: string[] = [
     if (res.status !== 200) return { status: res.status, text }
     const action = /<form[^>]*action="([^"]+)"/.exec(text)?.[1]
     if (!action) return { status: res.status, text }
-    if (/name="prompt" value="login"/.test(text)) {
-      init = { method: 'POST', body: form({ prompt: 'login', login, password: 'any' }) }
-    } else if (/name="prompt" value="consent"/.test(text)) {
-      init = { method: 'POST', body: form({ prompt: 'consent' }) }
-    } else if (/action="\/authorize\/consent"/.test(text)) {
-      const field = (name: string) => new RegExp(`name="${name}" value="([^"]*)"`).exec(text)![1]
-      init = { method: 'POST', body: form({ request_id: field('request_id'), csrf_token: field('csrf_token'), decision: 'approve', scope: 'mcp' }) }
-    } else {
-      return { status: res.status, text }
-    }
+    const submit = formSubmission(text, login)
+    if (!submit) return { status: res.status, text }
+    init = submit
     url = new URL(action.replace(/&amp;/g, '&'), url)
   }
   throw new Error('too many hops')

@@ -1,3 +1,4 @@
+/* eslint-disable no-template-curly-in-string -- these strings are the config's own `${VAR}` references, written and read back literally */
 import t from 'tap'
 import { readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'

@@ -1,3 +1,4 @@
+/* eslint-disable no-template-curly-in-string -- these strings are the config's own `${VAR}` references, written and read back literally */
 import t from 'tap'
 import { readFile, writeFile } from 'node:fs/promises'
 import { ECHO_SERVER, echoFixture, startGateway, waitFor } from './helpers.js'

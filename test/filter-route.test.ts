@@ -5,7 +5,9 @@ import { connect, echoFixture, startGateway, waitFor } from './helpers.js'
 import { tempHome } from './cli-helpers.js'
 
 const INIT = {
-  jsonrpc: '2.0', id: 1, method: 'initialize',
+  jsonrpc: '2.0',
+  id: 1,
+  method: 'initialize',
   params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } }
 }
 

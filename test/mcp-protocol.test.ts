@@ -3,7 +3,9 @@ import { echoFixture, startGateway, waitFor } from './helpers.js'
 
 const ACCEPT = 'application/json, text/event-stream'
 const INIT = (version = '2025-11-25') => ({
-  jsonrpc: '2.0', id: 1, method: 'initialize',
+  jsonrpc: '2.0',
+  id: 1,
+  method: 'initialize',
   params: { protocolVersion: version, capabilities: {}, clientInfo: { name: 'raw', version: '1' } }
 })
 

@@ -73,6 +73,7 @@ t.test('changing a server\'s args while a client calls it in a loop: no call fai
   let calls = 0
   const loop = (async () => {
     const deadline = Date.now() + 20_000
+    // eslint-disable-next-line no-unmodified-loop-condition -- `stop` is set by the test body while this loop awaits
     while (!stop && Date.now() < deadline && calls < 2000) {
       calls++
       await client.callTool({ name: 'alpha_1mcp_slow', arguments: { ms: 20, steps: 1 } }).catch((err: Error) => { failures.push(err.message) })
@@ -139,6 +140,7 @@ t.test('SIGHUP reloads; settings that need a restart are reported', async (t) =>
   t.same(health.config.pendingRestart, ['port'])
 })
 
+/* eslint-disable no-template-curly-in-string -- these strings are the config's own `${VAR}` syntax, not templates */
 t.test('${VAR} and ${VAR:-default} are substituted; a missing variable is an error naming its path', async (t) => {
   process.env.ONEMCP_TEST_NAME = 'from-env'
   t.teardown(() => { delete process.env.ONEMCP_TEST_NAME })
@@ -151,3 +153,4 @@ t.test('${VAR} and ${VAR:-default} are substituted; a missing variable is an err
   await waitFor(() => !gw.app.gatewayConfig.status.valid, 'the error')
   t.match(gw.app.gatewayConfig.status.error, /\/mcpServers\/alpha\/env\/INSTRUCTIONS: environment variable ONEMCP_UNSET_VAR is not set/)
 })
+/* eslint-enable no-template-curly-in-string */

@@ -60,7 +60,9 @@ t.test('behind a reverse proxy: externalUrl host is accepted, X-Forwarded-For on
   const gw = { app: behind }
   const init = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'x', version: '1' } } }
   const res = await gw.app.inject({
-    method: 'POST', url: '/mcp', payload: init,
+    method: 'POST',
+    url: '/mcp',
+    payload: init,
     headers: { host: 'mcp.example.com', origin: 'https://mcp.example.com', 'content-type': 'application/json', accept: 'application/json, text/event-stream' }
   })
   t.equal(res.statusCode, 200)

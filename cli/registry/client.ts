@@ -64,20 +64,13 @@ export class RegistryClient {
 
   constructor (options: RegistryClientOptions = {}) {
     this.baseUrl = (options.url ?? DEFAULT_REGISTRY_URL).replace(/\/+$/, '')
-    let parsed: URL
-    try {
-      parsed = new URL(this.baseUrl)
-    } catch {
-      throw new RegistryError('BAD_REGISTRY_URL', `the registry URL '${this.baseUrl}' is not a URL`, `use a base URL such as ${DEFAULT_REGISTRY_URL}`, 2)
-    }
-    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-      throw new RegistryError('BAD_REGISTRY_URL', `the registry URL '${this.baseUrl}' is not http or https`, `use a base URL such as ${DEFAULT_REGISTRY_URL}`, 2)
-    }
+    const parsed = registryUrl(this.baseUrl)
     this.apiBase = /\/v0(\.\d+)?$/.test(parsed.pathname) ? this.baseUrl : this.baseUrl + API_PREFIX
     this.cacheDir = options.cacheDir ?? defaultCacheDir()
-    this.ttlMs = options.cacheTtlMs ?? DEFAULT_CACHE_TTL_MS
-    this.maxStaleMs = options.maxStaleMs ?? DEFAULT_MAX_STALE_MS
-    this.refresh = options.refresh ?? false
+    const cache = cacheSettings(options)
+    this.ttlMs = cache.ttlMs
+    this.maxStaleMs = cache.maxStaleMs
+    this.refresh = cache.refresh
     this.timeoutMs = options.timeoutMs ?? 10_000
     this.notice = options.onNotice ?? (() => {})
     this.now = options.now ?? Date.now
@@ -161,8 +154,7 @@ export class RegistryClient {
   /** GETs a registry URL through the cache. `undefined` means 404. */
   private async getJson (url: string): Promise<unknown> {
     const cached = await this.readCache(url)
-    const age = cached ? this.now() - cached.fetchedAt : Infinity
-    if (cached && !this.refresh && age >= 0 && age < this.ttlMs) return cached.body
+    if (cached && this.isFresh(cached)) return cached.body
 
     let response: Response
     try {
@@ -170,26 +162,19 @@ export class RegistryClient {
     } catch (err) {
       return this.fallBack(url, cached, networkReason(err))
     }
-    if (response.status >= 500 || response.status === 429) {
+    if (response.status >= 500 || response.status === 429 || response.status === 404) {
       await response.body?.cancel()
-      return this.fallBack(url, cached, `HTTP ${response.status}`)
+      return response.status === 404 ? undefined : this.fallBack(url, cached, `HTTP ${response.status}`)
     }
-    if (response.status === 404) {
-      await response.body?.cancel()
-      return undefined
-    }
-    const text = await response.text()
-    if (!response.ok) {
-      throw new RegistryError('REGISTRY_REJECTED', `the registry refused ${url}: HTTP ${response.status} ${errorText(text)}`, 'check --limit and --cursor; a cursor is only valid for the search that returned it')
-    }
-    let body: unknown
-    try {
-      body = JSON.parse(text)
-    } catch {
-      throw new RegistryResponseError(url, 'the body is not JSON')
-    }
+    const body = await responseJson(url, response)
     await this.writeCache({ url, fetchedAt: this.now(), body })
     return body
+  }
+
+  /** A cached answer younger than the TTL, unless --refresh asked for a new one. */
+  private isFresh (cached: CacheRecord): boolean {
+    const age = this.now() - cached.fetchedAt
+    return !this.refresh && age >= 0 && age < this.ttlMs
   }
 
   private fallBack (url: string, cached: CacheRecord | undefined, reason: string): unknown {
@@ -244,4 +229,35 @@ function errorText (text: string): string {
 
 function describe (error: { path: string, message: string } | undefined): string {
   return error ? `${error.path || '/'}: ${error.message}` : 'unexpected shape'
+}
+
+/** The registry's base URL, parsed; it must be http or https. */
+function registryUrl (baseUrl: string): URL {
+  let parsed: URL
+  try {
+    parsed = new URL(baseUrl)
+  } catch {
+    throw new RegistryError('BAD_REGISTRY_URL', `the registry URL '${baseUrl}' is not a URL`, `use a base URL such as ${DEFAULT_REGISTRY_URL}`, 2)
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    throw new RegistryError('BAD_REGISTRY_URL', `the registry URL '${baseUrl}' is not http or https`, `use a base URL such as ${DEFAULT_REGISTRY_URL}`, 2)
+  }
+  return parsed
+}
+
+/** The JSON body of a successful answer; a refusal (4xx other than 404) or a non-JSON body is an error. */
+async function responseJson (url: string, response: Response): Promise<unknown> {
+  const text = await response.text()
+  if (!response.ok) {
+    throw new RegistryError('REGISTRY_REJECTED', `the registry refused ${url}: HTTP ${response.status} ${errorText(text)}`, 'check --limit and --cursor; a cursor is only valid for the search that returned it')
+  }
+  try {
+    return JSON.parse(text)
+  } catch {
+    throw new RegistryResponseError(url, 'the body is not JSON')
+  }
+}
+
+function cacheSettings (options: RegistryClientOptions): { ttlMs: number, maxStaleMs: number, refresh: boolean } {
+  return { ttlMs: options.cacheTtlMs ?? DEFAULT_CACHE_TTL_MS, maxStaleMs: options.maxStaleMs ?? DEFAULT_MAX_STALE_MS, refresh: options.refresh ?? false }
 }

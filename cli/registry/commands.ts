@@ -102,34 +102,50 @@ ${REGISTRY_OPTIONS_HELP}`,
       cursor: { type: 'string' }
     }, 'registry search')
     if (positionals.length > 1) throw new UsageError(`search takes one QUERY, not ${positionals.length} (the registry matches a substring of the name)`, 'registry search')
-    const limit = values.limit === undefined ? DEFAULT_LIMIT : Number(values.limit)
-    if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw new UsageError(`--limit must be a whole number from 1 to 100, not '${values.limit}'`, 'registry search')
+    const limit = searchLimit(values.limit)
     const type = oneOf(values.type, TYPES, '--type', 'registry search')
     const transport = oneOf(values.transport, TRANSPORTS, '--transport', 'registry search')
     const { doc } = await loadConfig(values, io)
     const client = clientFor(values, doc, io)
     const query = positionals[0] ?? ''
-    const { found, nextCursor, complete } = await collect(client, query, limit, { type, transport }, values.cursor)
+    const result = await collect(client, query, limit, { type, transport }, values.cursor)
     if (values.json) {
-      json(io, { registry: client.baseUrl, servers: found, nextCursor: nextCursor ?? null })
+      json(io, { registry: client.baseUrl, servers: result.found, nextCursor: result.nextCursor ?? null })
       return 0
     }
-    if (found.length === 0) {
-      io.out(`no servers${query ? ` matching '${query}'` : ''}${type || transport ? ' with those filters' : ''} in ${client.baseUrl}\n`)
-      if (nextCursor) io.out(`(stopped after ${MAX_PAGES} pages; continue with --cursor ${nextCursor})\n`)
-      return 0
-    }
-    const rows = [['NAME', 'VERSION', 'RUNS AS', 'DESCRIPTION'], ...found.map((e) => [
-      e.server.name,
-      e.server.version + (statusOf(e) === 'deprecated' ? ' (deprecated)' : ''),
-      runsAs(e),
-      oneLine(e.server.description, 60)
-    ])]
-    io.out(table(rows))
-    if (found.some((e) => runsAs(e).includes('*'))) io.out('* 1mcp cannot install this kind of package\n')
-    if (nextCursor) io.out(`more${complete ? '' : ` (searched ${MAX_PAGES} pages)`}: 1mcp registry search ${query ? `${query} ` : ''}--cursor ${nextCursor}${values.limit ? ` --limit ${limit}` : ''}${type ? ` --type ${type}` : ''}${transport ? ` --transport ${transport}` : ''}\n`)
+    printSearch(io, client.baseUrl, { query, limit, type, transport, limitGiven: values.limit !== undefined }, result)
     return 0
   }
+}
+
+function searchLimit (text: string | undefined): number {
+  const limit = text === undefined ? DEFAULT_LIMIT : Number(text)
+  if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw new UsageError(`--limit must be a whole number from 1 to 100, not '${text}'`, 'registry search')
+  return limit
+}
+
+interface SearchAsked { query: string, limit: number, type?: string, transport?: string, limitGiven: boolean }
+
+function printSearch (io: Io, registry: string, asked: SearchAsked, { found, nextCursor, complete }: Awaited<ReturnType<typeof collect>>): void {
+  const { query, type, transport } = asked
+  if (found.length === 0) {
+    io.out(`no servers${query ? ` matching '${query}'` : ''}${type || transport ? ' with those filters' : ''} in ${registry}\n`)
+    if (nextCursor) io.out(`(stopped after ${MAX_PAGES} pages; continue with --cursor ${nextCursor})\n`)
+    return
+  }
+  const rows = [['NAME', 'VERSION', 'RUNS AS', 'DESCRIPTION'], ...found.map((e) => [
+    e.server.name,
+    e.server.version + (statusOf(e) === 'deprecated' ? ' (deprecated)' : ''),
+    runsAs(e),
+    oneLine(e.server.description, 60)
+  ])]
+  io.out(table(rows))
+  if (found.some((e) => runsAs(e).includes('*'))) io.out('* 1mcp cannot install this kind of package\n')
+  if (nextCursor) io.out(`more${complete ? '' : ` (searched ${MAX_PAGES} pages)`}: 1mcp registry search ${continuation(asked, nextCursor)}\n`)
+}
+
+function continuation ({ query, limit, type, transport, limitGiven }: SearchAsked, cursor: string): string {
+  return `${query ? `${query} ` : ''}--cursor ${cursor}${limitGiven ? ` --limit ${limit}` : ''}${type ? ` --type ${type}` : ''}${transport ? ` --transport ${transport}` : ''}`
 }
 
 function inputLine (kind: string, key: string, input: { isRequired?: boolean, isSecret?: boolean, default?: string, value?: string, choices?: string[], description?: string }): string {
@@ -156,25 +172,38 @@ function keyValueLines (items: KeyValueInput[] | undefined, kind: string): strin
 export function describeEntry (entry: ServerResponse): string {
   const s = entry.server
   const meta = entry._meta?.[OFFICIAL_META]
-  const facts = [statusOf(entry), meta?.isLatest ? 'latest' : '', meta?.publishedAt ? `published ${meta.publishedAt.slice(0, 10)}` : ''].filter(Boolean)
-  let out = `${s.name} ${s.version} (${facts.join(', ')})\n`
-  if (s.title || s.description) out += `${[s.title, s.description].filter(Boolean).join(' — ')}\n`
-  if (s.repository?.url) out += `repository: ${s.repository.url}${s.repository.subfolder ? ` (${s.repository.subfolder})` : ''}\n`
-  if (s.websiteUrl) out += `website: ${s.websiteUrl}\n`
-  for (const target of targetsOf(s)) {
-    if (target.kind === 'package') {
-      const p = target.pkg
-      const runner = RUNNERS[p.registryType]
-      out += `\npackage ${describeTarget(target)}: ${p.identifier}${p.version ? `@${p.version}` : ''}${runnable(target) ? ` (runs with ${runner})` : ' (1mcp cannot install this)'}\n`
-      out += argumentLines(p.runtimeArguments, 'runtime') + argumentLines(p.packageArguments, 'package') + keyValueLines(p.environmentVariables, 'env')
-    } else {
-      out += `\nremote ${target.transport}: ${target.remote.url ?? '?'}${runnable(target) ? '' : ' (1mcp cannot connect to this)'}\n`
-      out += Object.entries(target.remote.variables ?? {}).map(([k, v]) => inputLine('url variable', k, v)).join('') + keyValueLines(target.remote.headers, 'header')
-    }
-  }
+  let out = entryHeader(entry)
+  for (const target of targetsOf(s)) out += targetLines(target)
   if (statusOf(entry) === 'deleted') out += '\nThe registry marks this entry deleted; it cannot be installed.\n'
   else out += `\ninstall: 1mcp mcp install ${s.name}${meta?.isLatest === false ? `@${s.version}` : ''}\n`
   return out
+}
+
+function entryFacts (entry: ServerResponse): string[] {
+  const meta = entry._meta?.[OFFICIAL_META]
+  return [statusOf(entry), meta?.isLatest ? 'latest' : '', meta?.publishedAt ? `published ${meta.publishedAt.slice(0, 10)}` : ''].filter(Boolean)
+}
+
+/** Name, version, status, description and links. */
+function entryHeader (entry: ServerResponse): string {
+  const s = entry.server
+  let out = `${s.name} ${s.version} (${entryFacts(entry).join(', ')})\n`
+  if (s.title || s.description) out += `${[s.title, s.description].filter(Boolean).join(' — ')}\n`
+  if (s.repository?.url) out += `repository: ${s.repository.url}${s.repository.subfolder ? ` (${s.repository.subfolder})` : ''}\n`
+  if (s.websiteUrl) out += `website: ${s.websiteUrl}\n`
+  return out
+}
+
+/** One package or remote, with the inputs it takes. */
+function targetLines (target: ReturnType<typeof targetsOf>[number]): string {
+  if (target.kind === 'package') {
+    const p = target.pkg
+    const runner = RUNNERS[p.registryType]
+    return `\npackage ${describeTarget(target)}: ${p.identifier}${p.version ? `@${p.version}` : ''}${runnable(target) ? ` (runs with ${runner})` : ' (1mcp cannot install this)'}\n` +
+      argumentLines(p.runtimeArguments, 'runtime') + argumentLines(p.packageArguments, 'package') + keyValueLines(p.environmentVariables, 'env')
+  }
+  return `\nremote ${target.transport}: ${target.remote.url ?? '?'}${runnable(target) ? '' : ' (1mcp cannot connect to this)'}\n` +
+    Object.entries(target.remote.variables ?? {}).map(([k, v]) => inputLine('url variable', k, v)).join('') + keyValueLines(target.remote.headers, 'header')
 }
 
 const show: Command = {

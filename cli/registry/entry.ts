@@ -105,23 +105,25 @@ async function packageEntry (pkg: Package, inputs: InputResolver): Promise<Serve
     const [value] = await inputs.resolve('env', variable.name, variable)
     if (value !== undefined) env[variable.name] = value
   }
-  const entry: ServerConfig = { command: RUNNERS[pkg.registryType], args: [] }
+  const entry: ServerConfig = { command: RUNNERS[pkg.registryType], args: runnerArgs(pkg, runtimeArgs, packageArgs, Object.keys(env)) }
+  if (Object.keys(env).length > 0) entry.env = env
+  return entry
+}
+
+/** The runner's command line: npx, uvx or docker, each with the package pinned to its version. */
+function runnerArgs (pkg: Package, runtimeArgs: string[], packageArgs: string[], envNames: string[]): string[] {
   switch (pkg.registryType) {
     case 'npm': {
       const registry = pkg.registryBaseUrl && !/^https:\/\/registry\.npmjs\.org\/?$/.test(pkg.registryBaseUrl) ? [`--registry=${pkg.registryBaseUrl}`] : []
-      entry.args = ['-y', ...registry, ...runtimeArgs, pinned(pkg.identifier, pkg.version, '@'), ...packageArgs]
-      break
+      return ['-y', ...registry, ...runtimeArgs, pinned(pkg.identifier, pkg.version, '@'), ...packageArgs]
     }
     case 'pypi':
-      entry.args = [...runtimeArgs, pinned(pkg.identifier, pkg.version, '@'), ...packageArgs]
-      break
+      return [...runtimeArgs, pinned(pkg.identifier, pkg.version, '@'), ...packageArgs]
     case 'oci':
       // a container sees none of the gateway's environment: name each variable for docker to pass in
-      entry.args = ['run', '-i', '--rm', ...runtimeArgs, ...Object.keys(env).flatMap((name) => ['-e', name]), image(pkg), ...packageArgs]
-      break
+      return ['run', '-i', '--rm', ...runtimeArgs, ...envNames.flatMap((name) => ['-e', name]), image(pkg), ...packageArgs]
   }
-  if (Object.keys(env).length > 0) entry.env = env
-  return entry
+  return []
 }
 
 function pinned (identifier: string, version: string | undefined, separator: string): string {

@@ -61,23 +61,31 @@ export class InputResolver {
   async resolve (kind: InputKind, key: string, input: Input & { variables?: Record<string, Input>, isRepeated?: boolean }): Promise<string[]> {
     if (input.value !== undefined) return [await this.fill(input.value, input.variables ?? {})]
     const given = this.provided[kind].get(key)
-    if (given !== undefined) {
-      this.used.add(`${kind}:${key}`)
-      if (given.length > 1 && !input.isRepeated) throw new InvalidInputError(`${flagFor(kind, key).split(' ')[0]} ${key} was given ${given.length} times but takes one value`)
-      for (const value of given) {
-        const problem = check(input, value)
-        if (problem) throw new InvalidInputError(`${kind} ${key}: ${problem}`)
-      }
-      return given
-    }
+    if (given !== undefined) return this.checkGiven(kind, key, input, given)
     if (this.ask && input.isRequired) {
       const answer = await this.askFor(kind, key, input)
       if (answer !== undefined) return [answer]
     }
     if (input.default !== undefined) return [input.default]
+    this.noValue(kind, key, input)
+    return []
+  }
+
+  /** Values given on the command line, checked against the input's rules. */
+  private checkGiven (kind: InputKind, key: string, input: Input & { isRepeated?: boolean }, given: string[]): string[] {
+    this.used.add(`${kind}:${key}`)
+    if (given.length > 1 && !input.isRepeated) throw new InvalidInputError(`${flagFor(kind, key).split(' ')[0]} ${key} was given ${given.length} times but takes one value`)
+    for (const value of given) {
+      const problem = check(input, value)
+      if (problem) throw new InvalidInputError(`${kind} ${key}: ${problem}`)
+    }
+    return given
+  }
+
+  /** Records an input left without a value: missing when required, else skipped. */
+  private noValue (kind: InputKind, key: string, input: Input): void {
     if (input.isRequired) this.missing.push(`${flagFor(kind, key)}${input.description ? ` (${input.description})` : ''}`)
     else this.skipped.push(flagFor(kind, key))
-    return []
   }
 
   /** Fills `{name}` in a template from `variables` (or from the names a URL template uses); unknown names stay as they are. */

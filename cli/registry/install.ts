@@ -71,58 +71,18 @@ ${REGISTRY_OPTIONS_HELP}`,
     if (values.name !== undefined && !NAME.test(values.name)) throw new UsageError(`'${values.name}' is not a valid server name: use letters, digits, '_' and '-'`, 'mcp install')
 
     const { path, doc } = await loadConfig(values, io)
-    const client = clientFor(values, doc, io)
-    const found = await client.get(serverName, version)
-    const server = found.server
-    const status = statusOf(found)
-    if (status === 'deleted') {
-      throw new RegistryError('SERVER_DELETED', `the registry marks ${server.name}@${server.version} as deleted`, 'deleted entries are usually removed for policy reasons; pick another server', 4)
-    }
-    if (status === 'deprecated') io.err(`1mcp: note: ${server.name}@${server.version} is deprecated by its publisher\n`)
+    const server = await installable(clientFor(values, doc, io), serverName, version, io)
     const target = chooseTarget(server, { type: values.type, transport: values.transport })
 
     const name = values.name ?? entryName(server.name)
     if (doc?.mcpServers[name] && !values.force && !values['dry-run']) {
       throw new CliError(`a server named '${name}' is already in ${path}`, 'choose another name with --name, or replace it with --force')
     }
-
-    const provided = {
-      env: parsePairs('--env', values.env),
-      arg: new Map([...parsePairs('--arg', values.arg)].map(([k, v]) => [k.replace(/^-+/, ''), v])),
-      header: parsePairs('--header', values.header)
-    }
-    let prompter: LinePrompter | undefined
-    let askedHeader = false
-    const ask: Ask | undefined = values['no-input']
-      ? undefined
-      : (request) => {
-          prompter ??= new LinePrompter(io.stdin ?? process.stdin, io.err)
-          if (request.problem === undefined && !askedHeader) {
-            askedHeader = true
-            io.err(`${server.name}@${server.version} as ${describeTarget(target)} needs some values (an empty answer takes the default):\n`)
-          }
-          return promptAsk(prompter)(request)
-        }
-    const inputs = new InputResolver(provided, ask)
-    let entry: ServerConfig
-    try {
-      entry = await buildEntry(server, target, inputs)
-    } finally {
-      prompter?.close()
-    }
-    inputs.assertComplete()
-    const unused = inputs.unused()
-    if (unused.length > 0) {
-      throw new InvalidInputError(`${unused.join(', ')} ${unused.length === 1 ? 'matches' : 'match'} no input of ${server.name}@${server.version} as ${describeTarget(target)}`,
-        `see its inputs with \`1mcp registry show ${server.name}\``)
-    }
-    const tags = listOption(values.tags)
-    if (tags.length) entry.tags = tags
-    if (values.disabled) entry.disabled = true
+    const { entry, inputs } = await resolveEntry(server, target, values, io)
+    Object.assign(entry, entryFlags(values))
 
     if (values['dry-run']) {
-      if (values.json) io.out(JSON.stringify({ name, server: server.name, version: server.version, entry: redacted(entry), written: false }, null, 2) + '\n')
-      else io.out(`would add '${name}' to ${path}: ${summary(entry)}\n${JSON.stringify({ [name]: redacted(entry) }, null, 2)}\n`)
+      reportDryRun(io, name, server, entry, path, values.json === true)
       return 0
     }
     const replaced = await editConfigFile(path, (config) => {
@@ -131,13 +91,81 @@ ${REGISTRY_OPTIONS_HELP}`,
       config.mcpServers[name] = entry
       return had
     }, { allowMissing: true })
-    if (values.json) {
-      io.out(JSON.stringify({ name, server: server.name, version: server.version, entry: redacted(entry), written: true, replaced, config: path }, null, 2) + '\n')
-    } else {
-      io.out(`${replaced ? 'replaced' : 'added'} '${name}' (${server.name}@${server.version}) in ${path}: ${summary(entry)}\n`)
-      if (inputs.skipped.length > 0) io.out(`optional values left out: ${inputs.skipped.join(', ')} (add them with \`1mcp mcp install ${server.name} --force …\` or by editing the file)\n`)
-      io.out('a running gateway picks it up on its own (the config file is watched)\n')
-    }
+    reportInstalled(io, { name, server, entry, replaced, path, skipped: inputs.skipped, json: values.json === true })
     return 0
   }
+}
+
+type Server = Awaited<ReturnType<ReturnType<typeof clientFor>['get']>>['server']
+type Target = ReturnType<typeof chooseTarget>
+
+/** The server entry to install: not deleted (a deprecated one is installed with a note). */
+async function installable (client: ReturnType<typeof clientFor>, serverName: string, version: string | undefined, io: Io): Promise<Server> {
+  const found = await client.get(serverName, version)
+  const server = found.server
+  const status = statusOf(found)
+  if (status === 'deleted') {
+    throw new RegistryError('SERVER_DELETED', `the registry marks ${server.name}@${server.version} as deleted`, 'deleted entries are usually removed for policy reasons; pick another server', 4)
+  }
+  if (status === 'deprecated') io.err(`1mcp: note: ${server.name}@${server.version} is deprecated by its publisher\n`)
+  return server
+}
+
+interface InputValues { env?: string[], arg?: string[], header?: string[], 'no-input'?: boolean }
+
+/** The gateway entry for the chosen target, its inputs from flags or (unless --no-input) asked for on the terminal. */
+async function resolveEntry (server: Server, target: Target, values: InputValues, io: PromptingIo): Promise<{ entry: ServerConfig, inputs: InputResolver }> {
+  const provided = {
+    env: parsePairs('--env', values.env),
+    arg: new Map([...parsePairs('--arg', values.arg)].map(([k, v]) => [k.replace(/^-+/, ''), v])),
+    header: parsePairs('--header', values.header)
+  }
+  let prompter: LinePrompter | undefined
+  let askedHeader = false
+  const ask: Ask | undefined = values['no-input']
+    ? undefined
+    : (request) => {
+        prompter ??= new LinePrompter(io.stdin ?? process.stdin, io.err)
+        if (request.problem === undefined && !askedHeader) {
+          askedHeader = true
+          io.err(`${server.name}@${server.version} as ${describeTarget(target)} needs some values (an empty answer takes the default):\n`)
+        }
+        return promptAsk(prompter)(request)
+      }
+  const inputs = new InputResolver(provided, ask)
+  let entry: ServerConfig
+  try {
+    entry = await buildEntry(server, target, inputs)
+  } finally {
+    prompter?.close()
+  }
+  inputs.assertComplete()
+  const unused = inputs.unused()
+  if (unused.length > 0) {
+    throw new InvalidInputError(`${unused.join(', ')} ${unused.length === 1 ? 'matches' : 'match'} no input of ${server.name}@${server.version} as ${describeTarget(target)}`,
+      `see its inputs with \`1mcp registry show ${server.name}\``)
+  }
+  return { entry, inputs }
+}
+
+function reportInstalled (io: Io, done: { name: string, server: Server, entry: ServerConfig, replaced: boolean, path: string, skipped: string[], json: boolean }): void {
+  const { name, server, entry, replaced, path, skipped } = done
+  if (done.json) {
+    io.out(JSON.stringify({ name, server: server.name, version: server.version, entry: redacted(entry), written: true, replaced, config: path }, null, 2) + '\n')
+    return
+  }
+  io.out(`${replaced ? 'replaced' : 'added'} '${name}' (${server.name}@${server.version}) in ${path}: ${summary(entry)}\n`)
+  if (skipped.length > 0) io.out(`optional values left out: ${skipped.join(', ')} (add them with \`1mcp mcp install ${server.name} --force …\` or by editing the file)\n`)
+  io.out('a running gateway picks it up on its own (the config file is watched)\n')
+}
+
+/** --tags and --disabled, for the entry. */
+function entryFlags (values: { tags?: string[], disabled?: boolean }): Partial<ServerConfig> {
+  const tags = listOption(values.tags)
+  return { ...(tags.length ? { tags } : {}), ...(values.disabled ? { disabled: true } : {}) }
+}
+
+function reportDryRun (io: Io, name: string, server: Server, entry: ServerConfig, path: string, json: boolean): void {
+  if (json) io.out(JSON.stringify({ name, server: server.name, version: server.version, entry: redacted(entry), written: false }, null, 2) + '\n')
+  else io.out(`would add '${name}' to ${path}: ${summary(entry)}\n${JSON.stringify({ [name]: redacted(entry) }, null, 2)}\n`)
 }

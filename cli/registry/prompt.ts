@@ -72,11 +72,13 @@ export class LinePrompter {
   }
 }
 
+const KIND_NAMES: Record<InputRequest['kind'], string> = { arg: 'argument', env: 'environment variable', header: 'header' }
+
 /** The question for one input, e.g. `WEATHER_API_KEY (env) — API key [secret, required]: `. */
 export function questionFor (request: InputRequest): string {
   const { input, kind, key, problem } = request
   const notes = [input.isSecret ? 'secret' : '', input.isRequired ? 'required' : 'optional'].filter(Boolean)
-  const parts = [`${key} (${kind === 'arg' ? 'argument' : kind === 'env' ? 'environment variable' : 'header'})`]
+  const parts = [`${key} (${KIND_NAMES[kind]})`]
   if (input.description) parts.push(`— ${input.description}`)
   let text = `${parts.join(' ')} [${notes.join(', ')}]`
   if (input.choices?.length) text += ` one of: ${input.choices.join(', ')}`

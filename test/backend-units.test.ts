@@ -1,0 +1,56 @@
+import t from 'tap'
+import { McpError } from '@modelcontextprotocol/sdk/types.js'
+import { backendError, RpcCode, RpcError } from '../backends/errors.js'
+import { InFlightLimit } from '../backends/limit.js'
+import { connectionFingerprint, redactError, transportKind } from '../backends/backend.js'
+import { restartDelay, restartPolicy } from '../backends/restart.js'
+
+t.test('a backend failure keeps its code, message and data, tagged with the backend', async (t) => {
+  const own = new RpcError(RpcCode.InvalidParams, 'bad')
+  t.equal(backendError('a', own), own, 'an RpcError passes through')
+  t.same(backendError('a', new McpError(-32000, 'Connection closed')).toJSON(), { code: RpcCode.BackendUnavailable, message: "backend 'a' is unavailable: connection closed", data: { backend: 'a' } })
+  t.match(backendError('a', new McpError(-32000, 'Connection closed'), 'it crashed').message, /unavailable: it crashed$/)
+  t.same(backendError('a', new McpError(RpcCode.RequestTimeout, 'timed out', { timeout: 50 })).toJSON(), { code: RpcCode.RequestTimeout, message: "backend 'a' did not answer within 50 ms; the request was cancelled", data: { backend: 'a', timeout: 50 } })
+  t.match(backendError('a', new McpError(RpcCode.RequestTimeout, 'timed out')).message, /within \? ms/)
+  t.same(backendError('a', new McpError(-32602, 'no such tool', { tool: 'x' })).toJSON(), { code: -32602, message: 'no such tool', data: { tool: 'x', backend: 'a' } })
+  t.same(backendError('a', new McpError(-32602, 'bad')).toJSON().data, { backend: 'a' })
+  t.same(backendError('a', new McpError(-32602, 'bad', [1, 2])).toJSON().data, { backend: 'a', backendData: [1, 2] })
+  t.same(backendError('a', new McpError(-32602, 'bad', null)).toJSON().data, { backend: 'a', backendData: null })
+  t.same(backendError('a', new Error('boom')).toJSON(), { code: RpcCode.InternalError, message: "backend 'a' failed: boom", data: { backend: 'a' } })
+  t.match(backendError('a', 'a string').message, /failed: a string$/)
+  t.same(new RpcError(1, 'm').toJSON(), { code: 1, message: 'm' }, 'no data, no data key')
+})
+
+t.test('the in-flight limit queues up to its bound, refuses past it, and drops a cancelled waiter', async (t) => {
+  const limit = new InFlightLimit(1, 'b', 1)
+  await limit.acquire()
+  const controller = new AbortController()
+  const queued = limit.acquire(controller.signal)
+  t.equal(limit.queued, 1)
+  await t.rejects(limit.acquire(), { code: RpcCode.Overloaded, message: /overloaded: 1 calls in flight and 1 queued/ })
+  controller.abort()
+  await t.rejects(queued, { code: RpcCode.RequestTimeout, message: 'cancelled while queued' })
+  t.equal(limit.queued, 0)
+  const next = limit.acquire()
+  limit.release()
+  await next
+  t.equal(limit.active, 1, 'a released slot goes to the next waiter')
+  limit.release()
+  t.equal(limit.active, 0)
+})
+
+t.test('transport kinds, connection fingerprints, restart delays and redaction', async (t) => {
+  t.equal(transportKind({ command: 'node' }), 'stdio')
+  t.equal(transportKind({ url: 'http://127.0.0.1:1/mcp' }), 'streamable-http')
+  t.equal(transportKind({ url: 'http://127.0.0.1:1/mcp', type: 'streamableHttp' }), 'streamable-http')
+  t.equal(transportKind({ command: 'node', type: 'stdio' }), 'stdio')
+  t.equal(transportKind({ url: 'http://127.0.0.1:1/sse', type: 'sse' }), 'sse')
+  t.equal(connectionFingerprint({ url: 'http://x/mcp', type: 'http' }), connectionFingerprint({ url: 'http://x/mcp', type: 'streamable-http' }), 'spellings of one transport are one connection')
+  t.not(connectionFingerprint({ command: 'node', args: ['a'] }), connectionFingerprint({ command: 'node', args: ['b'] }))
+  t.equal(connectionFingerprint({ command: 'node', tags: ['x'] }), connectionFingerprint({ command: 'node', tags: ['y'] }), 'tags do not touch the connection')
+  const policy = restartPolicy({ initialDelayMs: 100, maxDelayMs: 1000 })
+  t.ok(restartDelay(0, policy, () => 0.5) >= 50)
+  t.ok(restartDelay(20, policy, () => 1) <= 1000 * 1.5, 'the delay is capped')
+  t.equal(redactError('connect to https://user:secret@host/x failed'), 'connect to https://***@host/x failed')
+  t.equal(redactError("cannot open '/home/me/project/server.js'"), "cannot open '…/server.js'")
+})
