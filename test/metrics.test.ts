@@ -1,7 +1,7 @@
 import t from 'tap'
 import { Writable } from 'node:stream'
 import { connect, echoFixture, settle, startGateway, waitFor } from './helpers.js'
-import { startAuthGateway } from './auth-helpers.js'
+import { forgeToken, startAuthGateway } from './auth-helpers.js'
 
 /** The value of one sample line (`name{labels} value`), or undefined when absent. */
 function sample (text: string, series: string): number | undefined {
@@ -110,9 +110,14 @@ t.test('/metrics: the auth plugin counts each refusal by the OAuth error the cli
   t.equal(await post({}), 401)
   t.equal(await post({ authorization: 'Basic Zm9vOmJhcg==' }), 401)
   t.equal(await post({ authorization: 'Bearer not.a.jwt' }), 401)
-  const res = await fetch(`${gw.base}/metrics`)
+  const anonymous = await fetch(`${gw.base}/metrics`)
+  t.equal(anonymous.status, 401, '/metrics needs a token when auth is on')
+  await anonymous.text()
+  const token = await forgeToken(gw.dataDir, { iss: gw.base, aud: `${gw.base}/mcp`, sub: 'owner', client_id: 'prometheus', scope: 'mcp' })
+  const res = await fetch(`${gw.base}/metrics`, { headers: { authorization: `Bearer ${token}` } })
+  t.equal(res.status, 200)
   const text = await res.text()
-  t.equal(sample(text, 'onemcp_auth_failures_total{reason="missing_token"}'), 2)
+  t.equal(sample(text, 'onemcp_auth_failures_total{reason="missing_token"}'), 3)
   t.equal(sample(text, 'onemcp_auth_failures_total{reason="invalid_request"}'), 1)
   t.equal(sample(text, 'onemcp_auth_failures_total{reason="invalid_token"}'), 1)
 })
