@@ -4,13 +4,14 @@ import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { BIN, cliEnv, tempHome } from './cli-helpers.js'
+import { NO_CHILD_COVERAGE } from './helpers.js'
 
 const run = promisify(execFile)
 
 /** Runs the real `1mcp` executable script; resolves with its exit code and output. */
 async function bin (args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number, stdout: string, stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH, ...env }, timeout: 60_000 })
+    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH, ...env, ...NO_CHILD_COVERAGE }, timeout: 60_000 })
     return { code: 0, stdout, stderr }
   } catch (err) {
     const e = err as { code: number, stdout: string, stderr: string }

@@ -76,3 +76,18 @@ export function alive (pid: number): boolean {
     return false
   }
 }
+
+/**
+ * For a child process of ours that runs the TypeScript sources through tsx: no coverage from it.
+ * tap's process tracking hooks every spawn (whatever env it is given) and would collect the child's V8
+ * coverage; tsx's output differs from tap's own TypeScript loader, and merging the two garbles the report
+ * of every file both load (lines that ran reported as missed). Add it to the env of such a child.
+ */
+export const NO_CHILD_COVERAGE = { _TAPJS_PROCESSINFO_COVERAGE_: '0' } as const
+
+/** This process's environment plus `extra`, without coverage: for a tsx child of ours (see NO_CHILD_COVERAGE). */
+export function uncoveredChildEnv (extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...extra, ...NO_CHILD_COVERAGE }
+  delete env.NODE_V8_COVERAGE
+  return env
+}

@@ -4,7 +4,7 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { CreateMessageRequestSchema, ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js'
 import type { Test } from 'tap'
 import { createServer, type AddressInfo } from 'node:net'
-import { alive, echoFixture, startGateway, waitFor } from './helpers.js'
+import { alive, echoFixture, NO_CHILD_COVERAGE, startGateway, waitFor } from './helpers.js'
 import { BIN } from './cli-helpers.js'
 import { proxyTarget } from '../cli/proxy.js'
 
@@ -13,7 +13,7 @@ async function proxyClient (t: Test, args: string[]) {
   const transport = new StdioClientTransport({
     command: process.execPath,
     args: [BIN, 'proxy', ...args],
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' },
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...NO_CHILD_COVERAGE },
     stderr: 'pipe'
   })
   let stderr = ''

@@ -10,6 +10,7 @@ import { run } from '../cli/index.js'
 import type { PromptingIo } from '../cli/registry/install.js'
 // @ts-expect-error: a plain .mjs fixture without types
 import { startRegistry } from './fixtures/registry-server.mjs'
+import { uncoveredChildEnv } from './helpers.js'
 
 interface Registry { url: string, requests: string[], close: () => Promise<void> }
 interface Result { code: number, out: string, err: string }
@@ -345,7 +346,7 @@ t.test('registry unreachable: an error with what to do, or the cache with a note
 t.test('the 1mcp binary installs from the registry with answers typed on its stdin', async (t) => {
   const e = await setup(t)
   const child = spawn(process.execPath, [BIN, 'mcp', 'install', 'io.github.acme/weather-py', '--config', e.config, '--registry-url', e.registry.url], {
-    env: { ...process.env, ...e.env, ONEMCP_CONFIG: '' },
+    env: uncoveredChildEnv({ ...e.env, ONEMCP_CONFIG: '' }),
     cwd: e.dir,
     stdio: ['pipe', 'pipe', 'pipe']
   })

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url'
 import Fastify from 'fastify'
 import { buildApp, gateway } from '../app.js'
 import { parseServeArgs } from '../server.js'
-import { alive, connect, echoFixture, settle, startGateway, waitFor } from './helpers.js'
+import { alive, connect, echoFixture, settle, startGateway, uncoveredChildEnv, waitFor } from './helpers.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 
@@ -80,12 +80,8 @@ t.test('npm start equivalent: SIGTERM lets calls finish and leaves no child proc
   const dir = mkdtempSync(join(tmpdir(), '1mcp-serve-'))
   const configPath = join(dir, 'config.json')
   writeFileSync(configPath, JSON.stringify({ mcpServers: { a: echoFixture('a'), b: echoFixture('b') } }))
-  // No coverage from this child: it runs the service through tsx, whose output differs from tap's
-  // own TypeScript loader, and merging the two garbles the coverage report of every file it loads.
-  const env: NodeJS.ProcessEnv = { ...process.env, _TAPJS_PROCESSINFO_COVERAGE_: '0' }
-  delete env.NODE_V8_COVERAGE
   const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'server.ts'), '--config', configPath, '--port', '0', '--no-auth'], {
-    cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env
+    cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: uncoveredChildEnv()
   })
   t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
   let out = ''
