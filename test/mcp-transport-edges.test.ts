@@ -178,6 +178,8 @@ t.test('the session limit: a new session is refused with 503 on both transports'
   t.equal(accepted.status, 202)
   const text = await readUntil(reader, /limit of 1 sessions/)
   t.match(text, /"id":3,"error":\{"code":-32003,"message":"the gateway has reached its limit of 1 sessions/)
+  controller.abort()
+  await client.close()
 })
 
 t.test('legacy SSE: initialize without params, endpoint under externalUrl, streams end at close', async (t) => {
