@@ -29,12 +29,16 @@ export async function startGateway (t: Test, options: BuildOptions = {}): Promis
   const config = options.config as { loadShedding?: unknown } | undefined
   if (config && config.loadShedding === undefined) options = { ...options, config: { ...config, loadShedding: false } }
   const app = await buildApp({ noAuth: true, logger: false, ...options })
-  t.teardown(() => app.close())
+  let base = ''
+  t.teardown(async () => {
+    await closeClientsOf(base)
+    await app.close()
+  })
   await app.listen({ port: 0, host: '127.0.0.1' })
   await settle(app)
   const address = app.server.address()
   const port = typeof address === 'object' && address ? address.port : 0
-  const base = `http://127.0.0.1:${port}`
+  base = `http://127.0.0.1:${port}`
   return { app, base, url: new URL(`${base}/mcp`) }
 }
 
@@ -44,15 +48,36 @@ export async function settle (app: FastifyInstance): Promise<void> {
   await app.capabilities.settled()
 }
 
-/** An SDK client connected over Streamable HTTP; closed at teardown. */
+/** Closers of the clients `connect` opened, by the origin they talk to. */
+const openClients = new Map<string, Set<() => Promise<void>>>()
+
+/**
+ * Closes the clients still talking to a gateway, before it closes: a client whose GET stream the
+ * closing gateway ends tries to reconnect, and the close then waits seconds for it.
+ */
+async function closeClientsOf (origin: string): Promise<void> {
+  await Promise.all([...openClients.get(origin) ?? []].map((close) => close()))
+}
+
+/** An SDK client connected over Streamable HTTP; closed at teardown (or before its gateway closes). */
 export async function connect (t: Test, url: URL | string, capabilities: ClientCapabilities = {}, name = 'test-client'): Promise<Client> {
   const client = new Client({ name, version: '1.0.0' }, { capabilities })
-  const transport = new StreamableHTTPClientTransport(new URL(url))
+  const target = new URL(url)
+  const transport = new StreamableHTTPClientTransport(target)
   await client.connect(transport)
-  t.teardown(async () => {
-    await transport.terminateSession().catch(() => {})
-    await client.close()
-  })
+  const closers = openClients.get(target.origin) ?? new Set()
+  openClients.set(target.origin, closers)
+  let closing: Promise<void> | undefined
+  const close = () => {
+    closing ??= (async () => {
+      closers.delete(close)
+      await transport.terminateSession().catch(() => {})
+      await client.close()
+    })()
+    return closing
+  }
+  closers.add(close)
+  t.teardown(close)
   return client
 }
 
