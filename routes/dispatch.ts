@@ -235,17 +235,19 @@ export class Dispatcher {
   /** Asks a 2025 client for what a 2026 backend's `input_required` answer needs, all at once. */
   private async fulfil (session: Session, channel: Channel, requests: Record<string, { method: string, params?: Params }>, signal: AbortSignal): Promise<Record<string, Result>> {
     const answers = await Promise.all(Object.entries(requests).map(async ([key, request]) => {
-      this.checkClientCapability(session, request.method)
+      this.checkClientCapability(session, request.method, channel)
       return [key, await session.requestClient(channel, request.method, request.params, signal)] as const
     }))
     return Object.fromEntries(answers)
   }
 
-  private checkClientCapability (session: Session, method: string): void {
+  /** Refuses a server→client request the client did not declare it can answer (the call's channel learns why too). */
+  private checkClientCapability (session: Session, method: string, channel?: Channel): void {
     const needed = CLIENT_CAPABILITY[method]
-    if (needed && !session.clientCapabilities[needed]) {
-      throw new RpcError(RpcCode.MethodNotFound, `the client did not declare the ${needed} capability needed for ${method}`)
-    }
+    if (!needed || session.clientCapabilities[needed]) return
+    const err = new RpcError(RpcCode.MethodNotFound, `the client did not declare the ${needed} capability needed for ${method}`)
+    channel?.refuse?.(new RpcError(RpcCode.MissingClientCapability, err.message, { requiredCapabilities: { [needed]: {} } }))
+    throw err
   }
 
   /** A notification from the client. */
@@ -280,7 +282,7 @@ export class Dispatcher {
       throw new RpcError(RpcCode.InvalidRequest, `${request.method} from backend '${backend.name}' cannot be routed: several client sessions have calls in flight to it (set "sessionMode": "per-client" for this server)`)
     }
     const [session, call] = callers[0]
-    this.checkClientCapability(session, request.method)
+    this.checkClientCapability(session, request.method, call.channel)
     return session.requestClient(call.channel, request.method, request.params, extra.signal)
   }
 

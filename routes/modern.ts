@@ -70,6 +70,8 @@ class InputChannel implements Channel {
   readonly requests = new Map<string, { method: string, params?: Params }>()
   private wake?: () => void
   finished = false
+  /** why the call cannot go on, when a request it raised cannot be put to this client */
+  refused?: Error
 
   constructor (ctx: ServerContext, private readonly logLevel: string | undefined) {
     this.ctx = ctx
@@ -94,6 +96,11 @@ class InputChannel implements Channel {
     return true
   }
 
+  refuse (err: Error): void {
+    this.refused ??= err
+    this.wake?.()
+  }
+
   /** Log messages reach a 2026 client only when it asked for them with a level in `_meta`. */
   private logs (level: unknown): boolean {
     return this.logLevel !== undefined && LOG_LEVELS.indexOf(String(level)) >= LOG_LEVELS.indexOf(this.logLevel)
@@ -101,7 +108,7 @@ class InputChannel implements Channel {
 
   /** Resolves once at least one input request waits for the client. */
   whenInputNeeded (): Promise<void> {
-    if (this.requests.size > 0) return Promise.resolve()
+    if (this.requests.size > 0 || this.refused) return Promise.resolve()
     return new Promise((resolve) => {
       // requests raised together reach the client together
       this.wake = () => { this.wake = undefined; setImmediate(resolve) }
@@ -131,8 +138,13 @@ export class ModernEndpoint {
   private readonly parked = new Map<string, ParkedCall>()
   private requestCount = 0
 
-  constructor (private readonly app: FastifyInstance, private readonly dispatcher: Dispatcher, private readonly inputTimeoutMs = DEFAULT_INPUT_TIMEOUT_MS) {
-    this.codec = createRequestStateCodec<StatePayload>({ key: randomBytes(32), ttlSeconds: Math.ceil(inputTimeoutMs / 1000), bind: principal })
+  constructor (private readonly app: FastifyInstance, private readonly dispatcher: Dispatcher) {
+    // a parked call ends on its own timer; the state of a 2026 backend's flow is good for an hour
+    this.codec = createRequestStateCodec<StatePayload>({ key: randomBytes(32), ttlSeconds: 3600, bind: principal })
+  }
+
+  private get inputTimeoutMs (): number {
+    return this.app.gatewayConfig.current.sessions?.inputTimeoutMs ?? DEFAULT_INPUT_TIMEOUT_MS
   }
 
   /** Serves one 2026-07-28 POST. */
@@ -259,11 +271,13 @@ export class ModernEndpoint {
   private async settle (call: ParkedCall, ctx: ServerContext, onAbort: () => void): Promise<Result> {
     const next = await Promise.race([call.outcome, call.channel.whenInputNeeded().then(() => undefined)])
     ctx.mcpReq.signal.removeEventListener('abort', onAbort)
-    if (next === undefined) return this.askClient(call, ctx)
+    if (next === undefined && !call.channel.refused) return this.askClient(call, ctx)
     call.channel.finished = true
-    this.app.sessions.delete(call.session.id)
-    if (next.error !== undefined) throw next.error
-    const result = next.result!
+    this.app.sessions.delete(call.session.id, 'the call ended')
+    if (call.channel.refused) throw call.channel.refused
+    const { result, error } = next!
+    if (error !== undefined) throw error
+    if (!result) throw new RpcError(RpcCode.InternalError, 'the backend sent no result')
     if (!isInputRequired(result)) return result
     // a 2026 backend asks for input: its requests go to the client as they are, its state is kept in ours
     const requestState = result.requestState === undefined ? undefined : await this.codec.mint({ s: result.requestState }, ctx)
