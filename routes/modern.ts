@@ -12,6 +12,7 @@ import { RpcCode, RpcError } from '../backends/errors.js'
 import { exposedUri, type Kind, type Scope } from '../plugins/capabilities.js'
 import { LOG_LEVELS, type Channel, type Session } from '../plugins/sessions.js'
 import { isInputRequired, type Dispatcher } from './dispatch.js'
+import { checkParamHeaders } from './param-headers.js'
 
 /** The stateless protocol generation, served beside the 2025 one on the same endpoints. */
 export const MODERN_PROTOCOL_VERSION = '2026-07-28'
@@ -38,6 +39,15 @@ export function isModernPost (headers: FastifyRequest['headers'], body: unknown)
 export function isModernHeader (headers: FastifyRequest['headers']): boolean {
   const version = headers['mcp-protocol-version']
   return typeof version === 'string' && DATED_VERSION.test(version) && version >= '2026'
+}
+
+function webHeaders (incoming: FastifyRequest['headers']): Headers {
+  const headers = new Headers()
+  for (const [name, value] of Object.entries(incoming)) {
+    if (typeof value === 'string') headers.set(name, value)
+    else if (Array.isArray(value)) headers.set(name, value.join(', '))
+  }
+  return headers
 }
 
 /** What a gateway `requestState` carries: a call parked here, or the backend's own state to hand back to it. */
@@ -149,14 +159,11 @@ export class ModernEndpoint {
 
   /** Serves one 2026-07-28 POST. */
   async serve (request: FastifyRequest, reply: FastifyReply, scope: Scope, owner: string | undefined): Promise<FastifyReply> {
+    const refused = this.checkHeaders(request, scope)
+    if (refused) return reply.code(400).send({ jsonrpc: '2.0', id: (request.body as { id?: RequestId }).id ?? null, error: refused.toJSON() })
     const aborted = new AbortController()
     reply.raw.once('close', () => { if (!reply.raw.writableFinished) aborted.abort() })
-    const headers = new Headers()
-    for (const [name, value] of Object.entries(request.headers)) {
-      if (typeof value === 'string') headers.set(name, value)
-      else if (Array.isArray(value)) headers.set(name, value.join(', '))
-    }
-    const web = new Request(`http://${request.host}${request.url}`, { method: 'POST', headers, body: JSON.stringify(request.body), signal: aborted.signal })
+    const web = new Request(`http://${request.host}${request.url}`, { method: 'POST', headers: webHeaders(request.headers), body: JSON.stringify(request.body), signal: aborted.signal })
     const authInfo: AuthInfo = {
       token: '',
       clientId: request.auth?.clientId ?? 'anonymous',
@@ -168,6 +175,24 @@ export class ModernEndpoint {
     response.headers.forEach((value, name) => { if (name !== 'content-length') void reply.header(name, value) })
     if (!response.body) return reply.send()
     return reply.send(Readable.fromWeb(response.body as WebReadableStream))
+  }
+
+  /** A `tools/call` whose `Mcp-Param-*` headers disagree with its arguments is refused before it reaches a backend. */
+  private checkHeaders (request: FastifyRequest, scope: Scope): RpcError | undefined {
+    const body = request.body as { method?: unknown, params?: { name?: unknown, arguments?: unknown } }
+    if (body.method !== 'tools/call' || typeof body.params?.name !== 'string') return undefined
+    const tool = this.app.capabilities.resolveName('tools', body.params.name, scope)
+    if (!tool) return undefined
+    try {
+      checkParamHeaders(tool.item.inputSchema, body.params.arguments, (name) => {
+        const value = request.headers[name]
+        return Array.isArray(value) ? value.join(', ') : value
+      })
+      return undefined
+    } catch (err) {
+      if (err instanceof RpcError) return err
+      throw err
+    }
   }
 
   private handlerFor (scope: Scope): McpHttpHandler {
@@ -240,7 +265,8 @@ export class ModernEndpoint {
       owner
     })
     session.initialized = true
-    const channel = new InputChannel(ctx, envelope['io.modelcontextprotocol/logLevel'] as string | undefined)
+    session.logLevel = envelope['io.modelcontextprotocol/logLevel'] as string | undefined
+    const channel = new InputChannel(ctx, session.logLevel)
     const forwarded = withInput(params, ctx.mcpReq.inputResponses, payload?.s)
     const id: RequestId = `${session.id}-1`
     const onAbort = () => session.inflight.get(id)?.controller.abort('the client closed the request')
