@@ -263,11 +263,15 @@ async function runSuite (run, url, work) {
   const { code, signal } = await child.exited
   clearTimeout(timer)
   const counts = report(child.lines, outDir)
-  // --requirements exits 0 when only not-scored scenarios (extensions, pending) fail: its exit code decides.
-  const countsOk = counts !== undefined && Number(counts[1]) > 0 && (options.requirements || Number(counts[2]) === 0)
-  const ok = code === 0 && countsOk
   if (!counts) say(`${run.id}: the suite ended (${signal ?? code}) without a result line`)
-  return { name, total: counts?.[0] ?? `no Total line (exit ${signal ?? code})`, ok }
+  return { name, total: counts?.[0] ?? `no Total line (exit ${signal ?? code})`, ok: passed(code, counts) }
+}
+
+/** A run passed when the suite exited 0 and passed checks, none failing (with --requirements its exit code decides:
+ * it exits 0 when only not-scored scenarios, extensions and pending ones, fail). */
+function passed (code, counts) {
+  if (code !== 0 || counts === undefined || Number(counts[1]) === 0) return false
+  return options.requirements || Number(counts[2]) === 0
 }
 
 /** Prints the suite's summary and failed checks; returns its `passed, failed` counts, if it printed them. */
