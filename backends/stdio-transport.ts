@@ -1,7 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js'
-import { ReadBuffer, serializeMessage } from '@modelcontextprotocol/sdk/shared/stdio.js'
-import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js'
+import { ReadBuffer, serializeMessage, type JSONRPCMessage, type Transport } from '@modelcontextprotocol/client'
 
 export interface StdioOptions {
   command: string

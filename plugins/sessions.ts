@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import fp from 'fastify-plugin'
-import type { ClientCapabilities, Implementation, JSONRPCMessage, RequestId, Result } from '@modelcontextprotocol/sdk/types.js'
+import type { ClientCapabilities, Implementation, JSONRPCMessage, RequestId, Result } from '@modelcontextprotocol/client'
 import { RpcCode, RpcError } from '../backends/errors.js'
 import type { Scope } from './capabilities.js'
 

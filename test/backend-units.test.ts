@@ -1,5 +1,5 @@
 import t from 'tap'
-import { McpError } from '@modelcontextprotocol/sdk/types.js'
+import { ProtocolError, SdkError, SdkErrorCode } from '@modelcontextprotocol/client'
 import { backendError, RpcCode, RpcError } from '../backends/errors.js'
 import { InFlightLimit } from '../backends/limit.js'
 import { connectionFingerprint, redactError, transportKind } from '../backends/backend.js'
@@ -8,14 +8,14 @@ import { restartDelay, restartPolicy } from '../backends/restart.js'
 t.test('a backend failure keeps its code, message and data, tagged with the backend', async (t) => {
   const own = new RpcError(RpcCode.InvalidParams, 'bad')
   t.equal(backendError('a', own), own, 'an RpcError passes through')
-  t.same(backendError('a', new McpError(-32000, 'Connection closed')).toJSON(), { code: RpcCode.BackendUnavailable, message: "backend 'a' is unavailable: connection closed", data: { backend: 'a' } })
-  t.match(backendError('a', new McpError(-32000, 'Connection closed'), 'it crashed').message, /unavailable: it crashed$/)
-  t.same(backendError('a', new McpError(RpcCode.RequestTimeout, 'timed out', { timeout: 50 })).toJSON(), { code: RpcCode.RequestTimeout, message: "backend 'a' did not answer within 50 ms; the request was cancelled", data: { backend: 'a', timeout: 50 } })
-  t.match(backendError('a', new McpError(RpcCode.RequestTimeout, 'timed out')).message, /within \? ms/)
-  t.same(backendError('a', new McpError(-32602, 'no such tool', { tool: 'x' })).toJSON(), { code: -32602, message: 'no such tool', data: { tool: 'x', backend: 'a' } })
-  t.same(backendError('a', new McpError(-32602, 'bad')).toJSON().data, { backend: 'a' })
-  t.same(backendError('a', new McpError(-32602, 'bad', [1, 2])).toJSON().data, { backend: 'a', backendData: [1, 2] })
-  t.same(backendError('a', new McpError(-32602, 'bad', null)).toJSON().data, { backend: 'a', backendData: null })
+  t.same(backendError('a', new SdkError(SdkErrorCode.ConnectionClosed, 'Connection closed')).toJSON(), { code: RpcCode.BackendUnavailable, message: "backend 'a' is unavailable: connection closed", data: { backend: 'a' } })
+  t.match(backendError('a', new SdkError(SdkErrorCode.ConnectionClosed, 'Connection closed'), 'it crashed').message, /unavailable: it crashed$/)
+  t.same(backendError('a', new SdkError(SdkErrorCode.RequestTimeout, 'timed out', { timeout: 50 })).toJSON(), { code: RpcCode.RequestTimeout, message: "backend 'a' did not answer within 50 ms; the request was cancelled", data: { backend: 'a', timeout: 50 } })
+  t.match(backendError('a', new SdkError(SdkErrorCode.RequestTimeout, 'timed out')).message, /within \? ms/)
+  t.same(backendError('a', new ProtocolError(-32602, 'no such tool', { tool: 'x' })).toJSON(), { code: -32602, message: 'no such tool', data: { tool: 'x', backend: 'a' } })
+  t.same(backendError('a', new ProtocolError(-32602, 'bad')).toJSON().data, { backend: 'a' })
+  t.same(backendError('a', new ProtocolError(-32602, 'bad', [1, 2])).toJSON().data, { backend: 'a', backendData: [1, 2] })
+  t.same(backendError('a', new ProtocolError(-32602, 'bad', null)).toJSON().data, { backend: 'a', backendData: null })
   t.same(backendError('a', new Error('boom')).toJSON(), { code: RpcCode.InternalError, message: "backend 'a' failed: boom", data: { backend: 'a' } })
   t.match(backendError('a', 'a string').message, /failed: a string$/)
   t.same(new RpcError(1, 'm').toJSON(), { code: 1, message: 'm' }, 'no data, no data key')
