@@ -1,4 +1,6 @@
+import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
+import { CreateMessageRequestSchema, ElicitRequestSchema, ListRootsRequestSchema } from '@modelcontextprotocol/sdk/types.js'
 import { Client as ModernClient, StreamableHTTPClientTransport as ModernTransport } from '@modelcontextprotocol/client'
 import { alive, connect, echoFixture, startGateway, waitFor, type Gateway } from './helpers.js'
 
@@ -172,5 +174,57 @@ t.test('2026 clients calling a 2025 backend: its server→client requests become
     const backend = gw.app.backends.get('a')!
     t.equal(backend.active, 0, 'nothing is left in flight at the backend')
     t.ok(alive(backend.pid!), 'and the backend lives on')
+  })
+})
+
+const ECHO_2026 = fileURLToPath(new URL('./fixtures/echo-server-2026.mjs', import.meta.url))
+
+t.test('2025 clients calling a 2026 backend: its input_required answers become server→client requests', async (t) => {
+  const gw = await startGateway(t, {
+    config: { mcpServers: { n: { command: process.execPath, args: [ECHO_2026], env: { FIXTURE_NAME: 'n' } }, old: echoFixture('old') } }
+  })
+  t.equal(gw.app.backends.get('n')!.era, 'modern', 'the gateway speaks 2026-07-28 to the backend that offers it')
+  t.equal(gw.app.backends.get('old')!.era, 'legacy', 'and 2025 to the one that does not')
+
+  await t.test('two clients at once on one shared backend, each asked for its own input', async (t) => {
+    const asked: string[] = []
+    const clients = await Promise.all(['alice', 'bob'].map(async (who) => {
+      const client = await connect(t, gw.url, { elicitation: {} }, who)
+      client.setRequestHandler(ElicitRequestSchema, async (request) => {
+        asked.push(`${who}: ${request.params.message}`)
+        // bob answers later than alice asks, so both calls are in flight at once
+        if (who === 'bob') await new Promise((resolve) => setTimeout(resolve, 50))
+        return { action: 'accept', content: { name: who } }
+      })
+      return client
+    }))
+    const results = await Promise.all(clients.map((client) => client.callTool({ name: 'n_1mcp_ask', arguments: {} })))
+    t.same(results.map((r) => text(r as { content?: unknown })), ['hello alice', 'hello bob'], 'each client got the answer to its own input')
+    t.same(asked.sort(), ['alice: What is your name?', 'bob: What is your name?'], 'each was asked once, on its own call')
+  })
+
+  await t.test('sampling and roots reach the client too', async (t) => {
+    const client = await connect(t, gw.url, { sampling: {}, roots: {} }, 'carol')
+    client.setRequestHandler(CreateMessageRequestSchema, async () => ({ role: 'assistant', content: { type: 'text', text: 'sampled by carol' }, model: 'm' }))
+    client.setRequestHandler(ListRootsRequestSchema, async () => ({ roots: [{ uri: 'file:///carol/a' }, { uri: 'file:///carol/b' }] }))
+    t.equal(text(await client.callTool({ name: 'n_1mcp_ask_sample', arguments: { prompt: 'hi' } }) as { content?: unknown }), 'sampled by carol')
+    t.equal(text(await client.callTool({ name: 'n_1mcp_ask_roots', arguments: {} }) as { content?: unknown }), 'file:///carol/a, file:///carol/b')
+  })
+
+  await t.test('a client that cannot answer is not asked', async (t) => {
+    const client = await connect(t, gw.url, {}, 'dave')
+    const result = await client.callTool({ name: 'n_1mcp_ask', arguments: {} }).catch((err: Error) => err)
+    t.match(result instanceof Error ? result.message : text(result as { content?: unknown }), /elicitation/, 'the call fails naming the capability')
+  })
+
+  await t.test('a 2026 client gets the backend\'s own input requests and state, passed through', async (t) => {
+    const modern = await modernClient(t, gw.url, 'erin', { elicit: 'erin' })
+    modern.setRequestHandler('elicitation/create', async () => ({ action: 'accept', content: { name: 'erin' } }))
+    t.equal(text(await modern.callTool({ name: 'n_1mcp_ask', arguments: {} }) as { content?: unknown }), 'hello erin')
+    const first = await post(gw.url, { method: 'tools/call', params: { name: 'n_1mcp_ask', arguments: {}, _meta: meta({ 'io.modelcontextprotocol/clientCapabilities': { elicitation: {} } }) } })
+    const result = first.json.result as { resultType: string, inputRequests: Record<string, { method: string }> }
+    t.equal(result.resultType, 'input_required')
+    t.same(Object.keys(result.inputRequests), ['who'], 'the backend\'s own keys')
+    t.equal(gw.app.sessions.size, 0, 'nothing is parked at the gateway for a 2026 backend')
   })
 })
