@@ -68,11 +68,12 @@ function parseMessage (line: string): JSONRPCMessage | string {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return 'not a JSON object'
   const message = value as Record<string, unknown>
   if (message.jsonrpc !== '2.0') return 'not JSON-RPC 2.0'
-  if (typeof message.method === 'string') return message as unknown as JSONRPCMessage
+  return typeof message.method === 'string' || isResponse(message) ? message as unknown as JSONRPCMessage : 'neither a request, a notification nor a response'
+}
+
+function isResponse (message: Record<string, unknown>): boolean {
   const id = message.id
-  const identified = typeof id === 'string' || typeof id === 'number'
-  if (identified && ('result' in message || 'error' in message)) return message as unknown as JSONRPCMessage
-  return 'neither a request, a notification nor a response'
+  return (typeof id === 'string' || typeof id === 'number') && ('result' in message || 'error' in message)
 }
 
 /**
