@@ -158,8 +158,10 @@ export class Backend extends EventEmitter<BackendEvents> {
     this.pingTimer = setInterval(() => {
       if (this.client !== client || this.state !== 'ready') return
       const timeout = Math.min(10_000, interval)
-      client?.ping({ timeout }).catch((err: Error) => {
-        if (this.client === client) this.recycle(`did not answer ping within ${timeout} ms (${err.message})`)
+      // 2026-07-28 has no ping: a 2026 backend is asked server/discover, which it must always answer
+      const check = this.era === 'modern' ? client?.discover({ timeout }) : client?.ping({ timeout })
+      check?.catch((err: Error) => {
+        if (this.client === client) this.recycle(`did not answer ${this.era === 'modern' ? 'server/discover' : 'ping'} within ${timeout} ms (${err.message})`)
       })
     }, interval)
     this.pingTimer.unref()

@@ -181,12 +181,14 @@ const ECHO_2026 = fileURLToPath(new URL('./fixtures/echo-server-2026.mjs', impor
 
 t.test('2025 clients calling a 2026 backend: its input_required answers become server→client requests', async (t) => {
   const gw = await startGateway(t, {
-    config: { mcpServers: { n: { command: process.execPath, args: [ECHO_2026], env: { FIXTURE_NAME: 'n' } }, old: echoFixture('old') } }
+    config: { mcpServers: { n: { command: process.execPath, args: [ECHO_2026], env: { FIXTURE_NAME: 'n' }, pingInterval: 100 }, old: echoFixture('old') } }
   })
   t.equal(gw.app.backends.get('n')!.era, 'modern', 'the gateway speaks 2026-07-28 to the backend that offers it')
   t.equal(gw.app.backends.get('old')!.era, 'legacy', 'and 2025 to the one that does not')
   const health = await (await fetch(`${gw.base}/health`)).json() as { backends: Array<{ name: string, protocol?: string }> }
   t.same(health.backends.map((b) => [b.name, b.protocol]).sort(), [['n', '2026-07-28'], ['old', '2025-11-25']], '/health names the protocol of each')
+  await new Promise((resolve) => setTimeout(resolve, 400))
+  t.equal(gw.app.backends.get('n')!.restarts, 0, 'the health check of a 2026 backend (every 100 ms here) keeps it up: 2026 has no ping')
 
   await t.test('two clients at once on one shared backend, each asked for its own input', async (t) => {
     const asked: string[] = []
