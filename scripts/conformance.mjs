@@ -12,7 +12,8 @@
 // The v1 fixture is test/fixtures/conformance-server.mjs (SDK 1.x, 2025-era), the v2 fixture
 // test/fixtures/conformance-server-2026.mjs (`@modelcontextprotocol/server` 2.x; it serves both eras).
 //
-//   npm run conformance                               # every run above through one gateway
+//   npm run conformance                               # legacy, 2025 and 2026 through one gateway
+//   npm run conformance -- --cross --extensions       # and 2025x and ext
 //   npm run conformance -- --direct                   # the fixtures alone, over test/fixtures/serve-http.mjs
 //   npm run conformance -- --spec 2026-07-28          # only the runs of one generation (legacy counts as 2025)
 //   npm run conformance -- --run legacy,2026          # only the named runs
