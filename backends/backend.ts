@@ -4,7 +4,7 @@ import type { Logger } from 'pino'
 import {
   Client, SdkError, SdkErrorCode, SdkHttpError, SSEClientTransport, StreamableHTTPClientTransport,
   type Implementation, type Notification, type Progress, type ProtocolEra, type Request, type RequestOptions, type Result,
-  type ServerCapabilities, type StandardSchemaV1, type Transport
+  type McpSubscription, type ServerCapabilities, type StandardSchemaV1, type Transport
 } from '@modelcontextprotocol/client'
 import type { ServerConfig } from '../schemas/config.js'
 import { StdioTransport } from './stdio-transport.js'
@@ -90,6 +90,9 @@ export class Backend extends EventEmitter<BackendEvents> {
   private probeFailed = false
   /** the protocol generation of the current connection: `modern` is 2026-07-28 and later */
   era: ProtocolEra = 'legacy'
+  /** a 2026 backend's `subscriptions/listen` stream, and the resources it watches (with their subscriber counts) */
+  private subscription?: McpSubscription
+  private readonly watched = new Map<string, number>()
 
   constructor (readonly name: string, public config: ServerConfig, readonly log: Logger, private readonly baseDir: string, private readonly hooks: BackendHooks = {}) {
     super()
@@ -137,6 +140,7 @@ export class Backend extends EventEmitter<BackendEvents> {
       await this.release()
       return
     }
+    await this.listen()
     this.setState('ready')
     this.log.info({ transport: this.transportName, server: this.serverInfo, backendPid: this.pid }, 'backend ready')
     const policy = restartPolicy(this.config.restart)
@@ -369,6 +373,33 @@ export class Backend extends EventEmitter<BackendEvents> {
     return await client.request({ method, params } as Request, AnyResult as never, requestOptions) as Result
   }
 
+  /**
+   * A 2026 backend sends list changes and resource updates only on a `subscriptions/listen` stream:
+   * one per connection, opened before the backend counts as ready and reopened when the watched
+   * resources change (the new stream first, so no update falls between the two).
+   */
+  private async listen (): Promise<void> {
+    const client = this.client
+    if (!client || this.era !== 'modern') return
+    const filter = listenFilter(this.capabilities, [...this.watched.keys()])
+    const previous = this.subscription
+    try {
+      this.subscription = Object.keys(filter).length ? await client.listen(filter) : undefined
+    } catch (err) {
+      this.log.warn({ error: (err as Error).message }, 'backend refused subscriptions/listen; its list changes will not be seen')
+      this.subscription = undefined
+    }
+    await previous?.close().catch(() => {})
+  }
+
+  /** Counts a client's subscription to one of a 2026 backend's resources (+1) or its end (-1); the stream follows. */
+  async watch (uri: string, delta: 1 | -1): Promise<void> {
+    const count = (this.watched.get(uri) ?? 0) + delta
+    const changed = count <= 0 ? this.watched.delete(uri) : !this.watched.has(uri)
+    if (count > 0) this.watched.set(uri, count)
+    if (changed && this.state === 'ready') await this.listen()
+  }
+
   /** Resolves once the backend is ready again, or after `timeoutMs` (the next send then reports why). */
   whenReady (timeoutMs: number, signal?: AbortSignal): Promise<void> {
     if (this.state === 'ready') return Promise.resolve()
@@ -411,6 +442,8 @@ export class Backend extends EventEmitter<BackendEvents> {
   private async release (): Promise<void> {
     const client = this.client
     const transport = this.transport
+    await this.subscription?.close().catch(() => {})
+    this.subscription = undefined
     this.client = undefined
     this.transport = undefined
     if (transport instanceof StreamableHTTPClientTransport) await transport.terminateSession().catch(() => {})
@@ -422,6 +455,16 @@ export class Backend extends EventEmitter<BackendEvents> {
   kill (signal: NodeJS.Signals = 'SIGKILL'): void {
     if (this.transport instanceof StdioTransport) this.transport.signal(signal)
   }
+}
+
+/** What a 2026 backend's listen stream asks for: the list changes it announces, and the watched resources. */
+function listenFilter (caps: ServerCapabilities, resources: string[]): Record<string, unknown> {
+  const filter: Record<string, unknown> = {}
+  if (caps.tools?.listChanged) filter.toolsListChanged = true
+  if (caps.prompts?.listChanged) filter.promptsListChanged = true
+  if (caps.resources?.listChanged) filter.resourcesListChanged = true
+  if (resources.length) filter.resourceSubscriptions = resources
+  return filter
 }
 
 /** A failure of the connection itself (as opposed to an answer from the backend). */

@@ -11,7 +11,9 @@ export const RpcCode = {
   BackendUnavailable: -32000,
   RequestTimeout: -32001,
   /** the gateway is at a limit (calls in flight, sessions) */
-  Overloaded: -32003
+  Overloaded: -32003,
+  /** protocol 2026-07-28: the request needs a client capability the client did not declare */
+  MissingClientCapability: -32021
 } as const
 
 /** A failure that reaches the client as a JSON-RPC error object. */

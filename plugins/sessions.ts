@@ -15,6 +15,8 @@ export interface Channel {
   readonly closed: boolean
   /** the backend a call's request went to, set by the dispatcher (for logs and metrics) */
   backend?: string
+  /** the call cannot go on: a server→client request it raised needs a capability the client lacks */
+  refuse?: (err: Error) => void
 }
 
 /** Recent events of a session's streams, so a client that lost one can resume it with `Last-Event-ID`. */

@@ -148,10 +148,27 @@ export class Dispatcher {
   private async subscription (session: Session, id: RequestId, method: string, params: Params, channel: Channel): Promise<Result> {
     const uri = requireString(params, 'uri')
     const target = this.resolveUri(session, uri)
-    const result = await this.forward(session, id, target.backend, method, { ...params, uri: target.original }, channel)
-    if (method === 'resources/subscribe') session.subscriptions.add(uri)
+    const subscribe = method === 'resources/subscribe'
+    const backend = await this.app.backends.forSession(target.backend, session.id)
+    let result: Result = {}
+    if (backend?.era === 'modern') {
+      // a 2026 backend has no resources/subscribe: its listen stream watches the resource instead
+      if (subscribe !== session.subscriptions.has(uri)) await backend.watch(target.original, subscribe ? 1 : -1)
+    } else {
+      result = await this.forward(session, id, target.backend, method, { ...params, uri: target.original }, channel)
+    }
+    if (subscribe) session.subscriptions.add(uri)
     else session.subscriptions.delete(uri)
     return result
+  }
+
+  /** A session ended: the resources it watched on 2026 backends are watched for it no more. */
+  sessionClosed (session: Session): void {
+    for (const uri of session.subscriptions) {
+      const target = this.app.capabilities.resolveUri(uri, session.scope)
+      const backend = target ? this.app.backends.get(target.backend) : undefined
+      if (target && backend?.era === 'modern') void backend.watch(target.original, -1).catch(() => {})
+    }
   }
 
   private async complete (session: Session, id: RequestId, params: Params, channel: Channel): Promise<Result> {
@@ -178,7 +195,8 @@ export class Dispatcher {
     const level = requireString(params, 'level')
     if (!LOG_LEVELS.includes(level)) throw new RpcError(RpcCode.InvalidParams, `unknown log level: ${level}`)
     session.logLevel = level
-    const targets = [...this.app.backends.all()].filter((b) => b.state === 'ready' && b.capabilities.logging && admits(session.scope, b.name))
+    // a 2026 backend has no logging/setLevel: each request carries the session's level instead
+    const targets = [...this.app.backends.all()].filter((b) => b.state === 'ready' && b.era === 'legacy' && b.capabilities.logging && admits(session.scope, b.name))
     await Promise.allSettled(targets.map((b) => b.request('logging/setLevel', { level: this.mostVerboseLevel(b.name) })))
     return {}
   }
@@ -213,7 +231,7 @@ export class Dispatcher {
         : (progress: Progress) => channel.send({ jsonrpc: '2.0', method: 'notifications/progress', params: { ...progress, progressToken } })
     }
     try {
-      const result = await backend.request(method, params, callOptions)
+      const result = await backend.request(method, backend.era === 'modern' ? withClientCapabilities(params, session) : params, callOptions)
       return options.allowInputRequired ? result : await this.untilComplete(session, backend, channel, method, params, result, callOptions)
     } finally {
       session.inflight.delete(id)
@@ -226,7 +244,7 @@ export class Dispatcher {
     for (let round = 1; isInputRequired(result); round++) {
       if (round > MAX_INPUT_ROUNDS) throw new RpcError(RpcCode.InternalError, `backend '${backend.name}' asked for client input more than ${MAX_INPUT_ROUNDS} times`, { backend: backend.name })
       const inputResponses = await this.fulfil(session, channel, result.inputRequests ?? {}, callOptions.signal)
-      const retry = { ...params, inputResponses, ...(result.requestState === undefined ? {} : { requestState: result.requestState }) }
+      const retry = { ...withClientCapabilities(params, session), inputResponses, ...(result.requestState === undefined ? {} : { requestState: result.requestState }) }
       result = await backend.request(method, retry, callOptions)
     }
     return result
@@ -235,17 +253,19 @@ export class Dispatcher {
   /** Asks a 2025 client for what a 2026 backend's `input_required` answer needs, all at once. */
   private async fulfil (session: Session, channel: Channel, requests: Record<string, { method: string, params?: Params }>, signal: AbortSignal): Promise<Record<string, Result>> {
     const answers = await Promise.all(Object.entries(requests).map(async ([key, request]) => {
-      this.checkClientCapability(session, request.method)
+      this.checkClientCapability(session, request.method, channel)
       return [key, await session.requestClient(channel, request.method, request.params, signal)] as const
     }))
     return Object.fromEntries(answers)
   }
 
-  private checkClientCapability (session: Session, method: string): void {
+  /** Refuses a server→client request the client did not declare it can answer (the call's channel learns why too). */
+  private checkClientCapability (session: Session, method: string, channel?: Channel): void {
     const needed = CLIENT_CAPABILITY[method]
-    if (needed && !session.clientCapabilities[needed]) {
-      throw new RpcError(RpcCode.MethodNotFound, `the client did not declare the ${needed} capability needed for ${method}`)
-    }
+    if (!needed || session.clientCapabilities[needed]) return
+    const err = new RpcError(RpcCode.MethodNotFound, `the client did not declare the ${needed} capability needed for ${method}`)
+    channel?.refuse?.(new RpcError(RpcCode.MissingClientCapability, err.message, { requiredCapabilities: { [needed]: {} } }))
+    throw err
   }
 
   /** A notification from the client. */
@@ -280,7 +300,7 @@ export class Dispatcher {
       throw new RpcError(RpcCode.InvalidRequest, `${request.method} from backend '${backend.name}' cannot be routed: several client sessions have calls in flight to it (set "sessionMode": "per-client" for this server)`)
     }
     const [session, call] = callers[0]
-    this.checkClientCapability(session, request.method)
+    this.checkClientCapability(session, request.method, call.channel)
     return session.requestClient(call.channel, request.method, request.params, extra.signal)
   }
 
@@ -390,6 +410,17 @@ export class Dispatcher {
     }
     this.pendingListChanges.clear()
   }
+}
+
+/**
+ * A request for a 2026 backend carries the capabilities of the client behind the gateway, so the
+ * backend asks only for the input that client can give (the gateway relays each kind it declares),
+ * and the log level the client set, as 2026 has no logging/setLevel.
+ */
+function withClientCapabilities (params: Params, session: Session): Params {
+  const meta: Params = { ...(params._meta as Params | undefined), 'io.modelcontextprotocol/clientCapabilities': session.clientCapabilities }
+  if (session.logLevel) meta['io.modelcontextprotocol/logLevel'] = session.logLevel
+  return { ...params, _meta: meta }
 }
 
 const CLIENT_CAPABILITY: Record<string, 'sampling' | 'elicitation' | 'roots'> = {

@@ -12,6 +12,7 @@ import { RpcCode, RpcError } from '../backends/errors.js'
 import { exposedUri, type Kind, type Scope } from '../plugins/capabilities.js'
 import { LOG_LEVELS, type Channel, type Session } from '../plugins/sessions.js'
 import { isInputRequired, type Dispatcher } from './dispatch.js'
+import { checkParamHeaders } from './param-headers.js'
 
 /** The stateless protocol generation, served beside the 2025 one on the same endpoints. */
 export const MODERN_PROTOCOL_VERSION = '2026-07-28'
@@ -38,6 +39,15 @@ export function isModernPost (headers: FastifyRequest['headers'], body: unknown)
 export function isModernHeader (headers: FastifyRequest['headers']): boolean {
   const version = headers['mcp-protocol-version']
   return typeof version === 'string' && DATED_VERSION.test(version) && version >= '2026'
+}
+
+function webHeaders (incoming: FastifyRequest['headers']): Headers {
+  const headers = new Headers()
+  for (const [name, value] of Object.entries(incoming)) {
+    if (typeof value === 'string') headers.set(name, value)
+    else if (Array.isArray(value)) headers.set(name, value.join(', '))
+  }
+  return headers
 }
 
 /** What a gateway `requestState` carries: a call parked here, or the backend's own state to hand back to it. */
@@ -70,6 +80,8 @@ class InputChannel implements Channel {
   readonly requests = new Map<string, { method: string, params?: Params }>()
   private wake?: () => void
   finished = false
+  /** why the call cannot go on, when a request it raised cannot be put to this client */
+  refused?: Error
 
   constructor (ctx: ServerContext, private readonly logLevel: string | undefined) {
     this.ctx = ctx
@@ -94,6 +106,11 @@ class InputChannel implements Channel {
     return true
   }
 
+  refuse (err: Error): void {
+    this.refused ??= err
+    this.wake?.()
+  }
+
   /** Log messages reach a 2026 client only when it asked for them with a level in `_meta`. */
   private logs (level: unknown): boolean {
     return this.logLevel !== undefined && LOG_LEVELS.indexOf(String(level)) >= LOG_LEVELS.indexOf(this.logLevel)
@@ -101,7 +118,7 @@ class InputChannel implements Channel {
 
   /** Resolves once at least one input request waits for the client. */
   whenInputNeeded (): Promise<void> {
-    if (this.requests.size > 0) return Promise.resolve()
+    if (this.requests.size > 0 || this.refused) return Promise.resolve()
     return new Promise((resolve) => {
       // requests raised together reach the client together
       this.wake = () => { this.wake = undefined; setImmediate(resolve) }
@@ -131,20 +148,22 @@ export class ModernEndpoint {
   private readonly parked = new Map<string, ParkedCall>()
   private requestCount = 0
 
-  constructor (private readonly app: FastifyInstance, private readonly dispatcher: Dispatcher, private readonly inputTimeoutMs = DEFAULT_INPUT_TIMEOUT_MS) {
-    this.codec = createRequestStateCodec<StatePayload>({ key: randomBytes(32), ttlSeconds: Math.ceil(inputTimeoutMs / 1000), bind: principal })
+  constructor (private readonly app: FastifyInstance, private readonly dispatcher: Dispatcher) {
+    // a parked call ends on its own timer; the state of a 2026 backend's flow is good for an hour
+    this.codec = createRequestStateCodec<StatePayload>({ key: randomBytes(32), ttlSeconds: 3600, bind: principal })
+  }
+
+  private get inputTimeoutMs (): number {
+    return this.app.gatewayConfig.current.sessions?.inputTimeoutMs ?? DEFAULT_INPUT_TIMEOUT_MS
   }
 
   /** Serves one 2026-07-28 POST. */
   async serve (request: FastifyRequest, reply: FastifyReply, scope: Scope, owner: string | undefined): Promise<FastifyReply> {
+    const refused = this.checkHeaders(request, scope)
+    if (refused) return reply.code(400).send({ jsonrpc: '2.0', id: (request.body as { id?: RequestId }).id ?? null, error: refused.toJSON() })
     const aborted = new AbortController()
     reply.raw.once('close', () => { if (!reply.raw.writableFinished) aborted.abort() })
-    const headers = new Headers()
-    for (const [name, value] of Object.entries(request.headers)) {
-      if (typeof value === 'string') headers.set(name, value)
-      else if (Array.isArray(value)) headers.set(name, value.join(', '))
-    }
-    const web = new Request(`http://${request.host}${request.url}`, { method: 'POST', headers, body: JSON.stringify(request.body), signal: aborted.signal })
+    const web = new Request(`http://${request.host}${request.url}`, { method: 'POST', headers: webHeaders(request.headers), body: JSON.stringify(request.body), signal: aborted.signal })
     const authInfo: AuthInfo = {
       token: '',
       clientId: request.auth?.clientId ?? 'anonymous',
@@ -156,6 +175,24 @@ export class ModernEndpoint {
     response.headers.forEach((value, name) => { if (name !== 'content-length') void reply.header(name, value) })
     if (!response.body) return reply.send()
     return reply.send(Readable.fromWeb(response.body as WebReadableStream))
+  }
+
+  /** A `tools/call` whose `Mcp-Param-*` headers disagree with its arguments is refused before it reaches a backend. */
+  private checkHeaders (request: FastifyRequest, scope: Scope): RpcError | undefined {
+    const body = request.body as { method?: unknown, params?: { name?: unknown, arguments?: unknown } }
+    if (body.method !== 'tools/call' || typeof body.params?.name !== 'string') return undefined
+    const tool = this.app.capabilities.resolveName('tools', body.params.name, scope)
+    if (!tool) return undefined
+    try {
+      checkParamHeaders(tool.item.inputSchema, body.params.arguments, (name) => {
+        const value = request.headers[name]
+        return Array.isArray(value) ? value.join(', ') : value
+      })
+      return undefined
+    } catch (err) {
+      if (err instanceof RpcError) return err
+      throw err
+    }
   }
 
   private handlerFor (scope: Scope): McpHttpHandler {
@@ -228,7 +265,8 @@ export class ModernEndpoint {
       owner
     })
     session.initialized = true
-    const channel = new InputChannel(ctx, envelope['io.modelcontextprotocol/logLevel'] as string | undefined)
+    session.logLevel = envelope['io.modelcontextprotocol/logLevel'] as string | undefined
+    const channel = new InputChannel(ctx, session.logLevel)
     const forwarded = withInput(params, ctx.mcpReq.inputResponses, payload?.s)
     const id: RequestId = `${session.id}-1`
     const onAbort = () => session.inflight.get(id)?.controller.abort('the client closed the request')
@@ -259,11 +297,13 @@ export class ModernEndpoint {
   private async settle (call: ParkedCall, ctx: ServerContext, onAbort: () => void): Promise<Result> {
     const next = await Promise.race([call.outcome, call.channel.whenInputNeeded().then(() => undefined)])
     ctx.mcpReq.signal.removeEventListener('abort', onAbort)
-    if (next === undefined) return this.askClient(call, ctx)
+    if (next === undefined && !call.channel.refused) return this.askClient(call, ctx)
     call.channel.finished = true
-    this.app.sessions.delete(call.session.id)
-    if (next.error !== undefined) throw next.error
-    const result = next.result!
+    this.app.sessions.delete(call.session.id, 'the call ended')
+    if (call.channel.refused) throw call.channel.refused
+    const { result, error } = next!
+    if (error !== undefined) throw error
+    if (!result) throw new RpcError(RpcCode.InternalError, 'the backend sent no result')
     if (!isInputRequired(result)) return result
     // a 2026 backend asks for input: its requests go to the client as they are, its state is kept in ours
     const requestState = result.requestState === undefined ? undefined : await this.codec.mint({ s: result.requestState }, ctx)

@@ -49,7 +49,8 @@ export type ServerConfig = Static<typeof ServerConfig>
 export const SessionSettings = Type.Object({
   idleTimeoutMs: Type.Optional(Milliseconds('a session unused this long is ended')),
   max: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000000, description: 'most sessions open at once' })),
-  replayBufferSize: Type.Optional(Type.Integer({ minimum: 0, maximum: 100000, description: 'SSE events kept per session for Last-Event-ID resumption' }))
+  replayBufferSize: Type.Optional(Type.Integer({ minimum: 0, maximum: 100000, description: 'SSE events kept per session for Last-Event-ID resumption' })),
+  inputTimeoutMs: Type.Optional(Milliseconds('how long a 2026-07-28 call that asked its client for input waits for the retry before it is cancelled'))
 }, { additionalProperties: false })
 
 export const RateLimitSettings = Type.Union([Type.Literal(false), Type.Object({
