@@ -79,7 +79,10 @@ export const gateway = fp<GatewayOptions>(async (app, opts) => {
   app.backends.onServerRequest = (backend, request, extra) => dispatcher.serverRequest(backend, request, extra)
   app.backends.on('notification', (backend, notification) => dispatcher.backendNotification(backend, notification))
   app.capabilities.on('changed', (kinds, backends) => dispatcher.listsChanged(kinds, backends))
-  app.sessions.on('closed', (session) => { void app.backends.releaseSession(session.id) })
+  app.sessions.on('closed', (session) => {
+    dispatcher.sessionClosed(session)
+    void app.backends.releaseSession(session.id)
+  })
 
   await app.register(healthRoutes)
   await app.register(oauthRoutes)

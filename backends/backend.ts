@@ -1,12 +1,11 @@
 import { EventEmitter } from 'node:events'
 import { resolve } from 'node:path'
 import type { Logger } from 'pino'
-import { Client } from '@modelcontextprotocol/sdk/client/index.js'
-import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
-import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js'
-import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js'
-import type { RequestOptions } from '@modelcontextprotocol/sdk/shared/protocol.js'
-import { McpError, type Implementation, type Notification, type Progress, type Request, type Result, type ServerCapabilities } from '@modelcontextprotocol/sdk/types.js'
+import {
+  Client, SdkError, SdkErrorCode, SdkHttpError, SSEClientTransport, StreamableHTTPClientTransport,
+  type Implementation, type Notification, type Progress, type ProtocolEra, type Request, type RequestOptions, type Result,
+  type McpSubscription, type ServerCapabilities, type StandardSchemaV1, type Transport
+} from '@modelcontextprotocol/client'
 import type { ServerConfig } from '../schemas/config.js'
 import { StdioTransport } from './stdio-transport.js'
 import { restartDelay, restartPolicy } from './restart.js'
@@ -26,7 +25,9 @@ export const DEFAULT_MAX_IN_FLIGHT = 100
 const STDERR_LINES_PER_SECOND = 20
 
 /** Accepts any result: the gateway passes results through untouched instead of re-validating them. */
-const AnyResult = { safeParse: (data: unknown) => ({ success: true as const, data: data as Result }) }
+const AnyResult: StandardSchemaV1<unknown, Result> = {
+  '~standard': { version: 1, vendor: '1mcp', validate: (value: unknown) => ({ value: value as Result }) }
+}
 
 export interface ServerRequestExtra { signal: AbortSignal }
 /** What a backend's server→client requests and notifications are handed to. */
@@ -54,8 +55,8 @@ export function transportKind (config: ServerConfig): TransportKind {
 
 /** The settings whose change means a new connection; anything else applies in place. */
 export function connectionFingerprint (config: ServerConfig): string {
-  const { type, command, args, env, cwd, url, headers, connectionTimeout, sessionMode } = config
-  return JSON.stringify({ type: type ? transportKind(config) : undefined, command, args, env, cwd, url, headers, connectionTimeout, sessionMode })
+  const { type, command, args, env, cwd, url, headers, connectionTimeout, sessionMode, protocol } = config
+  return JSON.stringify({ type: type ? transportKind(config) : undefined, command, args, env, cwd, url, headers, connectionTimeout, sessionMode, protocol })
 }
 
 interface BackendEvents {
@@ -85,6 +86,13 @@ export class Backend extends EventEmitter<BackendEvents> {
   private stderrBudget = { second: 0, used: 0, dropped: 0 }
   /** for a url without an explicit type: the transport that worked */
   private connectedKind?: TransportKind
+  /** the backend did not survive a `server/discover` probe: it is connected the 2025 way from then on */
+  private probeFailed = false
+  /** the protocol generation of the current connection: `modern` is 2026-07-28 and later */
+  era: ProtocolEra = 'legacy'
+  /** a 2026 backend's `subscriptions/listen` stream, and the resources it watches (with their subscriber counts) */
+  private subscription?: McpSubscription
+  private readonly watched = new Map<string, number>()
 
   constructor (readonly name: string, public config: ServerConfig, readonly log: Logger, private readonly baseDir: string, private readonly hooks: BackendHooks = {}) {
     super()
@@ -99,6 +107,7 @@ export class Backend extends EventEmitter<BackendEvents> {
   get instructions (): string | undefined { return this.client?.getInstructions() }
   get serverInfo (): Implementation | undefined { return this.client?.getServerVersion() }
   get transportName (): TransportKind { return this.connectedKind ?? this.kind }
+  get protocolVersion (): string | undefined { return this.client?.getNegotiatedProtocolVersion() }
   get pid (): number | undefined { return this.transport instanceof StdioTransport ? this.transport.pid : undefined }
 
   private setState (state: BackendState): void {
@@ -132,6 +141,7 @@ export class Backend extends EventEmitter<BackendEvents> {
       await this.release()
       return
     }
+    await this.listen()
     this.setState('ready')
     this.log.info({ transport: this.transportName, server: this.serverInfo, backendPid: this.pid }, 'backend ready')
     const policy = restartPolicy(this.config.restart)
@@ -148,8 +158,10 @@ export class Backend extends EventEmitter<BackendEvents> {
     this.pingTimer = setInterval(() => {
       if (this.client !== client || this.state !== 'ready') return
       const timeout = Math.min(10_000, interval)
-      client?.ping({ timeout }).catch((err: Error) => {
-        if (this.client === client) this.recycle(`did not answer ping within ${timeout} ms (${err.message})`)
+      // 2026-07-28 has no ping: a 2026 backend is asked server/discover, which it must always answer
+      const check = this.era === 'modern' ? client?.discover({ timeout }) : client?.ping({ timeout })
+      check?.catch((err: Error) => {
+        if (this.client === client) this.recycle(`did not answer ${this.era === 'modern' ? 'server/discover' : 'ping'} within ${timeout} ms (${err.message})`)
       })
     }, interval)
     this.pingTimer.unref()
@@ -175,49 +187,65 @@ export class Backend extends EventEmitter<BackendEvents> {
   }
 
   private async openClient (): Promise<void> {
-    const client = new Client(GATEWAY_INFO, {
-      capabilities: { roots: { listChanged: true }, sampling: {}, elicitation: { form: {}, url: {} } }
-    })
-    client.fallbackNotificationHandler = async (notification) => {
-      this.hooks.onNotification?.(this, notification)
-    }
-    client.fallbackRequestHandler = async (request, extra) => {
-      if (!this.hooks.onServerRequest) throw new RpcError(RpcCode.MethodNotFound, `${request.method} is not supported by the gateway`)
-      return this.hooks.onServerRequest(this, request, { signal: extra.signal })
-    }
     const timeout = this.config.connectionTimeout ?? DEFAULT_CONNECTION_TIMEOUT_MS
-    const transport = await this.connectTransport(client, timeout)
+    const { client, transport } = await this.connectTransport(timeout)
     deliverInOrder(transport)
     this.client = client
     this.transport = transport
+    this.era = client.getProtocolEra() ?? 'legacy'
     client.onclose = () => this.onClosed(client)
     client.onerror = (err) => this.log.debug({ err }, 'backend transport error')
   }
 
-  private async connectTransport (client: Client, timeout: number): Promise<Transport> {
-    if (this.kind !== 'streamable-http' || this.config.type || this.connectedKind) {
-      const transport = this.makeTransport(this.connectedKind ?? this.kind)
-      await this.connectWithTimeout(client, transport, timeout)
-      return transport
+  private newClient (kind: TransportKind): Client {
+    const client = new Client(GATEWAY_INFO, {
+      capabilities: { roots: { listChanged: true }, sampling: {}, elicitation: { form: {}, url: {} } },
+      versionNegotiation: { mode: this.negotiationMode(kind) },
+      // an input_required answer goes back to the caller, which knows the client to ask
+      inputRequired: { autoFulfill: false }
+    })
+    client.fallbackNotificationHandler = async (notification) => {
+      this.hooks.onNotification?.(this, notification)
     }
-    let transport = this.makeTransport('streamable-http')
+    client.fallbackRequestHandler = async (request, ctx) => {
+      if (!this.hooks.onServerRequest) throw new RpcError(RpcCode.MethodNotFound, `${request.method} is not supported by the gateway`)
+      return this.hooks.onServerRequest(this, request as Request, { signal: ctx.mcpReq.signal })
+    }
+    return client
+  }
+
+  /**
+   * How to learn the backend's protocol generation: a `server/discover` probe first (2026-07-28),
+   * falling back to `initialize`; the legacy handshake alone over SSE, when the config says so, and
+   * after a probe the backend did not survive (some 2025 servers exit on any request before `initialize`).
+   */
+  private negotiationMode (kind: TransportKind): 'auto' | 'legacy' {
+    if (kind === 'sse' || this.probeFailed || this.config.protocol === 'legacy') return 'legacy'
+    return 'auto'
+  }
+
+  private async connectTransport (timeout: number): Promise<{ client: Client, transport: Transport }> {
+    if (this.kind !== 'streamable-http' || this.config.type || this.connectedKind) {
+      const kind = this.connectedKind ?? this.kind
+      return await this.connectWithTimeout(this.newClient(kind), this.makeTransport(kind), timeout)
+    }
+    let connected: { client: Client, transport: Transport }
     try {
-      await this.connectWithTimeout(client, transport, timeout)
+      connected = await this.connectWithTimeout(this.newClient('streamable-http'), this.makeTransport('streamable-http'), timeout)
     } catch (err) {
       this.log.debug({ err }, 'Streamable HTTP failed, trying SSE')
-      transport = this.makeTransport('sse')
       try {
-        await this.connectWithTimeout(client, transport, timeout)
+        connected = await this.connectWithTimeout(this.newClient('sse'), this.makeTransport('sse'), timeout)
       } catch {
         throw err
       }
     }
     // once a transport has worked, reconnects use it without probing again
-    this.connectedKind = transport instanceof SSEClientTransport ? 'sse' : 'streamable-http'
-    return transport
+    this.connectedKind = connected.transport instanceof SSEClientTransport ? 'sse' : 'streamable-http'
+    return connected
   }
 
-  private async connectWithTimeout (client: Client, transport: Transport, timeout: number): Promise<void> {
+  private async connectWithTimeout (client: Client, transport: Transport, timeout: number): Promise<{ client: Client, transport: Transport }> {
     let timer: NodeJS.Timeout | undefined
     const timedOut = new Promise<never>((_resolve, reject) => {
       timer = setTimeout(() => reject(new Error(`did not connect within ${timeout} ms`)), timeout)
@@ -225,10 +253,13 @@ export class Backend extends EventEmitter<BackendEvents> {
     })
     try {
       await Promise.race([client.connect(transport, { timeout }), timedOut])
+      return { client, transport }
     } catch (err) {
       await transport.close().catch(() => {})
-      const reason = transport instanceof StdioTransport && transport.exitReason ? transport.exitReason : (err as Error).message
-      throw new Error(reason)
+      const exit = transport instanceof StdioTransport ? transport.exitReason : undefined
+      // a child that went away while being probed is asked the 2025 way next time
+      if (exit && client.getProtocolEra() === undefined && !this.probeFailed && this.negotiationMode('stdio') === 'auto') this.probeFailed = true
+      throw new Error(exit ?? (err as Error).message)
     } finally {
       clearTimeout(timer)
     }
@@ -338,9 +369,38 @@ export class Backend extends EventEmitter<BackendEvents> {
       signal: options.signal,
       timeout: options.timeout ?? this.config.requestTimeout ?? DEFAULT_REQUEST_TIMEOUT_MS,
       onprogress: options.onprogress,
-      resetTimeoutOnProgress: true
+      resetTimeoutOnProgress: true,
+      // a 2026 backend's input_required answer goes back to the dispatcher, which knows whom to ask
+      allowInputRequired: true
     }
     return await client.request({ method, params } as Request, AnyResult as never, requestOptions) as Result
+  }
+
+  /**
+   * A 2026 backend sends list changes and resource updates only on a `subscriptions/listen` stream:
+   * one per connection, opened before the backend counts as ready and reopened when the watched
+   * resources change (the new stream first, so no update falls between the two).
+   */
+  private async listen (): Promise<void> {
+    const client = this.client
+    if (!client || this.era !== 'modern') return
+    const filter = listenFilter(this.capabilities, [...this.watched.keys()])
+    const previous = this.subscription
+    try {
+      this.subscription = Object.keys(filter).length ? await client.listen(filter) : undefined
+    } catch (err) {
+      this.log.warn({ error: (err as Error).message }, 'backend refused subscriptions/listen; its list changes will not be seen')
+      this.subscription = undefined
+    }
+    await previous?.close().catch(() => {})
+  }
+
+  /** Counts a client's subscription to one of a 2026 backend's resources (+1) or its end (-1); the stream follows. */
+  async watch (uri: string, delta: 1 | -1): Promise<void> {
+    const count = (this.watched.get(uri) ?? 0) + delta
+    const changed = count <= 0 ? this.watched.delete(uri) : !this.watched.has(uri)
+    if (count > 0) this.watched.set(uri, count)
+    if (changed && this.state === 'ready') await this.listen()
   }
 
   /** Resolves once the backend is ready again, or after `timeoutMs` (the next send then reports why). */
@@ -385,6 +445,8 @@ export class Backend extends EventEmitter<BackendEvents> {
   private async release (): Promise<void> {
     const client = this.client
     const transport = this.transport
+    await this.subscription?.close().catch(() => {})
+    this.subscription = undefined
     this.client = undefined
     this.transport = undefined
     if (transport instanceof StreamableHTTPClientTransport) await transport.terminateSession().catch(() => {})
@@ -398,11 +460,21 @@ export class Backend extends EventEmitter<BackendEvents> {
   }
 }
 
+/** What a 2026 backend's listen stream asks for: the list changes it announces, and the watched resources. */
+function listenFilter (caps: ServerCapabilities, resources: string[]): Record<string, unknown> {
+  const filter: Record<string, unknown> = {}
+  if (caps.tools?.listChanged) filter.toolsListChanged = true
+  if (caps.prompts?.listChanged) filter.promptsListChanged = true
+  if (caps.resources?.listChanged) filter.resourcesListChanged = true
+  if (resources.length) filter.resourceSubscriptions = resources
+  return filter
+}
+
 /** A failure of the connection itself (as opposed to an answer from the backend). */
 function isConnectionFailure (err: unknown): boolean {
   if (err instanceof RpcError) return false
-  if (err instanceof McpError) return err.code === RpcCode.BackendUnavailable && /Connection closed/i.test(err.message)
-  if (err instanceof StreamableHTTPError) return err.code === 404 || err.code === undefined || err.code >= 500
+  if (err instanceof SdkHttpError) return err.status === 404 || err.status >= 500
+  if (err instanceof SdkError) return err.code === SdkErrorCode.ConnectionClosed || err.code === SdkErrorCode.SendFailed
   return isNetworkError(err)
 }
 

@@ -1,4 +1,4 @@
-import { McpError } from '@modelcontextprotocol/sdk/types.js'
+import { ProtocolError, SdkError, SdkErrorCode } from '@modelcontextprotocol/client'
 
 /** JSON-RPC error codes the gateway answers with. */
 export const RpcCode = {
@@ -11,7 +11,9 @@ export const RpcCode = {
   BackendUnavailable: -32000,
   RequestTimeout: -32001,
   /** the gateway is at a limit (calls in flight, sessions) */
-  Overloaded: -32003
+  Overloaded: -32003,
+  /** protocol 2026-07-28: the request needs a client capability the client did not declare */
+  MissingClientCapability: -32021
 } as const
 
 /** A failure that reaches the client as a JSON-RPC error object. */
@@ -34,20 +36,22 @@ const SDK_PREFIX = /^MCP error -?\d+: /
  */
 export function backendError (backend: string, err: unknown, unavailableReason?: string): RpcError {
   if (err instanceof RpcError) return err
-  if (err instanceof McpError) return fromMcpError(backend, err, unavailableReason)
+  if (err instanceof ProtocolError) return new RpcError(err.code, err.message.replace(SDK_PREFIX, ''), withBackend(backend, err.data))
+  if (err instanceof SdkError) return fromSdkError(backend, err, unavailableReason)
   const message = err instanceof Error ? err.message : String(err)
   return new RpcError(RpcCode.InternalError, `backend '${backend}' failed: ${message}`, { backend })
 }
 
-function fromMcpError (backend: string, err: McpError, unavailableReason?: string): RpcError {
-  if (err.code === RpcCode.BackendUnavailable && /Connection closed/i.test(err.message)) {
+/** The SDK's own failures (the connection, a timeout) rather than an answer from the backend. */
+function fromSdkError (backend: string, err: SdkError, unavailableReason?: string): RpcError {
+  if (err.code === SdkErrorCode.ConnectionClosed || err.code === SdkErrorCode.NotConnected) {
     return new RpcError(RpcCode.BackendUnavailable, `backend '${backend}' is unavailable: ${unavailableReason ?? 'connection closed'}`, { backend })
   }
-  if (err.code === RpcCode.RequestTimeout) {
+  if (err.code === SdkErrorCode.RequestTimeout) {
     const timeout = (err.data as { timeout?: number } | undefined)?.timeout
     return new RpcError(RpcCode.RequestTimeout, `backend '${backend}' did not answer within ${timeout ?? '?'} ms; the request was cancelled`, { backend, timeout })
   }
-  return new RpcError(err.code, err.message.replace(SDK_PREFIX, ''), withBackend(backend, err.data))
+  return new RpcError(RpcCode.InternalError, `backend '${backend}' failed: ${err.message.replace(SDK_PREFIX, '')}`, { backend })
 }
 
 /** The backend's own error data, tagged with the backend's name (kept beside it when it is not an object). */

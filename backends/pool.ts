@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events'
 import type { Logger } from 'pino'
 import type { ServerConfig } from '../schemas/config.js'
-import type { Notification } from '@modelcontextprotocol/sdk/types.js'
+import type { Notification } from '@modelcontextprotocol/client'
 import { Backend, connectionFingerprint, type BackendHooks, type BackendState } from './backend.js'
 
 interface PoolEvents {

@@ -1,6 +1,5 @@
-import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js'
-import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
-import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js'
+import { StdioServerTransport } from '@modelcontextprotocol/server/stdio'
+import { SdkHttpError, StreamableHTTPClientTransport, type JSONRPCMessage } from '@modelcontextprotocol/client'
 import { compileTagFilter, TagFilterError } from '../filters/tag-filter.js'
 import { listOption, parse, type Command, type Io } from './command.js'
 import { readConfigFile, resolveConfigPath } from './config-file.js'
@@ -38,7 +37,7 @@ export function proxyTarget (base: string, filters: { tags: string[], tagFilter?
 }
 
 function describe (err: unknown): string {
-  if (err instanceof StreamableHTTPError) return `the gateway answered ${err.code}: ${err.message}`
+  if (err instanceof SdkHttpError) return `the gateway answered ${err.status}: ${err.message}`
   const cause = (err as { cause?: { code?: string, message?: string } }).cause
   return cause ? `cannot reach the gateway (${cause.code ?? cause.message})` : (err as Error).message
 }
@@ -79,7 +78,7 @@ export async function relay (stdio: StdioServerTransport, http: StreamableHTTPCl
       if (!('id' in message) || !('method' in message)) return
       initializeIds.delete(message.id)
       io.err(`1mcp proxy: ${message.method} failed: ${describe(err)}\n`)
-      const status = err instanceof StreamableHTTPError ? err.code : undefined
+      const status = err instanceof SdkHttpError ? err.status : undefined
       const hint = status === 404 ? 'the gateway ended the session; restart the client' : `check that the gateway runs at ${target}`
       void stdio.send({ jsonrpc: '2.0', id: message.id, error: { code: -32603, message: `1mcp proxy: ${describe(err)}; ${hint}` } })
     })

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import fp from 'fastify-plugin'
-import type { ClientCapabilities, Implementation, JSONRPCMessage, RequestId, Result } from '@modelcontextprotocol/sdk/types.js'
+import type { ClientCapabilities, Implementation, JSONRPCMessage, RequestId, Result } from '@modelcontextprotocol/client'
 import { RpcCode, RpcError } from '../backends/errors.js'
 import type { Scope } from './capabilities.js'
 
@@ -15,6 +15,8 @@ export interface Channel {
   readonly closed: boolean
   /** the backend a call's request went to, set by the dispatcher (for logs and metrics) */
   backend?: string
+  /** the call cannot go on: a server→client request it raised needs a capability the client lacks */
+  refuse?: (err: Error) => void
 }
 
 /** Recent events of a session's streams, so a client that lost one can resume it with `Last-Event-ID`. */

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
-import type { Notification, Request, RequestId, Result } from '@modelcontextprotocol/sdk/types.js'
-import type { Backend, ServerRequestExtra } from '../backends/backend.js'
+import type { Notification, Progress, Request, RequestId, Result } from '@modelcontextprotocol/client'
+import type { Backend, CallOptions, ServerRequestExtra } from '../backends/backend.js'
 import { RpcCode, RpcError } from '../backends/errors.js'
 import { exposedUri, LIST_CHANGED_NOTIFICATION, type Kind, type Scope } from '../plugins/capabilities.js'
 import { LOG_LEVELS, type Channel, type Session } from '../plugins/sessions.js'
@@ -11,7 +11,20 @@ export const SUPPORTED_PROTOCOL_VERSIONS = ['2025-11-25', '2025-06-18', '2025-03
 export const DEFAULT_PAGE_SIZE = 1000
 
 type Params = Record<string, unknown>
-type Handler = (session: Session, id: RequestId, params: Params, channel: Channel) => Promise<Result>
+/** How the caller of a request wants it answered. */
+export interface RequestOptions {
+  /** the caller hands a 2026 backend's `input_required` answer to its client itself (a 2026-07-28 client) */
+  allowInputRequired?: boolean
+}
+type Handler = (session: Session, id: RequestId, params: Params, channel: Channel, options: RequestOptions) => Promise<Result>
+
+/** rounds of `input_required` the gateway fulfils for a 2025 client before it gives up */
+export const MAX_INPUT_ROUNDS = 8
+
+/** An `input_required` answer (protocol 2026-07-28): the backend needs the client's input before it can finish. */
+export function isInputRequired (result: Result): result is Result & { resultType: 'input_required', inputRequests?: Record<string, { method: string, params?: Params }>, requestState?: string } {
+  return (result as { resultType?: unknown }).resultType === 'input_required'
+}
 
 const LISTS: Record<string, Kind> = {
   'tools/list': 'tools',
@@ -77,9 +90,9 @@ export class Dispatcher {
   /** The methods answered by a backend or by the gateway itself (lists aside). */
   private readonly methods = new Map<string, Handler>([
     ['ping', async () => ({})],
-    ['tools/call', (session, id, params, channel) => this.forwardByName(session, id, 'tools', 'tools/call', params, channel)],
-    ['prompts/get', (session, id, params, channel) => this.forwardByName(session, id, 'prompts', 'prompts/get', params, channel)],
-    ['resources/read', (session, id, params, channel) => this.read(session, id, params, channel)],
+    ['tools/call', (session, id, params, channel, options) => this.forwardByName(session, id, 'tools', 'tools/call', params, channel, options)],
+    ['prompts/get', (session, id, params, channel, options) => this.forwardByName(session, id, 'prompts', 'prompts/get', params, channel, options)],
+    ['resources/read', (session, id, params, channel, options) => this.read(session, id, params, channel, options)],
     ['resources/subscribe', (session, id, params, channel) => this.subscription(session, id, 'resources/subscribe', params, channel)],
     ['resources/unsubscribe', (session, id, params, channel) => this.subscription(session, id, 'resources/unsubscribe', params, channel)],
     ['completion/complete', (session, id, params, channel) => this.complete(session, id, params, channel)],
@@ -88,12 +101,12 @@ export class Dispatcher {
   ])
 
   /** Answers one request; throws an RpcError for the client. */
-  async request (session: Session, id: RequestId, method: string, params: Params, channel: Channel): Promise<Result> {
+  async request (session: Session, id: RequestId, method: string, params: Params, channel: Channel, options: RequestOptions = {}): Promise<Result> {
     const kind = Object.hasOwn(LISTS, method) ? LISTS[method] : undefined
     if (kind) return this.list(session, kind, params)
     const handler = this.methods.get(method)
     if (!handler) throw new RpcError(RpcCode.MethodNotFound, `method not found: ${method}`)
-    return handler(session, id, params, channel)
+    return handler(session, id, params, channel, options)
   }
 
   private list (session: Session, kind: Kind, params: Params): Result {
@@ -106,19 +119,19 @@ export class Dispatcher {
     return end < items.length ? { [kind]: page, nextCursor: encodeCursor(end) } : { [kind]: page }
   }
 
-  private async forwardByName (session: Session, id: RequestId, kind: 'tools' | 'prompts', method: string, params: Params, channel: Channel): Promise<Result> {
+  private async forwardByName (session: Session, id: RequestId, kind: 'tools' | 'prompts', method: string, params: Params, channel: Channel, options: RequestOptions): Promise<Result> {
     const name = requireString(params, 'name')
     const target = this.app.capabilities.resolveName(kind, name, session.scope)
     if (!target) throw new RpcError(RpcCode.InvalidParams, `unknown ${kind === 'tools' ? 'tool' : 'prompt'}: ${name}`, { name })
     const annotations = target.item.annotations as { readOnlyHint?: boolean, idempotentHint?: boolean } | undefined
     const retryable = kind === 'prompts' || annotations?.readOnlyHint === true || annotations?.idempotentHint === true
-    return this.forward(session, id, target.backend, method, { ...params, name: target.original }, channel, retryable)
+    return this.forward(session, id, target.backend, method, { ...params, name: target.original }, channel, retryable, options)
   }
 
-  private async read (session: Session, id: RequestId, params: Params, channel: Channel): Promise<Result> {
+  private async read (session: Session, id: RequestId, params: Params, channel: Channel, options: RequestOptions): Promise<Result> {
     const uri = requireString(params, 'uri')
     const target = this.resolveUri(session, uri)
-    const result = await this.forward(session, id, target.backend, 'resources/read', { ...params, uri: target.original }, channel, true)
+    const result = await this.forward(session, id, target.backend, 'resources/read', { ...params, uri: target.original }, channel, true, options)
     if (session.scope.single || !Array.isArray(result.contents)) return result
     return {
       ...result,
@@ -135,10 +148,27 @@ export class Dispatcher {
   private async subscription (session: Session, id: RequestId, method: string, params: Params, channel: Channel): Promise<Result> {
     const uri = requireString(params, 'uri')
     const target = this.resolveUri(session, uri)
-    const result = await this.forward(session, id, target.backend, method, { ...params, uri: target.original }, channel)
-    if (method === 'resources/subscribe') session.subscriptions.add(uri)
+    const subscribe = method === 'resources/subscribe'
+    const backend = await this.app.backends.forSession(target.backend, session.id)
+    let result: Result = {}
+    if (backend?.era === 'modern') {
+      // a 2026 backend has no resources/subscribe: its listen stream watches the resource instead
+      if (subscribe !== session.subscriptions.has(uri)) await backend.watch(target.original, subscribe ? 1 : -1)
+    } else {
+      result = await this.forward(session, id, target.backend, method, { ...params, uri: target.original }, channel)
+    }
+    if (subscribe) session.subscriptions.add(uri)
     else session.subscriptions.delete(uri)
     return result
+  }
+
+  /** A session ended: the resources it watched on 2026 backends are watched for it no more. */
+  sessionClosed (session: Session): void {
+    for (const uri of session.subscriptions) {
+      const target = this.app.capabilities.resolveUri(uri, session.scope)
+      const backend = target ? this.app.backends.get(target.backend) : undefined
+      if (target && backend?.era === 'modern') void backend.watch(target.original, -1).catch(() => {})
+    }
   }
 
   private async complete (session: Session, id: RequestId, params: Params, channel: Channel): Promise<Result> {
@@ -165,7 +195,8 @@ export class Dispatcher {
     const level = requireString(params, 'level')
     if (!LOG_LEVELS.includes(level)) throw new RpcError(RpcCode.InvalidParams, `unknown log level: ${level}`)
     session.logLevel = level
-    const targets = [...this.app.backends.all()].filter((b) => b.state === 'ready' && b.capabilities.logging && admits(session.scope, b.name))
+    // a 2026 backend has no logging/setLevel: each request carries the session's level instead
+    const targets = [...this.app.backends.all()].filter((b) => b.state === 'ready' && b.era === 'legacy' && b.capabilities.logging && admits(session.scope, b.name))
     await Promise.allSettled(targets.map((b) => b.request('logging/setLevel', { level: this.mostVerboseLevel(b.name) })))
     return {}
   }
@@ -178,8 +209,12 @@ export class Dispatcher {
     return LOG_LEVELS[most]
   }
 
-  /** Sends a request to a backend on behalf of a session, relaying progress and cancellation. */
-  async forward (session: Session, id: RequestId, backendName: string, method: string, params: Params, channel: Channel, retryable = false): Promise<Result> {
+  /**
+   * Sends a request to a backend on behalf of a session, relaying progress and cancellation. A 2026
+   * backend's `input_required` answer is fulfilled here for a 2025 client (as server→client requests
+   * on the call's stream, then a retry with `inputResponses`), or handed back when the caller asks.
+   */
+  async forward (session: Session, id: RequestId, backendName: string, method: string, params: Params, channel: Channel, retryable = false, options: RequestOptions = {}): Promise<Result> {
     const backend = await this.app.backends.forSession(backendName, session.id)
     if (!backend) throw new RpcError(RpcCode.BackendUnavailable, `backend '${backendName}' is not configured`, { backend: backendName })
     const meta = params._meta as Params | undefined
@@ -188,17 +223,49 @@ export class Dispatcher {
     channel.backend = backendName
     session.inflight.set(id, { backend: backendName, controller, channel })
     session.backendsTouched.add(backendName)
+    const callOptions = {
+      signal: controller.signal,
+      retryable,
+      onprogress: progressToken === undefined
+        ? undefined
+        : (progress: Progress) => channel.send({ jsonrpc: '2.0', method: 'notifications/progress', params: { ...progress, progressToken } })
+    }
     try {
-      return await backend.request(method, params, {
-        signal: controller.signal,
-        retryable,
-        onprogress: progressToken === undefined
-          ? undefined
-          : (progress) => channel.send({ jsonrpc: '2.0', method: 'notifications/progress', params: { ...progress, progressToken } })
-      })
+      const result = await backend.request(method, backend.era === 'modern' ? withClientCapabilities(params, session) : params, callOptions)
+      return options.allowInputRequired ? result : await this.untilComplete(session, backend, channel, method, params, result, callOptions)
     } finally {
       session.inflight.delete(id)
     }
+  }
+
+  /** Fulfils a 2026 backend's `input_required` answers for a 2025 client until the backend answers for good. */
+  private async untilComplete (session: Session, backend: Backend, channel: Channel, method: string, params: Params, first: Result, callOptions: CallOptions & { signal: AbortSignal }): Promise<Result> {
+    let result = first
+    for (let round = 1; isInputRequired(result); round++) {
+      if (round > MAX_INPUT_ROUNDS) throw new RpcError(RpcCode.InternalError, `backend '${backend.name}' asked for client input more than ${MAX_INPUT_ROUNDS} times`, { backend: backend.name })
+      const inputResponses = await this.fulfil(session, channel, result.inputRequests ?? {}, callOptions.signal)
+      const retry = { ...withClientCapabilities(params, session), inputResponses, ...(result.requestState === undefined ? {} : { requestState: result.requestState }) }
+      result = await backend.request(method, retry, callOptions)
+    }
+    return result
+  }
+
+  /** Asks a 2025 client for what a 2026 backend's `input_required` answer needs, all at once. */
+  private async fulfil (session: Session, channel: Channel, requests: Record<string, { method: string, params?: Params }>, signal: AbortSignal): Promise<Record<string, Result>> {
+    const answers = await Promise.all(Object.entries(requests).map(async ([key, request]) => {
+      this.checkClientCapability(session, request.method, channel)
+      return [key, await session.requestClient(channel, request.method, request.params, signal)] as const
+    }))
+    return Object.fromEntries(answers)
+  }
+
+  /** Refuses a server→client request the client did not declare it can answer (the call's channel learns why too). */
+  private checkClientCapability (session: Session, method: string, channel?: Channel): void {
+    const needed = CLIENT_CAPABILITY[method]
+    if (!needed || session.clientCapabilities[needed]) return
+    const err = new RpcError(RpcCode.MethodNotFound, `the client did not declare the ${needed} capability needed for ${method}`)
+    channel?.refuse?.(new RpcError(RpcCode.MissingClientCapability, err.message, { requiredCapabilities: { [needed]: {} } }))
+    throw err
   }
 
   /** A notification from the client. */
@@ -233,10 +300,7 @@ export class Dispatcher {
       throw new RpcError(RpcCode.InvalidRequest, `${request.method} from backend '${backend.name}' cannot be routed: several client sessions have calls in flight to it (set "sessionMode": "per-client" for this server)`)
     }
     const [session, call] = callers[0]
-    const needed = CLIENT_CAPABILITY[request.method]
-    if (needed && !session.clientCapabilities[needed]) {
-      throw new RpcError(RpcCode.MethodNotFound, `the client did not declare the ${needed} capability needed for ${request.method}`)
-    }
+    this.checkClientCapability(session, request.method, call.channel)
     return session.requestClient(call.channel, request.method, request.params, extra.signal)
   }
 
@@ -346,6 +410,17 @@ export class Dispatcher {
     }
     this.pendingListChanges.clear()
   }
+}
+
+/**
+ * A request for a 2026 backend carries the capabilities of the client behind the gateway, so the
+ * backend asks only for the input that client can give (the gateway relays each kind it declares),
+ * and the log level the client set, as 2026 has no logging/setLevel.
+ */
+function withClientCapabilities (params: Params, session: Session): Params {
+  const meta: Params = { ...(params._meta as Params | undefined), 'io.modelcontextprotocol/clientCapabilities': session.clientCapabilities }
+  if (session.logLevel) meta['io.modelcontextprotocol/logLevel'] = session.logLevel
+  return { ...params, _meta: meta }
 }
 
 const CLIENT_CAPABILITY: Record<string, 'sampling' | 'elicitation' | 'roots'> = {

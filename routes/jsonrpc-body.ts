@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
-import type { JSONRPCMessage, RequestId } from '@modelcontextprotocol/sdk/types.js'
+import type { JSONRPCMessage, RequestId } from '@modelcontextprotocol/client'
 import type { RpcError } from '../backends/errors.js'
 import { JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from '../schemas/jsonrpc.js'
 

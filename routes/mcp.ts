@@ -1,13 +1,14 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import rateLimit from '@fastify/rate-limit'
 import underPressure from '@fastify/under-pressure'
-import type { JSONRPCMessage, RequestId } from '@modelcontextprotocol/sdk/types.js'
+import type { JSONRPCMessage, RequestId } from '@modelcontextprotocol/client'
 import { RpcCode, RpcError } from '../backends/errors.js'
 import type { JsonRpcRequest } from '../schemas/jsonrpc.js'
 import type { Channel, Session } from '../plugins/sessions.js'
 import type { Scope } from '../plugins/capabilities.js'
 import { negotiateVersion, SUPPORTED_PROTOCOL_VERSIONS, type Dispatcher } from './dispatch.js'
 import { hostGuard } from './host-guard.js'
+import { isModernHeader, isModernPost, MODERN_PROTOCOL_VERSION, ModernEndpoint } from './modern.js'
 import { SseStream, parseEventId } from './sse-stream.js'
 import { buildScope, sessionOwner } from './scope.js'
 import { httpRpcError, isNotification, isRequest, isResponse, parseJsonLeniently, rpcError, Unparsable, type ClientAnswer } from './jsonrpc-body.js'
@@ -142,9 +143,18 @@ const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, { dispatcher 
     return httpRpcError(reply, status, code, message)
   })
 
+  const modern = new ModernEndpoint(app, dispatcher)
+  app.capabilities.on('changed', (kinds, backends) => modern.listsChanged(kinds, backends))
+  app.backends.on('notification', (backend, notification) => {
+    const uri = (notification.params as { uri?: unknown } | undefined)?.uri
+    if (notification.method === 'notifications/resources/updated' && typeof uri === 'string') modern.resourceUpdated(backend.name, uri)
+  })
+  app.addHook('onClose', async () => { await modern.close() })
+
   async function post (request: FastifyRequest<{ Params: { server?: string } }>, reply: FastifyReply) {
     if (refusePost(request, reply)) return reply
     const body = request.body
+    if (isModernPost(request.headers, body)) return serveModern(request, reply)
     if (isRequest.Check(body) && body.method === 'initialize') return initialize(request, reply, body)
     const session = findSession(request, reply)
     if (!session) return reply
@@ -207,6 +217,24 @@ const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, { dispatcher 
     return reply.header('mcp-session-id', session.id).send({ jsonrpc: '2.0', id: body.id, result: dispatcher.initializeResult(session) })
   }
 
+  /** A 2026-07-28 request: no session; its scope comes from the path, the query and the token, every time. */
+  function serveModern (request: FastifyRequest<{ Params: { server?: string } }>, reply: FastifyReply) {
+    let scope: Scope
+    try {
+      scope = buildScope(app, request)
+    } catch (err) {
+      return sendScopeError(reply, err as Error & { statusCode?: number })
+    }
+    return modern.serve(request, reply, scope, sessionOwner(request))
+  }
+
+  /** The 2026-07-28 generation has no sessions: nothing to open with GET or end with DELETE. */
+  function refuseModern (request: FastifyRequest, reply: FastifyReply): boolean {
+    if (request.headers['mcp-session-id'] !== undefined || !isModernHeader(request.headers)) return false
+    void reply.code(405).header('allow', 'POST').send({ jsonrpc: '2.0', id: null, error: { code: RpcCode.MethodNotFound, message: `Method Not Allowed: protocol ${MODERN_PROTOCOL_VERSION} has no sessions; send each request with POST` } })
+    return true
+  }
+
   function sendScopeError (reply: FastifyReply, err: Error & { statusCode?: number }) {
     const status = err.statusCode ?? 400
     return reply.code(status).send({ statusCode: status, error: status === 404 ? 'Not Found' : 'Bad Request', message: err.message })
@@ -254,6 +282,7 @@ const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, { dispatcher 
   }
 
   async function listen (request: FastifyRequest<{ Params: { server?: string } }>, reply: FastifyReply) {
+    if (refuseModern(request, reply)) return reply
     if (!accepts(request, 'text/event-stream')) return httpRpcError(reply, 406, RpcCode.InvalidRequest, 'Not Acceptable: the client must accept text/event-stream')
     const session = findSession(request, reply)
     if (!session) return reply
@@ -279,6 +308,7 @@ const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, { dispatcher 
   }
 
   async function end (request: FastifyRequest<{ Params: { server?: string } }>, reply: FastifyReply) {
+    if (refuseModern(request, reply)) return reply
     const session = findSession(request, reply)
     if (!session) return reply
     app.sessions.delete(session.id, 'session ended by the client')

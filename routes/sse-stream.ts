@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http'
-import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js'
+import type { JSONRPCMessage } from '@modelcontextprotocol/client'
 import type { Channel, ReplayBuffer } from '../plugins/sessions.js'
 
 export function parseEventId (id: string): { stream: string, seq: number } | undefined {

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import { FastifySSEPlugin } from 'fastify-sse-v2'
-import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js'
+import type { JSONRPCMessage } from '@modelcontextprotocol/client'
 import { RpcCode, RpcError } from '../backends/errors.js'
 import { newSessionId, type Channel, type Session } from '../plugins/sessions.js'
 import type { Scope } from '../plugins/capabilities.js'

@@ -39,14 +39,18 @@ export const ServerConfig = Type.Object({
   pingInterval: Type.Optional(Milliseconds('health-check ping period, ms; 0 turns it off', 0)),
   maxInFlight: Type.Optional(Type.Integer({ minimum: 1, maximum: 100000, description: 'calls in flight to this backend before new ones queue' })),
   restart: Type.Optional(RestartPolicy),
-  sessionMode: Type.Optional(Type.Union([Type.Literal('shared'), Type.Literal('per-client')]))
+  sessionMode: Type.Optional(Type.Union([Type.Literal('shared'), Type.Literal('per-client')])),
+  protocol: Type.Optional(Type.Union([Type.Literal('auto'), Type.Literal('legacy')], {
+    description: 'auto (default): probe with server/discover and speak 2026-07-28 to a backend that offers it, else the 2025 handshake; legacy: the 2025 handshake only'
+  }))
 }, { additionalProperties: false })
 export type ServerConfig = Static<typeof ServerConfig>
 
 export const SessionSettings = Type.Object({
   idleTimeoutMs: Type.Optional(Milliseconds('a session unused this long is ended')),
   max: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000000, description: 'most sessions open at once' })),
-  replayBufferSize: Type.Optional(Type.Integer({ minimum: 0, maximum: 100000, description: 'SSE events kept per session for Last-Event-ID resumption' }))
+  replayBufferSize: Type.Optional(Type.Integer({ minimum: 0, maximum: 100000, description: 'SSE events kept per session for Last-Event-ID resumption' })),
+  inputTimeoutMs: Type.Optional(Milliseconds('how long a 2026-07-28 call that asked its client for input waits for the retry before it is cancelled'))
 }, { additionalProperties: false })
 
 export const RateLimitSettings = Type.Union([Type.Literal(false), Type.Object({

@@ -1,0 +1,337 @@
+import { createHash, randomBytes } from 'node:crypto'
+import { Readable } from 'node:stream'
+import type { ReadableStream as WebReadableStream } from 'node:stream/web'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import {
+  createMcpHandler, createRequestStateCodec, inputRequired, Server,
+  type AuthInfo, type InputRequests, type McpHttpHandler, type RequestStateCodec, type ServerCapabilities, type ServerContext
+} from '@modelcontextprotocol/server'
+import type { ClientCapabilities, JSONRPCMessage, RequestId, Result } from '@modelcontextprotocol/client'
+import { GATEWAY_INFO } from '../backends/backend.js'
+import { RpcCode, RpcError } from '../backends/errors.js'
+import { exposedUri, type Kind, type Scope } from '../plugins/capabilities.js'
+import { LOG_LEVELS, type Channel, type Session } from '../plugins/sessions.js'
+import { isInputRequired, type Dispatcher } from './dispatch.js'
+import { checkParamHeaders } from './param-headers.js'
+
+/** The stateless protocol generation, served beside the 2025 one on the same endpoints. */
+export const MODERN_PROTOCOL_VERSION = '2026-07-28'
+const PROTOCOL_META = 'io.modelcontextprotocol/protocolVersion'
+const DATED_VERSION = /^\d{4}-\d{2}-\d{2}$/
+/** how long a call waits for the client's retry with `inputResponses` before it is cancelled */
+export const DEFAULT_INPUT_TIMEOUT_MS = 120_000
+
+type Params = Record<string, unknown>
+
+/**
+ * Whether a POST belongs to the 2026-07-28 generation: it has no session and claims a protocol
+ * version per request (in `_meta`, or a dated `MCP-Protocol-Version` of 2026 or later). Everything
+ * else is the 2025 generation, which starts with `initialize`.
+ */
+export function isModernPost (headers: FastifyRequest['headers'], body: unknown): boolean {
+  if (headers['mcp-session-id'] !== undefined) return false
+  if (isModernHeader(headers)) return true
+  const meta = ((body as { params?: { _meta?: unknown } } | null)?.params)?._meta
+  return meta !== null && typeof meta === 'object' && PROTOCOL_META in meta
+}
+
+/** A dated `MCP-Protocol-Version` header of the stateless generation. */
+export function isModernHeader (headers: FastifyRequest['headers']): boolean {
+  const version = headers['mcp-protocol-version']
+  return typeof version === 'string' && DATED_VERSION.test(version) && version >= '2026'
+}
+
+function webHeaders (incoming: FastifyRequest['headers']): Headers {
+  const headers = new Headers()
+  for (const [name, value] of Object.entries(incoming)) {
+    if (typeof value === 'string') headers.set(name, value)
+    else if (Array.isArray(value)) headers.set(name, value.join(', '))
+  }
+  return headers
+}
+
+/** What a gateway `requestState` carries: a call parked here, or the backend's own state to hand back to it. */
+interface StatePayload {
+  /** the parked call (a 2025 backend waiting on the client's input) */
+  k?: string
+  /** the backend's own requestState (a 2026 backend) */
+  s?: string
+}
+
+/** A retry's params for a 2026 backend: the client's answers and the backend's own state, as the backend asked. */
+function withInput (params: Params, inputResponses: Record<string, unknown> | undefined, backendState: string | undefined): Params {
+  if (inputResponses === undefined && backendState === undefined) return params
+  return { ...params, ...(inputResponses ? { inputResponses } : {}), ...(backendState === undefined ? {} : { requestState: backendState }) }
+}
+
+/** Who may resume a flow: a hash of the session owner (the token's subject, client and scopes). */
+function principal (ctx: ServerContext): string {
+  const owner = (ctx.http?.authInfo?.extra as { owner?: string } | undefined)?.owner ?? ''
+  return `${ctx.mcpReq.method}\n${createHash('sha256').update(owner).digest('base64url')}`
+}
+
+/**
+ * The response channel of a 2026 call: notifications go to the current HTTP exchange, and a
+ * server→client request of a 2025 backend is kept as an input request for the client's next round.
+ */
+class InputChannel implements Channel {
+  backend?: string
+  ctx: ServerContext
+  readonly requests = new Map<string, { method: string, params?: Params }>()
+  private wake?: () => void
+  finished = false
+  /** why the call cannot go on, when a request it raised cannot be put to this client */
+  refused?: Error
+
+  constructor (ctx: ServerContext, private readonly logLevel: string | undefined) {
+    this.ctx = ctx
+  }
+
+  get closed (): boolean { return this.finished }
+
+  send (message: JSONRPCMessage): void {
+    if (this.finished || !('method' in message)) return
+    if ('id' in message) {
+      this.requests.set(String(message.id), { method: message.method, params: message.params as Params | undefined })
+      this.wake?.()
+    } else if (this.passes(message.method, message.params as Params | undefined)) {
+      void this.ctx.mcpReq.notify({ method: message.method, params: message.params }).catch(() => {})
+    }
+  }
+
+  /** Whether a notification reaches the client: not a cancellation of an input request it never saw, a log message only at its level. */
+  private passes (method: string, params: Params | undefined): boolean {
+    if (method === 'notifications/cancelled') return !this.requests.delete(String(params?.requestId))
+    if (method === 'notifications/message') return this.logs(params?.level)
+    return true
+  }
+
+  refuse (err: Error): void {
+    this.refused ??= err
+    this.wake?.()
+  }
+
+  /** Log messages reach a 2026 client only when it asked for them with a level in `_meta`. */
+  private logs (level: unknown): boolean {
+    return this.logLevel !== undefined && LOG_LEVELS.indexOf(String(level)) >= LOG_LEVELS.indexOf(this.logLevel)
+  }
+
+  /** Resolves once at least one input request waits for the client. */
+  whenInputNeeded (): Promise<void> {
+    if (this.requests.size > 0 || this.refused) return Promise.resolve()
+    return new Promise((resolve) => {
+      // requests raised together reach the client together
+      this.wake = () => { this.wake = undefined; setImmediate(resolve) }
+    })
+  }
+}
+
+/** A 2025 backend's call waiting for the 2026 client to answer its server→client requests. */
+interface ParkedCall {
+  session: Session
+  channel: InputChannel
+  outcome: Promise<Outcome>
+  timer?: NodeJS.Timeout
+}
+
+type Outcome = { result?: Result, error?: unknown }
+
+/**
+ * The 2026-07-28 generation on `/mcp` and `/mcp/<server>`: the SDK's stateless handler does the
+ * protocol (per-request `_meta`, header rules, `server/discover`, `subscriptions/listen`, cache hints,
+ * the integrity of `requestState`); its request handlers call the same Dispatcher as the 2025 route,
+ * through a short-lived session per request. Server→client requests are bridged both ways.
+ */
+export class ModernEndpoint {
+  private readonly handlers = new Map<string, McpHttpHandler>()
+  private readonly codec: RequestStateCodec<StatePayload>
+  private readonly parked = new Map<string, ParkedCall>()
+  private requestCount = 0
+
+  constructor (private readonly app: FastifyInstance, private readonly dispatcher: Dispatcher) {
+    // a parked call ends on its own timer; the state of a 2026 backend's flow is good for an hour
+    this.codec = createRequestStateCodec<StatePayload>({ key: randomBytes(32), ttlSeconds: 3600, bind: principal })
+  }
+
+  private get inputTimeoutMs (): number {
+    return this.app.gatewayConfig.current.sessions?.inputTimeoutMs ?? DEFAULT_INPUT_TIMEOUT_MS
+  }
+
+  /** Serves one 2026-07-28 POST. */
+  async serve (request: FastifyRequest, reply: FastifyReply, scope: Scope, owner: string | undefined): Promise<FastifyReply> {
+    const refused = this.checkHeaders(request, scope)
+    if (refused) return reply.code(400).send({ jsonrpc: '2.0', id: (request.body as { id?: RequestId }).id ?? null, error: refused.toJSON() })
+    const aborted = new AbortController()
+    reply.raw.once('close', () => { if (!reply.raw.writableFinished) aborted.abort() })
+    const web = new Request(`http://${request.host}${request.url}`, { method: 'POST', headers: webHeaders(request.headers), body: JSON.stringify(request.body), signal: aborted.signal })
+    const authInfo: AuthInfo = {
+      token: '',
+      clientId: request.auth?.clientId ?? 'anonymous',
+      scopes: request.auth?.scopes ?? [],
+      extra: { scope, owner }
+    }
+    const response = await this.handlerFor(scope).fetch(web, { parsedBody: request.body, authInfo })
+    reply.code(response.status)
+    response.headers.forEach((value, name) => { if (name !== 'content-length') void reply.header(name, value) })
+    if (!response.body) return reply.send()
+    return reply.send(Readable.fromWeb(response.body as WebReadableStream))
+  }
+
+  /** A `tools/call` whose `Mcp-Param-*` headers disagree with its arguments is refused before it reaches a backend. */
+  private checkHeaders (request: FastifyRequest, scope: Scope): RpcError | undefined {
+    const body = request.body as { method?: unknown, params?: { name?: unknown, arguments?: unknown } }
+    if (body.method !== 'tools/call' || typeof body.params?.name !== 'string') return undefined
+    const tool = this.app.capabilities.resolveName('tools', body.params.name, scope)
+    if (!tool) return undefined
+    try {
+      checkParamHeaders(tool.item.inputSchema, body.params.arguments, (name) => {
+        const value = request.headers[name]
+        return Array.isArray(value) ? value.join(', ') : value
+      })
+      return undefined
+    } catch (err) {
+      if (err instanceof RpcError) return err
+      throw err
+    }
+  }
+
+  private handlerFor (scope: Scope): McpHttpHandler {
+    const key = scope.single ?? ''
+    let handler = this.handlers.get(key)
+    if (!handler) {
+      handler = createMcpHandler((ctx) => this.server(ctx.authInfo), { legacy: 'reject', keepAliveMs: 15_000 })
+      this.handlers.set(key, handler)
+    }
+    return handler
+  }
+
+  /** Tells `subscriptions/listen` streams that lists changed. */
+  listsChanged (kinds: Kind[], backends: string[]): void {
+    const targets = [this.handlers.get(''), ...backends.map((b) => this.handlers.get(b))]
+    for (const handler of targets) {
+      if (!handler) continue
+      for (const kind of kinds) {
+        if (kind === 'tools') handler.notify.toolsChanged()
+        else if (kind === 'prompts') handler.notify.promptsChanged()
+        else handler.notify.resourcesChanged()
+      }
+    }
+  }
+
+  /** Tells `subscriptions/listen` streams that a resource changed. */
+  resourceUpdated (backend: string, uri: string): void {
+    this.handlers.get('')?.notify.resourceUpdated(exposedUri(backend, uri))
+    this.handlers.get(backend)?.notify.resourceUpdated(uri)
+  }
+
+  /** One request's server: the gateway's view for the request's scope, answered by the Dispatcher. */
+  private server (authInfo: AuthInfo | undefined): Server {
+    const { scope, owner } = (authInfo?.extra ?? { scope: {} }) as { scope: Scope, owner?: string }
+    const single = scope.single ? this.app.backends.get(scope.single) : undefined
+    const instructions = this.app.capabilities.instructions(scope)
+    const server = new Server(single?.serverInfo ? { ...single.serverInfo } : GATEWAY_INFO, {
+      capabilities: this.capabilities(single?.state === 'ready' ? single.capabilities : undefined),
+      ...(instructions ? { instructions } : {}),
+      requestState: { verify: (state, ctx) => this.codec.verify(state, ctx) },
+      inputRequired: { legacyShim: false }
+    })
+    const serve = (method: string) => (request: { params?: Params }, ctx: ServerContext) => this.handle(scope, owner, method, request.params ?? {}, ctx)
+    for (const method of ['tools/list', 'prompts/list', 'resources/list', 'resources/templates/list', 'tools/call', 'prompts/get', 'resources/read', 'completion/complete']) {
+      server.setRequestHandler(method as 'tools/call', serve(method) as never)
+    }
+    return server
+  }
+
+  private capabilities (backend: ServerCapabilities | undefined): ServerCapabilities {
+    if (!backend) {
+      return { tools: { listChanged: true }, prompts: { listChanged: true }, resources: { subscribe: true, listChanged: true }, completions: {} }
+    }
+    const { logging: _logging, tasks: _tasks, ...rest } = backend as ServerCapabilities & { tasks?: unknown }
+    return { tools: { listChanged: true }, prompts: { listChanged: true }, resources: { subscribe: true, listChanged: true }, completions: {}, ...rest }
+  }
+
+  /** Answers one request of a 2026 client through a short-lived session, with the bridges for client input. */
+  private async handle (scope: Scope, owner: string | undefined, method: string, params: Params, ctx: ServerContext): Promise<Result> {
+    const state = ctx.mcpReq.requestState<StatePayload>() as StatePayload | string | undefined
+    const payload = typeof state === 'object' ? state : undefined
+    if (payload?.k !== undefined) return this.resume(payload.k, ctx)
+    const envelope = (ctx.mcpReq.envelope ?? {}) as Record<string, unknown>
+    const session = this.app.sessions.create({
+      id: `modern-${++this.requestCount}-${randomBytes(6).toString('base64url')}`,
+      protocolVersion: MODERN_PROTOCOL_VERSION,
+      clientInfo: envelope['io.modelcontextprotocol/clientInfo'] as Session['clientInfo'],
+      clientCapabilities: (envelope['io.modelcontextprotocol/clientCapabilities'] ?? {}) as ClientCapabilities,
+      scope,
+      owner
+    })
+    session.initialized = true
+    session.logLevel = envelope['io.modelcontextprotocol/logLevel'] as string | undefined
+    const channel = new InputChannel(ctx, session.logLevel)
+    const forwarded = withInput(params, ctx.mcpReq.inputResponses, payload?.s)
+    const id: RequestId = `${session.id}-1`
+    const onAbort = () => session.inflight.get(id)?.controller.abort('the client closed the request')
+    ctx.mcpReq.signal.addEventListener('abort', onAbort, { once: true })
+    const outcome: Promise<Outcome> = this.dispatcher.request(session, id, method, forwarded, channel, { allowInputRequired: true })
+      .then((result) => ({ result }), (error: unknown) => ({ error }))
+    return this.settle({ session, channel, outcome }, ctx, onAbort)
+  }
+
+  /** The client's next round for a parked call: its answers go to the backend's waiting requests. */
+  private async resume (key: string, ctx: ServerContext): Promise<Result> {
+    const call = this.parked.get(key)
+    if (!call) throw new RpcError(RpcCode.InvalidParams, 'Invalid or expired requestState: the call it continues has ended')
+    this.parked.delete(key)
+    clearTimeout(call.timer)
+    call.channel.ctx = ctx
+    const responses = (ctx.mcpReq.inputResponses ?? {}) as Record<string, unknown>
+    for (const [requestId, response] of Object.entries(responses)) {
+      if (!call.channel.requests.delete(requestId)) continue
+      call.session.answer(requestId, response as Result, undefined)
+    }
+    const onAbort = () => { for (const c of call.session.inflight.values()) c.controller.abort('the client closed the request') }
+    ctx.mcpReq.signal.addEventListener('abort', onAbort, { once: true })
+    return this.settle(call, ctx, onAbort)
+  }
+
+  /** Waits for the call's result, or for input only the client can give (then parks the call and asks for it). */
+  private async settle (call: ParkedCall, ctx: ServerContext, onAbort: () => void): Promise<Result> {
+    const next = await Promise.race([call.outcome, call.channel.whenInputNeeded().then(() => undefined)])
+    ctx.mcpReq.signal.removeEventListener('abort', onAbort)
+    if (next === undefined && !call.channel.refused) return this.askClient(call, ctx)
+    call.channel.finished = true
+    this.app.sessions.delete(call.session.id, 'the call ended')
+    if (call.channel.refused) throw call.channel.refused
+    const { result, error } = next!
+    if (error !== undefined) throw error
+    if (!result) throw new RpcError(RpcCode.InternalError, 'the backend sent no result')
+    if (!isInputRequired(result)) return result
+    // a 2026 backend asks for input: its requests go to the client as they are, its state is kept in ours
+    const requestState = result.requestState === undefined ? undefined : await this.codec.mint({ s: result.requestState }, ctx)
+    const inputRequests = result.inputRequests as InputRequests | undefined
+    return inputRequired({ ...(inputRequests ? { inputRequests } : {}), ...(requestState ? { requestState } : {}) }) as unknown as Result
+  }
+
+  private async askClient (call: ParkedCall, ctx: ServerContext): Promise<Result> {
+    const key = randomBytes(18).toString('base64url')
+    const inputRequests = Object.fromEntries(call.channel.requests) as unknown as InputRequests
+    call.timer = setTimeout(() => {
+      if (this.parked.get(key) !== call) return
+      this.parked.delete(key)
+      call.channel.finished = true
+      this.app.sessions.delete(call.session.id, 'the client did not answer the input requests in time')
+    }, this.inputTimeoutMs)
+    call.timer.unref()
+    this.parked.set(key, call)
+    return inputRequired({ inputRequests, requestState: await this.codec.mint({ k: key }, ctx) }) as unknown as Result
+  }
+
+  /** Cancels every parked call and stops the handlers (gateway shutdown). */
+  async close (): Promise<void> {
+    for (const [key, call] of this.parked) {
+      clearTimeout(call.timer)
+      this.parked.delete(key)
+      this.app.sessions.delete(call.session.id, 'the gateway is shutting down')
+    }
+    await Promise.allSettled([...this.handlers.values()].map((h) => h.close()))
+  }
+}
