@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import { CreateMessageRequestSchema, ElicitRequestSchema, ListRootsRequestSchema } from '@modelcontextprotocol/sdk/types.js'
 import { Client as ModernClient, StreamableHTTPClientTransport as ModernTransport } from '@modelcontextprotocol/client'
-import { alive, connect, echoFixture, startGateway, waitFor, type Gateway } from './helpers.js'
+import { alive, connect, echoFixture, settle, startGateway, waitFor, type Gateway } from './helpers.js'
 
 const VERSION = '2026-07-28'
 
@@ -239,6 +239,7 @@ t.test('a 2025 server that exits on the server/discover probe is connected the 2
   })
   const strict = gw.app.backends.get('strict')!
   await waitFor(() => strict.state === 'ready', 'the strict server to be ready after one failed probe')
+  await settle(gw.app) // its tools are listed once it is ready: wait for that before calling one
   t.equal(strict.era, 'legacy')
   t.equal(strict.restarts, 1, 'one restart: the probe killed the first child')
   t.equal(gw.app.backends.get('plain')!.restarts, 0, '"protocol": "legacy" skips the probe')
