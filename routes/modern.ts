@@ -146,6 +146,8 @@ export class ModernEndpoint {
   private readonly handlers = new Map<string, McpHttpHandler>()
   private readonly codec: RequestStateCodec<StatePayload>
   private readonly parked = new Map<string, ParkedCall>()
+  /** the channel each request's call used, for its metrics */
+  private readonly callOf = new WeakMap<ServerContext, InputChannel>()
   private requestCount = 0
 
   constructor (private readonly app: FastifyInstance, private readonly dispatcher: Dispatcher) {
@@ -256,11 +258,25 @@ export class ModernEndpoint {
       requestState: { verify: (state, ctx) => this.codec.verify(state, ctx) },
       inputRequired: { legacyShim: false }
     })
-    const serve = (method: string) => (request: { params?: Params }, ctx: ServerContext) => this.handle(scope, owner, method, request.params ?? {}, ctx)
+    const serve = (method: string) => (request: { params?: Params }, ctx: ServerContext) => this.observed(method, ctx, () => this.handle(scope, owner, method, request.params ?? {}, ctx))
     for (const method of ['tools/list', 'prompts/list', 'resources/list', 'resources/templates/list', 'tools/call', 'prompts/get', 'resources/read', 'completion/complete']) {
       server.setRequestHandler(method as 'tools/call', serve(method) as never)
     }
     return server
+  }
+
+  /** Times a request for /metrics, under the same labels as the 2025 route's (the backend is the one resolved last). */
+  private async observed (method: string, ctx: ServerContext, answer: () => Promise<Result>): Promise<Result> {
+    const started = performance.now()
+    let code: number | undefined
+    try {
+      return await answer()
+    } catch (err) {
+      code = err instanceof RpcError ? err.code : RpcCode.InternalError
+      throw err
+    } finally {
+      this.app.metrics.observeRequest(method, this.callOf.get(ctx)?.backend, (performance.now() - started) / 1000, code)
+    }
   }
 
   private capabilities (backend: ServerCapabilities | undefined): ServerCapabilities {
@@ -316,6 +332,7 @@ export class ModernEndpoint {
 
   /** Waits for the call's result, or for input only the client can give (then parks the call and asks for it). */
   private async settle (call: ParkedCall, ctx: ServerContext, onAbort: () => void): Promise<Result> {
+    this.callOf.set(ctx, call.channel)
     const next = await Promise.race([call.outcome, call.channel.whenInputNeeded().then(() => undefined)])
     ctx.mcpReq.signal.removeEventListener('abort', onAbort)
     if (next === undefined && !call.channel.refused) return this.askClient(call, ctx)

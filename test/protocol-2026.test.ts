@@ -282,3 +282,13 @@ t.test('subscriptions/listen on /mcp: list changes and updates of a 2025 backend
   await waitFor(() => backend.active === 0, 'the backend call to be cancelled when the client closed its stream')
   t.pass('closing the stream cancelled the call')
 })
+
+t.test('2026 calls are counted in /metrics under their method and backend', async (t) => {
+  const gw = await startGateway(t, { config: { mcpServers: { a: echoFixture('a') } } })
+  const client = await modernClient(t, gw.url, 'metered')
+  await client.callTool({ name: 'a_1mcp_echo', arguments: { text: 'count me' } })
+  await client.callTool({ name: 'a_1mcp_fail', arguments: {} }).catch(() => {})
+  const metrics = await (await fetch(`${gw.base}/metrics`)).text()
+  t.match(metrics, /onemcp_request_duration_seconds_count\{method="tools\/call",backend="a"\} 2/, 'both calls are counted with their backend')
+  t.match(metrics, /onemcp_request_errors_total\{method="tools\/call",backend="a",code="-?\d+"\} 1/, 'and the failed one as an error')
+})
