@@ -431,15 +431,21 @@ export class Dispatcher {
     if (params.cursor !== undefined) throw new RpcError(RpcCode.InvalidParams, 'invalid cursor: tasks/list on the aggregated endpoint answers in one page')
     const tasks: unknown[] = []
     for (const backend of this.tasks.backendsOf(session)) {
-      if (!admits(session.scope, backend) || !this.app.backends.get(backend)?.capabilities.tasks?.list) continue
-      let cursor: unknown
-      for (let page = 0; page < MAX_TASK_LIST_PAGES && (page === 0 || cursor !== undefined); page++) {
-        const result = await this.forward(session, id, backend, 'tasks/list', cursor === undefined ? {} : { cursor }, channel)
-        tasks.push(...this.ownTasks(session, backend, result.tasks))
-        cursor = result.nextCursor
-      }
+      if (admits(session.scope, backend) && this.app.backends.get(backend)?.capabilities.tasks?.list) tasks.push(...await this.backendTasks(session, id, backend, channel))
     }
     return { tasks }
+  }
+
+  /** The session's tasks on one backend, from up to MAX_TASK_LIST_PAGES pages of its list. */
+  private async backendTasks (session: Session, id: RequestId, backend: string, channel: Channel): Promise<unknown[]> {
+    const tasks: unknown[] = []
+    let cursor: unknown
+    for (let page = 0; page < MAX_TASK_LIST_PAGES && (page === 0 || cursor !== undefined); page++) {
+      const result = await this.forward(session, id, backend, 'tasks/list', cursor === undefined ? {} : { cursor }, channel)
+      tasks.push(...this.ownTasks(session, backend, result.tasks))
+      cursor = result.nextCursor
+    }
+    return tasks
   }
 
   private ownTasks (session: Session, backend: string, tasks: unknown): unknown[] {

@@ -36,33 +36,36 @@ async function rpcError (t: Test, promise: Promise<unknown>, code: number, patte
   t.match(err?.message, pattern, `${what}: message`)
 }
 
-t.test('2025-11-25 tasks through /mcp: created, polled, fetched, listed, cancelled at the backend that holds them', async (t) => {
-  const gw = await startGateway(t, { config: { mcpServers: { a: taskBackend('a'), b: echoFixture('b') } } })
-  const client = await connect(t, gw.url)
-  const caps = client.getServerCapabilities()
-  t.ok(caps?.tasks?.requests?.tools?.call, '/mcp declares task-augmented tools/call: a visible backend does')
-  t.ok(caps?.tasks?.list && caps.tasks.cancel, 'and tasks/list and tasks/cancel')
-  const tool = (await client.listTools()).tools.find((x) => x.name === 'a_1mcp_slow_task')
-  t.equal(tool?.execution?.taskSupport, 'optional', "the tool's task support passes through")
-
-  const run = await runTask(client, 'a_1mcp_slow_task', { ms: 50, text: 'hello' })
-  t.error(run.error)
-  t.type(run.task?.taskId, 'string', 'the CreateTaskResult reached the client')
-  t.equal(run.result && text(run.result), 'a: hello', 'tasks/result came from the backend that created the task')
-
-  const running = await startTask(client, 'a_1mcp_slow_task', { ms: 60_000, text: 'long' })
+/** tasks/get, tasks/list, tasks/cancel of a long task, then a required-task tool and a failing task. */
+async function checkLifecycle (t: Test, client: Client, prefix: string, earlier: string): Promise<void> {
+  const running = await startTask(client, `${prefix}slow_task`, { ms: 60_000, text: 'long' })
   t.equal(running.status, 'working')
   t.equal((await client.experimental.tasks.getTask(running.taskId)).status, 'working', 'tasks/get is routed by taskId')
   const listed = (await client.experimental.tasks.listTasks()).tasks.map((x) => x.taskId)
-  t.ok(listed.includes(running.taskId) && listed.includes(run.task!.taskId), 'tasks/list on /mcp merges the backends that hold the session\'s tasks')
+  t.ok(listed.includes(running.taskId) && listed.includes(earlier), 'tasks/list has the session\'s tasks')
   const cancelled = await client.experimental.tasks.cancelTask(running.taskId)
   t.equal(cancelled.status, 'cancelled', 'tasks/cancel reached the backend')
   t.equal((await client.experimental.tasks.getTask(running.taskId)).status, 'cancelled')
 
-  const required = await runTask(client, 'a_1mcp_task_only', { text: 'must' })
-  t.equal(required.result && text(required.result), 'a: must', 'a tool that requires a task runs as one')
-  const failed = await runTask(client, 'a_1mcp_fail_task', {})
-  t.ok(failed.statuses.includes('failed') || (failed.result as { isError?: boolean } | undefined)?.isError, 'a failing task reports its failure')
+  const required = await runTask(client, `${prefix}task_only`, { text: 'must' })
+  t.equal(text(required.result ?? {}), 'a: must', 'a tool that requires a task runs as one')
+  const failed = await runTask(client, `${prefix}fail_task`, {})
+  t.ok(failed.statuses.includes('failed') || failed.error, 'a failing task reports its failure')
+}
+
+t.test('2025-11-25 tasks through /mcp: created, polled, fetched, listed, cancelled at the backend that holds them', async (t) => {
+  const gw = await startGateway(t, { config: { mcpServers: { a: taskBackend('a'), b: echoFixture('b') } } })
+  const client = await connect(t, gw.url)
+  t.match(client.getServerCapabilities(), { tasks: { list: {}, cancel: {}, requests: { tools: { call: {} } } } }, '/mcp declares tasks: a visible backend does')
+  const tool = (await client.listTools()).tools.find((x) => x.name === 'a_1mcp_slow_task')
+  t.match(tool, { execution: { taskSupport: 'optional' } }, "the tool's task support passes through")
+
+  const run = await runTask(client, 'a_1mcp_slow_task', { ms: 50, text: 'hello' })
+  t.error(run.error)
+  t.type(run.task?.taskId, 'string', 'the CreateTaskResult reached the client')
+  t.equal(text(run.result ?? {}), 'a: hello', 'tasks/result came from the backend that created the task')
+
+  await checkLifecycle(t, client, 'a_1mcp_', run.task!.taskId)
 
   const plain = await client.callTool({ name: 'b_1mcp_echo', arguments: { text: 'sync' } })
   t.equal(text(plain as { content?: unknown }), 'b: sync', 'calls without a task are untouched')
