@@ -107,6 +107,7 @@ export class Backend extends EventEmitter<BackendEvents> {
   get instructions (): string | undefined { return this.client?.getInstructions() }
   get serverInfo (): Implementation | undefined { return this.client?.getServerVersion() }
   get transportName (): TransportKind { return this.connectedKind ?? this.kind }
+  get protocolVersion (): string | undefined { return this.client?.getNegotiatedProtocolVersion() }
   get pid (): number | undefined { return this.transport instanceof StdioTransport ? this.transport.pid : undefined }
 
   private setState (state: BackendState): void {

@@ -35,6 +35,7 @@ export default fp(async (app) => {
     const backends = [...app.backends.all()].map((b) => ({
       name: b.name,
       transport: b.transportName,
+      ...(b.protocolVersion ? { protocol: b.protocolVersion } : {}),
       state: b.state,
       since: new Date(b.stateSince).toISOString(),
       tools: app.capabilities.toolCount(b.name),

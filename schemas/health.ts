@@ -3,6 +3,7 @@ import { Type, type Static } from '@sinclair/typebox'
 export const BackendHealth = Type.Object({
   name: Type.String(),
   transport: Type.String(),
+  protocol: Type.Optional(Type.String({ description: 'the protocol version spoken with it while connected (2026-07-28, or the 2025 version initialize agreed)' })),
   state: Type.String(),
   since: Type.String({ description: 'when it entered this state' }),
   tools: Type.Integer(),

@@ -185,6 +185,8 @@ t.test('2025 clients calling a 2026 backend: its input_required answers become s
   })
   t.equal(gw.app.backends.get('n')!.era, 'modern', 'the gateway speaks 2026-07-28 to the backend that offers it')
   t.equal(gw.app.backends.get('old')!.era, 'legacy', 'and 2025 to the one that does not')
+  const health = await (await fetch(`${gw.base}/health`)).json() as { backends: Array<{ name: string, protocol?: string }> }
+  t.same(health.backends.map((b) => [b.name, b.protocol]).sort(), [['n', '2026-07-28'], ['old', '2025-11-25']], '/health names the protocol of each')
 
   await t.test('two clients at once on one shared backend, each asked for its own input', async (t) => {
     const asked: string[] = []
@@ -227,4 +229,17 @@ t.test('2025 clients calling a 2026 backend: its input_required answers become s
     t.same(Object.keys(result.inputRequests), ['who'], 'the backend\'s own keys')
     t.equal(gw.app.sessions.size, 0, 'nothing is parked at the gateway for a 2026 backend')
   })
+})
+
+t.test('a 2025 server that exits on the server/discover probe is connected the 2025 way next time', async (t) => {
+  const gw = await startGateway(t, {
+    config: { mcpServers: { strict: echoFixture('strict', { EXIT_ON_PROBE: '1' }, { restart: { initialDelayMs: 50 } }), plain: echoFixture('plain', { EXIT_ON_PROBE: '1' }, { protocol: 'legacy' }) } }
+  })
+  const strict = gw.app.backends.get('strict')!
+  await waitFor(() => strict.state === 'ready', 'the strict server to be ready after one failed probe')
+  t.equal(strict.era, 'legacy')
+  t.equal(strict.restarts, 1, 'one restart: the probe killed the first child')
+  t.equal(gw.app.backends.get('plain')!.restarts, 0, '"protocol": "legacy" skips the probe')
+  const client = await connect(t, gw.url)
+  t.equal(text(await client.callTool({ name: 'strict_1mcp_echo', arguments: { text: 'ok' } }) as { content?: unknown }), 'strict: ok')
 })
