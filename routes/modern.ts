@@ -7,11 +7,11 @@ import {
   type AuthInfo, type InputRequests, type McpHttpHandler, type RequestStateCodec, type ServerCapabilities, type ServerContext, type StandardSchemaV1
 } from '@modelcontextprotocol/server'
 import type { ClientCapabilities, JSONRPCMessage, RequestId, Result } from '@modelcontextprotocol/client'
-import { GATEWAY_INFO } from '../backends/backend.js'
+import { GATEWAY_INFO, type Backend } from '../backends/backend.js'
 import { RpcCode, RpcError } from '../backends/errors.js'
 import { exposedUri, type Kind, type Scope } from '../plugins/capabilities.js'
 import { LOG_LEVELS, type Channel, type Session } from '../plugins/sessions.js'
-import { isInputRequired, type Dispatcher } from './dispatch.js'
+import { admits, isInputRequired, type Dispatcher } from './dispatch.js'
 import { checkParamHeaders } from './param-headers.js'
 import { TASKS_EXTENSION } from './tasks.js'
 
@@ -238,12 +238,8 @@ export class ModernEndpoint {
     const { scope, owner } = (authInfo?.extra ?? { scope: {} }) as { scope: Scope, owner?: string }
     const single = scope.single ? this.app.backends.get(scope.single) : undefined
     const instructions = this.app.capabilities.instructions(scope)
-    const tasks = this.offersTasks(scope)
-    const capabilities = this.capabilities(single?.state === 'ready' ? single.capabilities : undefined)
-    // the aggregated endpoint offers the tasks extension when a backend it shows does
-    if (tasks && !single) capabilities.extensions = { ...capabilities.extensions, [TASKS_EXTENSION]: {} }
     const server = new Server(single?.serverInfo ? { ...single.serverInfo } : GATEWAY_INFO, {
-      capabilities,
+      capabilities: this.serverCapabilities(scope, single),
       ...(instructions ? { instructions } : {}),
       requestState: { verify: (state, ctx) => this.codec.verify(state, ctx) },
       inputRequired: { legacyShim: false }
@@ -252,14 +248,21 @@ export class ModernEndpoint {
     for (const method of ['tools/list', 'prompts/list', 'resources/list', 'resources/templates/list', 'tools/call', 'prompts/get', 'resources/read', 'completion/complete']) {
       server.setRequestHandler(method as 'tools/call', serve(method) as never)
     }
-    if (tasks) this.serveTasks(server, scope, owner)
+    if (this.offersTasks(scope)) this.serveTasks(server, scope, owner)
     return server
+  }
+
+  private serverCapabilities (scope: Scope, single: Backend | undefined): ServerCapabilities {
+    const capabilities = this.capabilities(single?.state === 'ready' ? single.capabilities : undefined)
+    // the aggregated endpoint offers the tasks extension when a backend it shows does
+    if (!single && this.offersTasks(scope)) capabilities.extensions = { ...capabilities.extensions, [TASKS_EXTENSION]: {} }
+    return capabilities
   }
 
   /** Whether a backend the scope shows offers the tasks extension (SEP-2663). */
   private offersTasks (scope: Scope): boolean {
     for (const backend of this.app.backends.all()) {
-      if (backend.state !== 'ready' || (scope.single ? scope.single !== backend.name : scope.admits?.(backend.name) === false)) continue
+      if (backend.state !== 'ready' || !admits(scope, backend.name)) continue
       if ((backend.capabilities as { extensions?: Record<string, unknown> }).extensions?.[TASKS_EXTENSION]) return true
     }
     return false

@@ -1,6 +1,10 @@
+import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
+import { Client as ModernClient, StreamableHTTPClientTransport as ModernTransport } from '@modelcontextprotocol/client'
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { CallToolResultSchema, TaskStatusNotificationSchema, type Task } from '@modelcontextprotocol/sdk/types.js'
+import { TASKS_EXTENSION } from '../routes/tasks.js'
+import { forgeToken, startAuthGateway } from './auth-helpers.js'
 import { connect, echoFixture, startGateway, waitFor } from './helpers.js'
 
 const taskBackend = (name: string) => echoFixture(name, { TASKS: '1' })
@@ -146,4 +150,105 @@ t.test('a task is forgotten after its ttl; a closed session\'s running tasks are
   const backend = gw.app.backends.get('a')!
   await waitFor(async () => (await backend.request('tasks/get', { taskId: running.taskId })).status === 'cancelled', 'the abandoned task to be cancelled')
   t.pass('the backend cancelled the task of the closed session')
+})
+
+// ---- 2026-07-28: the tasks extension (SEP-2663) ----
+
+const VERSION = '2026-07-28'
+const CONFORMANCE_2026 = fileURLToPath(new URL('./fixtures/conformance-server-2026.mjs', import.meta.url))
+const tasks2026 = { command: process.execPath, args: [CONFORMANCE_2026] }
+
+/** A raw 2026 request (the SDK client refuses a `resultType: "task"` answer); the JSON-RPC response. */
+async function post26 (url: URL, method: string, params: Record<string, unknown>, opts: { token?: string, extension?: boolean } = {}): Promise<{ status: number, result?: Record<string, unknown>, error?: { code: number, message: string } }> {
+  const name = method === 'tools/call' ? params.name : params.taskId
+  const capabilities = opts.extension === false ? {} : { extensions: { [TASKS_EXTENSION]: {} } }
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      'mcp-protocol-version': VERSION,
+      'mcp-method': method,
+      ...(typeof name === 'string' ? { 'mcp-name': name } : {}),
+      ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {})
+    },
+    body: JSON.stringify({
+      jsonrpc: '2.0',
+      id: 1,
+      method,
+      params: { ...params, _meta: { 'io.modelcontextprotocol/protocolVersion': VERSION, 'io.modelcontextprotocol/clientCapabilities': capabilities } }
+    })
+  })
+  const body = await response.text()
+  const data = body.startsWith('{') ? body : body.split('\n').filter((line) => line.startsWith('data: {')).pop()?.slice(6) ?? '{}'
+  return { status: response.status, ...JSON.parse(data) as { result?: Record<string, unknown>, error?: { code: number, message: string } } }
+}
+
+/** Polls tasks/get until the task reaches `status` (or a terminal one); bounded. */
+async function taskReaches (url: URL, taskId: string, status: string, token?: string): Promise<Record<string, unknown>> {
+  return await waitFor(async () => {
+    const { result } = await post26(url, 'tasks/get', { taskId }, { token })
+    return result && (result.status === status || ['completed', 'failed', 'cancelled'].includes(String(result.status))) ? result : undefined
+  }, `task ${taskId} to be ${status}`) as Record<string, unknown>
+}
+
+async function modernClient (t: Test, url: URL, extension: boolean): Promise<ModernClient> {
+  const capabilities = extension ? { extensions: { [TASKS_EXTENSION]: {} } } : {}
+  const client = new ModernClient({ name: 'tasks-2026', version: '1.0.0' }, { capabilities: capabilities as never, versionNegotiation: { mode: { pin: VERSION } } })
+  await client.connect(new ModernTransport(url))
+  t.teardown(() => client.close())
+  return client
+}
+
+t.test('2026-07-28: the tasks extension is advertised where a backend offers it, and its methods reach that backend', async (t) => {
+  const gw = await startGateway(t, { config: { mcpServers: { c26: tasks2026, b: echoFixture('b') } } })
+  const single = new URL(`${gw.base}/mcp/c26`)
+  const extensions = (client: ModernClient) => (client.getServerCapabilities() as { extensions?: Record<string, unknown> } | undefined)?.extensions ?? {}
+  t.ok(extensions(await modernClient(t, single, true))[TASKS_EXTENSION], '/mcp/<server> passes the backend\'s extension on')
+  t.ok(extensions(await modernClient(t, gw.url, true))[TASKS_EXTENSION], '/mcp offers it: a visible backend does')
+  t.notOk(extensions(await modernClient(t, new URL(`${gw.base}/mcp/b`), true))[TASKS_EXTENSION], 'a backend without it does not get it')
+
+  for (const [url, prefix] of [[single, ''], [gw.url, 'c26_1mcp_']] as const) {
+    const created = (await post26(url, 'tools/call', { name: `${prefix}slow_compute`, arguments: { seconds: 0.2, label: 'x' } })).result ?? {}
+    t.equal(created.resultType, 'task', `${url.pathname}: the flat CreateTaskResult passed through`)
+    t.type(created.taskId, 'string')
+    const done = await taskReaches(url, String(created.taskId), 'completed')
+    t.equal(done.status, 'completed')
+    t.equal(text(done.result as { content?: unknown }), 'computed x in 0.2s', `${url.pathname}: tasks/get inlines the result`)
+
+    const asking = (await post26(url, 'tools/call', { name: `${prefix}confirm_delete`, arguments: { filename: 'f.txt' } })).result ?? {}
+    const waiting = await taskReaches(url, String(asking.taskId), 'input_required')
+    t.same(Object.keys(waiting.inputRequests as object), ['confirm'], `${url.pathname}: the task asks for input`)
+    const ack = await post26(url, 'tasks/update', { taskId: asking.taskId, inputResponses: { confirm: { action: 'accept', content: { confirm: true } } } })
+    t.match(ack.result, { resultType: 'complete' }, `${url.pathname}: tasks/update reached the backend`)
+    t.equal(text((await taskReaches(url, String(asking.taskId), 'completed')).result as { content?: unknown }), 'deleted f.txt')
+
+    const long = (await post26(url, 'tools/call', { name: `${prefix}slow_compute`, arguments: { seconds: 60, label: 'long' } })).result ?? {}
+    t.match((await post26(url, 'tasks/cancel', { taskId: long.taskId })).result, { resultType: 'complete' }, `${url.pathname}: tasks/cancel acked`)
+    t.equal((await taskReaches(url, String(long.taskId), 'cancelled')).status, 'cancelled')
+  }
+
+  const plain = (await post26(single, 'tools/call', { name: 'slow_compute', arguments: { seconds: 0, label: 'sync' } }, { extension: false })).result ?? {}
+  t.equal(plain.resultType, 'complete', 'without the extension a task-supporting tool answers at once')
+  const gated = await post26(single, 'tasks/get', { taskId: 'whatever' }, { extension: false })
+  t.equal(gated.error?.code, -32021, 'tasks/get without the extension: -32021')
+  const unknown = await post26(single, 'tasks/get', { taskId: 'no-such-task' })
+  t.equal(unknown.error?.code, -32602)
+  t.match(unknown.error?.message, /unknown task: no-such-task/)
+})
+
+t.test('2026-07-28: one principal cannot reach another\'s tasks', async (t) => {
+  const gw = await startAuthGateway(t, { config: { mcpServers: { c26: tasks2026 } } })
+  const url = new URL(`${gw.base}/mcp/c26`)
+  const claims = { iss: gw.base, aud: `${gw.base}/mcp`, client_id: 'c1', scope: 'mcp' }
+  const alice = await forgeToken(gw.dataDir, { ...claims, sub: 'alice' })
+  const bob = await forgeToken(gw.dataDir, { ...claims, sub: 'bob' })
+  const created = (await post26(url, 'tools/call', { name: 'slow_compute', arguments: { seconds: 60, label: 'mine' } }, { token: alice })).result ?? {}
+  t.equal(created.resultType, 'task')
+  for (const method of ['tasks/get', 'tasks/cancel', 'tasks/update']) {
+    const refused = await post26(url, method, { taskId: created.taskId, ...(method === 'tasks/update' ? { inputResponses: {} } : {}) }, { token: bob })
+    t.equal(refused.error?.code, -32602, `bob's ${method} of alice's task: -32602`)
+  }
+  t.equal((await post26(url, 'tasks/get', { taskId: created.taskId }, { token: alice })).result?.status, 'working', 'alice still reaches her task')
+  await post26(url, 'tasks/cancel', { taskId: created.taskId }, { token: alice })
 })
