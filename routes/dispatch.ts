@@ -16,6 +16,8 @@ type Params = Record<string, unknown>
 export interface RequestOptions {
   /** the caller hands a 2026 backend's `input_required` answer to its client itself (a 2026-07-28 client) */
   allowInputRequired?: boolean
+  /** how long the backend may take, when not the server's requestTimeout */
+  timeoutMs?: number
 }
 type Handler = (session: Session, id: RequestId, params: Params, channel: Channel, options: RequestOptions) => Promise<Result>
 
@@ -234,6 +236,7 @@ export class Dispatcher {
     const callOptions = {
       signal: controller.signal,
       retryable,
+      timeout: options.timeoutMs,
       onprogress: progressToken === undefined
         ? undefined
         : (progress: Progress) => channel.send({ jsonrpc: '2.0', method: 'notifications/progress', params: { ...progress, progressToken } })
@@ -411,7 +414,9 @@ export class Dispatcher {
     checkTasksNegotiated(session)
     const taskId = requireString(params, 'taskId')
     const entry = this.tasks.resolve(session, taskId, this.visibleBackends(session.scope))
-    const result = await this.forward(session, id, entry.backend, method, params, channel)
+    // tasks/result waits for the task to finish: as long as the task may live, not one request's timeout
+    const options = method === 'tasks/result' ? { timeoutMs: Math.max(1, entry.expiresAt - Date.now()) } : {}
+    const result = await this.forward(session, id, entry.backend, method, params, channel, false, options)
     if (method !== 'tasks/update') this.tasks.status(entry, method === 'tasks/get' ? result.status : 'completed')
     return result
   }

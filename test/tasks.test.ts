@@ -152,6 +152,28 @@ t.test('a task is forgotten after its ttl; a closed session\'s running tasks are
   t.pass('the backend cancelled the task of the closed session')
 })
 
+t.test('tasks/result waits for the task beyond the server\'s requestTimeout', async (t) => {
+  const gw = await startGateway(t, { config: { mcpServers: { a: echoFixture('a', { TASKS: '1' }, { requestTimeout: 300 }) } } })
+  const client = await connect(t, gw.url)
+  const task = await startTask(client, 'a_1mcp_slow_task', { ms: 1200, text: 'patience' })
+  t.equal(text(await client.experimental.tasks.getTaskResult(task.taskId, CallToolResultSchema, { timeout: 10_000 })), 'a: patience')
+  await rpcError(t, client.callTool({ name: 'a_1mcp_slow', arguments: { ms: 1200 } }), -32001, /did not answer within 300 ms/, 'an ordinary call still times out')
+})
+
+t.test('"sessionMode": "per-client": each session\'s tasks live on its own connection', async (t) => {
+  const gw = await startGateway(t, { config: { mcpServers: { a: echoFixture('a', { TASKS: '1' }, { sessionMode: 'per-client' }) } } })
+  const alice = await connect(t, gw.url, {}, 'alice')
+  const bob = await connect(t, gw.url, {}, 'bob')
+  const statuses: string[] = []
+  alice.setNotificationHandler(TaskStatusNotificationSchema, (n) => { statuses.push(n.params.status) })
+  await waitFor(() => [...gw.app.sessions.all()].every((s) => s.standalone), 'standing streams')
+  const [mine, his] = await Promise.all([startTask(alice, 'a_1mcp_slow_task', { ms: 100, text: 'own' }), startTask(bob, 'a_1mcp_slow_task', { ms: 60_000, text: 'his' })])
+  await waitFor(() => statuses.includes('completed'), 'alice\'s status notification from her own connection')
+  t.equal(text(await alice.experimental.tasks.getTaskResult(mine.taskId, CallToolResultSchema)), 'a: own')
+  t.same((await bob.experimental.tasks.listTasks()).tasks.map((x) => x.taskId), [his.taskId], 'bob lists his own')
+  await rpcError(t, alice.experimental.tasks.getTask(his.taskId), -32602, /unknown task/, 'alice\'s tasks/get of bob\'s task')
+})
+
 // ---- 2026-07-28: the tasks extension (SEP-2663) ----
 
 const VERSION = '2026-07-28'
