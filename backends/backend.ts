@@ -159,8 +159,10 @@ export class Backend extends EventEmitter<BackendEvents> {
     this.pingTimer = setInterval(() => {
       if (this.client !== client || this.state !== 'ready') return
       const timeout = Math.min(10_000, interval)
-      client?.ping({ timeout }).catch((err: Error) => {
-        if (this.client === client) this.recycle(`did not answer ping within ${timeout} ms (${err.message})`)
+      // 2026-07-28 has no ping: a 2026 backend is asked server/discover, which it must always answer
+      const check = this.era === 'modern' ? client?.discover({ timeout }) : client?.ping({ timeout })
+      check?.catch((err: Error) => {
+        if (this.client === client) this.recycle(`did not answer ${this.era === 'modern' ? 'server/discover' : 'ping'} within ${timeout} ms (${err.message})`)
       })
     }, interval)
     this.pingTimer.unref()
@@ -395,12 +397,25 @@ export class Backend extends EventEmitter<BackendEvents> {
     await previous?.close().catch(() => {})
   }
 
-  /** Counts a client's subscription to one of a 2026 backend's resources (+1) or its end (-1); the stream follows. */
+  /**
+   * Counts a subscription to one of the backend's resources (+1) or its end (-1). The first and
+   * the last change what the backend is asked: a 2026 backend's listen stream is reopened, a 2025
+   * backend gets `resources/subscribe` or `resources/unsubscribe`.
+   */
   async watch (uri: string, delta: 1 | -1): Promise<void> {
-    const count = (this.watched.get(uri) ?? 0) + delta
-    const changed = count <= 0 ? this.watched.delete(uri) : !this.watched.has(uri)
+    const before = this.watched.get(uri) ?? 0
+    const count = Math.max(0, before + delta)
     if (count > 0) this.watched.set(uri, count)
-    if (changed && this.state === 'ready') await this.listen()
+    else this.watched.delete(uri)
+    if ((before > 0) === (count > 0) || this.state !== 'ready') return
+    try {
+      if (this.era === 'modern') await this.listen()
+      else await this.request(count > 0 ? 'resources/subscribe' : 'resources/unsubscribe', { uri })
+    } catch (err) {
+      // a subscription the backend refused is not counted
+      if (delta > 0) this.watched.delete(uri)
+      throw err
+    }
   }
 
   /** Resolves once the backend is ready again, or after `timeoutMs` (the next send then reports why). */

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { ReadBuffer, serializeMessage, type JSONRPCMessage, type Transport } from '@modelcontextprotocol/client'
+import { serializeMessage, STDIO_DEFAULT_MAX_BUFFER_SIZE, type JSONRPCMessage, type Transport } from '@modelcontextprotocol/client'
 
 export interface StdioOptions {
   command: string
@@ -24,6 +24,59 @@ function childEnv (extra: Record<string, string> | undefined): NodeJS.ProcessEnv
 }
 
 /**
+ * Newline-delimited JSON-RPC from a child's stdout. Each line is parsed once and checked for the
+ * shape of a JSON-RPC 2.0 message; deeper validation is left to the protocol layer (the SDK's own
+ * reader runs a schema over every message, which the backend hot path does not need).
+ */
+export class LineReader {
+  private pending?: Buffer
+
+  constructor (private readonly maxBytes = STDIO_DEFAULT_MAX_BUFFER_SIZE) {}
+
+  /** The complete messages in `chunk` (with what came before); lines that are not JSON-RPC are handed to `onBad`. */
+  read (chunk: Buffer, onBad: (line: string, reason: string) => void): JSONRPCMessage[] {
+    let buffer = this.pending ? Buffer.concat([this.pending, chunk]) : chunk
+    const messages: JSONRPCMessage[] = []
+    let newline: number
+    while ((newline = buffer.indexOf(10)) >= 0) {
+      const line = buffer.toString('utf8', 0, newline).replace(/\r$/, '')
+      buffer = buffer.subarray(newline + 1)
+      if (line.trim() === '') continue
+      const message = parseMessage(line)
+      if (typeof message === 'string') onBad(line, message)
+      else messages.push(message)
+    }
+    if (buffer.length > this.maxBytes) {
+      this.pending = undefined
+      throw new Error(`a message from the backend exceeded ${this.maxBytes} bytes`)
+    }
+    this.pending = buffer.length ? buffer : undefined
+    return messages
+  }
+
+  clear (): void { this.pending = undefined }
+}
+
+/** A JSON-RPC 2.0 message, or why the line is not one. */
+function parseMessage (line: string): JSONRPCMessage | string {
+  let value: unknown
+  try {
+    value = JSON.parse(line)
+  } catch {
+    return 'not JSON'
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return 'not a JSON object'
+  const message = value as Record<string, unknown>
+  if (message.jsonrpc !== '2.0') return 'not JSON-RPC 2.0'
+  return typeof message.method === 'string' || isResponse(message) ? message as unknown as JSONRPCMessage : 'neither a request, a notification nor a response'
+}
+
+function isResponse (message: Record<string, unknown>): boolean {
+  const id = message.id
+  return (typeof id === 'string' || typeof id === 'number') && ('result' in message || 'error' in message)
+}
+
+/**
  * The MCP stdio transport, spawning the child in its own process group so that stopping it
  * also stops whatever it started (`npx` wrappers, shells), and reporting how the child ended.
  */
@@ -34,7 +87,7 @@ export class StdioTransport implements Transport {
   /** why the child went away, for error messages */
   exitReason?: string
   private child?: ChildProcess
-  private readonly buffer = new ReadBuffer()
+  private readonly buffer = new LineReader()
   private closed = false
 
   constructor (private readonly options: StdioOptions) {}
@@ -84,18 +137,14 @@ export class StdioTransport implements Transport {
   }
 
   private onData (chunk: Buffer): void {
-    this.buffer.append(chunk)
-    for (;;) {
-      let message: JSONRPCMessage | null
-      try {
-        message = this.buffer.readMessage()
-      } catch (err) {
-        this.onerror?.(err as Error)
-        continue
-      }
-      if (message === null) break
-      this.onmessage?.(message)
+    let messages: JSONRPCMessage[]
+    try {
+      messages = this.buffer.read(chunk, (line, reason) => this.options.onStderr?.(`(stdout, ${reason}) ${line.slice(0, 500)}`))
+    } catch (err) {
+      this.onerror?.(err as Error)
+      return
     }
+    for (const message of messages) this.onmessage?.(message)
   }
 
   send (message: JSONRPCMessage): Promise<void> {

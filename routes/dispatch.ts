@@ -102,8 +102,8 @@ export class Dispatcher {
     ['tasks/list', (session, id, params, channel) => this.listTasks(session, id, params, channel)],
     ['prompts/get', (session, id, params, channel, options) => this.forwardByName(session, id, 'prompts', 'prompts/get', params, channel, options)],
     ['resources/read', (session, id, params, channel, options) => this.read(session, id, params, channel, options)],
-    ['resources/subscribe', (session, id, params, channel) => this.subscription(session, id, 'resources/subscribe', params, channel)],
-    ['resources/unsubscribe', (session, id, params, channel) => this.subscription(session, id, 'resources/unsubscribe', params, channel)],
+    ['resources/subscribe', (session, _id, params, channel) => this.subscription(session, 'resources/subscribe', params, channel)],
+    ['resources/unsubscribe', (session, _id, params, channel) => this.subscription(session, 'resources/unsubscribe', params, channel)],
     ['completion/complete', (session, id, params, channel) => this.complete(session, id, params, channel)],
     ['logging/setLevel', (session, _id, params) => this.setLevel(session, params)],
     ['initialize', async () => { throw new RpcError(RpcCode.InvalidRequest, 'the session is already initialized') }]
@@ -154,30 +154,28 @@ export class Dispatcher {
     return target
   }
 
-  private async subscription (session: Session, id: RequestId, method: string, params: Params, channel: Channel): Promise<Result> {
+  private async subscription (session: Session, method: string, params: Params, channel: Channel): Promise<Result> {
     const uri = requireString(params, 'uri')
     const target = this.resolveUri(session, uri)
     const subscribe = method === 'resources/subscribe'
     const backend = await this.app.backends.forSession(target.backend, session.id)
-    let result: Result = {}
-    if (backend?.era === 'modern') {
-      // a 2026 backend has no resources/subscribe: its listen stream watches the resource instead
-      if (subscribe !== session.subscriptions.has(uri)) await backend.watch(target.original, subscribe ? 1 : -1)
-    } else {
-      result = await this.forward(session, id, target.backend, method, { ...params, uri: target.original }, channel)
-    }
+    if (!backend) throw new RpcError(RpcCode.BackendUnavailable, `backend '${target.backend}' is not configured`, { backend: target.backend })
+    channel.backend = target.backend
+    // the backend watches a resource once for all its subscribers (2025 sessions and 2026 listen
+    // streams alike): a 2025 backend gets resources/subscribe, a 2026 backend a listen stream
+    if (subscribe !== session.subscriptions.has(uri)) await backend.watch(target.original, subscribe ? 1 : -1)
     if (subscribe) session.subscriptions.add(uri)
     else session.subscriptions.delete(uri)
-    return result
+    return {}
   }
 
-  /** A session ended: the resources it watched on 2026 backends are watched for it no more, its running tasks are cancelled. */
+  /** A session ended: the resources it subscribed to are watched for it no more, its running tasks are cancelled. */
   sessionClosed (session: Session): void {
     this.cancelTasksOf(session)
     for (const uri of session.subscriptions) {
       const target = this.app.capabilities.resolveUri(uri, session.scope)
       const backend = target ? this.app.backends.get(target.backend) : undefined
-      if (target && backend?.era === 'modern') void backend.watch(target.original, -1).catch(() => {})
+      if (target && backend) void backend.watch(target.original, -1).catch(() => {})
     }
   }
 

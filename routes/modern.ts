@@ -172,6 +172,8 @@ export class ModernEndpoint {
     if (refused) return reply.code(400).send({ jsonrpc: '2.0', id: (request.body as { id?: RequestId }).id ?? null, error: refused.toJSON() })
     const aborted = new AbortController()
     reply.raw.once('close', () => { if (!reply.raw.writableFinished) aborted.abort() })
+    const unwatch = await this.watchResources(request.body, scope)
+    if (unwatch) reply.raw.once('close', unwatch)
     const web = new Request(`http://${request.host}${request.url}`, { method: 'POST', headers: webHeaders(request.headers), body: JSON.stringify(request.body), signal: aborted.signal })
     const authInfo: AuthInfo = {
       token: '',
@@ -202,6 +204,25 @@ export class ModernEndpoint {
       if (err instanceof RpcError) return err
       throw err
     }
+  }
+
+  /**
+   * A `subscriptions/listen` that names resources: their backends are asked to watch them while the
+   * stream is open (the SDK filters the updates per stream; the backends must send them first).
+   */
+  private async watchResources (body: unknown, scope: Scope): Promise<(() => void) | undefined> {
+    const { method, params } = body as { method?: unknown, params?: { notifications?: { resourceSubscriptions?: unknown } } }
+    const uris = params?.notifications?.resourceSubscriptions
+    if (method !== 'subscriptions/listen' || !Array.isArray(uris)) return undefined
+    const watched: Array<{ backend: Backend, uri: string }> = []
+    for (const uri of uris.slice(0, 100)) {
+      const target = typeof uri === 'string' ? this.app.capabilities.resolveUri(uri, scope) : undefined
+      const backend = target ? this.app.backends.get(target.backend) : undefined
+      if (!target || !backend) continue
+      await backend.watch(target.original, 1).catch(() => {})
+      watched.push({ backend, uri: target.original })
+    }
+    return () => { for (const { backend, uri } of watched) void backend.watch(uri, -1).catch(() => {}) }
   }
 
   private handlerFor (scope: Scope): McpHttpHandler {

@@ -7,11 +7,13 @@
 //   2025     0.2.0-alpha.12              --spec-version 2025-11-25 --suite all  /mcp/conformance       (v1 fixture)
 //   2026     0.2.0-alpha.12              --spec-version 2026-07-28 --suite all  /mcp/conformance-2026  (v2 fixture)
 //   2025x    (with --cross) as 2025,     against                                /mcp/conformance-2026  (a 2025 client, a 2026 backend)
+//   ext      (with --extensions) 0.2.0-alpha.12, each [extension] scenario      /mcp/conformance-2026  (tasks-*, sep-2640-skills-*)
 //
 // The v1 fixture is test/fixtures/conformance-server.mjs (SDK 1.x, 2025-era), the v2 fixture
 // test/fixtures/conformance-server-2026.mjs (`@modelcontextprotocol/server` 2.x; it serves both eras).
 //
-//   npm run conformance                               # every run above through one gateway
+//   npm run conformance                               # legacy, 2025 and 2026 through one gateway
+//   npm run conformance -- --cross --extensions       # and 2025x and ext
 //   npm run conformance -- --direct                   # the fixtures alone, over test/fixtures/serve-http.mjs
 //   npm run conformance -- --spec 2026-07-28          # only the runs of one generation (legacy counts as 2025)
 //   npm run conformance -- --run legacy,2026          # only the named runs
@@ -52,6 +54,7 @@ const { values: options } = parseArgs({
     run: { type: 'string' },
     spec: { type: 'string' },
     cross: { type: 'boolean', default: false },
+    extensions: { type: 'boolean', default: false },
     requirements: { type: 'boolean', default: false },
     'suite-version': { type: 'string', default: process.env.CONFORMANCE_SUITE_VERSION ?? '0.2.0-alpha.12' },
     'legacy-suite-version': { type: 'string', default: process.env.CONFORMANCE_LEGACY_SUITE_VERSION ?? '0.1.16' },
@@ -59,8 +62,8 @@ const { values: options } = parseArgs({
   }
 })
 if (options.help) {
-  process.stdout.write('usage: node scripts/conformance.mjs [--direct] [--run legacy,2025,2026,2025x] [--spec 2025-11-25|2026-07-28]\n' +
-    '         [--cross] [--requirements] [--scenario NAME] [--suite-version V] [--legacy-suite-version V]\n')
+  process.stdout.write('usage: node scripts/conformance.mjs [--direct] [--run legacy,2025,2026,2025x,ext] [--spec 2025-11-25|2026-07-28]\n' +
+    '         [--cross] [--extensions] [--requirements] [--scenario NAME] [--suite-version V] [--legacy-suite-version V]\n')
   process.exit(0)
 }
 
@@ -72,7 +75,8 @@ const RUNS = [
   { id: 'legacy', spec: '2025-11-25', server: 'conformance', legacy: true },
   { id: '2025', spec: '2025-11-25', server: 'conformance' },
   { id: '2026', spec: '2026-07-28', server: 'conformance-2026' },
-  { id: '2025x', spec: '2025-11-25', server: 'conformance-2026', cross: true }
+  { id: '2025x', spec: '2025-11-25', server: 'conformance-2026', cross: true },
+  { id: 'ext', spec: '2026-07-28', server: 'conformance-2026', extensions: true }
 ]
 
 function selectRuns () {
@@ -81,7 +85,8 @@ function selectRuns () {
     if (!RUNS.some((run) => run.id === id)) throw new Error(`unknown run ${id} (known: ${RUNS.map((r) => r.id).join(', ')})`)
   }
   if (options.spec && !RUNS.some((run) => run.spec === options.spec)) throw new Error(`unknown --spec ${options.spec} (2025-11-25 or 2026-07-28)`)
-  return RUNS.filter((run) => named ? named.includes(run.id) : (!run.cross || options.cross))
+  const optional = (run) => (run.cross && !options.cross) || (run.extensions && !options.extensions)
+  return RUNS.filter((run) => named ? named.includes(run.id) : !optional(run))
     .filter((run) => !options.spec || run.spec === options.spec)
     .map((run) => ({ ...run, suiteVersion: run.legacy ? options['legacy-suite-version'] : options['suite-version'] }))
 }
@@ -239,6 +244,7 @@ function failedChecks (outDir) {
 
 /** The suite's arguments that pick the scenarios of `run`. */
 function selection (run) {
+  if (run.extensions) return ['--scenario', options.scenario ?? '<each [extension] scenario>']
   if (run.legacy) return options.scenario ? ['--scenario', options.scenario] : ['--suite', 'all']
   if (options.scenario) return ['--scenario', options.scenario, '--spec-version', run.spec]
   if (options.requirements) return ['--requirements', run.spec]
@@ -253,18 +259,64 @@ const label = (run, url) => `${run.id}: suite ${run.suiteVersion} ${selection(ru
  * label, its `Total:` line and whether it passed.
  */
 async function runSuite (run, url, work) {
+  if (run.extensions && !options.scenario) return runExtensions(run, url, work)
   const suite = ensureSuite(run.suiteVersion)
   const outDir = join(work, `results-${run.id}`)
-  const env = { ...process.env, PATH: `${dirname(suite.node)}:${process.env.PATH ?? ''}` }
   const name = label(run, url)
   process.stdout.write(`\n##### ${name}\n`)
-  const child = startProcess(suite.node, [suite.cli, 'server', '--url', url, ...selection(run), '-o', outDir], join(work, `suite-${run.id}.log`), { env })
-  const timer = setTimeout(() => { say(`${run.id}: the suite ran past ${SUITE_TIMEOUT_MS} ms; stopping it`); void stopProcess(child) }, SUITE_TIMEOUT_MS)
-  const { code, signal } = await child.exited
-  clearTimeout(timer)
-  const counts = report(child.lines, outDir)
+  const { code, signal, lines } = await suiteProcess(suite, ['--url', url, ...selection(run), '-o', outDir], join(work, `suite-${run.id}.log`), run.id)
+  const counts = report(lines, outDir)
   if (!counts) say(`${run.id}: the suite ended (${signal ?? code}) without a result line`)
   return { name, total: counts?.[0] ?? `no Total line (exit ${signal ?? code})`, ok: passed(code, counts) }
+}
+
+/** The suite's extension scenarios (`list --server` marks them `[extension]`). */
+function extensionScenarios (suite) {
+  const listing = execFileSync(suite.node, [suite.cli, 'list', '--server'], { encoding: 'utf8', timeout: 60_000 })
+  return listing.split('\n').map((line) => /^\s*-\s+(\S+)\s+\[extension\]/.exec(line)?.[1]).filter(Boolean)
+}
+
+/** Runs the suite once with `args`, bounded by SUITE_TIMEOUT_MS; resolves with its exit and output lines. */
+async function suiteProcess (suite, args, logFile, what) {
+  const env = { ...process.env, PATH: `${dirname(suite.node)}:${process.env.PATH ?? ''}` }
+  const child = startProcess(suite.node, [suite.cli, 'server', ...args], logFile, { env })
+  const timer = setTimeout(() => { say(`${what}: the suite ran past ${SUITE_TIMEOUT_MS} ms; stopping it`); void stopProcess(child) }, SUITE_TIMEOUT_MS)
+  const { code, signal } = await child.exited
+  clearTimeout(timer)
+  return { code, signal, lines: child.lines }
+}
+
+/** One extension scenario: its `Passed: a/b, c failed` counts (undefined if none) and whether it passed. */
+async function runScenario (suite, url, scenario, outDir, logFile) {
+  const { code, signal, lines } = await suiteProcess(suite, ['--url', url, '--scenario', scenario, '-o', outDir], logFile, scenario)
+  const counts = lines.map((l) => /^Passed: (\d+)\/\d+, (\d+) failed/.exec(l)).find(Boolean)
+  const fine = code === 0 && counts !== undefined && Number(counts[2]) === 0
+  process.stdout.write(`${fine ? '✓' : '✗'} ${scenario}: ${counts ? `${counts[1]} passed, ${counts[2]} failed` : `no result line (exit ${signal ?? code})`}\n`)
+  return { passed: Number(counts?.[1] ?? 0), failed: Number(counts?.[2] ?? 1), fine }
+}
+
+/**
+ * The `ext` run: each extension scenario in turn (`--suite all` at a revision leaves them out), with
+ * one summary line each and a `Total:` line summed by this script.
+ */
+async function runExtensions (run, url, work) {
+  const suite = ensureSuite(run.suiteVersion)
+  const outDir = join(work, `results-${run.id}`)
+  const name = label(run, url)
+  process.stdout.write(`\n##### ${name}\n`)
+  const scenarios = extensionScenarios(suite)
+  const sums = { passed: 0, failed: 0, ok: scenarios.length > 0 }
+  for (const scenario of scenarios) {
+    const one = await runScenario(suite, url, scenario, outDir, join(work, `suite-${run.id}-${scenario}.log`))
+    sums.passed += one.passed
+    sums.failed += one.failed
+    sums.ok &&= one.fine
+  }
+  const total = `Total: ${sums.passed} passed, ${sums.failed} failed`
+  process.stdout.write(`\n${total}\n`)
+  const failures = failedChecks(outDir)
+  if (failures.length) process.stdout.write(`\nFailed checks:\n${failures.map((f) => `  ✗ ${f}`).join('\n')}\n`)
+  return { name, total, ok: sums.ok }
 }
 
 /** A run passed when the suite exited 0 and passed checks, none failing (with --requirements its exit code decides:

@@ -3,6 +3,7 @@ import { ProtocolError, SdkError, SdkErrorCode } from '@modelcontextprotocol/cli
 import { backendError, RpcCode, RpcError } from '../backends/errors.js'
 import { InFlightLimit } from '../backends/limit.js'
 import { connectionFingerprint, redactError, transportKind } from '../backends/backend.js'
+import { LineReader } from '../backends/stdio-transport.js'
 import { restartDelay, restartPolicy } from '../backends/restart.js'
 
 t.test('a backend failure keeps its code, message and data, tagged with the backend', async (t) => {
@@ -53,4 +54,24 @@ t.test('transport kinds, connection fingerprints, restart delays and redaction',
   t.ok(restartDelay(20, policy, () => 1) <= 1000 * 1.5, 'the delay is capped')
   t.equal(redactError('connect to https://user:secret@host/x failed'), 'connect to https://***@host/x failed')
   t.equal(redactError("cannot open '/home/me/project/server.js'"), "cannot open '…/server.js'")
+})
+
+t.test('the stdio line reader: messages split across chunks, CRLF, lines that are not JSON-RPC, a bound on size', async (t) => {
+  const reader = new LineReader(64)
+  const bad: string[] = []
+  const onBad = (line: string, reason: string) => bad.push(`${reason}: ${line}`)
+  t.same(reader.read(Buffer.from('{"jsonrpc":"2.0","id":1,"res'), onBad), [], 'half a message waits for the rest')
+  t.same(reader.read(Buffer.from('ult":{}}\r\n{"jsonrpc":"2.0","method":"n"}\n'), onBad), [
+    { jsonrpc: '2.0', id: 1, result: {} },
+    { jsonrpc: '2.0', method: 'n' }
+  ])
+  t.same(reader.read(Buffer.from('starting up...\n[1]\n{"id":2,"result":{}}\n{"jsonrpc":"2.0","id":{},"result":1}\n\n'), onBad), [])
+  t.same(bad, [
+    'not JSON: starting up...',
+    'not a JSON object: [1]',
+    'not JSON-RPC 2.0: {"id":2,"result":{}}',
+    'neither a request, a notification nor a response: {"jsonrpc":"2.0","id":{},"result":1}'
+  ], 'each bad line is reported with why')
+  t.throws(() => reader.read(Buffer.alloc(100, 'x'), onBad), /exceeded 64 bytes/, 'an endless line is cut off')
+  t.same(reader.read(Buffer.from('{"jsonrpc":"2.0","method":"after"}\n'), onBad), [{ jsonrpc: '2.0', method: 'after' }], 'and reading goes on')
 })

@@ -236,7 +236,7 @@ t.test('2026-07-28: the tasks extension is advertised where a backend offers it,
     t.type(created.taskId, 'string')
     const done = await taskReaches(url, String(created.taskId), 'completed')
     t.equal(done.status, 'completed')
-    t.equal(text(done.result as { content?: unknown }), 'computed x in 0.2s', `${url.pathname}: tasks/get inlines the result`)
+    t.equal(text(done.result as { content?: unknown }), 'computed x after 0.2s', `${url.pathname}: tasks/get inlines the result`)
 
     const asking = (await post26(url, 'tools/call', { name: `${prefix}confirm_delete`, arguments: { filename: 'f.txt' } })).result ?? {}
     const waiting = await taskReaches(url, String(asking.taskId), 'input_required')
