@@ -395,7 +395,7 @@ export class Dispatcher {
   }
 
   /** Where each task lives and who may reach it. */
-  readonly tasks = new TaskRegistry()
+  private readonly tasks = new TaskRegistry()
 
   /** A tool call; a task-augmented one (2025-11-25 `params.task`, or a 2026 backend's task) is remembered with its backend. */
   private async callTool (session: Session, id: RequestId, params: Params, channel: Channel, options: RequestOptions): Promise<Result> {
@@ -409,6 +409,8 @@ export class Dispatcher {
 
   /** `tasks/get`, `tasks/result`, `tasks/cancel` (and the 2026 extension's `tasks/update`): to the backend that holds the task. */
   private async taskRequest (session: Session, id: RequestId, method: string, params: Params, channel: Channel): Promise<Result> {
+    // tasks/update is the 2026 extension's; the 2025 generation has no such method
+    if (method === 'tasks/update' && !isStateless(session)) throw new RpcError(RpcCode.MethodNotFound, `method not found: ${method}`)
     checkTasksNegotiated(session)
     const taskId = requireString(params, 'taskId')
     const entry = this.tasks.resolve(session, taskId, this.visibleBackends(session.scope))

@@ -129,6 +129,7 @@ t.test('malformed task requests and unknown tasks are refused with -32602', asyn
   await rpcError(t, raw('tasks/get', {}), -32602, /params\.taskId/, 'tasks/get without a taskId')
   await rpcError(t, raw('tasks/result', { taskId: 42 }), -32602, /params\.taskId/, 'tasks/result with a numeric taskId')
   await rpcError(t, raw('tasks/cancel', { taskId: 'no-such-task' }), -32602, /unknown task: no-such-task/, 'tasks/cancel of an unknown task')
+  await rpcError(t, raw('tasks/update', { taskId: 'no-such-task', inputResponses: {} }), -32601, /method not found/, 'tasks/update (2026 only) from a 2025 session')
   await rpcError(t, raw('tools/call', { name: 'slow_task', arguments: { ms: 1, text: 'x' }, task: 'soon' }), -32602, /params\.task/, 'a tools/call whose task is not an object')
   await rpcError(t, raw('tools/call', { name: 'slow_task', arguments: { ms: 1, text: 'x' }, task: { ttl: 'long' } }), -32602, /params\.task/, 'a tools/call with a non-numeric ttl')
 })
