@@ -3,7 +3,8 @@ import t, { type Test } from 'tap'
 import { Client as ModernClient, StreamableHTTPClientTransport as ModernTransport } from '@modelcontextprotocol/client'
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { CallToolResultSchema, TaskStatusNotificationSchema, type Task } from '@modelcontextprotocol/sdk/types.js'
-import { TASKS_EXTENSION } from '../routes/tasks.js'
+import { MAX_TRACKED_TASKS, TaskRegistry, TASKS_EXTENSION } from '../routes/tasks.js'
+import type { Session } from '../plugins/sessions.js'
 import { forgeToken, startAuthGateway } from './auth-helpers.js'
 import { connect, echoFixture, startGateway, waitFor } from './helpers.js'
 
@@ -173,6 +174,19 @@ t.test('"sessionMode": "per-client": each session\'s tasks live on its own conne
   t.equal(text(await alice.experimental.tasks.getTaskResult(mine.taskId, CallToolResultSchema)), 'a: own')
   t.same((await bob.experimental.tasks.listTasks()).tasks.map((x) => x.taskId), [his.taskId], 'bob lists his own')
   await rpcError(t, alice.experimental.tasks.getTask(his.taskId), -32602, /unknown task/, 'alice\'s tasks/get of bob\'s task')
+})
+
+t.test('the task registry is bounded: past its size the oldest task is forgotten', async (t) => {
+  const registry = new TaskRegistry()
+  const session = { id: 'one', protocolVersion: '2025-11-25' } as Session
+  for (let i = 0; i <= MAX_TRACKED_TASKS; i++) registry.track(session, 'a', true, { taskId: `t${i}`, ttl: 60_000 })
+  t.equal(registry.size, MAX_TRACKED_TASKS)
+  t.notOk(registry.owns(session, 'a', 't0'), 'the oldest is gone')
+  t.ok(registry.owns(session, 'a', `t${MAX_TRACKED_TASKS}`), 'the newest is there')
+  t.equal(registry.notified('a', { taskId: 't1', status: 'working' }, undefined), 's:one', 'a status notification finds its owner')
+  t.equal(registry.notified('a', { taskId: 't0', status: 'working' }, undefined), undefined, 'a forgotten task has none')
+  t.equal(registry.sessionClosed(session).length, MAX_TRACKED_TASKS, 'a closed session\'s running tasks are handed back to cancel')
+  t.equal(registry.size, 0)
 })
 
 // ---- 2026-07-28: the tasks extension (SEP-2663) ----
