@@ -259,8 +259,9 @@ export class ModernEndpoint {
     const { scope, owner } = (authInfo?.extra ?? { scope: {} }) as { scope: Scope, owner?: string }
     const single = scope.single ? this.app.backends.get(scope.single) : undefined
     const instructions = this.app.capabilities.instructions(scope)
+    const tasks = this.offersTasks(scope)
     const server = new Server(single?.serverInfo ? { ...single.serverInfo } : GATEWAY_INFO, {
-      capabilities: this.serverCapabilities(scope, single),
+      capabilities: this.serverCapabilities(single, tasks),
       ...(instructions ? { instructions } : {}),
       requestState: { verify: (state, ctx) => this.codec.verify(state, ctx) },
       inputRequired: { legacyShim: false }
@@ -269,14 +270,14 @@ export class ModernEndpoint {
     for (const method of ['tools/list', 'prompts/list', 'resources/list', 'resources/templates/list', 'tools/call', 'prompts/get', 'resources/read', 'completion/complete']) {
       server.setRequestHandler(method as 'tools/call', serve(method) as never)
     }
-    if (this.offersTasks(scope)) this.serveTasks(server, scope, owner)
+    if (tasks) this.serveTasks(server, scope, owner)
     return server
   }
 
-  private serverCapabilities (scope: Scope, single: Backend | undefined): ServerCapabilities {
+  private serverCapabilities (single: Backend | undefined, tasks: boolean): ServerCapabilities {
     const capabilities = this.capabilities(single?.state === 'ready' ? single.capabilities : undefined)
     // the aggregated endpoint offers the tasks extension when a backend it shows does
-    if (!single && this.offersTasks(scope)) capabilities.extensions = { ...capabilities.extensions, [TASKS_EXTENSION]: {} }
+    if (!single && tasks) capabilities.extensions = { ...capabilities.extensions, [TASKS_EXTENSION]: {} }
     return capabilities
   }
 
