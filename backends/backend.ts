@@ -11,6 +11,7 @@ import { StdioTransport } from './stdio-transport.js'
 import { restartDelay, restartPolicy } from './restart.js'
 import { backendError, RpcCode, RpcError } from './errors.js'
 import { InFlightLimit } from './limit.js'
+import { carryTaskResults, uncarried } from './task-results.js'
 
 export type BackendState = 'starting' | 'ready' | 'restarting' | 'stopped' | 'crash-loop'
 export type TransportKind = 'stdio' | 'streamable-http' | 'sse'
@@ -190,6 +191,7 @@ export class Backend extends EventEmitter<BackendEvents> {
     const timeout = this.config.connectionTimeout ?? DEFAULT_CONNECTION_TIMEOUT_MS
     const { client, transport } = await this.connectTransport(timeout)
     deliverInOrder(transport)
+    carryTaskResults(transport)
     this.client = client
     this.transport = transport
     this.era = client.getProtocolEra() ?? 'legacy'
@@ -373,7 +375,7 @@ export class Backend extends EventEmitter<BackendEvents> {
       // a 2026 backend's input_required answer goes back to the dispatcher, which knows whom to ask
       allowInputRequired: true
     }
-    return await client.request({ method, params } as Request, AnyResult as never, requestOptions) as Result
+    return uncarried(await client.request({ method, params } as Request, AnyResult as never, requestOptions) as Result)
   }
 
   /**

@@ -4,15 +4,16 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import {
   createMcpHandler, createRequestStateCodec, inputRequired, Server,
-  type AuthInfo, type InputRequests, type McpHttpHandler, type RequestStateCodec, type ServerCapabilities, type ServerContext
+  type AuthInfo, type InputRequests, type McpHttpHandler, type RequestStateCodec, type ServerCapabilities, type ServerContext, type StandardSchemaV1
 } from '@modelcontextprotocol/server'
 import type { ClientCapabilities, JSONRPCMessage, RequestId, Result } from '@modelcontextprotocol/client'
 import { GATEWAY_INFO, type Backend } from '../backends/backend.js'
 import { RpcCode, RpcError } from '../backends/errors.js'
 import { exposedUri, type Kind, type Scope } from '../plugins/capabilities.js'
 import { LOG_LEVELS, type Channel, type Session } from '../plugins/sessions.js'
-import { isInputRequired, type Dispatcher } from './dispatch.js'
+import { admits, isInputRequired, type Dispatcher } from './dispatch.js'
 import { checkParamHeaders } from './param-headers.js'
+import { TASKS_EXTENSION } from './tasks.js'
 
 /** The stateless protocol generation, served beside the 2025 one on the same endpoints. */
 export const MODERN_PROTOCOL_VERSION = '2026-07-28'
@@ -48,6 +49,14 @@ function webHeaders (incoming: FastifyRequest['headers']): Headers {
     else if (Array.isArray(value)) headers.set(name, value.join(', '))
   }
   return headers
+}
+
+/** The methods of the tasks extension (SEP-2663) a 2026 client sends about a task. */
+const TASK_METHODS = ['tasks/get', 'tasks/update', 'tasks/cancel'] as const
+
+/** Params passed through as they are: the backend validates them. */
+const ANY_PARAMS: StandardSchemaV1<Params, Params> = {
+  '~standard': { version: 1, vendor: '1mcp', validate: (value: unknown) => ({ value: (value ?? {}) as Params }) }
 }
 
 /** What a gateway `requestState` carries: a call parked here, or the backend's own state to hand back to it. */
@@ -252,8 +261,9 @@ export class ModernEndpoint {
     const { scope, owner } = (authInfo?.extra ?? { scope: {} }) as { scope: Scope, owner?: string }
     const single = scope.single ? this.app.backends.get(scope.single) : undefined
     const instructions = this.app.capabilities.instructions(scope)
+    const tasks = this.offersTasks(scope)
     const server = new Server(single?.serverInfo ? { ...single.serverInfo } : GATEWAY_INFO, {
-      capabilities: this.capabilities(single?.state === 'ready' ? single.capabilities : undefined),
+      capabilities: this.serverCapabilities(single, tasks),
       ...(instructions ? { instructions } : {}),
       requestState: { verify: (state, ctx) => this.codec.verify(state, ctx) },
       inputRequired: { legacyShim: false }
@@ -262,6 +272,7 @@ export class ModernEndpoint {
     for (const method of ['tools/list', 'prompts/list', 'resources/list', 'resources/templates/list', 'tools/call', 'prompts/get', 'resources/read', 'completion/complete']) {
       server.setRequestHandler(method as 'tools/call', serve(method) as never)
     }
+    if (tasks) this.serveTasks(server, scope, owner)
     return server
   }
 
@@ -276,6 +287,29 @@ export class ModernEndpoint {
       throw err
     } finally {
       this.app.metrics.observeRequest(method, this.callOf.get(ctx)?.backend, (performance.now() - started) / 1000, code)
+    }
+  }
+
+  private serverCapabilities (single: Backend | undefined, tasks: boolean): ServerCapabilities {
+    const capabilities = this.capabilities(single?.state === 'ready' ? single.capabilities : undefined)
+    // the aggregated endpoint offers the tasks extension when a backend it shows does
+    if (!single && tasks) capabilities.extensions = { ...capabilities.extensions, [TASKS_EXTENSION]: {} }
+    return capabilities
+  }
+
+  /** Whether a backend the scope shows offers the tasks extension (SEP-2663). */
+  private offersTasks (scope: Scope): boolean {
+    for (const backend of this.app.backends.all()) {
+      if (backend.state !== 'ready' || !admits(scope, backend.name)) continue
+      if ((backend.capabilities as { extensions?: Record<string, unknown> }).extensions?.[TASKS_EXTENSION]) return true
+    }
+    return false
+  }
+
+  /** The tasks extension's methods, passed to the backend that holds the task (the SDK serves extension methods registered with a schema). */
+  private serveTasks (server: Server, scope: Scope, owner: string | undefined): void {
+    for (const method of TASK_METHODS) {
+      server.setRequestHandler(method, { params: ANY_PARAMS }, (params, ctx) => this.observed(method, ctx, () => this.handle(scope, owner, method, params, ctx)))
     }
   }
 
