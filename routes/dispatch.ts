@@ -105,6 +105,9 @@ export class Dispatcher {
     ['resources/subscribe', (session, _id, params, channel) => this.subscription(session, 'resources/subscribe', params, channel)],
     ['resources/unsubscribe', (session, _id, params, channel) => this.subscription(session, 'resources/unsubscribe', params, channel)],
     ['completion/complete', (session, id, params, channel) => this.complete(session, id, params, channel)],
+    ['skills/list', (session, id, params, channel) => this.skills(session, id, 'skills/list', params, channel)],
+    ['skills/get', (session, id, params, channel) => this.skills(session, id, 'skills/get', params, channel)],
+    ['resources/directory/read', (session, id, params, channel) => this.directory(session, id, params, channel)],
     ['logging/setLevel', (session, _id, params) => this.setLevel(session, params)],
     ['initialize', async () => { throw new RpcError(RpcCode.InvalidRequest, 'the session is already initialized') }]
   ])
@@ -146,6 +149,21 @@ export class Dispatcher {
       ...result,
       contents: (result.contents as Params[]).map((c) => typeof c.uri === 'string' ? { ...c, uri: exposedUri(target.backend, c.uri) } : c)
     }
+  }
+
+  /** The skills extension (SEP-2640): a backend's own catalog, on `/mcp/<server>` (skill URIs are the backend's). */
+  private async skills (session: Session, id: RequestId, method: string, params: Params, channel: Channel): Promise<Result> {
+    const single = session.scope.single
+    if (!single) throw new RpcError(RpcCode.MethodNotFound, `${method} is served per server: use /mcp/<server>`)
+    return this.forward(session, id, single, method, params, channel, true)
+  }
+
+  /** `resources/directory/read` (SEP-2640): routed by URI like `resources/read`, its entries namespaced on `/mcp`. */
+  private async directory (session: Session, id: RequestId, params: Params, channel: Channel): Promise<Result> {
+    const target = this.resolveUri(session, requireString(params, 'uri'))
+    const result = await this.forward(session, id, target.backend, 'resources/directory/read', { ...params, uri: target.original }, channel, true)
+    if (session.scope.single || !Array.isArray(result.resources)) return result
+    return { ...result, resources: (result.resources as Params[]).map((r) => typeof r.uri === 'string' ? { ...r, uri: exposedUri(target.backend, r.uri) } : r) }
   }
 
   private resolveUri (session: Session, uri: string): { backend: string, original: string } {

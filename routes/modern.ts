@@ -53,6 +53,13 @@ function webHeaders (incoming: FastifyRequest['headers']): Headers {
 
 /** The methods of the tasks extension (SEP-2663) a 2026 client sends about a task. */
 const TASK_METHODS = ['tasks/get', 'tasks/update', 'tasks/cancel'] as const
+/** the skills extension (SEP-2640), passed through from a backend that offers it */
+const SKILLS_EXTENSION = 'io.modelcontextprotocol/skills'
+const SKILL_METHODS = ['skills/list', 'skills/get', 'resources/directory/read'] as const
+
+function extensionsOf (backend: Backend): Record<string, unknown> {
+  return (backend.capabilities as { extensions?: Record<string, unknown> }).extensions ?? {}
+}
 
 /** Params passed through as they are: the backend validates them. */
 const ANY_PARAMS: StandardSchemaV1<Params, Params> = {
@@ -273,6 +280,11 @@ export class ModernEndpoint {
       server.setRequestHandler(method as 'tools/call', serve(method) as never)
     }
     if (tasks) this.serveTasks(server, scope, owner)
+    if (single && extensionsOf(single)[SKILLS_EXTENSION]) {
+      for (const method of SKILL_METHODS) {
+        server.setRequestHandler(method, { params: ANY_PARAMS }, (params, ctx) => this.observed(method, ctx, () => this.handle(scope, owner, method, params, ctx)))
+      }
+    }
     return server
   }
 
@@ -301,7 +313,7 @@ export class ModernEndpoint {
   private offersTasks (scope: Scope): boolean {
     for (const backend of this.app.backends.all()) {
       if (backend.state !== 'ready' || !admits(scope, backend.name)) continue
-      if ((backend.capabilities as { extensions?: Record<string, unknown> }).extensions?.[TASKS_EXTENSION]) return true
+      if (extensionsOf(backend)[TASKS_EXTENSION]) return true
     }
     return false
   }
