@@ -11,6 +11,7 @@ import { StdioTransport } from './stdio-transport.js'
 import { restartDelay, restartPolicy } from './restart.js'
 import { backendError, RpcCode, RpcError } from './errors.js'
 import { InFlightLimit } from './limit.js'
+import { carryTaskResults, uncarried } from './task-results.js'
 
 export type BackendState = 'starting' | 'ready' | 'restarting' | 'stopped' | 'crash-loop'
 export type TransportKind = 'stdio' | 'streamable-http' | 'sse'
@@ -190,6 +191,7 @@ export class Backend extends EventEmitter<BackendEvents> {
     const timeout = this.config.connectionTimeout ?? DEFAULT_CONNECTION_TIMEOUT_MS
     const { client, transport } = await this.connectTransport(timeout)
     deliverInOrder(transport)
+    carryTaskResults(transport)
     this.client = client
     this.transport = transport
     this.era = client.getProtocolEra() ?? 'legacy'
@@ -373,7 +375,7 @@ export class Backend extends EventEmitter<BackendEvents> {
       // a 2026 backend's input_required answer goes back to the dispatcher, which knows whom to ask
       allowInputRequired: true
     }
-    return await client.request({ method, params } as Request, AnyResult as never, requestOptions) as Result
+    return uncarried(await client.request({ method, params } as Request, AnyResult as never, requestOptions) as Result)
   }
 
   /**
@@ -395,12 +397,25 @@ export class Backend extends EventEmitter<BackendEvents> {
     await previous?.close().catch(() => {})
   }
 
-  /** Counts a client's subscription to one of a 2026 backend's resources (+1) or its end (-1); the stream follows. */
+  /**
+   * Counts a subscription to one of the backend's resources (+1) or its end (-1). The first and
+   * the last change what the backend is asked: a 2026 backend's listen stream is reopened, a 2025
+   * backend gets `resources/subscribe` or `resources/unsubscribe`.
+   */
   async watch (uri: string, delta: 1 | -1): Promise<void> {
-    const count = (this.watched.get(uri) ?? 0) + delta
-    const changed = count <= 0 ? this.watched.delete(uri) : !this.watched.has(uri)
+    const before = this.watched.get(uri) ?? 0
+    const count = Math.max(0, before + delta)
     if (count > 0) this.watched.set(uri, count)
-    if (changed && this.state === 'ready') await this.listen()
+    else this.watched.delete(uri)
+    if ((before > 0) === (count > 0) || this.state !== 'ready') return
+    try {
+      if (this.era === 'modern') await this.listen()
+      else await this.request(count > 0 ? 'resources/subscribe' : 'resources/unsubscribe', { uri })
+    } catch (err) {
+      // a subscription the backend refused is not counted
+      if (delta > 0) this.watched.delete(uri)
+      throw err
+    }
   }
 
   /** Resolves once the backend is ready again, or after `timeoutMs` (the next send then reports why). */

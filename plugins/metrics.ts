@@ -30,7 +30,8 @@ export const NO_BACKEND = '(gateway)'
 /** The methods that get their own label value; anything else a client sends is counted as `other`. */
 const KNOWN_METHODS = new Set([
   'initialize', 'ping', 'tools/list', 'tools/call', 'prompts/list', 'prompts/get', 'resources/list', 'resources/read',
-  'resources/templates/list', 'resources/subscribe', 'resources/unsubscribe', 'completion/complete', 'logging/setLevel'
+  'resources/templates/list', 'resources/subscribe', 'resources/unsubscribe', 'completion/complete', 'logging/setLevel',
+  'tasks/get', 'tasks/result', 'tasks/list', 'tasks/cancel', 'tasks/update'
 ])
 
 const STATES: BackendState[] = ['starting', 'ready', 'restarting', 'stopped', 'crash-loop']

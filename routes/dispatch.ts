@@ -5,6 +5,7 @@ import { RpcCode, RpcError } from '../backends/errors.js'
 import { exposedUri, LIST_CHANGED_NOTIFICATION, type Kind, type Scope } from '../plugins/capabilities.js'
 import { LOG_LEVELS, type Channel, type Session } from '../plugins/sessions.js'
 import { GATEWAY_INFO } from '../backends/backend.js'
+import { checkTaskParam, createdTask, isStateless, MAX_TASK_LIST_PAGES, TASK_STATUS_NOTIFICATION, TASKS_EXTENSION, TaskRegistry } from './tasks.js'
 
 export const LATEST_PROTOCOL_VERSION = '2025-11-25'
 export const SUPPORTED_PROTOCOL_VERSIONS = ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05']
@@ -15,6 +16,8 @@ type Params = Record<string, unknown>
 export interface RequestOptions {
   /** the caller hands a 2026 backend's `input_required` answer to its client itself (a 2026-07-28 client) */
   allowInputRequired?: boolean
+  /** how long the backend may take, when not the server's requestTimeout */
+  timeoutMs?: number
 }
 type Handler = (session: Session, id: RequestId, params: Params, channel: Channel, options: RequestOptions) => Promise<Result>
 
@@ -77,7 +80,8 @@ export class Dispatcher {
           prompts: { listChanged: true },
           resources: { subscribe: true, listChanged: true },
           logging: {},
-          completions: {}
+          completions: {},
+          ...this.tasksCapability(scope)
         }
     return {
       protocolVersion: session.protocolVersion,
@@ -90,12 +94,20 @@ export class Dispatcher {
   /** The methods answered by a backend or by the gateway itself (lists aside). */
   private readonly methods = new Map<string, Handler>([
     ['ping', async () => ({})],
-    ['tools/call', (session, id, params, channel, options) => this.forwardByName(session, id, 'tools', 'tools/call', params, channel, options)],
+    ['tools/call', (session, id, params, channel, options) => this.callTool(session, id, params, channel, options)],
+    ['tasks/get', (session, id, params, channel) => this.taskRequest(session, id, 'tasks/get', params, channel)],
+    ['tasks/result', (session, id, params, channel) => this.taskRequest(session, id, 'tasks/result', params, channel)],
+    ['tasks/cancel', (session, id, params, channel) => this.taskRequest(session, id, 'tasks/cancel', params, channel)],
+    ['tasks/update', (session, id, params, channel) => this.taskRequest(session, id, 'tasks/update', params, channel)],
+    ['tasks/list', (session, id, params, channel) => this.listTasks(session, id, params, channel)],
     ['prompts/get', (session, id, params, channel, options) => this.forwardByName(session, id, 'prompts', 'prompts/get', params, channel, options)],
     ['resources/read', (session, id, params, channel, options) => this.read(session, id, params, channel, options)],
-    ['resources/subscribe', (session, id, params, channel) => this.subscription(session, id, 'resources/subscribe', params, channel)],
-    ['resources/unsubscribe', (session, id, params, channel) => this.subscription(session, id, 'resources/unsubscribe', params, channel)],
+    ['resources/subscribe', (session, _id, params, channel) => this.subscription(session, 'resources/subscribe', params, channel)],
+    ['resources/unsubscribe', (session, _id, params, channel) => this.subscription(session, 'resources/unsubscribe', params, channel)],
     ['completion/complete', (session, id, params, channel) => this.complete(session, id, params, channel)],
+    ['skills/list', (session, id, params, channel) => this.skills(session, id, 'skills/list', params, channel)],
+    ['skills/get', (session, id, params, channel) => this.skills(session, id, 'skills/get', params, channel)],
+    ['resources/directory/read', (session, id, params, channel) => this.directory(session, id, params, channel)],
     ['logging/setLevel', (session, _id, params) => this.setLevel(session, params)],
     ['initialize', async () => { throw new RpcError(RpcCode.InvalidRequest, 'the session is already initialized') }]
   ])
@@ -139,35 +151,49 @@ export class Dispatcher {
     }
   }
 
+  /** The skills extension (SEP-2640): a backend's own catalog, on `/mcp/<server>` (skill URIs are the backend's). */
+  private async skills (session: Session, id: RequestId, method: string, params: Params, channel: Channel): Promise<Result> {
+    const single = session.scope.single
+    if (!single) throw new RpcError(RpcCode.MethodNotFound, `${method} is served per server: use /mcp/<server>`)
+    return this.forward(session, id, single, method, params, channel, true)
+  }
+
+  /** `resources/directory/read` (SEP-2640): routed by URI like `resources/read`, its entries namespaced on `/mcp`. */
+  private async directory (session: Session, id: RequestId, params: Params, channel: Channel): Promise<Result> {
+    const target = this.resolveUri(session, requireString(params, 'uri'))
+    const result = await this.forward(session, id, target.backend, 'resources/directory/read', { ...params, uri: target.original }, channel, true)
+    if (session.scope.single || !Array.isArray(result.resources)) return result
+    return { ...result, resources: (result.resources as Params[]).map((r) => typeof r.uri === 'string' ? { ...r, uri: exposedUri(target.backend, r.uri) } : r) }
+  }
+
   private resolveUri (session: Session, uri: string): { backend: string, original: string } {
     const target = this.app.capabilities.resolveUri(uri, session.scope)
     if (!target) throw new RpcError(RpcCode.InvalidParams, `unknown resource: ${uri}`, { uri })
     return target
   }
 
-  private async subscription (session: Session, id: RequestId, method: string, params: Params, channel: Channel): Promise<Result> {
+  private async subscription (session: Session, method: string, params: Params, channel: Channel): Promise<Result> {
     const uri = requireString(params, 'uri')
     const target = this.resolveUri(session, uri)
     const subscribe = method === 'resources/subscribe'
     const backend = await this.app.backends.forSession(target.backend, session.id)
-    let result: Result = {}
-    if (backend?.era === 'modern') {
-      // a 2026 backend has no resources/subscribe: its listen stream watches the resource instead
-      if (subscribe !== session.subscriptions.has(uri)) await backend.watch(target.original, subscribe ? 1 : -1)
-    } else {
-      result = await this.forward(session, id, target.backend, method, { ...params, uri: target.original }, channel)
-    }
+    if (!backend) throw new RpcError(RpcCode.BackendUnavailable, `backend '${target.backend}' is not configured`, { backend: target.backend })
+    channel.backend = target.backend
+    // the backend watches a resource once for all its subscribers (2025 sessions and 2026 listen
+    // streams alike): a 2025 backend gets resources/subscribe, a 2026 backend a listen stream
+    if (subscribe !== session.subscriptions.has(uri)) await backend.watch(target.original, subscribe ? 1 : -1)
     if (subscribe) session.subscriptions.add(uri)
     else session.subscriptions.delete(uri)
-    return result
+    return {}
   }
 
-  /** A session ended: the resources it watched on 2026 backends are watched for it no more. */
+  /** A session ended: the resources it subscribed to are watched for it no more, its running tasks are cancelled. */
   sessionClosed (session: Session): void {
+    this.cancelTasksOf(session)
     for (const uri of session.subscriptions) {
       const target = this.app.capabilities.resolveUri(uri, session.scope)
       const backend = target ? this.app.backends.get(target.backend) : undefined
-      if (target && backend?.era === 'modern') void backend.watch(target.original, -1).catch(() => {})
+      if (target && backend) void backend.watch(target.original, -1).catch(() => {})
     }
   }
 
@@ -226,6 +252,7 @@ export class Dispatcher {
     const callOptions = {
       signal: controller.signal,
       retryable,
+      timeout: options.timeoutMs,
       onprogress: progressToken === undefined
         ? undefined
         : (progress: Progress) => channel.send({ jsonrpc: '2.0', method: 'notifications/progress', params: { ...progress, progressToken } })
@@ -319,6 +346,10 @@ export class Dispatcher {
   backendNotification (backend: Backend, notification: Notification): void {
     const params = (notification.params ?? {}) as Params
     const owner = this.app.backends.ownerOf(backend)
+    if (notification.method === TASK_STATUS_NOTIFICATION) {
+      this.taskStatus(backend, owner, notification)
+      return
+    }
     if (owner !== undefined) {
       this.toOwner(owner, backend.name, notification)
       return
@@ -381,6 +412,100 @@ export class Dispatcher {
     return true
   }
 
+  /** Where each task lives and who may reach it. */
+  private readonly tasks = new TaskRegistry()
+
+  /** A tool call; a task-augmented one (2025-11-25 `params.task`, or a 2026 backend's task) is remembered with its backend. */
+  private async callTool (session: Session, id: RequestId, params: Params, channel: Channel, options: RequestOptions): Promise<Result> {
+    checkTaskParam(params)
+    const result = await this.forwardByName(session, id, 'tools', 'tools/call', params, channel, options)
+    const task = createdTask(result)
+    const backend = channel.backend
+    if (task && backend) this.tasks.track(session, backend, this.app.backends.get(backend)?.config.sessionMode !== 'per-client', task)
+    return result
+  }
+
+  /** `tasks/get`, `tasks/result`, `tasks/cancel` (and the 2026 extension's `tasks/update`): to the backend that holds the task. */
+  private async taskRequest (session: Session, id: RequestId, method: string, params: Params, channel: Channel): Promise<Result> {
+    // tasks/update is the 2026 extension's; the 2025 generation has no such method
+    if (method === 'tasks/update' && !isStateless(session)) throw new RpcError(RpcCode.MethodNotFound, `method not found: ${method}`)
+    checkTasksNegotiated(session)
+    const taskId = requireString(params, 'taskId')
+    const entry = this.tasks.resolve(session, taskId, this.visibleBackends(session.scope))
+    // tasks/result waits for the task to finish: as long as the task may live, not one request's timeout
+    const options = method === 'tasks/result' ? { timeoutMs: Math.max(1, entry.expiresAt - Date.now()) } : {}
+    const result = await this.forward(session, id, entry.backend, method, params, channel, false, options)
+    if (method !== 'tasks/update') this.tasks.status(entry, method === 'tasks/get' ? result.status : 'completed')
+    return result
+  }
+
+  /**
+   * The session's own tasks: on `/mcp/<server>` the backend's page (its cursor passed through); on
+   * `/mcp` one merged page of the backends the session has tasks on (up to MAX_TASK_LIST_PAGES each).
+   * A connection shared by all sessions lists every session's tasks: each sees only its own.
+   */
+  private async listTasks (session: Session, id: RequestId, params: Params, channel: Channel): Promise<Result> {
+    checkTasksNegotiated(session)
+    const single = session.scope.single
+    if (single) {
+      const page = await this.forward(session, id, single, 'tasks/list', params, channel)
+      return { ...page, tasks: this.ownTasks(session, single, page.tasks) }
+    }
+    if (params.cursor !== undefined) throw new RpcError(RpcCode.InvalidParams, 'invalid cursor: tasks/list on the aggregated endpoint answers in one page')
+    const tasks: unknown[] = []
+    for (const backend of this.tasks.backendsOf(session)) {
+      if (admits(session.scope, backend) && this.app.backends.get(backend)?.capabilities.tasks?.list) tasks.push(...await this.backendTasks(session, id, backend, channel))
+    }
+    return { tasks }
+  }
+
+  /** The session's tasks on one backend, from up to MAX_TASK_LIST_PAGES pages of its list. */
+  private async backendTasks (session: Session, id: RequestId, backend: string, channel: Channel): Promise<unknown[]> {
+    const tasks: unknown[] = []
+    let cursor: unknown
+    for (let page = 0; page < MAX_TASK_LIST_PAGES && (page === 0 || cursor !== undefined); page++) {
+      const result = await this.forward(session, id, backend, 'tasks/list', cursor === undefined ? {} : { cursor }, channel)
+      tasks.push(...this.ownTasks(session, backend, result.tasks))
+      cursor = result.nextCursor
+    }
+    return tasks
+  }
+
+  private ownTasks (session: Session, backend: string, tasks: unknown): unknown[] {
+    if (!Array.isArray(tasks)) return []
+    return tasks.filter((task: { taskId?: unknown }) => typeof task?.taskId === 'string' && this.tasks.owns(session, backend, task.taskId))
+  }
+
+  /** A backend's `notifications/tasks/status`: to the session that created the task, and only to it. */
+  private taskStatus (backend: Backend, owner: string | undefined, notification: Notification): void {
+    const taskOwner = this.tasks.notified(backend.name, (notification.params ?? {}) as Params, owner)
+    if (taskOwner?.startsWith('s:')) this.toOwner(taskOwner.slice(2), backend.name, notification)
+  }
+
+  /** The tasks a closed session left running on shared connections are cancelled: nobody can reach them any more. */
+  private cancelTasksOf (session: Session): void {
+    for (const task of this.tasks.sessionClosed(session)) {
+      const backend = this.app.backends.get(task.backend)
+      if (backend?.state === 'ready' && backend.capabilities.tasks?.cancel) void backend.request('tasks/cancel', { taskId: task.taskId }).catch(() => {})
+    }
+  }
+
+  /** The backends a scope sees. */
+  private visibleBackends (scope: Scope): string[] {
+    if (scope.single) return [scope.single]
+    return [...this.app.backends.all()].map((b) => b.name).filter((name) => admits(scope, name))
+  }
+
+  /** The aggregated endpoint declares tasks when a backend it shows does: the union of what they declare. */
+  private tasksCapability (scope: Scope): { tasks?: Params } {
+    let merged: Params | undefined
+    for (const backend of this.app.backends.all()) {
+      const tasks = backend.state === 'ready' && admits(scope, backend.name) ? backend.capabilities.tasks as Params | undefined : undefined
+      if (tasks) merged = mergeObjects(merged ?? {}, tasks)
+    }
+    return merged ? { tasks: merged } : {}
+  }
+
   private readonly pendingListChanges = new Map<Session, Set<string>>()
   private flushScheduled = false
 
@@ -427,6 +552,28 @@ const CLIENT_CAPABILITY: Record<string, 'sampling' | 'elicitation' | 'roots'> = 
   'sampling/createMessage': 'sampling',
   'elicitation/create': 'elicitation',
   'roots/list': 'roots'
+}
+
+/** A 2026 client reaches tasks only when it declared the tasks extension (SEP-2663); a 2025 session always may. */
+function checkTasksNegotiated (session: Session): void {
+  if (!isStateless(session)) return
+  const extensions = (session.clientCapabilities as { extensions?: Record<string, unknown> }).extensions
+  if (extensions?.[TASKS_EXTENSION]) return
+  throw new RpcError(RpcCode.MissingClientCapability, `the client did not declare the ${TASKS_EXTENSION} extension`, { requiredCapabilities: { extensions: { [TASKS_EXTENSION]: {} } } })
+}
+
+/** A deep union of two capability objects. */
+function mergeObjects (a: Params, b: Params): Params {
+  const merged: Params = { ...a }
+  for (const [key, value] of Object.entries(b)) {
+    const mine = merged[key]
+    merged[key] = isPlainObject(mine) && isPlainObject(value) ? mergeObjects(mine, value) : value
+  }
+  return merged
+}
+
+function isPlainObject (value: unknown): value is Params {
+  return value !== null && typeof value === 'object' && !Array.isArray(value)
 }
 
 export function admits (scope: Scope, backend: string): boolean {

@@ -4,15 +4,16 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import {
   createMcpHandler, createRequestStateCodec, inputRequired, Server,
-  type AuthInfo, type InputRequests, type McpHttpHandler, type RequestStateCodec, type ServerCapabilities, type ServerContext
+  type AuthInfo, type InputRequests, type McpHttpHandler, type RequestStateCodec, type ServerCapabilities, type ServerContext, type StandardSchemaV1
 } from '@modelcontextprotocol/server'
 import type { ClientCapabilities, JSONRPCMessage, RequestId, Result } from '@modelcontextprotocol/client'
-import { GATEWAY_INFO } from '../backends/backend.js'
+import { GATEWAY_INFO, type Backend } from '../backends/backend.js'
 import { RpcCode, RpcError } from '../backends/errors.js'
 import { exposedUri, type Kind, type Scope } from '../plugins/capabilities.js'
 import { LOG_LEVELS, type Channel, type Session } from '../plugins/sessions.js'
-import { isInputRequired, type Dispatcher } from './dispatch.js'
+import { admits, isInputRequired, type Dispatcher } from './dispatch.js'
 import { checkParamHeaders } from './param-headers.js'
+import { TASKS_EXTENSION } from './tasks.js'
 
 /** The stateless protocol generation, served beside the 2025 one on the same endpoints. */
 export const MODERN_PROTOCOL_VERSION = '2026-07-28'
@@ -48,6 +49,21 @@ function webHeaders (incoming: FastifyRequest['headers']): Headers {
     else if (Array.isArray(value)) headers.set(name, value.join(', '))
   }
   return headers
+}
+
+/** The methods of the tasks extension (SEP-2663) a 2026 client sends about a task. */
+const TASK_METHODS = ['tasks/get', 'tasks/update', 'tasks/cancel'] as const
+/** the skills extension (SEP-2640), passed through from a backend that offers it */
+const SKILLS_EXTENSION = 'io.modelcontextprotocol/skills'
+const SKILL_METHODS = ['skills/list', 'skills/get', 'resources/directory/read'] as const
+
+function extensionsOf (backend: Backend): Record<string, unknown> {
+  return (backend.capabilities as { extensions?: Record<string, unknown> }).extensions ?? {}
+}
+
+/** Params passed through as they are: the backend validates them. */
+const ANY_PARAMS: StandardSchemaV1<Params, Params> = {
+  '~standard': { version: 1, vendor: '1mcp', validate: (value: unknown) => ({ value: (value ?? {}) as Params }) }
 }
 
 /** What a gateway `requestState` carries: a call parked here, or the backend's own state to hand back to it. */
@@ -146,6 +162,8 @@ export class ModernEndpoint {
   private readonly handlers = new Map<string, McpHttpHandler>()
   private readonly codec: RequestStateCodec<StatePayload>
   private readonly parked = new Map<string, ParkedCall>()
+  /** the channel each request's call used, for its metrics */
+  private readonly callOf = new WeakMap<ServerContext, InputChannel>()
   private requestCount = 0
 
   constructor (private readonly app: FastifyInstance, private readonly dispatcher: Dispatcher) {
@@ -163,6 +181,8 @@ export class ModernEndpoint {
     if (refused) return reply.code(400).send({ jsonrpc: '2.0', id: (request.body as { id?: RequestId }).id ?? null, error: refused.toJSON() })
     const aborted = new AbortController()
     reply.raw.once('close', () => { if (!reply.raw.writableFinished) aborted.abort() })
+    const unwatch = await this.watchResources(request.body, scope)
+    if (unwatch) reply.raw.once('close', unwatch)
     const web = new Request(`http://${request.host}${request.url}`, { method: 'POST', headers: webHeaders(request.headers), body: JSON.stringify(request.body), signal: aborted.signal })
     const authInfo: AuthInfo = {
       token: '',
@@ -193,6 +213,25 @@ export class ModernEndpoint {
       if (err instanceof RpcError) return err
       throw err
     }
+  }
+
+  /**
+   * A `subscriptions/listen` that names resources: their backends are asked to watch them while the
+   * stream is open (the SDK filters the updates per stream; the backends must send them first).
+   */
+  private async watchResources (body: unknown, scope: Scope): Promise<(() => void) | undefined> {
+    const { method, params } = body as { method?: unknown, params?: { notifications?: { resourceSubscriptions?: unknown } } }
+    const uris = params?.notifications?.resourceSubscriptions
+    if (method !== 'subscriptions/listen' || !Array.isArray(uris)) return undefined
+    const watched: Array<{ backend: Backend, uri: string }> = []
+    for (const uri of uris.slice(0, 100)) {
+      const target = typeof uri === 'string' ? this.app.capabilities.resolveUri(uri, scope) : undefined
+      const backend = target ? this.app.backends.get(target.backend) : undefined
+      if (!target || !backend) continue
+      await backend.watch(target.original, 1).catch(() => {})
+      watched.push({ backend, uri: target.original })
+    }
+    return () => { for (const { backend, uri } of watched) void backend.watch(uri, -1).catch(() => {}) }
   }
 
   private handlerFor (scope: Scope): McpHttpHandler {
@@ -229,17 +268,61 @@ export class ModernEndpoint {
     const { scope, owner } = (authInfo?.extra ?? { scope: {} }) as { scope: Scope, owner?: string }
     const single = scope.single ? this.app.backends.get(scope.single) : undefined
     const instructions = this.app.capabilities.instructions(scope)
+    const tasks = this.offersTasks(scope)
     const server = new Server(single?.serverInfo ? { ...single.serverInfo } : GATEWAY_INFO, {
-      capabilities: this.capabilities(single?.state === 'ready' ? single.capabilities : undefined),
+      capabilities: this.serverCapabilities(single, tasks),
       ...(instructions ? { instructions } : {}),
       requestState: { verify: (state, ctx) => this.codec.verify(state, ctx) },
       inputRequired: { legacyShim: false }
     })
-    const serve = (method: string) => (request: { params?: Params }, ctx: ServerContext) => this.handle(scope, owner, method, request.params ?? {}, ctx)
+    const serve = (method: string) => (request: { params?: Params }, ctx: ServerContext) => this.observed(method, ctx, () => this.handle(scope, owner, method, request.params ?? {}, ctx))
     for (const method of ['tools/list', 'prompts/list', 'resources/list', 'resources/templates/list', 'tools/call', 'prompts/get', 'resources/read', 'completion/complete']) {
       server.setRequestHandler(method as 'tools/call', serve(method) as never)
     }
+    if (tasks) this.serveTasks(server, scope, owner)
+    if (single && extensionsOf(single)[SKILLS_EXTENSION]) {
+      for (const method of SKILL_METHODS) {
+        server.setRequestHandler(method, { params: ANY_PARAMS }, (params, ctx) => this.observed(method, ctx, () => this.handle(scope, owner, method, params, ctx)))
+      }
+    }
     return server
+  }
+
+  /** Times a request for /metrics, under the same labels as the 2025 route's (the backend is the one resolved last). */
+  private async observed (method: string, ctx: ServerContext, answer: () => Promise<Result>): Promise<Result> {
+    const started = performance.now()
+    let code: number | undefined
+    try {
+      return await answer()
+    } catch (err) {
+      code = err instanceof RpcError ? err.code : RpcCode.InternalError
+      throw err
+    } finally {
+      this.app.metrics.observeRequest(method, this.callOf.get(ctx)?.backend, (performance.now() - started) / 1000, code)
+    }
+  }
+
+  private serverCapabilities (single: Backend | undefined, tasks: boolean): ServerCapabilities {
+    const capabilities = this.capabilities(single?.state === 'ready' ? single.capabilities : undefined)
+    // the aggregated endpoint offers the tasks extension when a backend it shows does
+    if (!single && tasks) capabilities.extensions = { ...capabilities.extensions, [TASKS_EXTENSION]: {} }
+    return capabilities
+  }
+
+  /** Whether a backend the scope shows offers the tasks extension (SEP-2663). */
+  private offersTasks (scope: Scope): boolean {
+    for (const backend of this.app.backends.all()) {
+      if (backend.state !== 'ready' || !admits(scope, backend.name)) continue
+      if (extensionsOf(backend)[TASKS_EXTENSION]) return true
+    }
+    return false
+  }
+
+  /** The tasks extension's methods, passed to the backend that holds the task (the SDK serves extension methods registered with a schema). */
+  private serveTasks (server: Server, scope: Scope, owner: string | undefined): void {
+    for (const method of TASK_METHODS) {
+      server.setRequestHandler(method, { params: ANY_PARAMS }, (params, ctx) => this.observed(method, ctx, () => this.handle(scope, owner, method, params, ctx)))
+    }
   }
 
   private capabilities (backend: ServerCapabilities | undefined): ServerCapabilities {
@@ -295,6 +378,7 @@ export class ModernEndpoint {
 
   /** Waits for the call's result, or for input only the client can give (then parks the call and asks for it). */
   private async settle (call: ParkedCall, ctx: ServerContext, onAbort: () => void): Promise<Result> {
+    this.callOf.set(ctx, call.channel)
     const next = await Promise.race([call.outcome, call.channel.whenInputNeeded().then(() => undefined)])
     ctx.mcpReq.signal.removeEventListener('abort', onAbort)
     if (next === undefined && !call.channel.refused) return this.askClient(call, ctx)

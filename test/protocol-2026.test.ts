@@ -243,6 +243,53 @@ t.test('a 2025 server that exits on the server/discover probe is connected the 2
   t.equal(strict.era, 'legacy')
   t.equal(strict.restarts, 1, 'one restart: the probe killed the first child')
   t.equal(gw.app.backends.get('plain')!.restarts, 0, '"protocol": "legacy" skips the probe')
+  await waitFor(() => gw.app.capabilities.toolCount('strict') > 0, 'its tools to be indexed')
   const client = await connect(t, gw.url)
   t.equal(text(await client.callTool({ name: 'strict_1mcp_echo', arguments: { text: 'ok' } }) as { content?: unknown }), 'strict: ok')
+})
+
+t.test('subscriptions/listen on /mcp: list changes and updates of a 2025 backend\'s resources; a closed stream cancels its call', async (t) => {
+  const gw = await startGateway(t, { config: { mcpServers: { a: echoFixture('a') } } })
+  const client = await modernClient(t, gw.url, 'listener')
+  const events: string[] = []
+  client.setNotificationHandler('notifications/tools/list_changed', async () => { events.push('tools changed') })
+  client.setNotificationHandler('notifications/resources/updated', async (notification) => { events.push(`updated ${notification.params.uri}`) })
+  const subscription = await client.listen({ toolsListChanged: true, resourceSubscriptions: ['a_1mcp_fixture://hello'] })
+  t.teardown(() => subscription.close())
+
+  const touched = await client.callTool({ name: 'a_1mcp_touch', arguments: { uri: 'fixture://hello' } })
+  t.equal(text(touched as { content?: unknown }), 'notified', 'the gateway subscribed at the 2025 backend for the listen stream')
+  await waitFor(() => events.includes('updated a_1mcp_fixture://hello'), 'the resource update on the listen stream')
+
+  await client.callTool({ name: 'a_1mcp_grow', arguments: { tool: 'grown' } })
+  await waitFor(() => events.includes('tools changed'), 'tools/list_changed on the listen stream')
+  t.ok((await client.listTools()).tools.some((tool) => tool.name === 'a_1mcp_grown'), 'and the new tool is listed')
+
+  await subscription.close()
+  await waitFor(async () => text(await client.callTool({ name: 'a_1mcp_touch', arguments: { uri: 'fixture://hello' } }) as { content?: unknown }) === 'nobody subscribed',
+    'the backend subscription to end with the stream')
+
+  const backend = gw.app.backends.get('a')!
+  const aborter = new AbortController()
+  const call = fetch(gw.url, {
+    method: 'POST',
+    signal: aborter.signal,
+    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': VERSION, 'mcp-method': 'tools/call', 'mcp-name': 'a_1mcp_hang' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'a_1mcp_hang', arguments: {}, _meta: meta() } })
+  }).catch((err: Error) => err)
+  await waitFor(() => backend.active === 1, 'the call to reach the backend')
+  aborter.abort()
+  await call
+  await waitFor(() => backend.active === 0, 'the backend call to be cancelled when the client closed its stream')
+  t.pass('closing the stream cancelled the call')
+})
+
+t.test('2026 calls are counted in /metrics under their method and backend', async (t) => {
+  const gw = await startGateway(t, { config: { mcpServers: { a: echoFixture('a') } } })
+  const client = await modernClient(t, gw.url, 'metered')
+  await client.callTool({ name: 'a_1mcp_echo', arguments: { text: 'count me' } })
+  await client.callTool({ name: 'a_1mcp_fail', arguments: {} }).catch(() => {})
+  const metrics = await (await fetch(`${gw.base}/metrics`)).text()
+  t.match(metrics, /onemcp_request_duration_seconds_count\{method="tools\/call",backend="a"\} 2/, 'both calls are counted with their backend')
+  t.match(metrics, /onemcp_request_errors_total\{method="tools\/call",backend="a",code="-?\d+"\} 1/, 'and the failed one as an error')
 })

@@ -1,6 +1,8 @@
 import t from 'tap'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
+import { Client as ModernClient } from '@modelcontextprotocol/client'
+import { StdioClientTransport as ModernStdioTransport } from '@modelcontextprotocol/client/stdio'
 import { CreateMessageRequestSchema, ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js'
 import type { Test } from 'tap'
 import { createServer, type AddressInfo } from 'node:net'
@@ -154,4 +156,25 @@ t.test('the target URL', async (t) => {
   t.equal(proxyTarget('http://h:1/mcp', { tags: [], preset: 'dev' }).href, 'http://h:1/mcp?preset=dev')
   t.equal(proxyTarget('http://h:1/mcp/web', { tags: [] }).href, 'http://h:1/mcp/web')
   t.equal(proxyTarget('https://h/base', { tags: [], tagFilter: 'a and b' }).href, 'https://h/base/mcp?tag-filter=a+and+b')
+})
+
+t.test('a 2026-07-28 stdio client reaches the gateway through 1mcp proxy, its input rounds included', async (t) => {
+  const gw = await startGateway(t, { config: { mcpServers: { web: echoFixture('web') }, loadShedding: false } })
+  const client = new ModernClient({ name: 'stdio-2026-client', version: '1.0.0' }, {
+    capabilities: { elicitation: {} },
+    versionNegotiation: { mode: { pin: '2026-07-28' } }
+  })
+  client.setRequestHandler('elicitation/create', async () => ({ action: 'accept', content: { answer: 'via proxy' } }))
+  t.teardown(() => client.close())
+  await client.connect(new ModernStdioTransport({
+    command: process.execPath,
+    args: [BIN, 'proxy', '--url', gw.base],
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' }
+  }))
+  t.equal(client.getProtocolEra(), 'modern')
+  const result = await client.callTool({ name: 'web_1mcp_echo', arguments: { text: 'stateless' } })
+  t.same(result.content, [{ type: 'text', text: 'web: stateless' }])
+  const asked = await client.callTool({ name: 'web_1mcp_elicit', arguments: { message: 'answer?' } })
+  t.same(asked.content, [{ type: 'text', text: 'accept: via proxy' }], 'the backend\'s elicitation came back as an input_required round')
+  t.equal(gw.app.sessions.size, 0, 'no session is held for it')
 })
