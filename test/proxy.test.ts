@@ -169,7 +169,7 @@ t.test('a 2026-07-28 stdio client reaches the gateway through 1mcp proxy, its in
   await client.connect(new ModernStdioTransport({
     command: process.execPath,
     args: [BIN, 'proxy', '--url', gw.base],
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' }
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...NO_CHILD_COVERAGE }
   }))
   t.equal(client.getProtocolEra(), 'modern')
   const result = await client.callTool({ name: 'web_1mcp_echo', arguments: { text: 'stateless' } })
