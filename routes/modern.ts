@@ -279,12 +279,8 @@ export class ModernEndpoint {
     for (const method of ['tools/list', 'prompts/list', 'resources/list', 'resources/templates/list', 'tools/call', 'prompts/get', 'resources/read', 'completion/complete']) {
       server.setRequestHandler(method as 'tools/call', serve(method) as never)
     }
-    if (tasks) this.serveTasks(server, scope, owner)
-    if (single && extensionsOf(single)[SKILLS_EXTENSION]) {
-      for (const method of SKILL_METHODS) {
-        server.setRequestHandler(method, { params: ANY_PARAMS }, (params, ctx) => this.observed(method, ctx, () => this.handle(scope, owner, method, params, ctx)))
-      }
-    }
+    if (tasks) this.serveExtension(server, scope, owner, TASK_METHODS)
+    if (single && extensionsOf(single)[SKILLS_EXTENSION]) this.serveExtension(server, scope, owner, SKILL_METHODS)
     return server
   }
 
@@ -318,9 +314,12 @@ export class ModernEndpoint {
     return false
   }
 
-  /** The tasks extension's methods, passed to the backend that holds the task (the SDK serves extension methods registered with a schema). */
-  private serveTasks (server: Server, scope: Scope, owner: string | undefined): void {
-    for (const method of TASK_METHODS) {
+  /**
+   * An extension's methods (tasks: to the backend that holds the task; skills: to the server), passed to
+   * the dispatcher. The SDK serves methods outside the core protocol when they are registered with a schema.
+   */
+  private serveExtension (server: Server, scope: Scope, owner: string | undefined, methods: readonly string[]): void {
+    for (const method of methods) {
       server.setRequestHandler(method, { params: ANY_PARAMS }, (params, ctx) => this.observed(method, ctx, () => this.handle(scope, owner, method, params, ctx)))
     }
   }
