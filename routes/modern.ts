@@ -57,8 +57,11 @@ const TASK_METHODS = ['tasks/get', 'tasks/update', 'tasks/cancel'] as const
 const SKILLS_EXTENSION = 'io.modelcontextprotocol/skills'
 const SKILL_METHODS = ['skills/list', 'skills/get', 'resources/directory/read'] as const
 
-function extensionsOf (backend: Backend): Record<string, unknown> {
-  return (backend.capabilities as { extensions?: Record<string, unknown> }).extensions ?? {}
+/** the methods of the protocol itself that the gateway answers for 2026 clients */
+const CORE_METHODS = ['tools/list', 'prompts/list', 'resources/list', 'resources/templates/list', 'tools/call', 'prompts/get', 'resources/read', 'completion/complete']
+
+function extensionsOf (backend: Backend | undefined): Record<string, unknown> {
+  return (backend?.capabilities as { extensions?: Record<string, unknown> } | undefined)?.extensions ?? {}
 }
 
 /** Params passed through as they are: the backend validates them. */
@@ -276,11 +279,9 @@ export class ModernEndpoint {
       inputRequired: { legacyShim: false }
     })
     const serve = (method: string) => (request: { params?: Params }, ctx: ServerContext) => this.observed(method, ctx, () => this.handle(scope, owner, method, request.params ?? {}, ctx))
-    for (const method of ['tools/list', 'prompts/list', 'resources/list', 'resources/templates/list', 'tools/call', 'prompts/get', 'resources/read', 'completion/complete']) {
-      server.setRequestHandler(method as 'tools/call', serve(method) as never)
-    }
+    for (const method of CORE_METHODS) server.setRequestHandler(method as 'tools/call', serve(method) as never)
     if (tasks) this.serveExtension(server, scope, owner, TASK_METHODS)
-    if (single && extensionsOf(single)[SKILLS_EXTENSION]) this.serveExtension(server, scope, owner, SKILL_METHODS)
+    if (extensionsOf(single)[SKILLS_EXTENSION]) this.serveExtension(server, scope, owner, SKILL_METHODS)
     return server
   }
 
