@@ -57,8 +57,11 @@ const TASK_METHODS = ['tasks/get', 'tasks/update', 'tasks/cancel'] as const
 const SKILLS_EXTENSION = 'io.modelcontextprotocol/skills'
 const SKILL_METHODS = ['skills/list', 'skills/get', 'resources/directory/read'] as const
 
-function extensionsOf (backend: Backend): Record<string, unknown> {
-  return (backend.capabilities as { extensions?: Record<string, unknown> }).extensions ?? {}
+/** the methods of the protocol itself that the gateway answers for 2026 clients */
+const CORE_METHODS = ['tools/list', 'prompts/list', 'resources/list', 'resources/templates/list', 'tools/call', 'prompts/get', 'resources/read', 'completion/complete']
+
+function extensionsOf (backend: Backend | undefined): Record<string, unknown> {
+  return (backend?.capabilities as { extensions?: Record<string, unknown> } | undefined)?.extensions ?? {}
 }
 
 /** Params passed through as they are: the backend validates them. */
@@ -276,15 +279,9 @@ export class ModernEndpoint {
       inputRequired: { legacyShim: false }
     })
     const serve = (method: string) => (request: { params?: Params }, ctx: ServerContext) => this.observed(method, ctx, () => this.handle(scope, owner, method, request.params ?? {}, ctx))
-    for (const method of ['tools/list', 'prompts/list', 'resources/list', 'resources/templates/list', 'tools/call', 'prompts/get', 'resources/read', 'completion/complete']) {
-      server.setRequestHandler(method as 'tools/call', serve(method) as never)
-    }
-    if (tasks) this.serveTasks(server, scope, owner)
-    if (single && extensionsOf(single)[SKILLS_EXTENSION]) {
-      for (const method of SKILL_METHODS) {
-        server.setRequestHandler(method, { params: ANY_PARAMS }, (params, ctx) => this.observed(method, ctx, () => this.handle(scope, owner, method, params, ctx)))
-      }
-    }
+    for (const method of CORE_METHODS) server.setRequestHandler(method as 'tools/call', serve(method) as never)
+    if (tasks) this.serveExtension(server, scope, owner, TASK_METHODS)
+    if (extensionsOf(single)[SKILLS_EXTENSION]) this.serveExtension(server, scope, owner, SKILL_METHODS)
     return server
   }
 
@@ -318,9 +315,12 @@ export class ModernEndpoint {
     return false
   }
 
-  /** The tasks extension's methods, passed to the backend that holds the task (the SDK serves extension methods registered with a schema). */
-  private serveTasks (server: Server, scope: Scope, owner: string | undefined): void {
-    for (const method of TASK_METHODS) {
+  /**
+   * An extension's methods (tasks: to the backend that holds the task; skills: to the server), passed to
+   * the dispatcher. The SDK serves methods outside the core protocol when they are registered with a schema.
+   */
+  private serveExtension (server: Server, scope: Scope, owner: string | undefined, methods: readonly string[]): void {
+    for (const method of methods) {
       server.setRequestHandler(method, { params: ANY_PARAMS }, (params, ctx) => this.observed(method, ctx, () => this.handle(scope, owner, method, params, ctx)))
     }
   }
