@@ -49,7 +49,9 @@ function fromSdkError (backend: string, err: SdkError, unavailableReason?: strin
   }
   if (err.code === SdkErrorCode.RequestTimeout) {
     const timeout = (err.data as { timeout?: number } | undefined)?.timeout
-    return new RpcError(RpcCode.RequestTimeout, `backend '${backend}' did not answer within ${timeout ?? '?'} ms; the request was cancelled`, { backend, timeout })
+    // the SDK reports an aborted request as a timeout without one: the abort's reason is the message
+    if (timeout === undefined) return new RpcError(RpcCode.RequestTimeout, `backend '${backend}': the request was cancelled (${err.message})`, { backend })
+    return new RpcError(RpcCode.RequestTimeout, `backend '${backend}' did not answer within ${timeout} ms; the request was cancelled`, { backend, timeout })
   }
   return new RpcError(RpcCode.InternalError, `backend '${backend}' failed: ${err.message.replace(SDK_PREFIX, '')}`, { backend })
 }
