@@ -145,6 +145,7 @@ export class Backend extends EventEmitter<BackendEvents> {
     await this.listen()
     this.setState('ready')
     this.log.info({ transport: this.transportName, server: this.serverInfo, backendPid: this.pid }, 'backend ready')
+    this.resubscribe()
     const policy = restartPolicy(this.config.restart)
     this.stableTimer = setTimeout(() => { this.failures = 0 }, policy.stableAfterMs)
     this.stableTimer.unref()
@@ -395,6 +396,14 @@ export class Backend extends EventEmitter<BackendEvents> {
       this.subscription = undefined
     }
     await previous?.close().catch(() => {})
+  }
+
+  /** A restarted 2025 backend forgot its subscriptions: it is asked again for every resource still watched. */
+  private resubscribe (): void {
+    if (this.era !== 'legacy') return
+    for (const uri of this.watched.keys()) {
+      this.request('resources/subscribe', { uri }).catch((err: Error) => this.log.warn({ uri, error: err.message }, 'could not renew a resource subscription'))
+    }
   }
 
   /**

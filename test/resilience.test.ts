@@ -1,4 +1,5 @@
 import t from 'tap'
+import { ResourceUpdatedNotificationSchema } from '@modelcontextprotocol/sdk/types.js'
 import { alive, connect, echoFixture, settle, startGateway, waitFor } from './helpers.js'
 
 t.test('a backend SIGKILLed mid-call: the call fails at once naming it, the next call succeeds', async (t) => {
@@ -110,4 +111,22 @@ t.test('calls in flight per backend are capped, with a bounded queue', async (t)
   const overloaded = outcomes.filter((o) => /backend 'one' is overloaded/.test(o))
   t.equal(overloaded.length, 3, '1 in flight + 4 queued; the rest are refused at once')
   t.equal(outcomes.filter((o) => o === 'ok').length, 5)
+})
+
+t.test('resource subscriptions survive a backend restart: the new process is asked again', async (t) => {
+  const gw = await startGateway(t, { config: { mcpServers: { r: echoFixture('r', {}, { restart: { initialDelayMs: 20 } }) } } })
+  const client = await connect(t, gw.url)
+  const updates: string[] = []
+  client.setNotificationHandler(ResourceUpdatedNotificationSchema, async (n) => { updates.push(n.params.uri) })
+  await client.subscribeResource({ uri: 'r_1mcp_fixture://hello' })
+  const backend = gw.app.backends.get('r')!
+  const before = backend.pid
+  backend.kill('SIGKILL')
+  await waitFor(() => backend.state === 'ready' && backend.pid !== before, 'the backend to come back')
+  const touched = await waitFor(async () => {
+    const result = await client.callTool({ name: 'r_1mcp_touch', arguments: { uri: 'fixture://hello' } }).catch(() => undefined)
+    return (result?.content as Array<{ text: string }> | undefined)?.[0]?.text === 'notified' ? result : undefined
+  }, 'the restarted backend to hold the subscription again')
+  t.ok(touched, 'the new process was subscribed')
+  await waitFor(() => updates.includes('r_1mcp_fixture://hello'), 'the update to reach the subscriber')
 })
