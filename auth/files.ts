@@ -19,15 +19,15 @@ export async function readJson<T> (path: string): Promise<T | undefined> {
 }
 
 /**
- * Writes a JSON file so that a crash leaves either the old or the new content, never a mix:
- * a temp file beside it (mode 0600: these files hold keys and hashes), fsync, then rename.
+ * Writes `text` to `path` so that a crash leaves either the old or the new content, never a mix: a temp
+ * file beside it created with `mode`, fsync, then rename over it. Missing folders are made with `dirMode`.
  */
-export async function writeJsonAtomic (path: string, value: unknown): Promise<void> {
-  await mkdir(dirname(path), { recursive: true, mode: 0o700 })
+export async function writeFileAtomic (path: string, text: string, { mode = 0o600, dirMode }: { mode?: number, dirMode?: number } = {}): Promise<void> {
+  await mkdir(dirname(path), { recursive: true, ...(dirMode === undefined ? {} : { mode: dirMode }) })
   const temp = join(dirname(path), `.${randomBytes(6).toString('hex')}.tmp`)
-  const handle = await open(temp, 'wx', 0o600)
+  const handle = await open(temp, 'wx', mode)
   try {
-    await handle.writeFile(JSON.stringify(value, null, 2) + '\n', 'utf8')
+    await handle.writeFile(text, 'utf8')
     await handle.sync()
   } finally {
     await handle.close()
@@ -38,6 +38,11 @@ export async function writeJsonAtomic (path: string, value: unknown): Promise<vo
     await unlink(temp).catch(() => {})
     throw err
   }
+}
+
+/** A JSON file of the data directory, written atomically (mode 0600 in a 0700 folder: these files hold keys and hashes). */
+export async function writeJsonAtomic (path: string, value: unknown): Promise<void> {
+  await writeFileAtomic(path, JSON.stringify(value, null, 2) + '\n', { mode: 0o600, dirMode: 0o700 })
 }
 
 /** A JSON file written in order: each save waits for the one before, so the last state wins. */

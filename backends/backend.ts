@@ -261,7 +261,7 @@ export class Backend extends EventEmitter<BackendEvents> {
       await transport.close().catch(() => {})
       const exit = transport instanceof StdioTransport ? transport.exitReason : undefined
       // a child that went away while being probed is asked the 2025 way next time
-      if (exit && client.getProtocolEra() === undefined && !this.probeFailed && this.negotiationMode('stdio') === 'auto') this.probeFailed = true
+      if (exit && client.getProtocolEra() === undefined && this.negotiationMode('stdio') === 'auto') this.probeFailed = true
       throw new Error(exit ?? (err as Error).message)
     } finally {
       clearTimeout(timer)

@@ -1,7 +1,7 @@
-import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises'
-import { dirname, resolve } from 'node:path'
+import { readFile, stat } from 'node:fs/promises'
+import { resolve } from 'node:path'
+import { writeFileAtomic as writeAtomic } from '../auth/files.js'
 import { validateConfig } from '../plugins/config.js'
 import type { GatewayConfig } from '../schemas/config.js'
 import { CliError } from './errors.js'
@@ -82,24 +82,10 @@ export function formatConfig (file: Pick<ConfigFile, 'indent' | 'eol' | 'finalNe
   return file.finalNewline ? out + file.eol : out
 }
 
-/** Writes `text` to `path` atomically: a temp file beside it, fsync, then rename over it (keeping its mode). */
+/** Writes `text` to `path` atomically (see auth/files.ts), keeping the mode of the file it replaces. */
 export async function writeFileAtomic (path: string, text: string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true })
   const mode = existsSync(path) ? (await stat(path)).mode & 0o777 : 0o600
-  const temp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
-  const handle = await open(temp, 'wx', mode)
-  try {
-    await handle.writeFile(text, 'utf8')
-    await handle.sync()
-  } finally {
-    await handle.close()
-  }
-  try {
-    await rename(temp, path)
-  } catch (err) {
-    await rm(temp, { force: true })
-    throw err
-  }
+  await writeAtomic(path, text, { mode })
 }
 
 /**

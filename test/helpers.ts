@@ -116,3 +116,32 @@ export function uncoveredChildEnv (extra: NodeJS.ProcessEnv = {}): NodeJS.Proces
   delete env.NODE_V8_COVERAGE
   return env
 }
+
+export const MODERN_VERSION = '2026-07-28'
+
+/** The headers of a 2026-07-28 POST: the version, `Mcp-Method`, and `Mcp-Name` when the message names a tool, prompt or task. */
+export function modernHeaders (method: string, name?: unknown): Record<string, string> {
+  return {
+    'content-type': 'application/json',
+    accept: 'application/json, text/event-stream',
+    'mcp-protocol-version': MODERN_VERSION,
+    'mcp-method': method,
+    ...(typeof name === 'string' ? { 'mcp-name': name } : {})
+  }
+}
+
+/**
+ * A raw 2026-07-28 POST, for what a well-behaved SDK client never sends (or cannot receive); `headers`
+ * override the defaults. Resolves with the status and the JSON-RPC response (the last one on an SSE stream).
+ */
+export async function postModern (url: URL | string, message: Record<string, unknown>, headers: Record<string, string> = {}): Promise<{ status: number, json: Record<string, unknown> }> {
+  const params = message.params as { name?: unknown, taskId?: unknown } | undefined
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { ...modernHeaders(String(message.method), params?.name ?? params?.taskId), ...headers },
+    body: JSON.stringify({ jsonrpc: '2.0', ...message })
+  })
+  const text = await response.text()
+  const data = text.startsWith('{') ? text : text.split('\n').filter((line) => line.startsWith('data: {')).pop()?.slice(6) ?? '{}'
+  return { status: response.status, json: JSON.parse(data) as Record<string, unknown> }
+}

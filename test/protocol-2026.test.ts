@@ -2,9 +2,7 @@ import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import { CreateMessageRequestSchema, ElicitRequestSchema, ListRootsRequestSchema } from '@modelcontextprotocol/sdk/types.js'
 import { Client as ModernClient, StreamableHTTPClientTransport as ModernTransport } from '@modelcontextprotocol/client'
-import { alive, connect, echoFixture, settle, startGateway, waitFor, type Gateway } from './helpers.js'
-
-const VERSION = '2026-07-28'
+import { alive, connect, echoFixture, MODERN_VERSION as VERSION, modernHeaders, postModern, settle, startGateway, waitFor, type Gateway } from './helpers.js'
 
 /** A 2026-07-28 client (SDK v2, pinned to the stateless generation) answering input requests with `answers`. */
 async function modernClient (t: Test, url: URL, name: string, answers: { elicit?: string, sample?: string, roots?: string[] } = {}): Promise<ModernClient> {
@@ -24,23 +22,9 @@ async function modernClient (t: Test, url: URL, name: string, answers: { elicit?
   return client
 }
 
-/** A raw 2026 POST, for the header and envelope rules a well-behaved SDK client never breaks. */
-async function post (url: URL, body: Record<string, unknown>, headers: Record<string, string> = {}): Promise<{ status: number, json: Record<string, unknown> }> {
-  const response = await fetch(url, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-      'mcp-protocol-version': VERSION,
-      'mcp-method': String(body.method),
-      ...(typeof (body.params as { name?: unknown } | undefined)?.name === 'string' ? { 'mcp-name': (body.params as { name: string }).name } : {}),
-      ...headers
-    },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 7, ...body })
-  })
-  const text = await response.text()
-  const data = text.startsWith('{') ? text : text.split('\n').find((line) => line.startsWith('data: {'))?.slice(6) ?? '{}'
-  return { status: response.status, json: JSON.parse(data) as Record<string, unknown> }
+/** A raw 2026 POST (request id 7), for the header and envelope rules a well-behaved SDK client never breaks. */
+function post (url: URL, body: Record<string, unknown>, headers: Record<string, string> = {}): Promise<{ status: number, json: Record<string, unknown> }> {
+  return postModern(url, { id: 7, ...body }, headers)
 }
 
 const meta = (extra: Record<string, unknown> = {}) => ({
@@ -283,7 +267,7 @@ t.test('subscriptions/listen on /mcp: list changes and updates of a 2025 backend
   const call = fetch(gw.url, {
     method: 'POST',
     signal: aborter.signal,
-    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': VERSION, 'mcp-method': 'tools/call', 'mcp-name': 'a_1mcp_hang' },
+    headers: modernHeaders('tools/call', 'a_1mcp_hang'),
     body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'a_1mcp_hang', arguments: {}, _meta: meta() } })
   }).catch((err: Error) => err)
   await waitFor(() => backend.active === 1, 'the call to reach the backend')

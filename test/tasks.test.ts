@@ -6,7 +6,7 @@ import { CallToolResultSchema, TaskStatusNotificationSchema, type Task } from '@
 import { MAX_TRACKED_TASKS, TaskRegistry, TASKS_EXTENSION } from '../routes/tasks.js'
 import type { Session } from '../plugins/sessions.js'
 import { forgeToken, startAuthGateway } from './auth-helpers.js'
-import { connect, echoFixture, startGateway, waitFor } from './helpers.js'
+import { connect, echoFixture, MODERN_VERSION as VERSION, postModern, startGateway, waitFor } from './helpers.js'
 
 const taskBackend = (name: string) => echoFixture(name, { TASKS: '1' })
 
@@ -191,34 +191,18 @@ t.test('the task registry is bounded: past its size the oldest task is forgotten
 
 // ---- 2026-07-28: the tasks extension (SEP-2663) ----
 
-const VERSION = '2026-07-28'
 const CONFORMANCE_2026 = fileURLToPath(new URL('./fixtures/conformance-server-2026.mjs', import.meta.url))
 const tasks2026 = { command: process.execPath, args: [CONFORMANCE_2026] }
 
 /** A raw 2026 request (the SDK client refuses a `resultType: "task"` answer); the JSON-RPC response. */
 async function post26 (url: URL, method: string, params: Record<string, unknown>, opts: { token?: string, extension?: boolean } = {}): Promise<{ status: number, result?: Record<string, unknown>, error?: { code: number, message: string } }> {
-  const name = method === 'tools/call' ? params.name : params.taskId
   const capabilities = opts.extension === false ? {} : { extensions: { [TASKS_EXTENSION]: {} } }
-  const response = await fetch(url, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-      'mcp-protocol-version': VERSION,
-      'mcp-method': method,
-      ...(typeof name === 'string' ? { 'mcp-name': name } : {}),
-      ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {})
-    },
-    body: JSON.stringify({
-      jsonrpc: '2.0',
-      id: 1,
-      method,
-      params: { ...params, _meta: { 'io.modelcontextprotocol/protocolVersion': VERSION, 'io.modelcontextprotocol/clientCapabilities': capabilities } }
-    })
-  })
-  const body = await response.text()
-  const data = body.startsWith('{') ? body : body.split('\n').filter((line) => line.startsWith('data: {')).pop()?.slice(6) ?? '{}'
-  return { status: response.status, ...JSON.parse(data) as { result?: Record<string, unknown>, error?: { code: number, message: string } } }
+  const { status, json } = await postModern(url, {
+    id: 1,
+    method,
+    params: { ...params, _meta: { 'io.modelcontextprotocol/protocolVersion': VERSION, 'io.modelcontextprotocol/clientCapabilities': capabilities } }
+  }, opts.token ? { authorization: `Bearer ${opts.token}` } : {})
+  return { status, ...json as { result?: Record<string, unknown>, error?: { code: number, message: string } } }
 }
 
 /** Polls tasks/get until the task reaches `status` (or a terminal one); bounded. */
