@@ -10,6 +10,7 @@ import capabilitiesPlugin from './plugins/capabilities.js'
 import sessionsPlugin from './plugins/sessions.js'
 import healthPlugin from './plugins/health.js'
 import metricsPlugin from './plugins/metrics.js'
+import { requestLoggerFactory } from './plugins/request-logger.js'
 import healthRoutes from './routes/health.js'
 import mcpRoutes from './routes/mcp.js'
 import oauthRoutes from './routes/oauth.js'
@@ -138,6 +139,7 @@ export async function buildApp (opts: BuildOptions = {}): Promise<FastifyInstanc
   const app: FastifyInstance = Fastify({
     logger: loggerOptions(opts.logger, settings),
     logController: new GatewayLogController(),
+    childLoggerFactory: requestLoggerFactory,
     trustProxy: (settings.trustProxy ?? false) as boolean | string,
     bodyLimit: settings.bodyLimit ?? 4 * 1024 * 1024,
     return503OnClosing: true,

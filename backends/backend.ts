@@ -12,6 +12,8 @@ import { restartDelay, restartPolicy } from './restart.js'
 import { backendError, RpcCode, RpcError } from './errors.js'
 import { InFlightLimit } from './limit.js'
 import { carryTaskResults, uncarried } from './task-results.js'
+import { DirectRequests } from './direct-requests.js'
+import type { Cancellation } from './cancellation.js'
 
 export type BackendState = 'starting' | 'ready' | 'restarting' | 'stopped' | 'crash-loop'
 export type TransportKind = 'stdio' | 'streamable-http' | 'sse'
@@ -38,7 +40,7 @@ export interface BackendHooks {
 }
 
 export interface CallOptions {
-  signal?: AbortSignal
+  cancellation?: Cancellation
   onprogress?: (progress: Progress) => void
   timeout?: number
   /** safe to send again after a reconnect (lists, reads, read-only or idempotent tools) */
@@ -94,6 +96,8 @@ export class Backend extends EventEmitter<BackendEvents> {
   /** a 2026 backend's `subscriptions/listen` stream, and the resources it watches (with their subscriber counts) */
   private subscription?: McpSubscription
   private readonly watched = new Map<string, number>()
+  /** the relayed requests of a 2025 stdio connection, sent beside the SDK client (see DirectRequests) */
+  private direct?: DirectRequests
 
   constructor (readonly name: string, public config: ServerConfig, readonly log: Logger, private readonly baseDir: string, private readonly hooks: BackendHooks = {}) {
     super()
@@ -191,11 +195,15 @@ export class Backend extends EventEmitter<BackendEvents> {
   private async openClient (): Promise<void> {
     const timeout = this.config.connectionTimeout ?? DEFAULT_CONNECTION_TIMEOUT_MS
     const { client, transport } = await this.connectTransport(timeout)
+    this.era = client.getProtocolEra() ?? 'legacy'
+    // a 2025 stdio backend gets the gateway's relayed requests directly; a 2026 backend's requests
+    // need the SDK's era codec (`_meta`, input_required), and a remote backend's the SDK's HTTP session
+    this.direct = transport instanceof StdioTransport && this.era === 'legacy' ? new DirectRequests(transport) : undefined
+    this.direct?.install()
     deliverInOrder(transport)
     carryTaskResults(transport)
     this.client = client
     this.transport = transport
-    this.era = client.getProtocolEra() ?? 'legacy'
     client.onclose = () => this.onClosed(client)
     client.onerror = (err) => this.log.debug({ err }, 'backend transport error')
   }
@@ -345,21 +353,26 @@ export class Backend extends EventEmitter<BackendEvents> {
    * backend whose connection broke is reconnected, and a retryable request is sent once more.
    */
   async request (method: string, params: Record<string, unknown> | undefined, options: CallOptions = {}): Promise<Result> {
-    await this.limit.acquire(options.signal)
+    if (!this.limit.tryAcquire()) await this.limit.acquire(options.cancellation?.signal)
     try {
       return await this.send(method, params, options)
     } catch (err) {
-      if (this.kind === 'stdio' || !isConnectionFailure(err)) throw backendError(this.name, err, this.unavailableReason())
-      this.recycle(`connection lost: ${(err as Error).message}`)
-      if (!options.retryable || options.signal?.aborted) throw backendError(this.name, err, this.unavailableReason())
-      await this.whenReady(this.config.connectionTimeout ?? DEFAULT_CONNECTION_TIMEOUT_MS, options.signal)
-      try {
-        return await this.send(method, params, options)
-      } catch (again) {
-        throw backendError(this.name, again, this.unavailableReason())
-      }
+      return await this.retry(err, method, params, options)
     } finally {
       this.limit.release()
+    }
+  }
+
+  /** After a failed send: a remote connection that broke is reconnected and a retryable request sent once more; else the error. */
+  private async retry (err: unknown, method: string, params: Record<string, unknown> | undefined, options: CallOptions): Promise<Result> {
+    if (this.kind === 'stdio' || !isConnectionFailure(err)) throw backendError(this.name, err, this.unavailableReason())
+    this.recycle(`connection lost: ${(err as Error).message}`)
+    if (!options.retryable || options.cancellation?.aborted) throw backendError(this.name, err, this.unavailableReason())
+    await this.whenReady(this.config.connectionTimeout ?? DEFAULT_CONNECTION_TIMEOUT_MS, options.cancellation?.signal)
+    try {
+      return await this.send(method, params, options)
+    } catch (again) {
+      throw backendError(this.name, again, this.unavailableReason())
     }
   }
 
@@ -368,9 +381,11 @@ export class Backend extends EventEmitter<BackendEvents> {
     if (!client || this.state !== 'ready') {
       throw new RpcError(RpcCode.BackendUnavailable, `backend '${this.name}' is unavailable: ${this.unavailableReason()}`, { backend: this.name, state: this.state })
     }
+    const timeout = options.timeout ?? this.config.requestTimeout ?? DEFAULT_REQUEST_TIMEOUT_MS
+    if (this.direct) return uncarried(await this.direct.request(method, params, { timeout, cancellation: options.cancellation, onprogress: options.onprogress }))
     const requestOptions: RequestOptions = {
-      signal: options.signal,
-      timeout: options.timeout ?? this.config.requestTimeout ?? DEFAULT_REQUEST_TIMEOUT_MS,
+      signal: options.cancellation?.signal,
+      timeout,
       onprogress: options.onprogress,
       resetTimeoutOnProgress: true,
       // a 2026 backend's input_required answer goes back to the dispatcher, which knows whom to ask
@@ -516,17 +531,31 @@ function isNetworkError (err: unknown): boolean {
 export function deliverInOrder (transport: Transport): void {
   const deliver = transport.onmessage
   const closed = transport.onclose
-  let queue = Promise.resolve()
-  const enqueue = (step: () => void | Promise<void>) => {
-    queue = queue.then(step).catch((err: Error) => transport.onerror?.(err))
+  /** what arrived while a notification's handlers were still to run; undefined when nothing waits */
+  let backlog: Array<{ step: () => void, waits: boolean }> | undefined
+  const run = (step: () => void) => {
+    try {
+      step()
+    } catch (err) {
+      transport.onerror?.(err as Error)
+    }
   }
-  if (deliver) {
-    transport.onmessage = (message, extra) => enqueue(async () => {
-      deliver(message, extra)
-      if (!('id' in message)) await new Promise((resolve) => setImmediate(resolve))
-    })
+  const drain = () => {
+    for (let item = backlog?.shift(); item; item = backlog?.shift()) {
+      run(item.step)
+      if (item.waits) { setImmediate(drain); return }
+    }
+    backlog = undefined
   }
-  if (closed) transport.onclose = () => enqueue(closed)
+  // a message is handed on at once unless an earlier notification's handlers have yet to run (the
+  // common case, a response, costs no promise or timer); after a notification the next message waits a turn
+  const enqueue = (step: () => void, waits: boolean) => {
+    if (backlog) { backlog.push({ step, waits }); return }
+    run(step)
+    if (waits) { backlog = []; setImmediate(drain) }
+  }
+  if (deliver) transport.onmessage = (message, extra) => enqueue(() => deliver(message, extra), !('id' in message))
+  if (closed) transport.onclose = () => enqueue(closed, false)
 }
 
 /** Error text for /health and logs: no absolute paths, no credentials in URLs. */

@@ -12,6 +12,13 @@ export class InFlightLimit {
 
   get queued (): number { return this.waiting.length }
 
+  /** Takes a place at once when one is free (true); the caller must call `release` once it is done. */
+  tryAcquire (): boolean {
+    if (this.active >= this.max) return false
+    this.active++
+    return true
+  }
+
   /** Resolves when the call may go; the caller must call `release` once it is done. */
   async acquire (signal?: AbortSignal): Promise<void> {
     if (this.active < this.max) { this.active++; return }

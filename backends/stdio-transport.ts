@@ -76,6 +76,15 @@ function isResponse (message: Record<string, unknown>): boolean {
   return (typeof id === 'string' || typeof id === 'number') && ('result' in message || 'error' in message)
 }
 
+/** Messages waiting for the next write to a child's stdin, and the promise their senders wait on. */
+interface Batch { lines: string[], promise: Promise<void>, resolve: () => void, reject: (err: Error) => void }
+
+function newBatch (): Batch {
+  const batch = { lines: [] } as unknown as Batch
+  batch.promise = new Promise<void>((resolve, reject) => { batch.resolve = resolve; batch.reject = reject })
+  return batch
+}
+
 /**
  * The MCP stdio transport, spawning the child in its own process group so that stopping it
  * also stops whatever it started (`npx` wrappers, shells), and reporting how the child ended.
@@ -89,6 +98,7 @@ export class StdioTransport implements Transport {
   private child?: ChildProcess
   private readonly buffer = new LineReader()
   private closed = false
+  private batch?: Batch
 
   constructor (private readonly options: StdioOptions) {}
 
@@ -147,13 +157,31 @@ export class StdioTransport implements Transport {
     for (const message of messages) this.onmessage?.(message)
   }
 
+  /**
+   * Queues the message; everything queued in one turn of the event loop reaches the child in one
+   * write. A pipe write costs a system call and a wake-up of the child, which under load cost more
+   * than the rest of a call's work in the gateway; the messages of several clients that arrive
+   * together now share them. Resolves once the batch is written (or, under backpressure, drained).
+   */
   send (message: JSONRPCMessage): Promise<void> {
+    if (!this.child?.stdin || this.closed) return Promise.reject(new Error(this.exitReason ?? 'not connected'))
+    if (!this.batch) {
+      const batch = this.batch = newBatch()
+      setImmediate(() => this.flush(batch))
+    }
+    this.batch.lines.push(serializeMessage(message))
+    return this.batch.promise
+  }
+
+  private flush ({ lines, resolve, reject }: Batch): void {
+    this.batch = undefined
     const stdin = this.child?.stdin
-    if (!stdin || this.closed) return Promise.reject(new Error(this.exitReason ?? 'not connected'))
-    return new Promise((resolve) => {
-      if (stdin.write(serializeMessage(message))) resolve()
-      else stdin.once('drain', resolve)
-    })
+    if (!stdin || this.closed) {
+      reject(new Error(this.exitReason ?? 'not connected'))
+      return
+    }
+    if (stdin.write(lines.length === 1 ? lines[0] : lines.join(''))) resolve()
+    else stdin.once('drain', resolve)
   }
 
   private finish (): void {

@@ -3,6 +3,7 @@ import { EventEmitter } from 'node:events'
 import fp from 'fastify-plugin'
 import type { ClientCapabilities, Implementation, JSONRPCMessage, RequestId, Result } from '@modelcontextprotocol/client'
 import { RpcCode, RpcError } from '../backends/errors.js'
+import type { Cancellation } from '../backends/cancellation.js'
 import type { Scope } from './capabilities.js'
 
 declare module 'fastify' {
@@ -46,7 +47,7 @@ export const LOG_LEVELS = ['debug', 'info', 'notice', 'warning', 'error', 'criti
 /** A call this session has in flight at a backend. */
 export interface InFlight {
   backend: string
-  controller: AbortController
+  cancellation: Cancellation
   channel: Channel
 }
 
@@ -128,7 +129,7 @@ export class Session {
   close (reason = 'session ended'): void {
     if (this.closed) return
     this.closed = true
-    for (const call of this.inflight.values()) call.controller.abort(new Error(reason))
+    for (const call of this.inflight.values()) call.cancellation.abort(new Error(reason))
     this.inflight.clear()
     for (const p of this.pending.values()) p.reject(new RpcError(RpcCode.InternalError, reason))
     this.pending.clear()

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import type { Notification, Progress, Request, RequestId, Result } from '@modelcontextprotocol/client'
 import type { Backend, CallOptions, ServerRequestExtra } from '../backends/backend.js'
 import { RpcCode, RpcError } from '../backends/errors.js'
+import { Cancellation } from '../backends/cancellation.js'
 import { exposedUri, LIST_CHANGED_NOTIFICATION, type Kind, type Scope } from '../plugins/capabilities.js'
 import { LOG_LEVELS, type Channel, type Session } from '../plugins/sessions.js'
 import { GATEWAY_INFO } from '../backends/backend.js'
@@ -245,12 +246,12 @@ export class Dispatcher {
     if (!backend) throw new RpcError(RpcCode.BackendUnavailable, `backend '${backendName}' is not configured`, { backend: backendName })
     const meta = params._meta as Params | undefined
     const progressToken = meta?.progressToken as string | number | undefined
-    const controller = new AbortController()
+    const cancellation = new Cancellation()
     channel.backend = backendName
-    session.inflight.set(id, { backend: backendName, controller, channel })
+    session.inflight.set(id, { backend: backendName, cancellation, channel })
     session.backendsTouched.add(backendName)
     const callOptions = {
-      signal: controller.signal,
+      cancellation,
       retryable,
       timeout: options.timeoutMs,
       onprogress: progressToken === undefined
@@ -266,11 +267,11 @@ export class Dispatcher {
   }
 
   /** Fulfils a 2026 backend's `input_required` answers for a 2025 client until the backend answers for good. */
-  private async untilComplete (session: Session, backend: Backend, channel: Channel, method: string, params: Params, first: Result, callOptions: CallOptions & { signal: AbortSignal }): Promise<Result> {
+  private async untilComplete (session: Session, backend: Backend, channel: Channel, method: string, params: Params, first: Result, callOptions: CallOptions & { cancellation: Cancellation }): Promise<Result> {
     let result = first
     for (let round = 1; isInputRequired(result); round++) {
       if (round > MAX_INPUT_ROUNDS) throw new RpcError(RpcCode.InternalError, `backend '${backend.name}' asked for client input more than ${MAX_INPUT_ROUNDS} times`, { backend: backend.name })
-      const inputResponses = await this.fulfil(session, channel, result.inputRequests ?? {}, callOptions.signal)
+      const inputResponses = await this.fulfil(session, channel, result.inputRequests ?? {}, callOptions.cancellation.signal)
       const retry = { ...withClientCapabilities(params, session), inputResponses, ...(result.requestState === undefined ? {} : { requestState: result.requestState }) }
       result = await backend.request(method, retry, callOptions)
     }
@@ -303,7 +304,7 @@ export class Dispatcher {
         break
       case 'notifications/cancelled': {
         const call = session.inflight.get(params.requestId as RequestId)
-        call?.controller.abort(typeof params.reason === 'string' ? params.reason : 'cancelled by the client')
+        call?.cancellation.abort(typeof params.reason === 'string' ? params.reason : 'cancelled by the client')
         break
       }
       case 'notifications/roots/list_changed':

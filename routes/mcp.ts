@@ -262,7 +262,7 @@ const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, { dispatcher 
 
   async function call (reply: FastifyReply, session: Session, body: JsonRpcRequest) {
     const started = performance.now()
-    const channel = new CallChannel(reply, session, () => session.inflight.get(body.id)?.controller.abort('the client closed the connection'))
+    const channel = new CallChannel(reply, session, () => session.inflight.get(body.id)?.cancellation.abort('the client closed the connection'))
     let response: JSONRPCMessage
     let failure: RpcError | undefined
     try {

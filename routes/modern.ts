@@ -352,7 +352,7 @@ export class ModernEndpoint {
     const channel = new InputChannel(ctx, session.logLevel)
     const forwarded = withInput(params, ctx.mcpReq.inputResponses, payload?.s)
     const id: RequestId = `${session.id}-1`
-    const onAbort = () => session.inflight.get(id)?.controller.abort('the client closed the request')
+    const onAbort = () => session.inflight.get(id)?.cancellation.abort('the client closed the request')
     ctx.mcpReq.signal.addEventListener('abort', onAbort, { once: true })
     const outcome: Promise<Outcome> = this.dispatcher.request(session, id, method, forwarded, channel, { allowInputRequired: true })
       .then((result) => ({ result }), (error: unknown) => ({ error }))
@@ -371,7 +371,7 @@ export class ModernEndpoint {
       if (!call.channel.requests.delete(requestId)) continue
       call.session.answer(requestId, response as Result, undefined)
     }
-    const onAbort = () => { for (const c of call.session.inflight.values()) c.controller.abort('the client closed the request') }
+    const onAbort = () => { for (const c of call.session.inflight.values()) c.cancellation.abort('the client closed the request') }
     ctx.mcpReq.signal.addEventListener('abort', onAbort, { once: true })
     return this.settle(call, ctx, onAbort)
   }

@@ -2,6 +2,7 @@ import t from 'tap'
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js'
 import { RpcCode, RpcError } from '../backends/errors.js'
 import { ReplayBuffer, Session, SessionRegistry, type Channel } from '../plugins/sessions.js'
+import { Cancellation } from '../backends/cancellation.js'
 
 // The session registry's parts without a gateway around them (plugins/sessions.ts): the replay
 // buffer's bound, requests to the client and their answers, closing, and draining.
@@ -64,11 +65,11 @@ t.test('drain waits for calls in flight, bounded', async (t) => {
   const alive = setInterval(() => {}, 1000)
   t.teardown(() => clearInterval(alive))
   const s = registry.create({ protocolVersion: '2025-11-25', clientCapabilities: {}, scope: {} })
-  s.inflight.set(1, { backend: 'b', controller: new AbortController(), channel: channel() })
+  s.inflight.set(1, { backend: 'b', cancellation: new Cancellation(), channel: channel() })
   setTimeout(() => s.inflight.delete(1), 60)
   await registry.drain(10_000)
   t.equal(s.inflight.size, 0, 'it returned once the call finished')
-  s.inflight.set(2, { backend: 'b', controller: new AbortController(), channel: channel() })
+  s.inflight.set(2, { backend: 'b', cancellation: new Cancellation(), channel: channel() })
   await registry.drain(60)
   t.equal(s.inflight.size, 1, 'a call that never finishes does not hold it past its bound')
 })
