@@ -11,18 +11,31 @@ export class Cancellation {
   private listeners: Listener[] = []
   private controller?: AbortController
 
-  abort (reason?: unknown): void {
+  abort (reason: unknown = 'cancelled'): void {
     if (this.aborted) return
     this.aborted = true
     this.reason = reason
     const listeners = this.listeners
     this.listeners = []
     this.controller?.abort(reason)
-    for (const listener of listeners) listener(reason)
+    // every listener runs, whatever one of them throws; the first error is the caller's
+    let failure: { error: unknown } | undefined
+    for (const listener of listeners) {
+      try {
+        listener(reason)
+      } catch (error) {
+        failure ??= { error }
+      }
+    }
+    if (failure) throw failure.error
   }
 
-  /** Calls `listener` once, when the call is cancelled; returns what stops listening. */
+  /** Calls `listener` once, when the call is cancelled (at once if it already is); returns what stops listening. */
   onAbort (listener: Listener): () => void {
+    if (this.aborted) {
+      listener(this.reason)
+      return () => {}
+    }
     this.listeners.push(listener)
     return () => {
       const at = this.listeners.indexOf(listener)

@@ -58,10 +58,15 @@ export class DirectRequests {
     const message = { jsonrpc: '2.0' as const, id, method, params: onprogress ? withProgressToken(params, id) : params }
     return new Promise<Result>((resolve, reject) => {
       const timer = setTimeout(() => this.cancel(id, new SdkError(SdkErrorCode.RequestTimeout, 'Request timed out', { timeout: options.timeout })), options.timeout)
+      timer.unref()
       const entry: Pending = { resolve, reject, timer, onprogress }
       if (cancellation) entry.unlisten = cancellation.onAbort((reason) => this.cancel(id, cancelled(reason)))
       this.pending.set(id, entry)
-      this.transport.send(message as JSONRPCMessage).catch((err: Error) => this.settle(id)?.reject(err))
+      try {
+        this.transport.send(message as JSONRPCMessage).catch((err: Error) => this.settle(id)?.reject(err))
+      } catch (err) {
+        this.settle(id)?.reject(err as Error)
+      }
     })
   }
 

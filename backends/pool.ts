@@ -118,9 +118,10 @@ export class BackendPool extends EventEmitter<PoolEvents> {
 
   /**
    * The connection a session's calls to `name` use: the shared one, or for a `per-client` server
-   * the session's own connection, started on first use and stopped with the session.
+   * the session's own connection, started on first use and stopped with the session. The shared
+   * one is returned as it is, not in a promise: this is on the path of every call.
    */
-  async forSession (name: string, sessionId: string): Promise<Backend | undefined> {
+  forSession (name: string, sessionId: string): Backend | undefined | Promise<Backend> {
     const shared = this.backends.get(name)
     if (!shared || shared.config.sessionMode !== 'per-client') return shared
     let own = this.perSession.get(sessionId)

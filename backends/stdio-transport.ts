@@ -176,18 +176,28 @@ export class StdioTransport implements Transport {
   private flush ({ lines, resolve, reject }: Batch): void {
     this.batch = undefined
     const stdin = this.child?.stdin
-    if (!stdin || this.closed) {
-      reject(new Error(this.exitReason ?? 'not connected'))
+    const gone = () => reject(new Error(this.exitReason ?? 'not connected'))
+    if (!stdin || this.closed || stdin.writableEnded || stdin.destroyed) {
+      gone()
       return
     }
-    if (stdin.write(lines.length === 1 ? lines[0] : lines.join(''))) resolve()
-    else stdin.once('drain', resolve)
+    if (stdin.write(lines.length === 1 ? lines[0] : lines.join(''))) {
+      resolve()
+      return
+    }
+    // backpressure: the senders wait for the child to read, or to go away
+    const drained = () => { stdin.off('close', closed); resolve() }
+    const closed = () => { stdin.off('drain', drained); gone() }
+    stdin.once('drain', drained)
+    stdin.once('close', closed)
   }
 
   private finish (): void {
     if (this.closed) return
     this.closed = true
     this.buffer.clear()
+    // messages still queued for the next write will not be written
+    if (this.batch) this.flush(this.batch)
     this.onclose?.()
   }
 

@@ -19,6 +19,7 @@ import { cpuMs, freePort, poll, rssMb, start, stop, stopAll, timeToHttp, type Pr
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)))
 const FIXTURE = join(ROOT, 'bench/fixtures/bench-server.mjs')
 const CEILING = join(ROOT, 'bench/fixtures/ceiling.mjs')
+const FLOOR = join(ROOT, 'bench/fixtures/proxy-floor.mjs')
 
 const { values: flags } = parseArgs({
   options: {
@@ -44,7 +45,7 @@ const ROUNDS = 3
 /** the rate limiter and load shedding stay on the path (their cost is measured) but never refuse the load */
 const PROTECTION = { rateLimit: { max: 1_000_000_000, timeWindowMs: 60_000 }, loadShedding: { maxEventLoopDelayMs: 60_000 } }
 
-type Target = 'gateway' | 'direct' | 'ceiling'
+type Target = 'gateway' | 'direct' | 'floor' | 'ceiling'
 
 interface Endpoint {
   target: Target
@@ -52,7 +53,7 @@ interface Endpoint {
   client: McpHttp
   /** the name the echo tool has at this endpoint */
   echo: string
-  /** the stdio backend behind a gateway */
+  /** the stdio backend behind a gateway (or the floor) */
   backendPid?: number
 }
 
@@ -90,6 +91,13 @@ async function startHttpFixture (name: string, script: string, env: NodeJS.Proce
   const origin = `http://127.0.0.1:${port}`
   const live = await timeToHttp(proc, `${origin}/health/live`)
   return { proc, origin, live }
+}
+
+/** The process id of the stdio backend behind an endpoint (its `pid` tool). */
+async function backendPid (ep: Endpoint): Promise<number> {
+  const session = await ep.client.initialize()
+  const result = await ep.client.callTool(session, 'bench_1mcp_pid', {}) as { content: Array<{ text: string }> }
+  return Number(result.content[0].text)
 }
 
 interface Throughput {
@@ -257,27 +265,27 @@ async function main () {
   const endpoints: Endpoint[] = []
   try {
     // --- call throughput and latency, and memory, against one stdio backend
-    progress('starting the gateway (1 stdio backend), the direct SDK server and the ceiling')
+    progress('starting the gateway (1 stdio backend), the direct SDK server, the stdio proxy floor and the ceiling')
     const configA = join(dir, 'one.json')
     writeFileSync(configA, JSON.stringify({ mcpServers: { bench: fixtureServer('bench') }, ...PROTECTION }))
     const gwA = await startGateway('gateway', configA, profileDir)
     await timeToAllReady(gwA.proc, gwA.origin, 1)
     const direct = await startHttpFixture('direct', FIXTURE, {}, ['http'])
+    const floor = await startHttpFixture('floor', FLOOR, {})
     const ceiling = await startHttpFixture('ceiling', CEILING, { TOOL_COUNT: String(LIST_BACKENDS * TOOLS_PER_BACKEND) })
     endpoints.push(
       { target: 'gateway', proc: gwA.proc, client: new McpHttp(gwA.origin, '/mcp', 40), echo: 'bench_1mcp_echo' },
       { target: 'direct', proc: direct.proc, client: new McpHttp(direct.origin, '/mcp', 40), echo: 'echo' },
+      { target: 'floor', proc: floor.proc, client: new McpHttp(floor.origin, '/mcp', 40), echo: 'bench_1mcp_echo' },
       { target: 'ceiling', proc: ceiling.proc, client: new McpHttp(ceiling.origin, '/mcp', 40), echo: 'echo' }
     )
-    const probe = await endpoints[0].client.initialize()
-    const pidResult = await endpoints[0].client.callTool(probe, 'bench_1mcp_pid', {}) as { content: Array<{ text: string }> }
-    endpoints[0].backendPid = Number(pidResult.content[0].text)
+    await Promise.all(endpoints.slice(0, 3).filter((ep) => ep.target !== 'direct').map(async (ep) => { ep.backendPid = await backendPid(ep) }))
     const calls = await throughput(endpoints)
     const memory = {} as Record<Target, Memory>
     for (const ep of endpoints) memory[ep.target] = await idleSessions(ep)
     progress(`memory with ${IDLE_SESSIONS} sessions: gateway ${memory.gateway.withSessionsMb.toFixed(0)} MB, direct ${memory.direct.withSessionsMb.toFixed(0)} MB`)
-    await Promise.all([stop(gwA.proc), stop(direct.proc)])
-    await Promise.all(endpoints.splice(0, 2).map((ep) => ep.client.close()))
+    await Promise.all([stop(gwA.proc), stop(direct.proc), stop(floor.proc)])
+    await Promise.all(endpoints.splice(0, 3).map((ep) => ep.client.close()))
     if (flags['calls-only']) {
       process.stdout.write(JSON.stringify({ calls, memory }, null, 2) + '\n')
       return
@@ -317,6 +325,7 @@ async function main () {
       startup: {
         gateway: { liveMs: gwA.live, liveMs20: gwB.live, allReadyMs20: allReady },
         direct: { liveMs: direct.live },
+        floor: { liveMs: floor.live },
         ceiling: { liveMs: ceiling.live }
       },
       crash: {
@@ -347,8 +356,9 @@ type Report = {
   durationSeconds: number
   calls: Record<Target, Throughput>
   memory: Record<Target, Memory>
-  toolsList: Record<Target, LoadResult>
-  startup: { gateway: { liveMs: number, liveMs20: number, allReadyMs20: number }, direct: { liveMs: number }, ceiling: { liveMs: number } }
+  /** the floor does not serve tools/list */
+  toolsList: Record<Exclude<Target, 'floor'>, LoadResult> & { floor?: LoadResult }
+  startup: { gateway: { liveMs: number, liveMs20: number, allReadyMs20: number }, direct: { liveMs: number }, floor: { liveMs: number }, ceiling: { liveMs: number } }
   crash: { detectMs: number, recoverMs: number }
   reload: { ms: number, seenMs: number, readyMs: number, fixtureStartMs: number }
 }
@@ -368,24 +378,27 @@ function targets (r: Report) {
 function table (r: Report): string {
   const f = (n: number, digits = 2) => Number.isFinite(n) ? n.toFixed(digits) : '-'
   const x = (a: number, b: number) => Number.isFinite(a / b) ? `${(a / b).toFixed(2)}x` : '-'
-  const rows: string[][] = [['', 'gateway', 'direct SDK', 'ceiling', 'gw/direct', 'gw/ceiling']]
-  const add = (label: string, g: number, d: number, c: number, digits = 2) => rows.push([label, f(g, digits), f(d, digits), f(c, digits), x(g, d), x(g, c)])
-  const { gateway: g, direct: d, ceiling: c } = r.calls
-  add('tools/call 1 client   req/s', g.sequential.rps, d.sequential.rps, c.sequential.rps, 0)
-  add('tools/call 1 client   p50 ms', g.sequential.p50, d.sequential.p50, c.sequential.p50)
-  add('tools/call 1 client   p99 ms', g.sequential.p99, d.sequential.p99, c.sequential.p99)
-  add('tools/call 8x4        req/s', g.concurrent.rps, d.concurrent.rps, c.concurrent.rps, 0)
-  add('tools/call 8x4        p50 ms', g.concurrent.p50, d.concurrent.p50, c.concurrent.p50)
-  add('tools/call 8x4        p99 ms', g.concurrent.p99, d.concurrent.p99, c.concurrent.p99)
-  add('CPU per call at 8x4   µs', g.cpuPerCallUs, d.cpuPerCallUs, c.cpuPerCallUs, 0)
-  add('  with the backend    µs', g.cpuPerCallWithBackendUs, d.cpuPerCallWithBackendUs, c.cpuPerCallWithBackendUs, 0)
-  add('tools/list 1000 tools p50 ms', r.toolsList.gateway.p50, r.toolsList.direct.p50, r.toolsList.ceiling.p50)
-  add('tools/list 1000 tools p99 ms', r.toolsList.gateway.p99, r.toolsList.direct.p99, r.toolsList.ceiling.p99)
-  add('RSS after load        MB', r.memory.gateway.idleMb, r.memory.direct.idleMb, r.memory.ceiling.idleMb, 0)
-  add(`RSS ${IDLE_SESSIONS} sessions    MB`, r.memory.gateway.withSessionsMb, r.memory.direct.withSessionsMb, r.memory.ceiling.withSessionsMb, 0)
-  add('  per session         KB', r.memory.gateway.perSessionKb, r.memory.direct.perSessionKb, r.memory.ceiling.perSessionKb, 1)
-  add('start to /health/live ms', r.startup.gateway.liveMs, r.startup.direct.liveMs, r.startup.ceiling.liveMs, 0)
-  const errors = [g.sequential, g.concurrent, d.sequential, d.concurrent, c.sequential, c.concurrent].reduce((n, l) => n + l.errors, 0)
+  const rows: string[][] = [['', 'gateway', 'direct SDK', 'stdio floor', 'ceiling', 'gw/direct', 'gw/floor', 'gw/ceiling', 'floor/ceiling']]
+  const add = (label: string, [g, d, fl, c]: number[], digits = 2) => rows.push([label, f(g, digits), f(d, digits), f(fl, digits), f(c, digits), x(g, d), x(g, fl), x(g, c), x(fl, c)])
+  const { gateway: g, direct: d, floor: fl, ceiling: c } = r.calls
+  const each = (pick: (t: Throughput) => number) => [g, d, fl, c].map(pick)
+  add('tools/call 1 client   req/s', each((t) => t.sequential.rps), 0)
+  add('tools/call 1 client   p50 ms', each((t) => t.sequential.p50))
+  add('tools/call 1 client   p99 ms', each((t) => t.sequential.p99))
+  add('tools/call 8x4        req/s', each((t) => t.concurrent.rps), 0)
+  add('tools/call 8x4        p50 ms', each((t) => t.concurrent.p50))
+  add('tools/call 8x4        p99 ms', each((t) => t.concurrent.p99))
+  add('CPU per call at 8x4   µs', each((t) => t.cpuPerCallUs), 0)
+  add('  with the backend    µs', each((t) => t.cpuPerCallWithBackendUs), 0)
+  const lists = [r.toolsList.gateway, r.toolsList.direct, r.toolsList.floor, r.toolsList.ceiling]
+  add('tools/list 1000 tools p50 ms', lists.map((l) => l?.p50 ?? NaN))
+  add('tools/list 1000 tools p99 ms', lists.map((l) => l?.p99 ?? NaN))
+  const mem = [r.memory.gateway, r.memory.direct, r.memory.floor, r.memory.ceiling]
+  add('RSS after load        MB', mem.map((m) => m.idleMb), 0)
+  add(`RSS ${IDLE_SESSIONS} sessions    MB`, mem.map((m) => m.withSessionsMb), 0)
+  add('  per session         KB', mem.map((m) => m.perSessionKb), 1)
+  add('start to /health/live ms', [r.startup.gateway.liveMs, r.startup.direct.liveMs, r.startup.floor.liveMs, r.startup.ceiling.liveMs], 0)
+  const errors = [g, d, fl, c].flatMap((t) => [t.sequential, t.concurrent]).reduce((n, l) => n + l.errors, 0)
   const widths = rows[0].map((_h, i) => Math.max(...rows.map((row) => row[i].length)))
   const line = (row: string[]) => row.map((cell, i) => i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i])).join('  ')
   const out = [
@@ -403,13 +416,15 @@ function table (r: Report): string {
     `hot reload (median of ${TRIALS}): config saved to the new server's tools callable ${f(r.reload.ms, 0)} ms (the server's own start: ${f(r.reload.fixtureStartMs, 0)} ms;`,
     `  listed in /health after ${f(r.reload.seenMs, 0)} ms, ready after ${f(r.reload.readyMs, 0)} ms)`,
     `failed calls during load: ${errors}`,
-    ...(['gateway', 'direct', 'ceiling'] as Target[]).flatMap((t) => {
+    ...(['gateway', 'direct', 'floor', 'ceiling'] as Target[]).flatMap((t) => {
       const failed = [r.calls[t].sequential, r.calls[t].concurrent].find((l) => l.firstError)
       return failed ? [`  ${t}, first failure: ${failed.firstError}`] : []
     }),
     '',
     'targets:',
     ...targets(r).map((t) => `  ${t.pass ? 'PASS' : 'FAIL'}  ${t.target}: ${f(t.value)}`),
+    `  (for scale: the stdio floor, a bare relay with no features, reached ${x(fl.concurrent.rps, c.concurrent.rps)} of the ceiling at 8x4,`,
+    `   the gateway ${x(g.concurrent.rps, fl.concurrent.rps)} of the floor)`,
     ''
   ]
   return out.join('\n')

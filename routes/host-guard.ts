@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import type { GatewayConfig } from '../schemas/config.js'
 
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]', '::1'])
@@ -26,19 +26,29 @@ function originAllowed (origin: string, config: GatewayConfig, external: URL | u
  * Rejects requests whose Host or Origin is not this gateway, so a web page cannot reach it through
  * DNS rebinding: loopback names, the host of `externalUrl`, and `allowedHosts`/`allowedOrigins`.
  */
-export function hostGuard (app: FastifyInstance): (request: FastifyRequest, reply: FastifyReply) => Promise<void> {
-  return async (request, reply) => {
+export function hostGuard (app: FastifyInstance): (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void {
+  // the parsed externalUrl of the config in force (it changes only on a reload)
+  let parsed: { from?: string, url?: URL } = {}
+  const externalUrl = (config: GatewayConfig) => {
+    if (parsed.from !== config.externalUrl) parsed = { from: config.externalUrl, url: config.externalUrl ? new URL(config.externalUrl) : undefined }
+    return parsed.url
+  }
+  // a callback hook, not an async one: it runs on every MCP request
+  return (request, reply, done) => {
     const config = app.gatewayConfig.current
-    const external = config.externalUrl ? new URL(config.externalUrl) : undefined
+    const external = externalUrl(config)
     const host = request.headers.host
     if (host && !hostAllowed(host, config, external)) {
       request.log.warn({ host }, 'request refused: Host not allowed')
-      return reply.code(403).send({ statusCode: 403, code: 'GW_HOST_NOT_ALLOWED', error: 'Forbidden', message: `Host '${host}' is not allowed; add it to "allowedHosts" or set "externalUrl"` })
+      void reply.code(403).send({ statusCode: 403, code: 'GW_HOST_NOT_ALLOWED', error: 'Forbidden', message: `Host '${host}' is not allowed; add it to "allowedHosts" or set "externalUrl"` })
+      return
     }
     const origin = request.headers.origin
     if (origin !== undefined && !originAllowed(origin, config, external)) {
       request.log.warn({ origin }, 'request refused: Origin not allowed')
-      return reply.code(403).send({ statusCode: 403, code: 'GW_ORIGIN_NOT_ALLOWED', error: 'Forbidden', message: `Origin '${origin}' is not allowed; add it to "allowedOrigins"` })
+      void reply.code(403).send({ statusCode: 403, code: 'GW_ORIGIN_NOT_ALLOWED', error: 'Forbidden', message: `Origin '${origin}' is not allowed; add it to "allowedOrigins"` })
+      return
     }
+    done()
   }
 }

@@ -133,7 +133,8 @@ async function registerLoadProtection (app: FastifyInstance): Promise<void> {
 const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, { dispatcher }) => {
   parseJsonLeniently(app)
   app.addHook('onRequest', hostGuard(app))
-  app.addHook('onRequest', app.auth.protect)
+  // with auth off there is nothing to check: no hook at all on the path of a call
+  if (app.auth.enabled) app.addHook('onRequest', app.auth.protect)
   await registerLoadProtection(app)
   app.setErrorHandler((err: Error & { statusCode?: number, code?: string }, request, reply) => {
     const status = err.statusCode ?? 500

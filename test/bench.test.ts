@@ -9,6 +9,7 @@ import { alive, startGateway } from './helpers.js'
 // its fixtures answer, its load client speaks MCP to all three endpoints, its processes stop.
 const FIXTURE = fileURLToPath(new URL('../bench/fixtures/bench-server.mjs', import.meta.url))
 const CEILING = fileURLToPath(new URL('../bench/fixtures/ceiling.mjs', import.meta.url))
+const FLOOR = fileURLToPath(new URL('../bench/fixtures/proxy-floor.mjs', import.meta.url))
 
 async function endpoint (t: Test, script: string, args: string[], env: NodeJS.ProcessEnv = {}) {
   const port = await freePort()
@@ -41,6 +42,21 @@ t.test('the direct SDK server serves the fixture over Streamable HTTP', async (t
   await client.close()
   await stop(proc)
   t.notOk(alive(proc.child.pid!), 'stopped')
+})
+
+t.test('the stdio proxy floor relays calls to the fixture and stops it with itself', async (t) => {
+  const { proc, client } = await endpoint(t, FLOOR, [])
+  await echoLoad(t, client, 'bench_1mcp_echo')
+  const sid = await client.initialize()
+  const pid = Number(((await client.callTool(sid, 'bench_1mcp_pid', {})) as { content: Array<{ text: string }> }).content[0].text)
+  t.ok(alive(pid), 'its stdio child answers')
+  const failed = await client.post({ jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'bench_1mcp_nope', arguments: {} } }, sid)
+  t.ok(failed.message?.error ?? failed.message?.result?.isError, 'an unknown tool is answered, not hung')
+  await client.close()
+  await stop(proc)
+  t.notOk(alive(proc.child.pid!), 'stopped')
+  for (let i = 0; i < 50 && alive(pid); i++) await new Promise((resolve) => setTimeout(resolve, 20))
+  t.notOk(alive(pid), 'its child stopped too')
 })
 
 t.test('the ceiling answers JSON-RPC at once', async (t) => {
