@@ -35,22 +35,27 @@ export class LineReader {
 
   /** The complete messages in `chunk` (with what came before); lines that are not JSON-RPC are handed to `onBad`. */
   read (chunk: Buffer, onBad: (line: string, reason: string) => void): JSONRPCMessage[] {
-    let buffer = this.pending ? Buffer.concat([this.pending, chunk]) : chunk
+    const buffer = this.pending ? Buffer.concat([this.pending, chunk]) : chunk
     const messages: JSONRPCMessage[] = []
-    let newline: number
-    while ((newline = buffer.indexOf(10)) >= 0) {
-      const line = buffer.toString('utf8', 0, newline).replace(/\r$/, '')
-      buffer = buffer.subarray(newline + 1)
-      if (line.trim() === '') continue
+    // offsets, not a subarray per line: a chunk under load holds many answers
+    let start = 0
+    for (let newline = buffer.indexOf(10); newline >= 0; start = newline + 1, newline = buffer.indexOf(10, start)) {
+      const end = newline > start && buffer[newline - 1] === 13 ? newline - 1 : newline
+      if (end === start) continue
+      const line = buffer.toString('utf8', start, end)
       const message = parseMessage(line)
-      if (typeof message === 'string') onBad(line, message)
-      else messages.push(message)
+      if (typeof message === 'string') {
+        if (line.trim() !== '') onBad(line, message)
+      } else {
+        messages.push(message)
+      }
     }
-    if (buffer.length > this.maxBytes) {
+    const rest = buffer.length - start
+    if (rest > this.maxBytes) {
       this.pending = undefined
       throw new Error(`a message from the backend exceeded ${this.maxBytes} bytes`)
     }
-    this.pending = buffer.length ? buffer : undefined
+    this.pending = rest > 0 ? buffer.subarray(start) : undefined
     return messages
   }
 

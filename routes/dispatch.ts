@@ -132,7 +132,7 @@ export class Dispatcher {
     return end < items.length ? { [kind]: page, nextCursor: encodeCursor(end) } : { [kind]: page }
   }
 
-  private async forwardByName (session: Session, id: RequestId, kind: 'tools' | 'prompts', method: string, params: Params, channel: Channel, options: RequestOptions): Promise<Result> {
+  private forwardByName (session: Session, id: RequestId, kind: 'tools' | 'prompts', method: string, params: Params, channel: Channel, options: RequestOptions): Promise<Result> {
     const name = requireString(params, 'name')
     const target = this.app.capabilities.resolveName(kind, name, session.scope)
     if (!target) throw new RpcError(RpcCode.InvalidParams, `unknown ${kind === 'tools' ? 'tool' : 'prompt'}: ${name}`, { name })

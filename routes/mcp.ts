@@ -105,6 +105,9 @@ async function registerLoadProtection (app: FastifyInstance): Promise<void> {
       max,
       timeWindow: timeWindowMs,
       hook: 'preHandler',
+      // the x-ratelimit-* headers go on the 429 answer (with Retry-After), not on every answer below the limit:
+      // MCP clients do not read them, and three more headers on each call were measurable
+      addHeadersOnExceeding: { 'x-ratelimit-limit': false, 'x-ratelimit-remaining': false, 'x-ratelimit-reset': false },
       keyGenerator: (request) => request.auth ? `sub:${request.auth.subject}` : `ip:${request.ip}`,
       errorResponseBuilder: (_request, context) => Object.assign(
         new Error(`Too Many Requests: at most ${context.max} requests per ${Math.round(timeWindowMs / 1000)} s; retry in ${context.after}`),
@@ -261,6 +264,9 @@ const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, { dispatcher 
     return session
   }
 
+  /** whether the per-call debug line is written: its fields are not gathered for nothing on every call */
+  const debugOn = () => app.log.level === 'debug' || app.log.level === 'trace'
+
   async function call (reply: FastifyReply, session: Session, body: JsonRpcRequest) {
     const started = performance.now()
     const channel = new CallChannel(reply, session, () => session.inflight.get(body.id)?.cancellation.abort('the client closed the connection'))
@@ -278,7 +284,7 @@ const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, { dispatcher 
     const ms = performance.now() - started
     app.metrics.observeRequest(body.method, channel.backend, ms / 1000, failure?.code)
     if (failure) reply.log.warn({ session: session.id.slice(0, 8), backend: channel.backend, method: body.method, durationMs: ms, code: failure.code, error: failure.message }, 'call failed')
-    else reply.log.debug({ session: session.id.slice(0, 8), backend: channel.backend, method: body.method, durationMs: ms }, 'call')
+    else if (debugOn()) reply.log.debug({ session: session.id.slice(0, 8), backend: channel.backend, method: body.method, durationMs: ms }, 'call')
     return reply
   }
 
