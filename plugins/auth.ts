@@ -273,10 +273,13 @@ function deny (status: 401 | 403, error: string | undefined, description: string
 
 /** Logs one auth decision (never a secret): refusals as warnings, the rest as info. */
 function audit (request: FastifyRequest, event: string, outcome: AuditOutcome, fields: Record<string, unknown> = {}): void {
+  // an allowed MCP request is the common case: one debug line, like the call itself (routes/mcp.ts),
+  // and nothing gathered for it when debug is off
+  const routine = event === 'access' && outcome === 'allowed'
+  if (routine && request.log.level !== 'debug' && request.log.level !== 'trace') return
   const entry = { plugin: 'auth', audit: event, outcome, ip: request.ip, path: request.url.split('?')[0], ...fields }
   if (outcome === 'denied' || outcome === 'refused' || outcome === 'failed') request.log.warn(entry, `auth ${event}: ${outcome}`)
-  // an allowed MCP request is the common case: one debug line, like the call itself (routes/mcp.ts)
-  else if (event === 'access') request.log.debug(entry, `auth ${event}: ${outcome}`)
+  else if (routine) request.log.debug(entry, `auth ${event}: ${outcome}`)
   else request.log.info(entry, `auth ${event}: ${outcome}`)
 }
 
