@@ -10,6 +10,7 @@ import { generatePassphrase, hashPassphrase, isPassphraseHash } from '../auth/pa
 import { admitsTags, ALL_SERVERS_SCOPE, grantOf, grantsAnything, parseScope, TAG_PREFIX } from '../auth/scopes.js'
 import { AuthStore } from '../auth/store.js'
 import { VerifiedTokens } from '../auth/verified-tokens.js'
+import { debugOn } from './request-logger.js'
 import type { AuthSettings } from '../schemas/auth.js'
 import type { AuthFailureReason } from './metrics.js'
 
@@ -276,7 +277,7 @@ function audit (request: FastifyRequest, event: string, outcome: AuditOutcome, f
   // an allowed MCP request is the common case: one debug line, like the call itself (routes/mcp.ts),
   // and nothing gathered for it when debug is off
   const routine = event === 'access' && outcome === 'allowed'
-  if (routine && request.log.level !== 'debug' && request.log.level !== 'trace') return
+  if (routine && !debugOn(request.log)) return
   const entry = { plugin: 'auth', audit: event, outcome, ip: request.ip, path: request.url.split('?')[0], ...fields }
   if (outcome === 'denied' || outcome === 'refused' || outcome === 'failed') request.log.warn(entry, `auth ${event}: ${outcome}`)
   else if (routine) request.log.debug(entry, `auth ${event}: ${outcome}`)

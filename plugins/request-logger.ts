@@ -37,6 +37,11 @@ export class RequestLogger implements FastifyBaseLogger {
   }
 }
 
+/** Whether debug lines are written: a line's fields need not be gathered on a hot path when they are not. */
+export function debugOn (log: FastifyBaseLogger): boolean {
+  return log.level === 'debug' || log.level === 'trace'
+}
+
 /** Fastify's `childLoggerFactory`: a lazy child, unless the route asks for its own level or serializers (or the logger is not pino). */
 export const requestLoggerFactory: NonNullable<FastifyServerOptions['childLoggerFactory']> = function (logger, bindings, options) {
   const own = options.level !== undefined || options.serializers !== undefined

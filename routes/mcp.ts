@@ -8,6 +8,7 @@ import type { Channel, Session } from '../plugins/sessions.js'
 import type { Scope } from '../plugins/capabilities.js'
 import { negotiateVersion, SUPPORTED_PROTOCOL_VERSIONS, type Dispatcher } from './dispatch.js'
 import { hostGuard } from './host-guard.js'
+import { debugOn } from '../plugins/request-logger.js'
 import { isModernHeader, isModernPost, MODERN_PROTOCOL_VERSION, ModernEndpoint } from './modern.js'
 import { SseStream, parseEventId } from './sse-stream.js'
 import { buildScope, sessionOwner } from './scope.js'
@@ -264,9 +265,6 @@ const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, { dispatcher 
     return session
   }
 
-  /** whether the per-call debug line is written: its fields are not gathered for nothing on every call */
-  const debugOn = () => app.log.level === 'debug' || app.log.level === 'trace'
-
   async function call (reply: FastifyReply, session: Session, body: JsonRpcRequest) {
     const started = performance.now()
     const channel = new CallChannel(reply, session, () => session.inflight.get(body.id)?.cancellation.abort('the client closed the connection'))
@@ -284,7 +282,7 @@ const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, { dispatcher 
     const ms = performance.now() - started
     app.metrics.observeRequest(body.method, channel.backend, ms / 1000, failure?.code)
     if (failure) reply.log.warn({ session: session.id.slice(0, 8), backend: channel.backend, method: body.method, durationMs: ms, code: failure.code, error: failure.message }, 'call failed')
-    else if (debugOn()) reply.log.debug({ session: session.id.slice(0, 8), backend: channel.backend, method: body.method, durationMs: ms }, 'call')
+    else if (debugOn(reply.log)) reply.log.debug({ session: session.id.slice(0, 8), backend: channel.backend, method: body.method, durationMs: ms }, 'call')
     return reply
   }
 

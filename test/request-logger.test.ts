@@ -1,7 +1,7 @@
 import t from 'tap'
 import { Writable } from 'node:stream'
 import { pino, type Logger } from 'pino'
-import { RequestLogger, requestLoggerFactory } from '../plugins/request-logger.js'
+import { debugOn, RequestLogger, requestLoggerFactory } from '../plugins/request-logger.js'
 import { REDACT_PATHS } from '../app.js'
 
 /** A pino logger as the gateway configures it (redaction on), its lines collected, and how many children it made. */
@@ -69,4 +69,15 @@ t.test('the factory makes a plain child when the route sets its own level, or th
   t.equal(own.level, 'debug')
   const plain = { child: () => plain, info () {}, error () {}, debug () {}, fatal () {}, warn () {}, trace () {}, silent () {}, level: 'info' }
   t.equal(requestLoggerFactory.call(undefined as never, plain as never, { reqId: 'c' }, {}, undefined as never), plain)
+})
+
+t.test('debugOn follows the level of the logger it is given, a request\'s own included', async (t) => {
+  const { logger } = parentLogger('info')
+  const log = new RequestLogger(logger, { reqId: 'req-3' })
+  t.equal(debugOn(log), false)
+  log.level = 'trace'
+  t.equal(debugOn(log), true)
+  t.equal(debugOn(logger), false, 'the parent stays at info')
+  logger.level = 'debug'
+  t.equal(debugOn(new RequestLogger(logger, { reqId: 'req-4' })), true)
 })
