@@ -7,6 +7,8 @@ import { Cancellation } from '../backends/cancellation.js'
 import { backendError } from '../backends/errors.js'
 import { StdioTransport } from '../backends/stdio-transport.js'
 import { deliverInOrder } from '../backends/backend.js'
+import { Writable } from 'node:stream'
+import { connect, echoFixture, startGateway, waitFor } from './helpers.js'
 
 /** An in-memory transport: what is sent is recorded, the test plays the backend with `receive`. */
 class FakeTransport implements Transport {
@@ -406,4 +408,25 @@ t.test('in order: a handler that throws reports to onerror, and later messages s
   await until(() => log.includes('response 3'))
   t.strictSame(errors, ['handler broke', 'handler broke'], 'a queued message that throws is reported too')
   t.strictSame(log, ['throws', 'note a', 'note a handled', 'throws', 'response 3'])
+})
+
+t.test('through a gateway: a 2025 stdio backend is told of a cancelled call and of a timed-out one, and its handler stops', async (t) => {
+  const lines: Array<{ backend?: string, stderr?: string }> = []
+  const stream = new Writable({ write (chunk, _enc, done) { lines.push(JSON.parse(String(chunk))); done() } })
+  const gw = await startGateway(t, { config: { mcpServers: { a: echoFixture('a', {}, { requestTimeout: 300 }) } }, logger: { level: 'info', stream } })
+  const client = await connect(t, gw.url)
+  const cancelledLines = () => lines.filter((l) => l.backend === 'a' && /^hang cancelled/.test(l.stderr ?? ''))
+
+  const controller = new AbortController()
+  const call = client.callTool({ name: 'a_1mcp_hang', arguments: {} }, undefined, { signal: controller.signal }).catch((e: Error) => e)
+  await waitFor(() => gw.app.backends.get('a')!.active === 1, 'the call in flight')
+  controller.abort('changed my mind')
+  await call
+  await waitFor(() => cancelledLines().length === 1, 'the backend handler to see the cancellation')
+
+  const timedOut = await client.callTool({ name: 'a_1mcp_hang', arguments: {} }).catch((e: Error & { code?: number }) => e)
+  t.match(timedOut, { code: -32001, message: /did not answer within 300 ms/ })
+  await waitFor(() => cancelledLines().length === 2, 'the backend handler to see the timeout\'s cancellation')
+  t.match(cancelledLines()[1].stderr, /Request timed out/, 'with the reason')
+  t.equal(gw.app.backends.get('a')!.active, 0, 'nothing left in flight')
 })
