@@ -105,12 +105,12 @@ t.test('an error response rejects with the SDK ProtocolError, keeping code, mess
 t.test('progress: the token is the request id, progress reaches onprogress only and resets the timeout', async (t) => {
   const { transport, direct, passedOn } = installed()
   const seen: Progress[] = []
-  const call = bounded(direct.request('tools/call', { name: 'slow', _meta: { trace: 't-1' } }, { timeout: 150, onprogress: (p) => seen.push(p) }))
+  const call = bounded(direct.request('tools/call', { name: 'slow', _meta: { trace: 't-1' } }, { timeout: 400, onprogress: (p) => seen.push(p) }))
   const id = transport.at(0).id
   t.strictSame(transport.at(0).params, { name: 'slow', _meta: { trace: 't-1', progressToken: id } }, 'other _meta keys kept')
-  // 4 × 80 ms is more than twice the timeout: only the resets keep the request alive
+  // 4 × 200 ms is twice the timeout: only the resets keep the request alive (each step has 200 ms to spare)
   for (let i = 1; i <= 4; i++) {
-    await sleep(80)
+    await sleep(200)
     transport.receive(progressOf(id, i))
   }
   t.equal(direct.size, 1, 'still waiting')
