@@ -89,3 +89,18 @@ t.test('the fixture over stdio behind the gateway, and the cached list answer', 
   t.same(a.result, b.result, 'the same list both times')
   t.match(second.text, /^\{"jsonrpc":"2\.0","id":2,"result":\{"tools":\[/)
 })
+
+t.test('bench:ab measures the gateway CPU per call of two checkouts (here: this one twice)', async (t) => {
+  const { execFile } = await import('node:child_process')
+  const root = fileURLToPath(new URL('..', import.meta.url))
+  const { code, stdout, stderr } = await new Promise<{ code: number | null, stdout: string, stderr: string }>((resolve) => {
+    const child = execFile(process.execPath, ['--import', 'tsx', 'bench/ab.ts', root, root, '--reps', '1', '--calls', '300'], { cwd: root, timeout: 120_000 }, (err, out, errText) => {
+      resolve({ code: err ? (err as { code?: number }).code ?? 1 : 0, stdout: out, stderr: errText })
+    })
+    t.teardown(() => { child.kill() })
+  })
+  t.equal(code, 0, stderr)
+  const medians = [...stdout.matchAll(/median ([\d.]+) µs of gateway CPU per call/g)].map((m) => Number(m[1]))
+  t.equal(medians.length, 2, 'one line per checkout')
+  t.ok(medians.every((us) => us > 0 && Number.isFinite(us)), `CPU time per call measured: ${medians.join(', ')} µs`)
+})

@@ -1,0 +1,84 @@
+/**
+ * `npm run bench:ab -- DIR_A DIR_B [--reps N] [--calls N]`: the gateway's CPU time per call at 8x4 in two checkouts
+ * (say, `git worktree add /tmp/before HEAD~3` against this one), in interleaved runs. Each gateway runs on
+ * CPU 0 alone, its stdio backend and the load on CPU 1 (Linux `taskset`), so the figure is the gateway's
+ * own work, not what it lost to the other processes; steadier than `npm run bench` for a before/after.
+ * A checkout without node_modules uses this one's (a symlink is made).
+ */
+import { execFileSync } from 'node:child_process'
+import { existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { McpHttp, median, runLoad, summarize } from './load.js'
+import { cpuMs, freePort, poll, start, stop, stopAll, timeToHttp } from './procs.js'
+
+const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)))
+const FIXTURE = join(ROOT, 'bench/fixtures/bench-server.mjs')
+const { values: flags, positionals: dirs } = parseArgs({ options: { reps: { type: 'string' }, calls: { type: 'string' } }, allowPositionals: true, strict: true })
+const REPS = Number(flags.reps ?? 3)
+/** calls measured per run (after as many again to warm up) */
+const CALLS = Number(flags.calls ?? 25_000)
+
+if (dirs.length !== 2 || !dirs.every((d) => existsSync(join(d, 'server.ts')))) {
+  process.stderr.write('usage: npm run bench:ab -- DIR_A DIR_B [--reps N] [--calls N]   (two checkouts of the gateway)\n')
+  process.exit(2)
+}
+
+const pin = (cpu: number, pid: number) => execFileSync('taskset', ['-pc', String(cpu), String(pid)])
+
+/** One run: the gateway of `dir` under 8x4 load until CALLS calls; its CPU time per call in µs. */
+async function run (dir: string, config: string): Promise<{ us: number, rps: number }> {
+  const port = await freePort()
+  const gw = start('gateway', 'taskset', ['-c', '0', process.execPath, '--import', 'tsx', join(dir, 'server.ts'), '--config', config, '--port', String(port), '--no-auth'], { cwd: dir })
+  const client = new McpHttp(`http://127.0.0.1:${port}`, '/mcp', 40)
+  try {
+    await timeToHttp(gw, `http://127.0.0.1:${port}/health/live`)
+    const sessions = await Promise.all(Array.from({ length: 8 }, () => client.initialize()))
+    const backend = await poll(async () => Number(((await client.callTool(sessions[0], 'bench_1mcp_pid', {})) as { content: Array<{ text: string }> }).content[0].text), 'the backend')
+    pin(1, backend)
+    const workers = sessions.flatMap((s) => [s, s, s, s])
+    const call = (sid: string) => client.callTool(sid, 'bench_1mcp_echo', { text: 'hello' })
+    await runLoad({ workers, durationMs: 1500, maxCalls: CALLS, call })
+    const before = cpuMs(gw.child.pid!)
+    const result = summarize([await runLoad({ workers, durationMs: 15_000, maxCalls: CALLS, call })])
+    if (result.errors) throw new Error(`${result.errors} calls failed in ${dir}: ${result.firstError}`)
+    return { us: (cpuMs(gw.child.pid!) - before) * 1000 / result.calls, rps: result.rps }
+  } finally {
+    await client.close()
+    await stop(gw)
+  }
+}
+
+async function main () {
+  pin(1, process.pid)
+  const work = mkdtempSync(join(tmpdir(), '1mcp-ab-'))
+  const config = join(work, 'config.json')
+  writeFileSync(config, JSON.stringify({ mcpServers: { bench: { command: process.execPath, args: [FIXTURE] } }, rateLimit: { max: 1e9, timeWindowMs: 60_000 }, loadShedding: { maxEventLoopDelayMs: 60_000 } }))
+  for (const dir of dirs) if (!existsSync(join(dir, 'node_modules'))) symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'))
+  const runs: number[][] = dirs.map(() => [])
+  try {
+    for (let rep = 0; rep < REPS; rep++) {
+      for (const [i, dir] of dirs.entries()) {
+        const { us, rps } = await run(resolve(dir), config)
+        runs[i].push(us)
+        process.stderr.write(`  ${dir}: ${us.toFixed(1)} µs per call (${Math.round(rps)} req/s)\n`)
+      }
+    }
+  } finally {
+    rmSync(work, { recursive: true, force: true })
+  }
+  for (const [i, dir] of dirs.entries()) {
+    process.stdout.write(`${dir}: median ${median(runs[i]).toFixed(1)} µs of gateway CPU per call at 8x4  [${runs[i].map((v) => v.toFixed(0)).join(' ')}]\n`)
+  }
+}
+
+const WATCHDOG_MS = 600_000
+setTimeout(() => { process.stderr.write('bench:ab: still running after 10 minutes; stopping\n'); void stopAll().finally(() => process.exit(1)) }, WATCHDOG_MS).unref()
+process.once('SIGINT', () => { void stopAll().finally(() => process.exit(130)) })
+main().catch(async (err: Error) => {
+  process.stderr.write(`bench:ab failed: ${err.stack ?? err.message}\n`)
+  await stopAll()
+  process.exitCode = 1
+})
