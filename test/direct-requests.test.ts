@@ -1,13 +1,13 @@
 import t from 'tap'
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises'
 import type { ChildProcess } from 'node:child_process'
+import { Writable } from 'node:stream'
 import { ProtocolError, SdkError, SdkErrorCode, type JSONRPCMessage, type Progress, type Transport } from '@modelcontextprotocol/client'
 import { DirectRequests } from '../backends/direct-requests.js'
 import { Cancellation } from '../backends/cancellation.js'
 import { backendError } from '../backends/errors.js'
 import { StdioTransport } from '../backends/stdio-transport.js'
 import { deliverInOrder } from '../backends/backend.js'
-import { Writable } from 'node:stream'
 import { connect, echoFixture, startGateway, waitFor } from './helpers.js'
 
 /** An in-memory transport: what is sent is recorded, the test plays the backend with `receive`. */
