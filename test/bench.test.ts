@@ -3,7 +3,7 @@ import type { Test } from 'tap'
 import t from 'tap'
 import { McpHttp, runLoad, summarize } from '../bench/load.js'
 import { freePort, start, stop, timeToHttp } from '../bench/procs.js'
-import { alive, startGateway } from './helpers.js'
+import { alive, startGateway, uncoveredChildEnv } from './helpers.js'
 
 // A smoke test of the benchmark's parts, so that `npm run bench` does not rot between runs:
 // its fixtures answer, its load client speaks MCP to all three endpoints, its processes stop.
@@ -94,7 +94,8 @@ t.test('bench:ab measures the gateway CPU per call of two checkouts (here: this 
   const { execFile } = await import('node:child_process')
   const root = fileURLToPath(new URL('..', import.meta.url))
   const { code, stdout, stderr } = await new Promise<{ code: number | null, stdout: string, stderr: string }>((resolve) => {
-    const child = execFile(process.execPath, ['--import', 'tsx', 'bench/ab.ts', root, root, '--reps', '1', '--calls', '300'], { cwd: root, timeout: 120_000 }, (err, out, errText) => {
+    // its gateways run our TypeScript through tsx: they must not write coverage (see NO_CHILD_COVERAGE)
+    const child = execFile(process.execPath, ['--import', 'tsx', 'bench/ab.ts', root, root, '--reps', '1', '--calls', '300'], { cwd: root, timeout: 120_000, env: uncoveredChildEnv() }, (err, out, errText) => {
       resolve({ code: err ? (err as { code?: number }).code ?? 1 : 0, stdout: out, stderr: errText })
     })
     t.teardown(() => { child.kill() })
