@@ -25,9 +25,9 @@ const ID_PREFIX = '1mcp-'
  *
  * A relayed result is passed on untouched, so the SDK's per-request machinery (era codec, result
  * decoding, schema check, its abort and timeout plumbing) is work without a purpose on the hot
- * path: going around it cut the gateway's CPU per call by 23-25% (A/B at 8x4). What a relay needs is kept:
- * a timeout that progress resets, progress, cancellation with `notifications/cancelled`, and the
- * same errors as the SDK's (so `backendError` words them alike).
+ * path: going around it cut the gateway's CPU per call by 23-25% (A/B at 8x4). What a relay needs
+ * is kept: a timeout that progress resets, progress, cancellation with `notifications/cancelled`,
+ * and the same errors as the SDK's (so `backendError` words them alike).
  */
 export class DirectRequests {
   private nextId = 0

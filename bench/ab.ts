@@ -12,10 +12,10 @@ import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { McpHttp, median, runLoad, summarize } from './load.js'
+import { fixtureServer, PROTECTION } from './fixture.js'
 import { cpuMs, freePort, poll, start, stop, stopAll, timeToHttp } from './procs.js'
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)))
-const FIXTURE = join(ROOT, 'bench/fixtures/bench-server.mjs')
 const { values: flags, positionals: dirs } = parseArgs({ options: { reps: { type: 'string' }, calls: { type: 'string' } }, allowPositionals: true, strict: true })
 const REPS = Number(flags.reps ?? 3)
 /** calls measured per run (after as many again to warm up) */
@@ -55,7 +55,7 @@ async function main () {
   pin(1, process.pid)
   const work = mkdtempSync(join(tmpdir(), '1mcp-ab-'))
   const config = join(work, 'config.json')
-  writeFileSync(config, JSON.stringify({ mcpServers: { bench: { command: process.execPath, args: [FIXTURE] } }, rateLimit: { max: 1e9, timeWindowMs: 60_000 }, loadShedding: { maxEventLoopDelayMs: 60_000 } }))
+  writeFileSync(config, JSON.stringify({ mcpServers: { bench: fixtureServer('bench') }, ...PROTECTION }))
   for (const dir of dirs) if (!existsSync(join(dir, 'node_modules'))) symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'))
   const runs: number[][] = dirs.map(() => [])
   try {

@@ -14,10 +14,10 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { McpHttp, median, runLoad, summarize, type LoadResult, type Sample } from './load.js'
+import { FIXTURE, fixtureServer, PROTECTION } from './fixture.js'
 import { cpuMs, freePort, poll, rssMb, start, stop, stopAll, timeToHttp, type Proc } from './procs.js'
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)))
-const FIXTURE = join(ROOT, 'bench/fixtures/bench-server.mjs')
 const CEILING = join(ROOT, 'bench/fixtures/ceiling.mjs')
 const FLOOR = join(ROOT, 'bench/fixtures/proxy-floor.mjs')
 
@@ -42,8 +42,6 @@ const LIST_BACKENDS = 20
 const TOOLS_PER_BACKEND = 50
 const TRIALS = 3
 const ROUNDS = 3
-/** the rate limiter and load shedding stay on the path (their cost is measured) but never refuse the load */
-const PROTECTION = { rateLimit: { max: 1_000_000_000, timeWindowMs: 60_000 }, loadShedding: { maxEventLoopDelayMs: 60_000 } }
 
 type Target = 'gateway' | 'direct' | 'floor' | 'ceiling'
 
@@ -58,10 +56,6 @@ interface Endpoint {
 }
 
 const progress = (text: string) => { if (!flags.json) process.stderr.write(`  ${text}\n`) }
-
-function fixtureServer (name: string, toolCount?: number) {
-  return { command: process.execPath, args: [FIXTURE], env: { FIXTURE_NAME: name, ...(toolCount ? { TOOL_COUNT: String(toolCount) } : {}) } }
-}
 
 async function startGateway (name: string, configPath: string, profileDir?: string) {
   const port = await freePort()
