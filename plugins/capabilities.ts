@@ -4,6 +4,7 @@ import fp from 'fastify-plugin'
 import type { Logger } from 'pino'
 import type { Backend } from '../backends/backend.js'
 import type { BackendPool } from '../backends/pool.js'
+import { UriIndex, type UriTarget } from './resource-uris.js'
 
 declare module 'fastify' {
   interface FastifyInstance { capabilities: CapabilityIndex }
@@ -83,10 +84,6 @@ function hashedName (backend: string, name: string): string {
   return `${backend}${SEPARATOR}${name}`.replace(/[^a-zA-Z0-9_-]/g, '_').slice(0, 64 - 9) + '_' + hash
 }
 
-export function exposedUri (backend: string, uri: string): string {
-  return `${backend}${SEPARATOR}${uri}`
-}
-
 /**
  * The aggregated, namespaced index of every ready backend's tools, prompts, resources and
  * templates. Lists are fetched when a backend becomes ready or says its list changed, and the
@@ -97,6 +94,9 @@ export class CapabilityIndex extends EventEmitter<{ changed: [Kind[], string[]] 
   private merged: Record<Kind, Item[]> = { tools: [], prompts: [], resources: [], resourceTemplates: [] }
   private readonly byName: Record<'tools' | 'prompts', Map<string, Entry>> = { tools: new Map(), prompts: new Map() }
   private readonly filtered = new Map<string, Record<Kind, Item[]>>()
+  /** who owns which resource URIs, and the backend of each exposed resource and template */
+  private uris = new UriIndex()
+  private readonly uriOwner = new WeakMap<Item, string>()
   collisions: Collision[] = []
 
   constructor (private readonly pool: BackendPool, private readonly log: Logger) {
@@ -166,15 +166,28 @@ export class CapabilityIndex extends EventEmitter<{ changed: [Kind[], string[]] 
     const names = [...this.catalogs.keys()].sort()
     const collisions: Collision[] = this.collisions.filter((c) => !kinds.includes(c.kind))
     for (const kind of kinds) {
-      if (kind === 'tools' || kind === 'prompts') {
-        this.mergeNamed(kind, names, collisions)
-      } else {
-        this.merged[kind] = names.flatMap((b) => this.catalogs.get(b)![kind].map((item) => prefixUri(b, item)))
-      }
+      if (kind === 'tools' || kind === 'prompts') this.mergeNamed(kind, names, collisions)
     }
+    // how one backend's resources are exposed depends on the others' resources and templates
+    const resourceKinds = kinds.some((k) => k === 'resources' || k === 'resourceTemplates')
+    if (resourceKinds) this.mergeResources(names)
     this.collisions = collisions
     this.filtered.clear()
-    this.emit('changed', kinds, backends)
+    this.emit('changed', resourceKinds ? [...new Set<Kind>([...kinds, 'resources', 'resourceTemplates'])] : kinds, backends)
+  }
+
+  /** Resources and templates under the URIs clients read them by (see resource-uris.ts). */
+  private mergeResources (names: string[]): void {
+    this.uris = new UriIndex(names.map((b) => [b, this.catalogs.get(b)!]))
+    const expose = (backend: string, item: Item): Item => {
+      const exposed = typeof item.uri === 'string'
+        ? { ...item, uri: this.uris.expose(backend, item.uri) }
+        : typeof item.uriTemplate === 'string' ? { ...item, uriTemplate: this.uris.exposeTemplate(backend, item.uriTemplate) } : item
+      this.uriOwner.set(exposed, backend)
+      return exposed
+    }
+    this.merged.resources = names.flatMap((b) => this.catalogs.get(b)!.resources.map((item) => expose(b, item)))
+    this.merged.resourceTemplates = names.flatMap((b) => this.catalogs.get(b)!.resourceTemplates.map((item) => expose(b, item)))
   }
 
   private mergeNamed (kind: 'tools' | 'prompts', names: string[], collisions: Collision[]): void {
@@ -231,7 +244,7 @@ export class CapabilityIndex extends EventEmitter<{ changed: [Kind[], string[]] 
 
   private ownerOf (kind: Kind, item: Item): string {
     if (kind === 'tools' || kind === 'prompts') return this.byName[kind].get(String(item.name))!.backend
-    return this.splitPrefixed(String(kind === 'resources' ? item.uri : item.uriTemplate))?.backend ?? ''
+    return this.uriOwner.get(item) ?? ''
   }
 
   /** Resolves an exposed tool or prompt name to its backend, original name and definition, or undefined. */
@@ -249,22 +262,32 @@ export class CapabilityIndex extends EventEmitter<{ changed: [Kind[], string[]] 
     return item && !disabled ? { backend, original: name, item } : undefined
   }
 
-  /** Resolves an exposed resource URI (`server_1mcp_<uri>`) to its backend and original URI. */
-  resolveUri (uri: string, scope: Scope): { backend: string, original: string } | undefined {
+  /**
+   * Resolves a resource URI or template a client sends to its backend and original: on `/mcp/<server>`
+   * the URI itself; on `/mcp` the gateway's `onemcp://<server>/…` form, or a URI one backend alone owns.
+   */
+  resolveUri (uri: string, scope: Scope): UriTarget | undefined {
     if (scope.single) return { backend: scope.single, original: uri }
-    const found = this.splitPrefixed(uri)
-    if (!found || (scope.admits && !scope.admits(found.backend))) return undefined
+    const found = this.uris.resolve(uri) ?? this.resolveInScope(uri, scope)
+    if (!found || !this.pool.get(found.backend) || (scope.admits && !scope.admits(found.backend))) return undefined
     return found
   }
 
-  private splitPrefixed (uri: string): { backend: string, original: string } | undefined {
-    let at = uri.indexOf(SEPARATOR)
-    while (at > 0) {
-      const backend = uri.slice(0, at)
-      if (this.pool.get(backend)) return { backend, original: uri.slice(at + SEPARATOR.length) }
-      at = uri.indexOf(SEPARATOR, at + 1)
-    }
-    return undefined
+  /** A bare URI several backends share, when the session's filter shows only one of them. */
+  private resolveInScope (uri: string, scope: Scope): UriTarget | undefined {
+    const admits = scope.admits
+    const owners = admits ? this.uris.owners(uri).filter((b) => admits(b)) : []
+    return owners.length === 1 ? { backend: owners[0], original: uri } : undefined
+  }
+
+  /** The backends a bare URI could belong to (for the error that names them when there are several). */
+  uriOwners (uri: string): string[] {
+    return this.uris.owners(uri)
+  }
+
+  /** The URI a client on `/mcp` is given for a backend's resource URI (in a read, a tool or prompt result, an update). */
+  exposeUri (backend: string, original: string): string {
+    return this.uris.expose(backend, original)
   }
 
   toolCount (backend: string): number {
@@ -287,12 +310,6 @@ export class CapabilityIndex extends EventEmitter<{ changed: [Kind[], string[]] 
 function describe (descriptions: Record<string, string> | undefined, tool: string): { description?: string } {
   const description = descriptions?.[tool]
   return description === undefined ? {} : { description }
-}
-
-function prefixUri (backend: string, item: Item): Item {
-  if (typeof item.uri === 'string') return { ...item, uri: exposedUri(backend, item.uri) }
-  if (typeof item.uriTemplate === 'string') return { ...item, uriTemplate: exposedUri(backend, item.uriTemplate) }
-  return item
 }
 
 export default fp(async (app) => {

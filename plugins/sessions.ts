@@ -56,6 +56,13 @@ interface PendingClientRequest {
   reject: (err: Error) => void
 }
 
+/** A resource a session subscribed to: the URI the client used, and the backend's own. */
+export interface Subscription {
+  uri: string
+  backend: string
+  original: string
+}
+
 /** One client session: what it negotiated, what it may see, and what it has in flight. */
 export class Session {
   readonly createdAt = Date.now()
@@ -65,7 +72,8 @@ export class Session {
   /** the standing stream opened by GET, when there is one */
   standalone?: Channel
   readonly replay: ReplayBuffer
-  readonly subscriptions = new Set<string>()
+  /** the resources the client subscribed to, by `backend\n<original URI>`: updates reach it under the URI it used */
+  readonly subscriptions = new Map<string, Subscription>()
   readonly backendsTouched = new Set<string>()
   readonly inflight = new Map<RequestId, InFlight>()
   private readonly pending = new Map<string, PendingClientRequest>()

@@ -3,9 +3,11 @@ import type { Notification, Progress, Request, RequestId, Result } from '@modelc
 import type { Backend, CallOptions, ServerRequestExtra } from '../backends/backend.js'
 import { RpcCode, RpcError } from '../backends/errors.js'
 import { Cancellation } from '../backends/cancellation.js'
-import { exposedUri, LIST_CHANGED_NOTIFICATION, type Kind, type Scope } from '../plugins/capabilities.js'
-import { LOG_LEVELS, type Channel, type Session } from '../plugins/sessions.js'
+import { LIST_CHANGED_NOTIFICATION, type Kind, type Scope } from '../plugins/capabilities.js'
+import { wrapUri, type UriTarget } from '../plugins/resource-uris.js'
+import { LOG_LEVELS, type Channel, type Session, type Subscription } from '../plugins/sessions.js'
 import { GATEWAY_INFO } from '../backends/backend.js'
+import { exposeEntries, exposePromptResult, exposeToolResult, type ExposeUri } from './result-uris.js'
 import { checkTaskParam, createdTask, isStateless, MAX_TASK_LIST_PAGES, TASK_STATUS_NOTIFICATION, TASKS_EXTENSION, TaskRegistry } from './tasks.js'
 
 export const LATEST_PROTOCOL_VERSION = '2025-11-25'
@@ -101,7 +103,7 @@ export class Dispatcher {
     ['tasks/cancel', (session, id, params, channel) => this.taskRequest(session, id, 'tasks/cancel', params, channel)],
     ['tasks/update', (session, id, params, channel) => this.taskRequest(session, id, 'tasks/update', params, channel)],
     ['tasks/list', (session, id, params, channel) => this.listTasks(session, id, params, channel)],
-    ['prompts/get', (session, id, params, channel, options) => this.forwardByName(session, id, 'prompts', 'prompts/get', params, channel, options)],
+    ['prompts/get', (session, id, params, channel, options) => this.getPrompt(session, id, params, channel, options)],
     ['resources/read', (session, id, params, channel, options) => this.read(session, id, params, channel, options)],
     ['resources/subscribe', (session, _id, params, channel) => this.subscription(session, 'resources/subscribe', params, channel)],
     ['resources/unsubscribe', (session, _id, params, channel) => this.subscription(session, 'resources/unsubscribe', params, channel)],
@@ -141,15 +143,28 @@ export class Dispatcher {
     return this.forward(session, id, target.backend, method, { ...params, name: target.original }, channel, retryable, options)
   }
 
+  private async getPrompt (session: Session, id: RequestId, params: Params, channel: Channel, options: RequestOptions): Promise<Result> {
+    const result = await this.forwardByName(session, id, 'prompts', 'prompts/get', params, channel, options)
+    const expose = this.exposer(session, channel.backend)
+    return expose ? exposePromptResult(result, expose) : result
+  }
+
+  /**
+   * How a backend's resource URIs in a result reach this session: on `/mcp` under the URIs that read
+   * back through `/mcp` (docs/naming.md); undefined on `/mcp/<server>`, which keeps the backend's own.
+   */
+  private exposer (session: Session, backend: string | undefined, asked?: { uri: string, original: string }): ExposeUri | undefined {
+    if (session.scope.single || backend === undefined) return undefined
+    // the resource the client asked for keeps the URI it asked by
+    return (original) => original === asked?.original ? asked.uri : this.app.capabilities.exposeUri(backend, original)
+  }
+
   private async read (session: Session, id: RequestId, params: Params, channel: Channel, options: RequestOptions): Promise<Result> {
     const uri = requireString(params, 'uri')
     const target = this.resolveUri(session, uri)
     const result = await this.forward(session, id, target.backend, 'resources/read', { ...params, uri: target.original }, channel, true, options)
-    if (session.scope.single || !Array.isArray(result.contents)) return result
-    return {
-      ...result,
-      contents: (result.contents as Params[]).map((c) => typeof c.uri === 'string' ? { ...c, uri: exposedUri(target.backend, c.uri) } : c)
-    }
+    const expose = this.exposer(session, target.backend, { uri, original: target.original })
+    return expose ? exposeEntries(result, 'contents', expose) : result
   }
 
   /** The skills extension (SEP-2640): a backend's own catalog, on `/mcp/<server>` (skill URIs are the backend's). */
@@ -161,40 +176,43 @@ export class Dispatcher {
 
   /** `resources/directory/read` (SEP-2640): routed by URI like `resources/read`, its entries namespaced on `/mcp`. */
   private async directory (session: Session, id: RequestId, params: Params, channel: Channel): Promise<Result> {
-    const target = this.resolveUri(session, requireString(params, 'uri'))
+    const uri = requireString(params, 'uri')
+    const target = this.resolveUri(session, uri)
     const result = await this.forward(session, id, target.backend, 'resources/directory/read', { ...params, uri: target.original }, channel, true)
-    if (session.scope.single || !Array.isArray(result.resources)) return result
-    return { ...result, resources: (result.resources as Params[]).map((r) => typeof r.uri === 'string' ? { ...r, uri: exposedUri(target.backend, r.uri) } : r) }
+    const expose = this.exposer(session, target.backend, { uri, original: target.original })
+    return expose ? exposeEntries(result, 'resources', expose) : result
   }
 
-  private resolveUri (session: Session, uri: string): { backend: string, original: string } {
+  private resolveUri (session: Session, uri: string): UriTarget {
     const target = this.app.capabilities.resolveUri(uri, session.scope)
-    if (!target) throw new RpcError(RpcCode.InvalidParams, `unknown resource: ${uri}`, { uri })
-    return target
+    if (target) return target
+    const owners = this.app.capabilities.uriOwners(uri).filter((b) => admits(session.scope, b))
+    if (owners.length < 2) throw new RpcError(RpcCode.InvalidParams, `unknown resource: ${uri}`, { uri })
+    const exposed = owners.map((b) => wrapUri(b, uri))
+    throw new RpcError(RpcCode.InvalidParams, `ambiguous resource: ${uri} belongs to ${owners.join(' and ')}; read ${exposed.join(' or ')}`, { uri, candidates: exposed })
   }
 
   private async subscription (session: Session, method: string, params: Params, channel: Channel): Promise<Result> {
     const uri = requireString(params, 'uri')
-    const target = this.resolveUri(session, uri)
     const subscribe = method === 'resources/subscribe'
+    const target = (subscribe ? undefined : subscribedBy(session, uri)) ?? this.resolveUri(session, uri)
     const backend = await this.app.backends.forSession(target.backend, session.id)
     if (!backend) throw new RpcError(RpcCode.BackendUnavailable, `backend '${target.backend}' is not configured`, { backend: target.backend })
     channel.backend = target.backend
     // the backend watches a resource once for all its subscribers (2025 sessions and 2026 listen
     // streams alike): a 2025 backend gets resources/subscribe, a 2026 backend a listen stream
-    if (subscribe !== session.subscriptions.has(uri)) await backend.watch(target.original, subscribe ? 1 : -1)
-    if (subscribe) session.subscriptions.add(uri)
-    else session.subscriptions.delete(uri)
+    const key = subscriptionKey(target.backend, target.original)
+    if (subscribe !== session.subscriptions.has(key)) await backend.watch(target.original, subscribe ? 1 : -1)
+    if (subscribe) session.subscriptions.set(key, { uri, backend: target.backend, original: target.original })
+    else session.subscriptions.delete(key)
     return {}
   }
 
   /** A session ended: the resources it subscribed to are watched for it no more, its running tasks are cancelled. */
   sessionClosed (session: Session): void {
     this.cancelTasksOf(session)
-    for (const uri of session.subscriptions) {
-      const target = this.app.capabilities.resolveUri(uri, session.scope)
-      const backend = target ? this.app.backends.get(target.backend) : undefined
-      if (target && backend) void backend.watch(target.original, -1).catch(() => {})
+    for (const { backend: name, original } of session.subscriptions.values()) {
+      void this.app.backends.get(name)?.watch(original, -1).catch(() => {})
     }
   }
 
@@ -368,12 +386,12 @@ export class Dispatcher {
     }
   }
 
+  /** To each session subscribed to the resource, under the URI it subscribed with. */
   private resourceUpdated (backend: string, params: Params): void {
-    const original = String(params.uri)
-    const exposed = exposedUri(backend, original)
+    const key = subscriptionKey(backend, String(params.uri))
     for (const session of this.app.sessions.all()) {
-      const uri = session.scope.single === backend ? original : exposed
-      if (session.subscriptions.has(uri)) session.notify({ jsonrpc: '2.0', method: 'notifications/resources/updated', params: { ...params, uri } })
+      const subscribed = session.subscriptions.get(key)
+      if (subscribed) session.notify({ jsonrpc: '2.0', method: 'notifications/resources/updated', params: { ...params, uri: subscribed.uri } })
     }
   }
 
@@ -392,7 +410,8 @@ export class Dispatcher {
     if (!session || notification.method.endsWith('/list_changed')) return
     let params = notification.params as Params | undefined
     if (notification.method === 'notifications/resources/updated' && !session.scope.single) {
-      params = { ...params, uri: exposedUri(backend, String(params?.uri)) }
+      const original = String(params?.uri)
+      params = { ...params, uri: session.subscriptions.get(subscriptionKey(backend, original))?.uri ?? this.app.capabilities.exposeUri(backend, original) }
     }
     const message = { jsonrpc: '2.0' as const, method: notification.method, params }
     const call = [...session.inflight.values()].reverse().find((c) => c.backend === backend && !c.channel.closed)
@@ -423,7 +442,8 @@ export class Dispatcher {
     const task = createdTask(result)
     const backend = channel.backend
     if (task && backend) this.tasks.track(session, backend, this.app.backends.get(backend)?.config.sessionMode !== 'per-client', task)
-    return result
+    const expose = this.exposer(session, backend)
+    return expose ? exposeToolResult(result, expose) : result
   }
 
   /** `tasks/get`, `tasks/result`, `tasks/cancel` (and the 2026 extension's `tasks/update`): to the backend that holds the task. */
@@ -437,7 +457,9 @@ export class Dispatcher {
     const options = method === 'tasks/result' ? { timeoutMs: Math.max(1, entry.expiresAt - Date.now()) } : {}
     const result = await this.forward(session, id, entry.backend, method, params, channel, false, options)
     if (method !== 'tasks/update') this.tasks.status(entry, method === 'tasks/get' ? result.status : 'completed')
-    return result
+    // a task's result is the tool's result
+    const expose = method === 'tasks/result' ? this.exposer(session, entry.backend) : undefined
+    return expose ? exposeToolResult(result, expose) : result
   }
 
   /**
@@ -553,6 +575,17 @@ const CLIENT_CAPABILITY: Record<string, 'sampling' | 'elicitation' | 'roots'> = 
   'sampling/createMessage': 'sampling',
   'elicitation/create': 'elicitation',
   'roots/list': 'roots'
+}
+
+/** Where a session's subscriptions are kept: by the backend's own URI, whatever URI the client used. */
+function subscriptionKey (backend: string, original: string): string {
+  return `${backend}\n${original}`
+}
+
+/** The resource a session subscribed to under `uri` (it stays reachable by that URI even if the index changed since). */
+function subscribedBy (session: Session, uri: string): Subscription | undefined {
+  for (const subscription of session.subscriptions.values()) if (subscription.uri === uri) return subscription
+  return undefined
 }
 
 /** A 2026 client reaches tasks only when it declared the tasks extension (SEP-2663); a 2025 session always may. */

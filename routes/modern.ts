@@ -9,7 +9,8 @@ import {
 import type { ClientCapabilities, JSONRPCMessage, RequestId, Result } from '@modelcontextprotocol/client'
 import { GATEWAY_INFO, type Backend } from '../backends/backend.js'
 import { RpcCode, RpcError } from '../backends/errors.js'
-import { exposedUri, type Kind, type Scope } from '../plugins/capabilities.js'
+import type { Kind, Scope } from '../plugins/capabilities.js'
+import { wrapUri } from '../plugins/resource-uris.js'
 import { LOG_LEVELS, type Channel, type Session } from '../plugins/sessions.js'
 import { admits, isInputRequired, type Dispatcher } from './dispatch.js'
 import { checkParamHeaders } from './param-headers.js'
@@ -260,9 +261,19 @@ export class ModernEndpoint {
     }
   }
 
-  /** Tells `subscriptions/listen` streams that a resource changed. */
+  /**
+   * Tells `subscriptions/listen` streams that a resource changed. The SDK picks the streams by the URI
+   * each named: on `/mcp` that is the exposed URI, or the gateway's `onemcp://` form, which is always
+   * accepted too (docs/naming.md).
+   */
   resourceUpdated (backend: string, uri: string): void {
-    this.handlers.get('')?.notify.resourceUpdated(exposedUri(backend, uri))
+    const aggregated = this.handlers.get('')
+    if (aggregated) {
+      const exposed = this.app.capabilities.exposeUri(backend, uri)
+      aggregated.notify.resourceUpdated(exposed)
+      const wrapped = wrapUri(backend, uri)
+      if (wrapped !== exposed) aggregated.notify.resourceUpdated(wrapped)
+    }
     this.handlers.get(backend)?.notify.resourceUpdated(uri)
   }
 

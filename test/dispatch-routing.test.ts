@@ -72,10 +72,10 @@ t.test('one gateway, shared and per-client backends', async (t) => {
     t.same(logs.map((n) => n.params.data), ['from my own connection'], 'the log message came with the call')
     t.same(otherLogs, [], 'the other session, with its own connection, heard nothing')
 
-    await mine.subscribeResource({ uri: 'own_1mcp_fixture://hello' })
+    await mine.subscribeResource({ uri: 'onemcp://own/fixture://hello' })
     const touched = await mine.callTool({ name: 'own_1mcp_touch', arguments: { uri: 'fixture://hello' } })
     t.same(touched.content, [{ type: 'text', text: 'notified' }])
-    t.same(updates.map((n) => n.params.uri), ['own_1mcp_fixture://hello'], 'the update names the URI as this session sees it')
+    t.same(updates.map((n) => n.params.uri), ['onemcp://own/fixture://hello'], 'the update names the URI as this session sees it')
   })
 
   t.test('a session on /mcp/<server> hears of updates under the server\'s own URIs', async (t) => {

@@ -30,7 +30,8 @@ t.test('tag filters and presets narrow what a session sees and may call', async 
     const { resources } = await client.listResources()
     const { prompts } = await client.listPrompts()
     const names = new Set([...tools, ...prompts].map((i) => i.name.split('_1mcp_')[0]))
-    for (const r of resources) names.add(r.uri.split('_1mcp_')[0])
+    // every server lists fixture://hello: each is exposed as onemcp://<server>/fixture://hello
+    for (const r of resources) names.add(new URL(r.uri).host)
     return { client, backends: [...names].sort() }
   }
 
@@ -49,7 +50,7 @@ t.test('tag filters and presets narrow what a session sees and may call', async 
     t.same(backends, ['db', 'web'])
     const err = await client.callTool({ name: 'lab_1mcp_echo', arguments: { text: 'x' } }).catch((e) => e)
     t.match(err.message, /unknown tool: lab_1mcp_echo/, 'a server outside the filter cannot be called')
-    const read = await client.readResource({ uri: 'lab_1mcp_fixture://hello' }).catch((e) => e)
+    const read = await client.readResource({ uri: 'onemcp://lab/fixture://hello' }).catch((e) => e)
     t.ok(read instanceof Error, 'nor its resources read')
     const ok = await client.callTool({ name: 'db_1mcp_echo', arguments: { text: 'x' } })
     t.same(ok.content, [{ type: 'text', text: 'db: x' }])

@@ -247,12 +247,12 @@ t.test('subscriptions/listen on /mcp: list changes and updates of a 2025 backend
   const events: string[] = []
   client.setNotificationHandler('notifications/tools/list_changed', async () => { events.push('tools changed') })
   client.setNotificationHandler('notifications/resources/updated', async (notification) => { events.push(`updated ${notification.params.uri}`) })
-  const subscription = await client.listen({ toolsListChanged: true, resourceSubscriptions: ['a_1mcp_fixture://hello'] })
+  const subscription = await client.listen({ toolsListChanged: true, resourceSubscriptions: ['fixture://hello'] })
   t.teardown(() => subscription.close())
 
   const touched = await client.callTool({ name: 'a_1mcp_touch', arguments: { uri: 'fixture://hello' } })
   t.equal(text(touched as { content?: unknown }), 'notified', 'the gateway subscribed at the 2025 backend for the listen stream')
-  await waitFor(() => events.includes('updated a_1mcp_fixture://hello'), 'the resource update on the listen stream')
+  await waitFor(() => events.includes('updated fixture://hello'), 'the resource update on the listen stream')
 
   await client.callTool({ name: 'a_1mcp_grow', arguments: { tool: 'grown' } })
   await waitFor(() => events.includes('tools changed'), 'tools/list_changed on the listen stream')

@@ -53,7 +53,7 @@ t.test('a stdio client reaches the gateway through 1mcp proxy', async (t) => {
     t.notOk(names.some((n) => n.startsWith('lab_')), 'the preset leaves lab out')
     const result = await client.callTool({ name: 'web_1mcp_echo', arguments: { text: 'through stdio' } })
     t.same(result.content, [{ type: 'text', text: 'web: through stdio' }])
-    const resource = await client.readResource({ uri: 'web_1mcp_fixture://hello' })
+    const resource = await client.readResource({ uri: 'onemcp://web/fixture://hello' })
     t.equal((resource.contents[0] as { text: string }).text, 'hello from web')
   })
 

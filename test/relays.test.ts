@@ -106,13 +106,13 @@ t.test('relays between backends and two clients at once: nothing crosses', async
     a.setNotificationHandler(ResourceUpdatedNotificationSchema, async (n) => { updatesA.push(n.params.uri) })
     b.setNotificationHandler(ResourceUpdatedNotificationSchema, async (n) => { updatesB.push(n.params.uri) })
     await waitFor(() => [...gw.app.sessions.all()].filter((s) => s.standalone).length >= 2, 'the GET streams')
-    await a.subscribeResource({ uri: 'beta_1mcp_fixture://hello' })
+    await a.subscribeResource({ uri: 'onemcp://beta/fixture://hello' })
     const touched = await b.callTool({ name: 'beta_1mcp_touch', arguments: { uri: 'fixture://hello' } })
     t.same(touched.content, [{ type: 'text', text: 'notified' }])
     await waitFor(() => updatesA.length > 0, 'the update at a')
-    t.same(updatesA, ['beta_1mcp_fixture://hello'])
+    t.same(updatesA, ['onemcp://beta/fixture://hello'])
     t.same(updatesB, [], 'b did not subscribe')
-    await a.unsubscribeResource({ uri: 'beta_1mcp_fixture://hello' })
+    await a.unsubscribeResource({ uri: 'onemcp://beta/fixture://hello' })
   })
 
   t.test('completion is routed by the prefixed reference', async (t) => {

@@ -118,7 +118,7 @@ t.test('resource subscriptions survive a backend restart: the new process is ask
   const client = await connect(t, gw.url)
   const updates: string[] = []
   client.setNotificationHandler(ResourceUpdatedNotificationSchema, async (n) => { updates.push(n.params.uri) })
-  await client.subscribeResource({ uri: 'r_1mcp_fixture://hello' })
+  await client.subscribeResource({ uri: 'fixture://hello' })
   const backend = gw.app.backends.get('r')!
   const before = backend.pid
   backend.kill('SIGKILL')
@@ -128,5 +128,5 @@ t.test('resource subscriptions survive a backend restart: the new process is ask
     return (result?.content as Array<{ text: string }> | undefined)?.[0]?.text === 'notified' ? result : undefined
   }, 'the restarted backend to hold the subscription again')
   t.ok(touched, 'the new process was subscribed')
-  await waitFor(() => updates.includes('r_1mcp_fixture://hello'), 'the update to reach the subscriber')
+  await waitFor(() => updates.includes('fixture://hello'), 'the update to reach the subscriber')
 })
