@@ -109,6 +109,9 @@ t.test('resource URIs through /mcp', async (t) => {
     const expanded = expand(template.uriTemplate, '6')
     t.match(textOf((await client.readResource({ uri: expanded })).contents as Contents), /^Resource 6: This is a plaintext resource/)
 
+    const completed = await client.complete({ ref: { type: 'ref/resource', uri: template.uriTemplate }, argument: { name: 'resourceId', value: '4' } })
+    t.same(completed.completion.values, ['4'], 'completion is routed by the exposed template')
+
     const prompt = await client.getPrompt({ name: 'everything_1mcp_resource-prompt', arguments: { resourceType: 'Text', resourceId: '2' } })
     const quoted = (prompt.messages[1].content as Block).resource!
     checkUri(t, quoted.uri, 'a prompt\'s embedded resource')
