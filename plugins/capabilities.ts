@@ -103,32 +103,56 @@ export class CapabilityIndex extends EventEmitter<{ changed: [Kind[], string[]] 
     super()
   }
 
-  private readonly refreshing = new Set<Promise<void>>()
+  /** per backend: the refresh loop under way and the kinds asked for since its current listing began */
+  private readonly runs = new Map<Backend, { done: Promise<void>, pending: Set<Kind> }>()
 
-  /** Fetches the lists a backend offers (those in `kinds`), then rebuilds the merged lists. */
+  /**
+   * Fetches the lists a backend offers (those in `kinds`), then rebuilds the merged lists. One
+   * refresh per backend at a time: a request made while one runs joins the single pending one, which
+   * starts when the current one ends (a flood of `list_changed` costs two listings, not one each),
+   * so an older listing never overwrites a newer one. Never rejects (a failed listing is logged).
+   */
   refresh (backend: Backend, kinds: Kind[] = KINDS): Promise<void> {
-    const done = this.doRefresh(backend, kinds).finally(() => this.refreshing.delete(done))
-    this.refreshing.add(done)
-    return done
+    const run = this.runs.get(backend)
+    if (run) {
+      for (const kind of kinds) run.pending.add(kind)
+      return run.done
+    }
+    const fresh = { done: Promise.resolve(), pending: new Set<Kind>() }
+    this.runs.set(backend, fresh)
+    fresh.done = this.refreshLoop(backend, kinds, fresh.pending)
+    return fresh.done
+  }
+
+  private async refreshLoop (backend: Backend, kinds: Kind[], pending: Set<Kind>): Promise<void> {
+    try {
+      for (let next = kinds; next.length > 0; next = KINDS.filter((kind) => pending.has(kind))) {
+        pending.clear()
+        await this.doRefresh(backend, next).catch((err: Error) => this.log.warn({ backend: backend.name, err: err.message }, 'capability refresh failed'))
+      }
+    } finally {
+      this.runs.delete(backend)
+    }
   }
 
   /** Settles when every refresh under way has. */
   async settled (): Promise<void> {
-    while (this.refreshing.size > 0) await Promise.allSettled([...this.refreshing])
+    while (this.runs.size > 0) await Promise.allSettled([...this.runs.values()].map((run) => run.done))
   }
 
   private async doRefresh (backend: Backend, kinds: Kind[]): Promise<void> {
     const catalog = this.catalogs.get(backend.name) ?? emptyCatalog()
-    const fetched = await Promise.all(kinds.map((kind) => this.fetchAll(backend, kind)))
+    // a listing that failed part-way keeps what was stored for that kind: never a partial list
+    const fetched = await Promise.all(kinds.map((kind) => this.fetchAll(backend, kind).catch(() => undefined)))
     if (this.pool.get(backend.name) !== backend || backend.state !== 'ready') return
     const isNew = !this.catalogs.has(backend.name)
-    const changed = kinds.filter((kind, i) => isNew || JSON.stringify(catalog[kind]) !== JSON.stringify(fetched[i]))
+    const changed = kinds.filter((kind, i) => fetched[i] && (isNew || JSON.stringify(catalog[kind]) !== JSON.stringify(fetched[i])))
     changed.forEach((kind) => {
-      catalog[kind] = fetched[kinds.indexOf(kind)]
+      catalog[kind] = fetched[kinds.indexOf(kind)]!
       if (kind === 'tools' || kind === 'prompts') catalog.own[kind] = new Map(catalog[kind].map((item) => [String(item.name), item]))
     })
     this.catalogs.set(backend.name, catalog)
-    if (changed.length > 0) this.rebuild(changed, [backend.name])
+    if (changed.length > 0 || isNew) this.rebuild(changed.length ? changed : kinds, [backend.name])
   }
 
   private async fetchAll (backend: Backend, kind: Kind): Promise<Item[]> {
@@ -141,8 +165,8 @@ export class CapabilityIndex extends EventEmitter<{ changed: [Kind[], string[]] 
         items.push(...(result[kind] as Item[] | undefined ?? []))
         cursor = typeof result.nextCursor === 'string' && result.nextCursor ? result.nextCursor : undefined
       } catch (err) {
-        this.log.warn({ backend: backend.name, kind, err: (err as Error).message }, 'listing failed')
-        break
+        this.log.warn({ backend: backend.name, kind, err: (err as Error).message }, 'listing failed; the stored list is kept')
+        throw err
       }
       if (!cursor) break
     }
@@ -319,7 +343,7 @@ export default fp(async (app) => {
   // clients see no list churn; only a backend that is gone or parked leaves the index.
   app.backends.on('state', (backend, state) => {
     if (state === 'ready') {
-      index.refresh(backend).catch((err) => app.log.warn({ err, backend: backend.name }, 'capability refresh failed'))
+      void index.refresh(backend)
     } else if (state === 'stopped' || state === 'crash-loop') {
       index.drop(backend.name)
     }
@@ -327,6 +351,6 @@ export default fp(async (app) => {
   app.backends.on('updated', (backend) => index.reindex([backend.name]))
   app.backends.on('notification', (backend, notification) => {
     const kinds = KIND_OF_NOTIFICATION[notification.method]
-    if (kinds) index.refresh(backend, kinds).catch((err) => app.log.warn({ err, backend: backend.name }, 'capability refresh failed'))
+    if (kinds) void index.refresh(backend, kinds)
   })
 }, { name: 'capabilities', dependencies: ['backends'], fastify: '5.x' })
