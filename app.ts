@@ -17,6 +17,7 @@ import oauthRoutes from './routes/oauth.js'
 import sseRoutes from './routes/sse.js'
 import metricsRoutes from './routes/metrics.js'
 import { Dispatcher } from './routes/dispatch.js'
+import { hostGuard } from './routes/host-guard.js'
 import type { GatewayConfig } from './schemas/config.js'
 
 export type { GatewayConfig } from './schemas/config.js'
@@ -50,7 +51,19 @@ export function serializeRequest (req: { method: string, url: string, host?: str
   return { method: req.method, url: req.url.replace(SECRET_QUERY_PARAMS, '$1[redacted]'), host: req.host, remoteAddress: req.ip, remotePort: req.socket?.remotePort }
 }
 
+/**
+ * The plugins the config names, in a context of their own behind the Host check of `/mcp` (DNS
+ * rebinding). Auth is each route's choice: `{ onRequest: app.auth.protect }` (docs/security.md).
+ */
 async function registerThirdParty (app: FastifyInstance, specs: string[], baseDir: string): Promise<void> {
+  if (specs.length === 0) return
+  await app.register(async (scope) => {
+    scope.addHook('onRequest', hostGuard(scope))
+    await registerEach(scope, specs, baseDir)
+  })
+}
+
+async function registerEach (app: FastifyInstance, specs: string[], baseDir: string): Promise<void> {
   for (const spec of specs) {
     const target = spec.startsWith('.') || spec.startsWith('/') ? pathToFileURL(resolve(baseDir, spec)).href : spec
     const mod = await import(target) as { default?: FastifyPluginAsync }

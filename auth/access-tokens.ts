@@ -1,11 +1,29 @@
 import { randomUUID } from 'node:crypto'
 import { exportJWK, generateKeyPair, importJWK, jwtVerify, SignJWT, type JWK, type CryptoKey, type JWTPayload } from 'jose'
-import { JsonFile } from './files.js'
+import { dataFileError, JsonFile, type DataFileRole } from './files.js'
 
 const ALG = 'ES256'
 const TYP = 'at+jwt'
 
 interface KeyFile { kid: string, alg: string, privateJwk: JWK, createdAt: string }
+
+const SIGNING_KEY: DataFileRole = { what: 'signing key', fix: 'delete it to create a new one (issued tokens become invalid)' }
+
+/** The stored key pair, or a clear error naming the file when it is not an ES256 private key. */
+async function importKeys (stored: KeyFile, path: string): Promise<{ privateKey: CryptoKey, publicKey: CryptoKey, publicJwk: JWK }> {
+  const jwk = (stored as Partial<KeyFile> | null)?.privateJwk
+  if (typeof stored?.kid !== 'string' || typeof jwk !== 'object' || jwk === null || typeof jwk.d !== 'string') {
+    throw dataFileError(SIGNING_KEY, path, 'is not in the expected shape ({ kid, privateJwk } with a private key)')
+  }
+  try {
+    const privateKey = await importJWK(jwk, ALG) as CryptoKey
+    const { d: _d, ...publicJwk } = jwk
+    const publicKey = await importJWK(publicJwk, ALG) as CryptoKey
+    return { privateKey, publicKey, publicJwk }
+  } catch {
+    throw dataFileError(SIGNING_KEY, path, `does not hold an ${ALG} private key`)
+  }
+}
 
 /** What an access token says (RFC 9068 claims, plus the refresh family it came from). */
 export interface AccessClaims {
@@ -33,16 +51,14 @@ export class AccessTokens {
   ) {}
 
   static async open (path: string): Promise<AccessTokens> {
-    const file = new JsonFile<KeyFile>(path)
+    const file = new JsonFile<KeyFile>(path, SIGNING_KEY)
     let stored = await file.read()
     if (!stored) {
       const { privateKey } = await generateKeyPair(ALG, { extractable: true })
       stored = { kid: randomUUID(), alg: ALG, privateJwk: await exportJWK(privateKey), createdAt: new Date().toISOString() }
       await file.save(stored)
     }
-    const privateKey = await importJWK(stored.privateJwk, ALG) as CryptoKey
-    const { d: _d, ...publicJwk } = stored.privateJwk
-    const publicKey = await importJWK(publicJwk, ALG) as CryptoKey
+    const { privateKey, publicKey, publicJwk } = await importKeys(stored, path)
     return new AccessTokens(privateKey, publicKey, { ...publicJwk, kid: stored.kid, alg: ALG, use: 'sig' }, stored.kid)
   }
 

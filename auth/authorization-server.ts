@@ -8,6 +8,9 @@ import type { AuthStore, ClientAuthMethod, ClientRecord } from './store.js'
 
 /** An OAuth error response (RFC 6749 §5.2 and friends). */
 export class OAuthError extends Error {
+  /** for the audit log only, never sent: what really went wrong when the description is kept generic */
+  detail?: string
+
   // eslint-disable-next-line n/handle-callback-err -- `error` is the OAuth error code of this class, not a callback's error
   constructor (readonly error: string, readonly description: string, readonly statusCode = 400) {
     super(description)
@@ -87,6 +90,9 @@ export type AuthorizeCheck =
 const MAX_PENDING = 10_000
 const PENDING_TTL_MS = 10 * 60 * 1000
 const CIMD_CACHE_MS = 5 * 60 * 1000
+/** What a registration may store: one small file per client (names, URIs and scope together). */
+const MAX_CLIENT_METADATA_BYTES = 8 * 1024
+const MAX_REDIRECT_URI_LENGTH = 2000
 
 function random (bytes = 32): string {
   return randomBytes(bytes).toString('base64url')
@@ -109,8 +115,11 @@ export class AuthorizationServer {
 
   /** Finds a client: registered here, or its metadata document fetched (and cached briefly). */
   async findClient (clientId: string): Promise<ClientRecord> {
-    const registered = this.store.getClient(clientId)
-    if (registered) return registered
+    const registered = await this.store.findClient(clientId)
+    if (registered) {
+      await this.store.clientUsed(registered)
+      return registered
+    }
     if (!isMetadataDocumentUrl(clientId)) throw new OAuthError('invalid_client', 'unknown client_id', 401)
     if (!this.options.allowMetadataDocuments) throw new OAuthError('invalid_client', 'Client ID Metadata Documents are not accepted here', 401)
     const cached = this.documents.get(clientId)
@@ -121,8 +130,10 @@ export class AuthorizationServer {
       this.documents.set(clientId, { client, expiresAt: this.now() + CIMD_CACHE_MS })
       return client
     } catch (err) {
-      if (err instanceof ClientMetadataError) throw new OAuthError('invalid_client', err.message, 401)
-      throw err
+      if (!(err instanceof ClientMetadataError)) throw err
+      const refused = new OAuthError('invalid_client', err.message, 401)
+      refused.detail = err.detail
+      throw refused
     }
   }
 
@@ -317,23 +328,8 @@ export class AuthorizationServer {
     if (!this.options.allowRegistration) throw new OAuthError('access_denied', 'dynamic client registration is turned off', 403)
     if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new OAuthError('invalid_client_metadata', 'the body must be a JSON object')
     if (this.store.clientCount >= (this.options.maxClients ?? 10_000)) throw new OAuthError('temporarily_unavailable', 'too many registered clients', 503)
-    const m = body as Record<string, unknown>
-    const uris = registeredRedirectUris(m)
-    const method = registeredAuthMethod(m)
-    const grantTypes = registeredGrantTypes(m)
-    const text = (name: string, max = 500) => metadataText(m, name, max)
-    const scope = text('scope', 2000)
-    if (scope !== undefined && parseScope(scope).some((s) => !isScopeToken(s))) throw new OAuthError('invalid_client_metadata', 'scope is malformed')
-    const { client, secret } = await this.store.registerClient({
-      client_name: text('client_name', 200),
-      client_uri: text('client_uri', 2000),
-      logo_uri: text('logo_uri', 2000),
-      redirect_uris: uris,
-      grant_types: grantTypes,
-      response_types: ['code'],
-      token_endpoint_auth_method: method,
-      scope
-    })
+    const metadata = registeredMetadata(body as Record<string, unknown>)
+    const { client, secret } = await this.store.registerClient(metadata)
     const { client_secret_sha256: _hash, source: _source, ...published } = client
     return {
       ...Object.fromEntries(Object.entries(published).filter(([, v]) => v !== undefined)),
@@ -362,10 +358,30 @@ function checkCodeRedemption (record: { clientId: string, redirectUri: string, c
   if (typeof params.code_verifier !== 'string' || !verifyS256(params.code_verifier, record.codeChallenge)) throw new OAuthError('invalid_grant', 'code_verifier does not match the code_challenge')
 }
 
+/** The metadata a registration asks to store, checked field by field and bounded as a whole. */
+function registeredMetadata (m: Record<string, unknown>): Parameters<AuthStore['registerClient']>[0] {
+  const text = (name: string, max: number) => metadataText(m, name, max)
+  const scope = text('scope', 2000)
+  if (scope !== undefined && parseScope(scope).some((s) => !isScopeToken(s))) throw new OAuthError('invalid_client_metadata', 'scope is malformed')
+  const metadata = {
+    client_name: text('client_name', 200),
+    client_uri: text('client_uri', 2000),
+    logo_uri: text('logo_uri', 2000),
+    redirect_uris: registeredRedirectUris(m),
+    grant_types: registeredGrantTypes(m),
+    response_types: ['code'],
+    token_endpoint_auth_method: registeredAuthMethod(m),
+    scope
+  }
+  const size = Buffer.byteLength(JSON.stringify(metadata))
+  if (size > MAX_CLIENT_METADATA_BYTES) throw new OAuthError('invalid_client_metadata', `the client metadata takes ${size} bytes; at most ${MAX_CLIENT_METADATA_BYTES} are accepted`)
+  return metadata
+}
+
 function registeredRedirectUris (m: Record<string, unknown>): string[] {
   const uris = m.redirect_uris
-  if (!Array.isArray(uris) || uris.length === 0 || uris.length > 20 || !uris.every((u) => typeof u === 'string')) {
-    throw new OAuthError('invalid_redirect_uri', 'redirect_uris must be a non-empty array of URIs')
+  if (!Array.isArray(uris) || uris.length === 0 || uris.length > 20 || !uris.every((u) => typeof u === 'string' && u.length <= MAX_REDIRECT_URI_LENGTH)) {
+    throw new OAuthError('invalid_redirect_uri', `redirect_uris must be a non-empty array of at most 20 URIs of at most ${MAX_REDIRECT_URI_LENGTH} characters`)
   }
   for (const uri of uris as string[]) {
     const problem = redirectUriProblem(uri)

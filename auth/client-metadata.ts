@@ -11,7 +11,7 @@ for (const [net, prefix] of [
   ['203.0.113.0', 24], ['224.0.0.0', 4], ['240.0.0.0', 4]
 ] as const) BLOCKED.addSubnet(net, prefix, 'ipv4')
 for (const [net, prefix] of [
-  ['::', 128], ['::1', 128], ['64:ff9b::', 96], ['100::', 64], ['2001:db8::', 32], ['fc00::', 7], ['fe80::', 10], ['ff00::', 8]
+  ['::', 128], ['::1', 128], ['64:ff9b::', 96], ['100::', 64], ['2001:db8::', 32], ['fc00::', 7], ['fe80::', 10], ['fec0::', 10], ['ff00::', 8]
 ] as const) BLOCKED.addSubnet(net, prefix, 'ipv6')
 
 /** Whether an IP address is private, loopback, link-local or otherwise not on the public internet. */
@@ -24,6 +24,21 @@ export function isNonPublicAddress (address: string): boolean {
     return BLOCKED.check(address, 'ipv6')
   }
   return true
+}
+
+/** Loopback addresses (IPv4-mapped ones included: BlockList checks those against the IPv4 rule). */
+const LOOPBACK = new BlockList()
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4')
+LOOPBACK.addAddress('::1', 'ipv6')
+
+function isLoopbackAddress (address: string): boolean {
+  const family = isIP(address)
+  return family !== 0 && LOOPBACK.check(address, family === 4 ? 'ipv4' : 'ipv6')
+}
+
+/** Whether the gateway may connect to an address: public ones, and loopback ones only in loopback (development) mode. */
+function mayConnect (address: string, policy: FetchPolicy): boolean {
+  return !isNonPublicAddress(address) || (policy.allowLoopback && isLoopbackAddress(address))
 }
 
 export interface ClientMetadataDocument {
@@ -39,17 +54,33 @@ export interface ClientMetadataDocument {
 }
 
 export interface FetchPolicy {
-  /** development on loopback: allow http and non-public addresses */
-  allowNonPublic: boolean
+  /** the gateway runs on loopback (development): http and loopback addresses are allowed, never private or link-local ones */
+  allowLoopback: boolean
   timeoutMs?: number
   maxBytes?: number
 }
 
 export class ClientMetadataError extends Error {
-  constructor (message: string) {
+  /** for the log: what went wrong, when `message` is kept generic for the client */
+  readonly detail: string
+
+  constructor (message: string, detail = message) {
     super(message)
     this.name = 'ClientMetadataError'
+    this.detail = detail
   }
+}
+
+/**
+ * The one answer to every failure between the URL check and a JSON document in hand: which address
+ * was refused, which port is closed or which status came back must not reach the client (an SSRF
+ * oracle). The reason goes to the audit log as `detail`.
+ */
+export const FETCH_FAILED = 'the client metadata document could not be fetched from the client_id URL'
+
+/** A failure while fetching, reported as `FETCH_FAILED` with the real reason as its detail. */
+function unreachable (err: unknown): ClientMetadataError {
+  return new ClientMetadataError(FETCH_FAILED, err instanceof ClientMetadataError ? err.detail : (err as Error).message)
 }
 
 /** Whether a client_id looks like a Client ID Metadata Document URL (so we should fetch it). */
@@ -70,7 +101,7 @@ function checkUrl (clientId: string, policy: FetchPolicy): URL {
 }
 
 function urlProblem (url: URL, clientId: string, policy: FetchPolicy): string | undefined {
-  if (url.protocol !== 'https:' && !(policy.allowNonPublic && url.protocol === 'http:')) return 'a client_id URL must use https'
+  if (url.protocol !== 'https:' && !(policy.allowLoopback && url.protocol === 'http:')) return 'a client_id URL must use https'
   if (url.username || url.password) return 'a client_id URL must not carry credentials'
   if (url.hash) return 'a client_id URL must not have a fragment'
   if (url.pathname === '/' || url.pathname === '') return 'a client_id URL must have a path'
@@ -78,15 +109,13 @@ function urlProblem (url: URL, clientId: string, policy: FetchPolicy): string | 
   return undefined
 }
 
-/** Resolves the host once, refuses non-public addresses, and pins the connection to what was checked. */
+/** Resolves the host once, refuses addresses the policy forbids, and pins the connection to what was checked. */
 async function resolvePinned (hostname: string, policy: FetchPolicy): Promise<LookupFunction> {
   const host = hostname.startsWith('[') ? hostname.slice(1, -1) : hostname
   const addresses = isIP(host) ? [{ address: host, family: isIP(host) }] : await dnsLookup(host, { all: true, verbatim: true })
   if (addresses.length === 0) throw new ClientMetadataError(`${host} does not resolve`)
-  if (!policy.allowNonPublic) {
-    const bad = addresses.find((a) => isNonPublicAddress(a.address))
-    if (bad) throw new ClientMetadataError(`${host} resolves to a non-public address (${bad.address})`)
-  }
+  const bad = addresses.find((a) => !mayConnect(a.address, policy))
+  if (bad) throw new ClientMetadataError(`refused without connecting: ${host} resolves to ${bad.address}, not a public address${policy.allowLoopback ? ' or loopback' : ''}`)
   const chosen = addresses[0]
   return ((_host: string, options: { all?: boolean }, callback: (...args: unknown[]) => void) => {
     if (options?.all) callback(null, [{ address: chosen.address, family: chosen.family }])
@@ -102,7 +131,7 @@ function readBody (res: IncomingMessage, maxBytes: number): Promise<string> {
       size += chunk.length
       if (size > maxBytes) {
         res.destroy()
-        reject(new ClientMetadataError(`the client metadata document is larger than ${maxBytes} bytes`))
+        reject(new ClientMetadataError(`the document is larger than ${maxBytes} bytes`))
         return
       }
       chunks.push(chunk)
@@ -112,40 +141,42 @@ function readBody (res: IncomingMessage, maxBytes: number): Promise<string> {
   })
 }
 
-/**
- * Fetches and checks a Client ID Metadata Document: https only, public addresses only (unless the
- * gateway runs on loopback for development), no redirects, bounded in size and time, and the
- * document must name itself as the client_id.
- */
-export async function fetchClientMetadata (clientId: string, policy: FetchPolicy): Promise<ClientMetadataDocument> {
-  const url = checkUrl(clientId, policy)
-  const lookup = await resolvePinned(url.hostname, policy)
+/** GETs the document over a connection pinned to the checked address, bounded in time (as a whole) and size. */
+function download (url: URL, lookup: LookupFunction, policy: FetchPolicy): Promise<string> {
   const timeoutMs = policy.timeoutMs ?? 5000
   const maxBytes = policy.maxBytes ?? 5 * 1024
   const send = url.protocol === 'https:' ? httpsRequest : httpRequest
-  const text = await new Promise<string>((resolve, reject) => {
-    const req = send(url, { method: 'GET', lookup, headers: { accept: 'application/json' }, timeout: timeoutMs }, (res) => {
-      if (res.statusCode !== 200) {
+  return new Promise<string>((resolve, reject) => {
+    const req = send(url, { method: 'GET', lookup, headers: { accept: 'application/json' }, signal: AbortSignal.timeout(timeoutMs) }, (res) => {
+      const problem = res.statusCode !== 200
+        ? `answered ${res.statusCode ?? 'nothing'}`
+        : /^application\/([a-z.+-]*\+)?json\b/i.test(res.headers['content-type'] ?? '') ? undefined : 'answered something other than JSON'
+      if (problem) {
         res.resume()
-        reject(new ClientMetadataError(`fetching the client metadata document answered ${res.statusCode ?? 'nothing'}`))
-        return
-      }
-      if (!/^application\/([a-z.+-]*\+)?json\b/i.test(res.headers['content-type'] ?? '')) {
-        res.resume()
-        reject(new ClientMetadataError('the client metadata document is not JSON'))
+        reject(new ClientMetadataError(problem))
         return
       }
       readBody(res, maxBytes).then(resolve, reject)
     })
-    req.on('timeout', () => req.destroy(new ClientMetadataError(`fetching the client metadata document took over ${timeoutMs} ms`)))
-    req.on('error', (err) => reject(err instanceof ClientMetadataError ? err : new ClientMetadataError(`cannot fetch the client metadata document: ${err.message}`)))
+    req.on('error', (err) => reject(err.name === 'AbortError' ? new ClientMetadataError(`took over ${timeoutMs} ms`) : err))
     req.end()
   })
+}
+
+/**
+ * Fetches and checks a Client ID Metadata Document: https only, public addresses only (and loopback
+ * when the gateway runs on loopback for development; never private or link-local ones), no
+ * redirects, bounded in size and time, and the document must name itself as the client_id. Any
+ * failure to get a JSON document is the one generic `FETCH_FAILED` (the reason is its `detail`).
+ */
+export async function fetchClientMetadata (clientId: string, policy: FetchPolicy): Promise<ClientMetadataDocument> {
+  const url = checkUrl(clientId, policy)
   let doc: unknown
   try {
+    const text = await download(url, await resolvePinned(url.hostname, policy), policy)
     doc = JSON.parse(text)
-  } catch {
-    throw new ClientMetadataError('the client metadata document is not valid JSON')
+  } catch (err) {
+    throw unreachable(err)
   }
   return checkDocument(doc, clientId)
 }

@@ -19,8 +19,21 @@ export async function hashPassphrase (passphrase: string): Promise<string> {
   return ['scrypt', DEFAULTS.N, DEFAULTS.r, DEFAULTS.p, salt.toString('base64url'), key.toString('base64url')].join('$')
 }
 
-export function isPassphraseHash (value: string): boolean {
-  return /^scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9_-]+\$[A-Za-z0-9_-]+$/.test(value)
+/**
+ * Whether a value is a hash `hashPassphrase` could have made, with parameters scrypt accepts within
+ * bounded memory (N a power of two, 128·N·r at most 256 MiB, p up to 16): checked at boot, so a bad
+ * hash fails the start instead of every login.
+ */
+export function isPassphraseHash (value: unknown): value is string {
+  if (typeof value !== 'string') return false
+  const match = /^scrypt\$(\d{1,8})\$(\d{1,2})\$(\d{1,2})\$[A-Za-z0-9_-]{16,}\$[A-Za-z0-9_-]{16,}$/.exec(value)
+  if (!match) return false
+  const [n, r, p] = match.slice(1).map(Number)
+  return isPowerOfTwo(n) && r >= 1 && n * r <= 2 ** 21 && p >= 1 && p <= 16
+}
+
+function isPowerOfTwo (n: number): boolean {
+  return n >= 2 && (n & (n - 1)) === 0
 }
 
 export async function verifyPassphrase (passphrase: string, hash: string): Promise<boolean> {

@@ -1,46 +1,16 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto'
+import { unlink } from 'node:fs/promises'
 import { join } from 'node:path'
-import { JsonFile } from './files.js'
-
-export type ClientAuthMethod = 'none' | 'client_secret_basic' | 'client_secret_post'
+import { Type } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
+import { StoredClient, StoredFamily } from '../schemas/auth.js'
+import { dataFileError, readChecked, RecordDir, type DataFileRole } from './files.js'
 
 /** A client as registered (RFC 7591) or read from its metadata document. */
-export interface ClientRecord {
-  client_id: string
-  client_name?: string
-  client_uri?: string
-  logo_uri?: string
-  redirect_uris: string[]
-  grant_types: string[]
-  response_types: string[]
-  token_endpoint_auth_method: ClientAuthMethod
-  scope?: string
-  client_id_issued_at: number
-  /** SHA-256 of the secret, for confidential clients; the secret itself is shown once */
-  client_secret_sha256?: string
-  /** how we know the client: registered here, or its Client ID Metadata Document */
-  source: 'registration' | 'metadata-document'
-}
-
-/**
- * The grant behind a chain of refresh tokens. Each refresh rotates the token; presenting one that
- * was already rotated away means it leaked, and the whole family is revoked (OAuth 2.1 §4.3.1).
- */
-export interface RefreshFamily {
-  id: string
-  clientId: string
-  subject: string
-  scope: string
-  audience: string
-  createdAt: number
-  expiresAt: number
-  /** SHA-256 of the one valid refresh token */
-  current: string
-  /** SHA-256 of the tokens rotated away, newest last (bounded) */
-  previous: string[]
-  revokedAt?: number
-  revokedReason?: string
-}
+export type ClientRecord = StoredClient
+export type ClientAuthMethod = ClientRecord['token_endpoint_auth_method']
+/** The grant behind a chain of refresh tokens (see `StoredFamily`). */
+export type RefreshFamily = StoredFamily
 
 export type RotateResult =
   | { outcome: 'rotated', family: RefreshFamily, refreshToken: string }
@@ -63,42 +33,104 @@ function newRefreshToken (familyId: string): string {
   return `${familyId}.${randomBytes(32).toString('base64url')}`
 }
 
+const CLIENT: DataFileRole = { what: 'client registration', fix: 'delete it (that client must register again)' }
+const FAMILY: DataFileRole = { what: 'refresh-token grant', fix: 'delete it (the client it was issued to must log in again)' }
+const LEGACY_CLIENTS: DataFileRole = { what: 'client registrations', fix: 'fix it or delete it (registered clients must register again)' }
+const LEGACY_FAMILIES: DataFileRole = { what: 'refresh-token grants', fix: 'fix it or delete it (every client must log in again)' }
+
+/** Registered clients and families have UUIDs: safe as file names, and nothing else is looked up on disk. */
+const RECORD_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+const isClient = (v: unknown): v is ClientRecord => Value.Check(StoredClient, v)
+const isFamily = (v: unknown): v is RefreshFamily => Value.Check(StoredFamily, v)
+const LegacyClients = Type.Object({ clients: Type.Array(StoredClient) })
+const LegacyFamilies = Type.Object({ families: Type.Array(StoredFamily) })
+
+/** Default for `auth.registrationTtlSeconds`: a registered client unused for 30 days is deleted. */
+export const DEFAULT_REGISTRATION_TTL_SECONDS = 30 * 86400
+
+export interface AuthStoreOptions {
+  now?: () => number
+  /** a registered client unused this long (and with no live refresh family) is deleted; 0: never */
+  registrationTtlSeconds?: number
+}
+
 /**
- * Client registrations and refresh-token families, in memory and written atomically under the
- * data dir on each change, so they survive a restart. Only hashes of secrets are kept.
+ * Moves a store of the first layout (one file of every record, rewritten on each change) into one
+ * file per record, once: the records are written first, the old file is deleted last, so a crash in
+ * between only repeats the move.
+ */
+async function migrateLegacy<T> (path: string, role: DataFileRole, schema: typeof LegacyClients | typeof LegacyFamilies, records: RecordDir<T>, idOf: (record: T) => string): Promise<void> {
+  const doc = await readChecked(path, role, (v): v is Record<string, T[]> => Value.Check(schema, v), `in the expected shape (${Object.keys(schema.properties)[0]}: a list of records)`)
+  if (!doc) return
+  const list = Object.values(doc)[0]
+  const bad = list.find((r) => !RECORD_ID.test(idOf(r)))
+  if (bad) throw dataFileError(role, path, `holds the id ${JSON.stringify(idOf(bad))}, which is not a UUID`)
+  await Promise.all(list.map((r) => records.save(idOf(r), r)))
+  await unlink(path)
+}
+
+/**
+ * Client registrations and refresh-token families, in memory and under the data dir, one small file
+ * per record (`clients/<id>.json`, `families/<id>.json`) written atomically on each change, so they
+ * survive a restart and a change never rewrites the others. Only hashes of secrets are kept.
+ * Registered clients unused for `registrationTtlSeconds` are deleted.
  */
 export class AuthStore {
   private readonly clients = new Map<string, ClientRecord>()
   private readonly families = new Map<string, RefreshFamily>()
   /** families revoked and not yet expired: read on every request, so kept as a Set */
   private readonly revoked = new Set<string>()
-  private readonly clientFile: JsonFile<{ clients: ClientRecord[] }>
-  private readonly familyFile: JsonFile<{ families: RefreshFamily[] }>
+  private readonly clientDir: RecordDir<ClientRecord>
+  private readonly familyDir: RecordDir<RefreshFamily>
+  private readonly now: () => number
+  private readonly ttlSeconds: number
+  /** how stale `last_used_at` may get before a use writes it again */
+  private readonly touchSeconds: number
 
-  private constructor (dir: string, private readonly now: () => number) {
-    this.clientFile = new JsonFile(join(dir, 'clients.json'))
-    this.familyFile = new JsonFile(join(dir, 'refresh-families.json'))
+  private constructor (dir: string, options: AuthStoreOptions) {
+    this.now = options.now ?? Date.now
+    this.ttlSeconds = options.registrationTtlSeconds ?? DEFAULT_REGISTRATION_TTL_SECONDS
+    this.touchSeconds = Math.min(86400, this.ttlSeconds / 10)
+    this.clientDir = new RecordDir(join(dir, 'clients'), CLIENT, isClient, 'a client record')
+    this.familyDir = new RecordDir(join(dir, 'families'), FAMILY, isFamily, 'a refresh-token family record')
   }
 
-  static async open (dir: string, now: () => number = Date.now): Promise<AuthStore> {
-    const store = new AuthStore(dir, now)
-    for (const client of (await store.clientFile.read())?.clients ?? []) store.clients.set(client.client_id, client)
-    for (const family of (await store.familyFile.read())?.families ?? []) {
+  static async open (dir: string, options: AuthStoreOptions = {}): Promise<AuthStore> {
+    const store = new AuthStore(dir, options)
+    await migrateLegacy(join(dir, 'clients.json'), LEGACY_CLIENTS, LegacyClients, store.clientDir, (c) => c.client_id)
+    await migrateLegacy(join(dir, 'refresh-families.json'), LEGACY_FAMILIES, LegacyFamilies, store.familyDir, (f) => f.id)
+    for (const client of await store.clientDir.readAll()) store.clients.set(client.client_id, client)
+    for (const family of await store.familyDir.readAll()) {
       store.families.set(family.id, family)
       if (family.revokedAt !== undefined) store.revoked.add(family.id)
     }
-    if (store.prune()) await store.saveFamilies()
+    store.prune()
+    await store.flushed()
     return store
   }
 
-  getClient (id: string): ClientRecord | undefined {
-    return this.clients.get(id)
+  /**
+   * A registered client: from memory, or from its file when another instance sharing the data dir
+   * registered it. Undefined when unknown or expired (an expired one is deleted).
+   */
+  async findClient (id: string): Promise<ClientRecord | undefined> {
+    let client = this.clients.get(id)
+    if (!client && RECORD_ID.test(id)) {
+      client = await this.clientDir.read(id).catch(() => undefined)
+      if (client) this.clients.set(id, client)
+    }
+    if (!client) return undefined
+    if (this.expired(client, this.liveClients())) {
+      this.forgetClient(id)
+      return undefined
+    }
+    return client
   }
 
   get clientCount (): number { return this.clients.size }
 
   /** Registers a client; returns the secret (shown once) for a confidential one. */
-  async registerClient (metadata: Omit<ClientRecord, 'client_id' | 'client_id_issued_at' | 'client_secret_sha256' | 'source'>): Promise<{ client: ClientRecord, secret?: string }> {
+  async registerClient (metadata: Omit<ClientRecord, 'client_id' | 'client_id_issued_at' | 'client_secret_sha256' | 'source' | 'last_used_at'>): Promise<{ client: ClientRecord, secret?: string }> {
     const secret = metadata.token_endpoint_auth_method === 'none' ? undefined : randomBytes(32).toString('base64url')
     const client: ClientRecord = {
       ...metadata,
@@ -108,8 +140,41 @@ export class AuthStore {
       source: 'registration'
     }
     this.clients.set(client.client_id, client)
-    await this.clientFile.save({ clients: [...this.clients.values()] })
+    await this.clientDir.save(client.client_id, client)
     return { client, secret }
+  }
+
+  /** Notes that a registered client was used (it does not expire then); writes its file at most once per touch interval. */
+  async clientUsed (client: ClientRecord): Promise<void> {
+    if (client.source !== 'registration' || this.ttlSeconds === 0) return
+    const now = Math.floor(this.now() / 1000)
+    if (now - (client.last_used_at ?? client.client_id_issued_at) < this.touchSeconds) return
+    client.last_used_at = now
+    await this.clientDir.save(client.client_id, client)
+  }
+
+  /** A registered client unused past the TTL, unless a live (unrevoked, unexpired) refresh family still speaks for it. */
+  private expired (client: ClientRecord, live: () => Set<string>): boolean {
+    if (this.ttlSeconds === 0 || client.source !== 'registration') return false
+    const idle = this.now() / 1000 - (client.last_used_at ?? client.client_id_issued_at)
+    return idle > this.ttlSeconds && !live().has(client.client_id)
+  }
+
+  /** The clients with a live refresh family, computed once when first asked. */
+  private liveClients (): () => Set<string> {
+    let live: Set<string> | undefined
+    return () => {
+      if (live) return live
+      const now = this.now()
+      live = new Set([...this.families.values()].filter((f) => f.revokedAt === undefined && f.expiresAt > now).map((f) => f.clientId))
+      return live
+    }
+  }
+
+  private forgetClient (id: string): void {
+    this.clients.delete(id)
+    // a failed delete leaves the file: the client is expired again at the next start
+    this.clientDir.remove(id).catch(() => {})
   }
 
   checkClientSecret (client: ClientRecord, secret: string | undefined): boolean {
@@ -124,7 +189,7 @@ export class AuthStore {
     const now = this.now()
     const family: RefreshFamily = { id, ...grant, createdAt: now, expiresAt: now + ttlSeconds * 1000, current: sha256(refreshToken), previous: [] }
     this.families.set(id, family)
-    await this.saveFamilies()
+    await this.saveFamily(family)
     return { family, refreshToken }
   }
 
@@ -147,7 +212,7 @@ export class AuthStore {
     const next = newRefreshToken(family.id)
     family.previous = [...family.previous, family.current].slice(-PREVIOUS_KEPT)
     family.current = sha256(next)
-    await this.saveFamilies()
+    await this.saveFamily(family)
     return { outcome: 'rotated', family, refreshToken: next }
   }
 
@@ -170,7 +235,7 @@ export class AuthStore {
     family.revokedAt = this.now()
     family.revokedReason = reason
     this.revoked.add(id)
-    await this.saveFamilies()
+    await this.saveFamily(family)
     return true
   }
 
@@ -179,25 +244,25 @@ export class AuthStore {
     return this.revoked.has(familyId)
   }
 
-  /** Drops families past their lifetime; returns whether any went. */
-  prune (): boolean {
+  /** Drops families past their lifetime and registered clients past theirs (their files too). */
+  prune (): void {
     const now = this.now()
-    let changed = false
     for (const [id, family] of this.families) {
-      if (family.expiresAt <= now) {
-        this.families.delete(id)
-        this.revoked.delete(id)
-        changed = true
-      }
+      if (family.expiresAt > now) continue
+      this.families.delete(id)
+      this.revoked.delete(id)
+      this.familyDir.remove(id).catch(() => {})
     }
-    return changed
+    const live = this.liveClients()
+    for (const client of this.clients.values()) if (this.expired(client, live)) this.forgetClient(client.client_id)
   }
 
-  private saveFamilies (): Promise<void> {
-    return this.familyFile.save({ families: [...this.families.values()] })
+  private saveFamily (family: RefreshFamily): Promise<void> {
+    return this.familyDir.save(family.id, family)
   }
 
+  /** Resolves once every write so far is on disk (or failed). */
   async flushed (): Promise<void> {
-    await Promise.all([this.clientFile.flushed(), this.familyFile.flushed()])
+    await Promise.all([this.clientDir.flushed(), this.familyDir.flushed()])
   }
 }

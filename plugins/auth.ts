@@ -4,11 +4,11 @@ import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose'
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { AccessTokens } from '../auth/access-tokens.js'
 import { AuthorizationServer } from '../auth/authorization-server.js'
-import { JsonFile } from '../auth/files.js'
+import { dataFileError, JsonFile, prepareDataDir, type DataFileRole } from '../auth/files.js'
 import { OwnerSessions } from '../auth/owner-sessions.js'
 import { generatePassphrase, hashPassphrase, isPassphraseHash } from '../auth/passphrase.js'
 import { admitsTags, ALL_SERVERS_SCOPE, grantOf, grantsAnything, parseScope, TAG_PREFIX } from '../auth/scopes.js'
-import { AuthStore } from '../auth/store.js'
+import { AuthStore, DEFAULT_REGISTRATION_TTL_SECONDS } from '../auth/store.js'
 import { VerifiedTokens } from '../auth/verified-tokens.js'
 import { debugOn } from './request-logger.js'
 import type { AuthSettings } from '../schemas/auth.js'
@@ -53,8 +53,14 @@ export interface AuthService {
   enabled: boolean
   /** `embedded`: the gateway issues tokens; `external`: it trusts another issuer's; `off` */
   mode: 'embedded' | 'external' | 'off'
-  /** an onRequest hook for protected routes: answers 401/403 itself, or sets `request.auth` */
+  /**
+   * An onRequest hook for protected routes: answers 401/403 itself, or sets `request.auth`. A route of
+   * your own is protected with `{ onRequest: app.auth.protect }` in its options: its 401 then names
+   * protected resource metadata that is served for its path (see docs/security.md).
+   */
   protect: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+  /** whether a path (e.g. `/hello/42`) is a route of a plugin protected with `onRequest: app.auth.protect` */
+  isProtectedPath: (path: string) => boolean
   urls: GatewayUrls
   settings: AuthSettings
   /** logs one auth decision (never a secret) */
@@ -93,8 +99,11 @@ export const DEFAULTS = {
   refreshTokenTtlSeconds: 30 * 86400,
   authorizationCodeTtlSeconds: 60,
   ownerSessionTtlSeconds: 12 * 3600,
+  registrationTtlSeconds: DEFAULT_REGISTRATION_TTL_SECONDS,
   dataDir: '.data'
 } as const
+
+const OWNER_FILE: DataFileRole = { what: 'owner passphrase file', fix: 'delete it to generate a new passphrase at the next start (shown once)' }
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost'])
 const WELL_KNOWN_PRM = '/.well-known/oauth-protected-resource'
@@ -138,11 +147,29 @@ function gatewayUrls (app: FastifyInstance, settings: AuthSettings): GatewayUrls
   }
 }
 
-/** The suffix of a protected path in its resource identifier: `/mcp`, `/mcp/<server>`, `/sse`… */
+/** The path of a protected request in its resource identifier: `/mcp`, `/mcp/<server>`, `/sse`, a plugin's `/hello/42`… */
 function resourcePath (request: FastifyRequest): string {
-  const server = (request.params as { server?: string } | undefined)?.server
-  if (server !== undefined) return `/mcp/${encodeURIComponent(server)}`
-  return request.routeOptions.url ?? '/mcp'
+  const path = request.url.split('?')[0]
+  return path === '' ? '/' : path
+}
+
+/** A route URL (`/things/:id`, `/files/*`) as a pattern its concrete paths match. */
+function routePattern (url: string): RegExp {
+  const segment = (s: string) => s.includes('*') ? '.*' : s.includes(':') ? '[^/]+' : s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+  return new RegExp(`^${url.split('/').map(segment).join('/')}$`)
+}
+
+/**
+ * Records the routes added with `app.auth.protect` among their own hooks (the documented way for
+ * plugins and embedding apps), so their protected resource metadata can be served.
+ */
+function protectedRoutes (app: FastifyInstance, protect: AuthService['protect']): (path: string) => boolean {
+  const patterns: RegExp[] = []
+  app.addHook('onRoute', (route) => {
+    const hooks = [route.onRequest ?? [], route.preHandler ?? []].flat()
+    if (hooks.includes(protect)) patterns.push(routePattern(route.url))
+  })
+  return (path) => patterns.some((p) => p.test(path))
 }
 
 function quoted (value: string): string {
@@ -151,10 +178,16 @@ function quoted (value: string): string {
 
 /** Reads the owner passphrase hash: the config's, else the data dir's, else a new one (shown once). */
 async function ownerPassphrase (app: FastifyInstance, settings: AuthSettings, dataDir: string, announce: (text: string) => void): Promise<string> {
-  if (settings.passphraseHash) return settings.passphraseHash
-  const file = new JsonFile<{ passphraseHash: string, createdAt: string }>(join(dataDir, 'owner.json'))
+  if (settings.passphraseHash !== undefined) {
+    if (!isPassphraseHash(settings.passphraseHash)) throw new Error('auth.passphraseHash is not a hash made by hashPassphrase (scrypt$N$r$p$salt$hash): make one as the README shows, or remove it to have one generated')
+    return settings.passphraseHash
+  }
+  const file = new JsonFile<{ passphraseHash: string, createdAt: string }>(join(dataDir, 'owner.json'), OWNER_FILE)
   const stored = await file.read()
-  if (stored && isPassphraseHash(stored.passphraseHash)) return stored.passphraseHash
+  if (stored !== undefined) {
+    if (!isPassphraseHash(stored?.passphraseHash)) throw dataFileError(OWNER_FILE, file.path, 'does not hold a passphrase hash ({ "passphraseHash": "scrypt$…" })')
+    return stored.passphraseHash
+  }
   const passphrase = generatePassphrase()
   const passphraseHash = await hashPassphrase(passphrase)
   await file.save({ passphraseHash, createdAt: new Date().toISOString() })
@@ -224,15 +257,16 @@ function externalIssuer (external: NonNullable<AuthSettings['external']>, log: F
 async function embeddedIssuer (app: FastifyInstance, settings: AuthSettings, opts: AuthPluginOptions, urls: GatewayUrls, log: FastifyBaseLogger, now: () => number): Promise<Issuer> {
   const dataDir = resolve(opts.baseDir ?? process.cwd(), settings.dataDir ?? DEFAULTS.dataDir)
   if (!isAbsolute(dataDir)) throw new Error(`auth.dataDir does not resolve to an absolute path: ${dataDir}`)
+  await prepareDataDir(dataDir)
   const tokens = await AccessTokens.open(join(dataDir, 'signing-key.json'))
-  const store = await AuthStore.open(dataDir, now)
+  const store = await AuthStore.open(dataDir, { now, registrationTtlSeconds: settings.registrationTtlSeconds ?? DEFAULTS.registrationTtlSeconds })
   const passphraseHash = settings.upstream ? undefined : await ownerPassphrase(app, settings, dataDir, opts.announce ?? ((text) => { process.stderr.write(text) }))
   const server = new AuthorizationServer(tokens, store, authorizationSettings(settings, urls, now))
   const owners = new OwnerSessions((settings.ownerSessionTtlSeconds ?? DEFAULTS.ownerSessionTtlSeconds) * 1000, now)
   const pruner = setInterval(() => {
     server.prune()
     owners.prune()
-    if (store.prune()) void store.flushed()
+    store.prune()
   }, 60_000)
   pruner.unref()
   app.addHook('onClose', async () => {
@@ -260,7 +294,7 @@ function authorizationSettings (settings: AuthSettings, urls: GatewayUrls, now: 
     codeTtlSeconds: settings.authorizationCodeTtlSeconds ?? DEFAULTS.authorizationCodeTtlSeconds,
     allowRegistration: settings.allowDynamicRegistration ?? true,
     allowMetadataDocuments: settings.allowClientMetadataDocuments ?? true,
-    metadataFetchPolicy: () => ({ allowNonPublic: loopbackGateway() }),
+    metadataFetchPolicy: () => ({ allowLoopback: loopbackGateway() }),
     now
   }
 }
@@ -301,7 +335,7 @@ export default fp<AuthPluginOptions>(async (app, opts) => {
   app.decorateRequest('auth', undefined)
 
   if (opts.disabled || settings.enabled === false) {
-    app.decorate('auth', { enabled: false, mode: 'off', protect: async () => {}, urls, settings, audit } satisfies AuthService)
+    app.decorate('auth', { enabled: false, mode: 'off', protect: async () => {}, isProtectedPath: () => false, urls, settings, audit } satisfies AuthService)
     log.warn({ reason: opts.disabled ? '--no-auth' : 'auth.enabled is false' }, 'authentication is OFF: every MCP endpoint is open to anyone who can reach it; keep the gateway on loopback')
     return
   }
@@ -389,5 +423,6 @@ export default fp<AuthPluginOptions>(async (app, opts) => {
     audit(request, 'access', 'allowed', { clientId: claims.clientId, subject: claims.subject })
   }
 
-  app.decorate('auth', { enabled: true, mode: settings.external ? 'external' : 'embedded', protect, urls, settings, audit, embedded } satisfies AuthService)
+  const isProtectedPath = protectedRoutes(app, protect)
+  app.decorate('auth', { enabled: true, mode: settings.external ? 'external' : 'embedded', protect, isProtectedPath, urls, settings, audit, embedded } satisfies AuthService)
 }, { name: 'auth', dependencies: ['config', 'metrics'], fastify: '5.x' })

@@ -1,10 +1,16 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { HealthReport, Readiness } from '../schemas/health.js'
+import { hostGuard } from './host-guard.js'
 
-/** `/health` (the full report), `/health/live` (the process answers) and `/health/ready`. No auth. */
+/**
+ * `/health` (the full report), `/health/live` (the process answers) and `/health/ready`. No auth.
+ * The report names backends and their errors, so it has the Host check of `/mcp` (DNS rebinding);
+ * the two probes do not: orchestrators call them by the pod's address, and they tell nothing.
+ */
 const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/health', {
+    onRequest: hostGuard(app),
     schema: { response: { 200: HealthReport, 503: HealthReport } }
   }, async (_request, reply) => {
     const report = app.health.report()

@@ -25,8 +25,9 @@ function originAllowed (origin: string, config: GatewayConfig, external: URL | u
 /**
  * Rejects requests whose Host or Origin is not this gateway, so a web page cannot reach it through
  * DNS rebinding: loopback names, the host of `externalUrl`, and `allowedHosts`/`allowedOrigins`.
+ * `checkOrigin: false` checks the Host alone, for endpoints that any origin may call (CORS).
  */
-export function hostGuard (app: FastifyInstance): (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void {
+export function hostGuard (app: FastifyInstance, { checkOrigin = true }: { checkOrigin?: boolean } = {}): (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void {
   // the parsed externalUrl of the config in force (it changes only on a reload)
   let parsed: { from?: string, url?: URL } = {}
   const externalUrl = (config: GatewayConfig) => {
@@ -43,7 +44,7 @@ export function hostGuard (app: FastifyInstance): (request: FastifyRequest, repl
       void reply.code(403).send({ statusCode: 403, code: 'GW_HOST_NOT_ALLOWED', error: 'Forbidden', message: `Host '${host}' is not allowed; add it to "allowedHosts" or set "externalUrl"` })
       return
     }
-    const origin = request.headers.origin
+    const origin = checkOrigin ? request.headers.origin : undefined
     if (origin !== undefined && !originAllowed(origin, config, external)) {
       request.log.warn({ origin }, 'request refused: Origin not allowed')
       void reply.code(403).send({ statusCode: 403, code: 'GW_ORIGIN_NOT_ALLOWED', error: 'Forbidden', message: `Origin '${origin}' is not allowed; add it to "allowedOrigins"` })

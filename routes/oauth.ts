@@ -9,11 +9,13 @@ import { verifyPassphrase } from '../auth/passphrase.js'
 import { scopesSupported } from '../auth/scopes.js'
 import type { ClientAuthMethod } from '../auth/store.js'
 import type { UpstreamIdpSettings } from '../schemas/auth.js'
+import { hostGuard } from './host-guard.js'
 
 type Form = Record<string, string | string[]>
 
 const PRM_SUFFIX = /^\/(mcp(\/[A-Za-z0-9_-]+)?|sse|messages|metrics)$/
 const UPSTREAM = 'upstreamIdp'
+const REGISTRATION_BODY_LIMIT = 64 * 1024
 
 function parseForm (text: string): Form {
   const out: Form = {}
@@ -22,6 +24,15 @@ function parseForm (text: string): Form {
     out[key] = existing === undefined ? value : Array.isArray(existing) ? [...existing, value] : [existing, value]
   }
   return out
+}
+
+/** One half of Basic credentials: form-encoded (RFC 6749 §2.3.1), so a bad `%` escape is a malformed request. */
+function basicPart (text: string): string {
+  try {
+    return decodeURIComponent(text.replace(/\+/g, ' '))
+  } catch {
+    throw new OAuthError('invalid_request', 'malformed Basic credentials: bad percent-encoding')
+  }
 }
 
 /** A parameter that must appear at most once (RFC 6749 §3.1, §3.2). */
@@ -126,6 +137,10 @@ const oauthRoutes: FastifyPluginAsync = async (app) => {
   const limits = settings.rateLimit ?? {}
   const windowMs = (limits.windowSeconds ?? 60) * 1000
 
+  // DNS rebinding: the same Host check as /mcp. Origin is not checked here: browser-based clients
+  // call /token, /register and /revoke cross-origin (CORS below), and the pages are navigations.
+  app.addHook('onRequest', hostGuard(app, { checkOrigin: false }))
+
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 64 * 1024 }, (_req, body, done) => {
     done(null, parseForm(body as string))
   })
@@ -150,7 +165,7 @@ const oauthRoutes: FastifyPluginAsync = async (app) => {
     reply.header('cache-control', 'max-age=60').send(protectedResourceMetadata('')))
   app.get('/.well-known/oauth-protected-resource/*', async (request, reply) => {
     const suffix = '/' + (request.params as { '*': string })['*']
-    if (!PRM_SUFFIX.test(suffix)) return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: 'no protected resource at this path' })
+    if (!PRM_SUFFIX.test(suffix) && !auth.isProtectedPath(suffix)) return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: 'no protected resource at this path' })
     return reply.header('cache-control', 'max-age=60').send(protectedResourceMetadata(suffix))
   })
 
@@ -226,7 +241,7 @@ const oauthRoutes: FastifyPluginAsync = async (app) => {
     const check = await server.checkAuthorizeRequest(request.query as Record<string, unknown>)
     const clientId = (request.query as Record<string, unknown>).client_id
     if (!check.ok) {
-      auth.audit(request, 'authorize', 'refused', { clientId, reason: check.error.description })
+      auth.audit(request, 'authorize', 'refused', { clientId, reason: check.error.description, ...(check.error.detail ? { detail: check.error.detail } : {}) })
       if (check.redirect) return redirectToClient(reply, check.redirect.uri, { error: check.error.error, error_description: check.error.description, state: check.redirect.state })
       return sendPage(reply, 400, errorPage('This authorization request cannot be served', check.error.description))
     }
@@ -334,10 +349,10 @@ const oauthRoutes: FastifyPluginAsync = async (app) => {
       const decoded = Buffer.from(header.slice(6).trim(), 'base64').toString('utf8')
       const colon = decoded.indexOf(':')
       if (colon < 0) throw new OAuthError('invalid_client', 'malformed Basic credentials', 401)
-      const clientId = decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, ' '))
+      const clientId = basicPart(decoded.slice(0, colon))
       const bodyId = single(form, 'client_id')
       if (bodyId !== undefined && bodyId !== clientId) throw new OAuthError('invalid_request', 'client_id differs from the Basic credentials')
-      return { clientId, secret: decodeURIComponent(decoded.slice(colon + 1).replace(/\+/g, ' ')), method: 'client_secret_basic' }
+      return { clientId, secret: basicPart(decoded.slice(colon + 1)), method: 'client_secret_basic' }
     }
     const secret = single(form, 'client_secret')
     return { clientId: single(form, 'client_id'), secret, method: secret === undefined ? 'none' : 'client_secret_post' }
@@ -345,7 +360,7 @@ const oauthRoutes: FastifyPluginAsync = async (app) => {
 
   function sendOAuthError (request: FastifyRequest, reply: FastifyReply, err: unknown, event: string): FastifyReply {
     if (!(err instanceof OAuthError)) throw err
-    auth.audit(request, event, 'refused', { error: err.error, reason: err.description })
+    auth.audit(request, event, 'refused', { error: err.error, reason: err.description, ...(err.detail ? { detail: err.detail } : {}) })
     if (err.statusCode === 401 && /^Basic /i.test(request.headers.authorization ?? '')) reply.header('www-authenticate', 'Basic realm="1mcp"')
     return reply.code(err.statusCode).header('cache-control', 'no-store').header('pragma', 'no-cache').send(err.toJSON())
   }
@@ -391,7 +406,8 @@ const oauthRoutes: FastifyPluginAsync = async (app) => {
     }
   })
 
-  app.post('/register', async (request, reply) => {
+  // a registration is a few hundred bytes; the metadata itself is bounded in AuthorizationServer.register
+  app.post('/register', { bodyLimit: REGISTRATION_BODY_LIMIT }, async (request, reply) => {
     try {
       const registered = await server.register(request.body)
       auth.audit(request, 'register', 'registered', { clientId: registered.client_id, clientName: registered.client_name })

@@ -47,6 +47,48 @@ export const AuthSettings = Type.Object({
   external: Type.Optional(ExternalIssuerSettings),
   allowDynamicRegistration: Type.Optional(Type.Boolean({ description: 'RFC 7591 registration at /register (default true)' })),
   allowClientMetadataDocuments: Type.Optional(Type.Boolean({ description: 'https client_id URLs (Client ID Metadata Documents, default true)' })),
+  registrationTtlSeconds: Type.Optional(Type.Integer({
+    minimum: 0,
+    maximum: 10 * 365 * 86400,
+    description: 'a dynamically registered client unused this long (and holding no live refresh token) is deleted (default 30 days; 0 keeps clients forever)'
+  })),
   rateLimit: Type.Optional(AuthRateLimit)
 }, { additionalProperties: false })
 export type AuthSettings = Static<typeof AuthSettings>
+
+/** A client as registered (RFC 7591) or read from its metadata document; one file per client in the data dir. */
+export const StoredClient = Type.Object({
+  client_id: Type.String({ minLength: 1 }),
+  client_name: Type.Optional(Type.String()),
+  client_uri: Type.Optional(Type.String()),
+  logo_uri: Type.Optional(Type.String()),
+  redirect_uris: Type.Array(Type.String()),
+  grant_types: Type.Array(Type.String()),
+  response_types: Type.Array(Type.String()),
+  token_endpoint_auth_method: Type.Union([Type.Literal('none'), Type.Literal('client_secret_basic'), Type.Literal('client_secret_post')]),
+  scope: Type.Optional(Type.String()),
+  client_id_issued_at: Type.Number({ description: 'seconds since the epoch' }),
+  last_used_at: Type.Optional(Type.Number({ description: 'seconds since the epoch, updated at most once per touch interval' })),
+  client_secret_sha256: Type.Optional(Type.String({ description: 'SHA-256 of the secret, for confidential clients; the secret itself is shown once' })),
+  source: Type.Union([Type.Literal('registration'), Type.Literal('metadata-document')], { description: 'registered here, or known from its Client ID Metadata Document' })
+})
+export type StoredClient = Static<typeof StoredClient>
+
+/**
+ * The grant behind a chain of refresh tokens. Each refresh rotates the token; presenting one that
+ * was already rotated away means it leaked, and the whole family is revoked (OAuth 2.1 §4.3.1).
+ */
+export const StoredFamily = Type.Object({
+  id: Type.String({ minLength: 1 }),
+  clientId: Type.String(),
+  subject: Type.String(),
+  scope: Type.String(),
+  audience: Type.String(),
+  createdAt: Type.Number(),
+  expiresAt: Type.Number(),
+  current: Type.String({ description: 'SHA-256 of the one valid refresh token' }),
+  previous: Type.Array(Type.String(), { description: 'SHA-256 of the tokens rotated away, newest last (bounded)' }),
+  revokedAt: Type.Optional(Type.Number()),
+  revokedReason: Type.Optional(Type.String())
+})
+export type StoredFamily = Static<typeof StoredFamily>

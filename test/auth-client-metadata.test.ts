@@ -1,7 +1,7 @@
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
-import { fetchClientMetadata, isNonPublicAddress } from '../auth/client-metadata.js'
+import { FETCH_FAILED, fetchClientMetadata, isNonPublicAddress } from '../auth/client-metadata.js'
 import { s256 } from '../auth/pkce.js'
 import { approve, postForm, startAuthGateway, mcpPost } from './auth-helpers.js'
 
@@ -28,11 +28,13 @@ t.test('non-public addresses are recognised', async (t) => {
 })
 
 t.test('SSRF guards when the gateway is not on loopback', async (t) => {
-  const policy = { allowNonPublic: false }
+  const policy = { allowLoopback: false }
   await t.rejects(fetchClientMetadata('http://example.com/client.json', policy), /must use https/)
-  await t.rejects(fetchClientMetadata('https://127.0.0.1/client.json', policy), /non-public address/)
-  await t.rejects(fetchClientMetadata('https://localhost/client.json', policy), /non-public address/)
-  await t.rejects(fetchClientMetadata('https://[::1]/client.json', policy), /non-public address/)
+  const refused = { message: FETCH_FAILED, detail: /refused without connecting/ }
+  await t.rejects(fetchClientMetadata('https://127.0.0.1/client.json', policy), refused)
+  await t.rejects(fetchClientMetadata('https://localhost/client.json', policy), refused)
+  await t.rejects(fetchClientMetadata('https://[::1]/client.json', policy), refused)
+  await t.rejects(fetchClientMetadata('https://[::ffff:a00:1]/client.json', policy), refused, 'an IPv4-mapped private address in hex form')
   await t.rejects(fetchClientMetadata('https://example.com/', policy), /must have a path/)
   await t.rejects(fetchClientMetadata('https://user:pw@example.com/c.json', policy), /credentials/)
 })
@@ -44,11 +46,11 @@ t.test('document checks: size, self-naming, no secrets', async (t) => {
     '/secret.json': (b) => ({ client_id: `${b}/secret.json`, redirect_uris: ['http://127.0.0.1:9/cb'], client_secret: 'x' }),
     '/good.json': (b) => ({ client_id: `${b}/good.json`, client_name: 'Doc Client', redirect_uris: ['http://127.0.0.1:9/cb'] })
   })
-  const policy = { allowNonPublic: true }
-  await t.rejects(fetchClientMetadata(`${base}/big.json`, policy), /larger than/)
+  const policy = { allowLoopback: true }
+  await t.rejects(fetchClientMetadata(`${base}/big.json`, policy), { message: FETCH_FAILED, detail: /larger than/ })
   await t.rejects(fetchClientMetadata(`${base}/liar.json`, policy), /another client_id/)
   await t.rejects(fetchClientMetadata(`${base}/secret.json`, policy), /client secret/)
-  await t.rejects(fetchClientMetadata(`${base}/missing.json`, policy), /answered 404/)
+  await t.rejects(fetchClientMetadata(`${base}/missing.json`, policy), { message: FETCH_FAILED, detail: /answered 404/ })
   const doc = await fetchClientMetadata(`${base}/good.json`, policy)
   t.equal(doc.client_name, 'Doc Client')
 })
