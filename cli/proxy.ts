@@ -1,10 +1,12 @@
 import { StdioServerTransport } from '@modelcontextprotocol/server/stdio'
-import { SdkHttpError, StreamableHTTPClientTransport, type JSONRPCMessage } from '@modelcontextprotocol/client'
+import { SdkHttpError, StreamableHTTPClientTransport, type AuthProvider, type JSONRPCMessage } from '@modelcontextprotocol/client'
 import { compileTagFilter, TagFilterError } from '../filters/tag-filter.js'
 import { listOption, parse, type Command, type Io } from './command.js'
 import { readConfigFile, resolveConfigPath } from './config-file.js'
 import { CliError, UsageError } from './errors.js'
 import { gatewayBaseUrl } from './gateway-url.js'
+import { CredentialFile, credentialsDir, loginResource } from './credentials.js'
+import { GatewayLogin } from './login.js'
 
 const HELP = `1mcp proxy [OPTIONS]
 
@@ -19,8 +21,13 @@ Options:
   --tags a,b          only servers carrying any of these tags
   --tag-filter EXPR   only servers matching a tag filter ('web and not beta')
   --preset NAME       only servers a preset selects
-  --token TOKEN       a bearer token for a gateway with auth on (ONEMCP_TOKEN)
+  --token TOKEN       a bearer token to send instead of logging in (ONEMCP_TOKEN)
   --config FILE       the gateway's config file, read only for its address (ONEMCP_CONFIG)
+
+With auth on (the gateway's default) the proxy logs in by itself: at the first 401 it opens the
+browser for the owner to approve (ONEMCP_BROWSER=PROGRAM to choose the browser, =none to only print
+the URL on stderr), then keeps the tokens in ~/.config/1mcp/ (ONEMCP_CREDENTIALS_DIR) and refreshes
+them. See docs/cli.md.
 
 In an MCP client's config:
   { "command": "1mcp", "args": ["proxy", "--preset", "dev"] }
@@ -90,6 +97,14 @@ export async function relay (stdio: StdioServerTransport, http: StreamableHTTPCl
   return done
 }
 
+/** A fixed token when one is given, else the OAuth login kept for this endpoint. */
+export function gatewayAuth (target: URL, token: string | undefined, io: Io): AuthProvider {
+  const fixed = token ?? io.env.ONEMCP_TOKEN
+  if (fixed) return { token: async () => fixed }
+  const resource = loginResource(target)
+  return new GatewayLogin({ resource, file: new CredentialFile(credentialsDir(io.env), resource), env: io.env, say: io.err })
+}
+
 export const proxyCommand: Command = {
   name: 'proxy',
   summary: 'a stdio MCP server that forwards to a running gateway',
@@ -123,8 +138,7 @@ export const proxyCommand: Command = {
     } catch {
       throw new CliError(`'${base}' is not a URL`, 'pass the gateway\'s address, e.g. --url http://127.0.0.1:3050/mcp')
     }
-    const token = values.token ?? io.env.ONEMCP_TOKEN
-    const http = new StreamableHTTPClientTransport(target, token ? { requestInit: { headers: { authorization: `Bearer ${token}` } } } : undefined)
+    const http = new StreamableHTTPClientTransport(target, { authProvider: gatewayAuth(target, values.token, io) })
     await relay(new StdioServerTransport(), http, io, target.href)
     // The client is gone: leave now rather than wait for idle keep-alive sockets to time out.
     setTimeout(() => process.exit(), 50).unref()
