@@ -3,7 +3,8 @@ import {
   auth, extractWWWAuthenticateParams,
   type AuthProvider, type OAuthClientProvider, type OAuthDiscoveryState, type StoredOAuthClientInformation, type StoredOAuthTokens
 } from '@modelcontextprotocol/client'
-import { CredentialFile, type StoredLogin } from './credentials.js'
+import type { Io } from './command.js'
+import { CredentialFile, credentialsDir, loginResource, type StoredLogin } from './credentials.js'
 import { LoopbackCallback, openBrowser } from './loopback.js'
 
 export interface LoginOptions {
@@ -46,7 +47,8 @@ export class GatewayLogin implements AuthProvider {
 
   constructor (private readonly opts: LoginOptions) {}
 
-  private get timeoutMs (): number {
+  /** How long a browser login may take (ONEMCP_LOGIN_TIMEOUT_MS, default 5 minutes). */
+  get timeoutMs (): number {
     const configured = Number(this.opts.env.ONEMCP_LOGIN_TIMEOUT_MS)
     return Number.isFinite(configured) && configured > 0 ? configured : DEFAULT_LOGIN_TIMEOUT_MS
   }
@@ -128,7 +130,8 @@ export class GatewayLogin implements AuthProvider {
 
   /** The SDK's view of this login. */
   private readonly provider: OAuthClientProvider & { redirectUrl: string } = (() => {
-    const self = this // eslint-disable-line @typescript-eslint/no-this-alias -- the getters below read this login's state
+    // The getters below read this login's state.
+    const self = this
     return {
       get redirectUrl () {
         return self.callback?.url ?? (self.current?.client as { redirect_uris?: string[] } | undefined)?.redirect_uris?.[0] ?? 'http://127.0.0.1/callback'
@@ -155,4 +158,10 @@ export class GatewayLogin implements AuthProvider {
       invalidateCredentials: (what) => self.forget(what)
     }
   })()
+}
+
+/** The login `1mcp proxy` keeps for the gateway endpoint `target` (its query aside). */
+export function gatewayLogin (target: URL, io: Pick<Io, 'env' | 'err'>): GatewayLogin {
+  const resource = loginResource(target)
+  return new GatewayLogin({ resource, file: new CredentialFile(credentialsDir(io.env), resource), env: io.env, say: io.err })
 }

@@ -90,7 +90,7 @@ export function browserCommand (env: NodeJS.ProcessEnv, platform: NodeJS.Platfor
 export function openBrowser (url: string, env: NodeJS.ProcessEnv, warn: (text: string) => void): void {
   const command = browserCommand(env)
   if (!command) return
-  const child = spawn(command[0], [...command.slice(1), url], { stdio: ['ignore', 'ignore', 'inherit'] })
+  const child = spawn(command[0], [...command.slice(1), url], { env, stdio: ['ignore', 'ignore', 'inherit'] })
   child.on('error', (err) => warn(`1mcp proxy: could not start ${command[0]} (${err.message}); open the URL above by hand\n`))
   child.unref()
 }

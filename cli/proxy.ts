@@ -4,9 +4,8 @@ import { compileTagFilter, TagFilterError } from '../filters/tag-filter.js'
 import { listOption, parse, type Command, type Io } from './command.js'
 import { readConfigFile, resolveConfigPath } from './config-file.js'
 import { CliError, UsageError } from './errors.js'
-import { gatewayBaseUrl } from './gateway-url.js'
-import { CredentialFile, credentialsDir, loginResource } from './credentials.js'
-import { GatewayLogin } from './login.js'
+import { describeFailure, gatewayBaseUrl } from './gateway-url.js'
+import { gatewayLogin } from './login.js'
 
 const HELP = `1mcp proxy [OPTIONS]
 
@@ -43,12 +42,6 @@ export function proxyTarget (base: string, filters: { tags: string[], tagFilter?
   return url
 }
 
-function describe (err: unknown): string {
-  if (err instanceof SdkHttpError) return `the gateway answered ${err.status}: ${err.message}`
-  const cause = (err as { cause?: { code?: string, message?: string } }).cause
-  return cause ? `cannot reach the gateway (${cause.code ?? cause.message})` : (err as Error).message
-}
-
 /**
  * Relays JSON-RPC messages between two transports without interpreting them, so ids, progress
  * tokens, cancellations and capabilities stay exactly as the two ends sent them. The only thing it
@@ -77,17 +70,17 @@ export async function relay (stdio: StdioServerTransport, http: StreamableHTTPCl
     }
     stdio.send(message).catch((err) => io.err(`1mcp proxy: writing to the client failed: ${(err as Error).message}\n`))
   }
-  http.onerror = (err) => { if (!closing) io.err(`1mcp proxy: ${describe(err)}\n`) }
+  http.onerror = (err) => { if (!closing) io.err(`1mcp proxy: ${describeFailure(err)}\n`) }
 
   stdio.onmessage = (message: JSONRPCMessage) => {
     if ('method' in message && message.method === 'initialize' && 'id' in message) initializeIds.add(message.id)
     http.send(message).catch((err) => {
       if (!('id' in message) || !('method' in message)) return
       initializeIds.delete(message.id)
-      io.err(`1mcp proxy: ${message.method} failed: ${describe(err)}\n`)
+      io.err(`1mcp proxy: ${message.method} failed: ${describeFailure(err)}\n`)
       const status = err instanceof SdkHttpError ? err.status : undefined
       const hint = status === 404 ? 'the gateway ended the session; restart the client' : `check that the gateway runs at ${target}`
-      void stdio.send({ jsonrpc: '2.0', id: message.id, error: { code: -32603, message: `1mcp proxy: ${describe(err)}; ${hint}` } })
+      void stdio.send({ jsonrpc: '2.0', id: message.id, error: { code: -32603, message: `1mcp proxy: ${describeFailure(err)}; ${hint}` } })
     })
   }
   stdio.onerror = (err) => io.err(`1mcp proxy: stdin: ${err.message}\n`)
@@ -98,11 +91,9 @@ export async function relay (stdio: StdioServerTransport, http: StreamableHTTPCl
 }
 
 /** A fixed token when one is given, else the OAuth login kept for this endpoint. */
-export function gatewayAuth (target: URL, token: string | undefined, io: Io): AuthProvider {
+function gatewayAuth (target: URL, token: string | undefined, io: Io): AuthProvider {
   const fixed = token ?? io.env.ONEMCP_TOKEN
-  if (fixed) return { token: async () => fixed }
-  const resource = loginResource(target)
-  return new GatewayLogin({ resource, file: new CredentialFile(credentialsDir(io.env), resource), env: io.env, say: io.err })
+  return fixed ? { token: async () => fixed } : gatewayLogin(target, io)
 }
 
 export const proxyCommand: Command = {
