@@ -3,13 +3,15 @@ import { copyFile, mkdir, readdir, readFile } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { GatewayConfig, ServerConfig } from '../schemas/config.js'
-import { transportKind } from '../backends/backend.js'
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client'
+import { GATEWAY_INFO, transportKind } from '../backends/backend.js'
 import { parse, runGroup, table, type Command, type Io } from './command.js'
 import { editConfigFile, readConfigFile, resolveConfigPath, writeFileAtomic } from './config-file.js'
 import { CliError, UsageError } from './errors.js'
-import { gatewayBaseUrl } from './gateway-url.js'
+import { describeFailure, gatewayBaseUrl } from './gateway-url.js'
+import { gatewayLogin } from './login.js'
 import {
-  APP_IDS, APPS, convertEntry, findApp, GATEWAY_ENTRY_NAME, homeDir, pointsAtGateway, readAppFile, safeName,
+  APP_IDS, APPS, convertEntry, findApp, GATEWAY_ENTRY_NAME, gatewayEntry, homeDir, pointsAtGateway, readAppFile, safeName, usesProxy,
   type AppDefinition, type AppFile, type GatewayLink
 } from './apps.js'
 
@@ -159,29 +161,58 @@ function indentOf (text: string): string | number {
 
 interface ConsolidateOptions { configPath: string, link: GatewayLink, all: boolean, dryRun: boolean }
 
-/** Consolidates one app; true when its config was changed. */
-async function consolidateApp (app: AppDefinition, opts: ConsolidateOptions, io: Io): Promise<boolean> {
+/** What consolidating one app changes: its file and the servers that move to the gateway. */
+interface Plan { app: AppDefinition, file: AppFile, found: Candidate[], importable: Candidate[] }
+
+/** Looks at one app; undefined when there is nothing to change (or only a dry run). */
+async function planApp (app: AppDefinition, opts: ConsolidateOptions, io: Io): Promise<Plan | undefined> {
   const file = await readAppFile(app, io.env)
   if (!file.exists) {
     if (!opts.all) io.out(`${app.id}: no config at ${file.path}; nothing to do\n`)
-    return false
+    return undefined
   }
   const found = candidates(file, opts.link.url)
   const importable = found.filter((c) => c.server && !c.gateway)
   for (const c of found.filter((c) => c.problem)) io.err(`${app.id}: leaving '${c.name}' out: ${c.problem}\n`)
   const alreadyLinked = found.some((c) => c.gateway) && importable.length === 0
-  if (alreadyLinked) { io.out(`${app.id}: already uses the gateway\n`); return false }
+  if (alreadyLinked) { io.out(`${app.id}: already uses the gateway\n`); return undefined }
   if (opts.dryRun) {
-    io.out(`${app.id}: would import ${importable.map((c) => c.name).join(', ') || 'nothing'} and point ${file.path} at ${opts.link.url}\n`)
-    return false
+    io.out(`${app.id}: would import ${importable.map((c) => c.name).join(', ') || 'nothing'} and point ${file.path} at ${opts.link.url}${usesProxy(app, opts.link) ? ' through `1mcp proxy`' : ''}\n`)
+    return undefined
   }
+  return { app, file, found, importable }
+}
+
+/** Consolidates one app: backs its config up, imports its servers, points it at the gateway. */
+async function applyPlan ({ app, file, found, importable }: Plan, opts: ConsolidateOptions, io: Io): Promise<void> {
   const backup = await backUp(file, io.env)
   const imported = await importServers(app, importable, opts.configPath, io)
   const kept = Object.fromEntries(found.filter((c) => !c.server && !c.gateway).map((c) => [c.name, file.servers[c.name]]))
-  const next = { ...file.doc, [app.serversKey]: { ...kept, [GATEWAY_ENTRY_NAME]: app.gatewayEntry(opts.link) } }
+  const next = { ...file.doc, [app.serversKey]: { ...kept, [GATEWAY_ENTRY_NAME]: gatewayEntry(app, opts.link) } }
   await writeFileAtomic(file.path, JSON.stringify(next, null, indentOf(file.text)) + '\n')
   io.out(`${app.id}: imported ${imported.length ? imported.join(', ') : 'no servers'}; ${basename(file.path)} now points at ${opts.link.url} (backup: ${backup})\n`)
-  return true
+}
+
+/**
+ * An app that starts `1mcp proxy` cannot show a login itself: log the proxy in now (the browser
+ * flow, if the gateway has auth on and there is no usable login yet), before anything is changed.
+ * Connecting the way the proxy will also proves the gateway answers at that URL.
+ */
+async function logProxyIn (url: string, io: Io): Promise<void> {
+  const target = new URL(url)
+  const login = gatewayLogin(target, io)
+  const transport = new StreamableHTTPClientTransport(target, { authProvider: login })
+  const client = new Client({ name: '1mcp app consolidate', version: GATEWAY_INFO.version })
+  try {
+    // The first request waits for the owner in the browser: give it the login's time, not a request's.
+    await client.connect(transport, { timeout: login.timeoutMs + 30_000 })
+    await transport.terminateSession().catch(() => {})
+  } catch (err) {
+    throw new CliError(`cannot connect \`1mcp proxy\` to the gateway at ${url}: ${describeFailure(err)}; nothing was changed`,
+      'start the gateway (`1mcp serve`) and approve the login in the browser, or pass --no-login to let the proxy log in when the app first starts it')
+  } finally {
+    await client.close().catch(() => {})
+  }
 }
 
 /** Adds an app's servers to the gateway's config; returns the names they have there. */
@@ -214,6 +245,13 @@ Options:
   --preset NAME   point the apps at /mcp?preset=NAME
   --via-proxy     use \`1mcp proxy\` (stdio) even for apps that speak HTTP
   --command CMD   the command that runs 1mcp in the apps' entries (default: this installation)
+  --no-login      do not connect to the gateway first (see below)
+
+An app that only starts stdio servers (Claude Desktop, or any app with --via-proxy) gets a
+\`1mcp proxy\` entry. Before changing anything, consolidate connects to the gateway as that proxy
+will; when the gateway has auth on and there is no login yet, it opens the browser for the owner
+to approve (the proxy keeps the tokens, see \`1mcp proxy --help\`). If that fails, nothing is changed.
+With --no-login the proxy logs in when the app first starts it.
 ${COMMON_HELP}`,
   async run (argv, io) {
     const { values, positionals } = parse(argv, {
@@ -223,17 +261,22 @@ ${COMMON_HELP}`,
       'dry-run': { type: 'boolean' },
       preset: { type: 'string' },
       'via-proxy': { type: 'boolean' },
-      command: { type: 'string' }
+      command: { type: 'string' },
+      'no-login': { type: 'boolean' }
     }, 'app consolidate')
     const apps = selectedApps(positionals, values.all, 'app consolidate')
     const { path: configPath, doc } = await gatewayConfig(values.config, io)
     if (values.preset && !doc.presets?.[values.preset]) throw new CliError(`no preset named '${values.preset}' in ${configPath}`, 'create it first with `1mcp preset create`')
     const link: GatewayLink = { url: gatewayMcpUrl(values.url, io, doc, values.preset), proxy: await proxyLauncher(values.command), viaProxy: values['via-proxy'] === true }
-    let changed = 0
+    const opts: ConsolidateOptions = { configPath, link, all: values.all === true, dryRun: values['dry-run'] === true }
+    const plans: Plan[] = []
     for (const app of apps) {
-      if (await consolidateApp(app, { configPath, link, all: values.all === true, dryRun: values['dry-run'] === true }, io)) changed++
+      const plan = await planApp(app, opts, io)
+      if (plan) plans.push(plan)
     }
-    if (changed) io.out('Restart the apps to pick up the change. A running gateway loads the new servers by itself.\n')
+    if (!values['no-login'] && plans.some((p) => usesProxy(p.app, link))) await logProxyIn(link.url, io)
+    for (const plan of plans) await applyPlan(plan, opts, io)
+    if (plans.length) io.out('Restart the apps to pick up the change. A running gateway loads the new servers by itself.\n')
   }
 }
 

@@ -26,8 +26,10 @@ export interface AppDefinition {
   /** whether the file may hold comments and trailing commas */
   jsonc: boolean
   path: (env: NodeJS.ProcessEnv, platform: NodeJS.Platform) => string
-  /** the entry that points the app at the gateway */
-  gatewayEntry: (link: GatewayLink) => Record<string, unknown>
+  /** the entry that points the app at the gateway's URL; absent for an app that only starts stdio servers */
+  httpEntry?: (url: string) => Record<string, unknown>
+  /** whether its stdio entries carry `"type": "stdio"` */
+  typedStdio?: boolean
 }
 
 export const GATEWAY_ENTRY_NAME = '1mcp'
@@ -45,7 +47,16 @@ function appData (env: NodeJS.ProcessEnv, platform: NodeJS.Platform): string {
   return env.ONEMCP_HOME ? join(home, '.config') : env.XDG_CONFIG_HOME ?? join(home, '.config')
 }
 
-const proxyEntry = (link: GatewayLink) => ({ command: link.proxy.command, args: [...link.proxy.args, 'proxy', '--url', link.url] })
+/** Whether the app reaches the gateway through `1mcp proxy` (stdio) rather than by its URL. */
+export function usesProxy (app: AppDefinition, link: GatewayLink): boolean {
+  return !app.httpEntry || link.viaProxy
+}
+
+/** The entry that points an app at the gateway. */
+export function gatewayEntry (app: AppDefinition, link: GatewayLink): Record<string, unknown> {
+  if (!usesProxy(app, link)) return app.httpEntry!(link.url)
+  return { ...(app.typedStdio ? { type: 'stdio' } : {}), command: link.proxy.command, args: [...link.proxy.args, 'proxy', '--url', link.url] }
+}
 
 export const APPS: AppDefinition[] = [
   {
@@ -54,8 +65,7 @@ export const APPS: AppDefinition[] = [
     serversKey: 'mcpServers',
     jsonc: false,
     path: (env, platform) => join(appData(env, platform), 'Claude', 'claude_desktop_config.json'),
-    // Its config file only starts stdio servers.
-    gatewayEntry: proxyEntry
+    // Its config file only starts stdio servers: no httpEntry.
   },
   {
     id: 'claude-code',
@@ -63,7 +73,8 @@ export const APPS: AppDefinition[] = [
     serversKey: 'mcpServers',
     jsonc: false,
     path: (env) => join(homeDir(env), '.claude.json'),
-    gatewayEntry: (link) => link.viaProxy ? { type: 'stdio', ...proxyEntry(link) } : { type: 'http', url: link.url }
+    typedStdio: true,
+    httpEntry: (url) => ({ type: 'http', url })
   },
   {
     id: 'cursor',
@@ -71,7 +82,7 @@ export const APPS: AppDefinition[] = [
     serversKey: 'mcpServers',
     jsonc: false,
     path: (env) => join(homeDir(env), '.cursor', 'mcp.json'),
-    gatewayEntry: (link) => link.viaProxy ? proxyEntry(link) : { url: link.url }
+    httpEntry: (url) => ({ url })
   },
   {
     id: 'vscode',
@@ -79,7 +90,8 @@ export const APPS: AppDefinition[] = [
     serversKey: 'servers',
     jsonc: true,
     path: (env, platform) => join(appData(env, platform), 'Code', 'User', 'mcp.json'),
-    gatewayEntry: (link) => link.viaProxy ? { type: 'stdio', ...proxyEntry(link) } : { type: 'http', url: link.url }
+    typedStdio: true,
+    httpEntry: (url) => ({ type: 'http', url })
   },
   {
     id: 'windsurf',
@@ -87,7 +99,7 @@ export const APPS: AppDefinition[] = [
     serversKey: 'mcpServers',
     jsonc: false,
     path: (env) => join(homeDir(env), '.codeium', 'windsurf', 'mcp_config.json'),
-    gatewayEntry: (link) => link.viaProxy ? proxyEntry(link) : { serverUrl: link.url }
+    httpEntry: (url) => ({ serverUrl: url })
   },
   {
     id: 'cline',
@@ -95,7 +107,7 @@ export const APPS: AppDefinition[] = [
     serversKey: 'mcpServers',
     jsonc: false,
     path: (env, platform) => join(appData(env, platform), 'Code', 'User', 'globalStorage', 'saoudrizwan.claude-dev', 'settings', 'cline_mcp_settings.json'),
-    gatewayEntry: (link) => link.viaProxy ? proxyEntry(link) : { type: 'streamableHttp', url: link.url }
+    httpEntry: (url) => ({ type: 'streamableHttp', url })
   }
 ]
 

@@ -1,4 +1,5 @@
 import { DEFAULT_HOST, DEFAULT_PORT, type GatewayConfig } from '../schemas/config.js'
+import { SdkHttpError } from '@modelcontextprotocol/client'
 import { CliError } from './errors.js'
 
 /** The running gateway's base URL: `--url`, then `ONEMCP_URL`, then the config's externalUrl or host and port. */
@@ -31,4 +32,11 @@ export async function fetchGatewayJson (url: string, token?: string): Promise<{ 
   } catch {
     throw new CliError(`${url} answered ${res.status} with something that is not JSON`, 'check that --url points at a 1mcp gateway')
   }
+}
+
+/** Why a request to the gateway failed, in a few words: its HTTP status, or why it could not be reached. */
+export function describeFailure (err: unknown): string {
+  if (err instanceof SdkHttpError) return `the gateway answered ${err.status}: ${err.message}`
+  const cause = (err as { cause?: { code?: string, message?: string } }).cause
+  return cause ? `cannot reach the gateway (${cause.code ?? cause.message})` : (err as Error).message
 }

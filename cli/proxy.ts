@@ -1,10 +1,11 @@
 import { StdioServerTransport } from '@modelcontextprotocol/server/stdio'
-import { SdkHttpError, StreamableHTTPClientTransport, type JSONRPCMessage } from '@modelcontextprotocol/client'
+import { SdkHttpError, StreamableHTTPClientTransport, type AuthProvider, type JSONRPCMessage } from '@modelcontextprotocol/client'
 import { compileTagFilter, TagFilterError } from '../filters/tag-filter.js'
 import { listOption, parse, type Command, type Io } from './command.js'
 import { readConfigFile, resolveConfigPath } from './config-file.js'
 import { CliError, UsageError } from './errors.js'
-import { gatewayBaseUrl } from './gateway-url.js'
+import { describeFailure, gatewayBaseUrl } from './gateway-url.js'
+import { gatewayLogin } from './login.js'
 
 const HELP = `1mcp proxy [OPTIONS]
 
@@ -19,8 +20,13 @@ Options:
   --tags a,b          only servers carrying any of these tags
   --tag-filter EXPR   only servers matching a tag filter ('web and not beta')
   --preset NAME       only servers a preset selects
-  --token TOKEN       a bearer token for a gateway with auth on (ONEMCP_TOKEN)
+  --token TOKEN       a bearer token to send instead of logging in (ONEMCP_TOKEN)
   --config FILE       the gateway's config file, read only for its address (ONEMCP_CONFIG)
+
+With auth on (the gateway's default) the proxy logs in by itself: at the first 401 it opens the
+browser for the owner to approve (ONEMCP_BROWSER=PROGRAM to choose the browser, =none to only print
+the URL on stderr), then keeps the tokens in ~/.config/1mcp/ (ONEMCP_CREDENTIALS_DIR) and refreshes
+them. See docs/cli.md.
 
 In an MCP client's config:
   { "command": "1mcp", "args": ["proxy", "--preset", "dev"] }
@@ -34,12 +40,6 @@ export function proxyTarget (base: string, filters: { tags: string[], tagFilter?
   if (filters.tagFilter) url.searchParams.set('tag-filter', filters.tagFilter)
   if (filters.preset) url.searchParams.set('preset', filters.preset)
   return url
-}
-
-function describe (err: unknown): string {
-  if (err instanceof SdkHttpError) return `the gateway answered ${err.status}: ${err.message}`
-  const cause = (err as { cause?: { code?: string, message?: string } }).cause
-  return cause ? `cannot reach the gateway (${cause.code ?? cause.message})` : (err as Error).message
 }
 
 /**
@@ -70,17 +70,17 @@ export async function relay (stdio: StdioServerTransport, http: StreamableHTTPCl
     }
     stdio.send(message).catch((err) => io.err(`1mcp proxy: writing to the client failed: ${(err as Error).message}\n`))
   }
-  http.onerror = (err) => { if (!closing) io.err(`1mcp proxy: ${describe(err)}\n`) }
+  http.onerror = (err) => { if (!closing) io.err(`1mcp proxy: ${describeFailure(err)}\n`) }
 
   stdio.onmessage = (message: JSONRPCMessage) => {
     if ('method' in message && message.method === 'initialize' && 'id' in message) initializeIds.add(message.id)
     http.send(message).catch((err) => {
       if (!('id' in message) || !('method' in message)) return
       initializeIds.delete(message.id)
-      io.err(`1mcp proxy: ${message.method} failed: ${describe(err)}\n`)
+      io.err(`1mcp proxy: ${message.method} failed: ${describeFailure(err)}\n`)
       const status = err instanceof SdkHttpError ? err.status : undefined
       const hint = status === 404 ? 'the gateway ended the session; restart the client' : `check that the gateway runs at ${target}`
-      void stdio.send({ jsonrpc: '2.0', id: message.id, error: { code: -32603, message: `1mcp proxy: ${describe(err)}; ${hint}` } })
+      void stdio.send({ jsonrpc: '2.0', id: message.id, error: { code: -32603, message: `1mcp proxy: ${describeFailure(err)}; ${hint}` } })
     })
   }
   stdio.onerror = (err) => io.err(`1mcp proxy: stdin: ${err.message}\n`)
@@ -88,6 +88,12 @@ export async function relay (stdio: StdioServerTransport, http: StreamableHTTPCl
   await http.start()
   await stdio.start()
   return done
+}
+
+/** A fixed token when one is given, else the OAuth login kept for this endpoint. */
+function gatewayAuth (target: URL, token: string | undefined, io: Io): AuthProvider {
+  const fixed = token ?? io.env.ONEMCP_TOKEN
+  return fixed ? { token: async () => fixed } : gatewayLogin(target, io)
 }
 
 export const proxyCommand: Command = {
@@ -123,8 +129,7 @@ export const proxyCommand: Command = {
     } catch {
       throw new CliError(`'${base}' is not a URL`, 'pass the gateway\'s address, e.g. --url http://127.0.0.1:3050/mcp')
     }
-    const token = values.token ?? io.env.ONEMCP_TOKEN
-    const http = new StreamableHTTPClientTransport(target, token ? { requestInit: { headers: { authorization: `Bearer ${token}` } } } : undefined)
+    const http = new StreamableHTTPClientTransport(target, { authProvider: gatewayAuth(target, values.token, io) })
     await relay(new StdioServerTransport(), http, io, target.href)
     // The client is gone: leave now rather than wait for idle keep-alive sockets to time out.
     setTimeout(() => process.exit(), 50).unref()

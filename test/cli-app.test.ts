@@ -1,8 +1,17 @@
 import t from 'tap'
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
+import { createServer, type AddressInfo } from 'node:net'
+import { fileURLToPath } from 'node:url'
+import { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { cli, cliEnv, tempHome } from './cli-helpers.js'
+import { PASSPHRASE, startAuthGateway } from './auth-helpers.js'
+import { echoFixture, uncoveredChildEnv } from './helpers.js'
 import { stripJsonComments } from '../cli/apps.js'
+import { CredentialFile, credentialsDir } from '../cli/credentials.js'
+
+const BROWSER = fileURLToPath(new URL('./fixtures/oauth-browser.mjs', import.meta.url))
 
 const STDIO = { command: 'npx', args: ['-y', '@modelcontextprotocol/server-filesystem', '/tmp'], env: { DEBUG: '1' } }
 
@@ -71,7 +80,7 @@ t.test('consolidate imports, backs up and points each app at the gateway; restor
   t.match(dry.out, /cursor: would import files, remote and point .* at http:\/\/127\.0\.0\.1:4200\/mcp/)
   for (const { path, text } of Object.values(files)) t.equal(await readFile(path, 'utf8'), text, `dry run leaves ${path}`)
 
-  const run = await cli(['app', 'consolidate', '--all', '--command', '/opt/1mcp'], env)
+  const run = await cli(['app', 'consolidate', '--all', '--command', '/opt/1mcp', '--no-login'], env)
   t.equal(run.code, 0, run.err)
   t.match(run.err, /windsurf: leaving 'broken' out/)
   t.match(run.err, /cursor: 'files': the gateway has no place for autoApprove/)
@@ -123,7 +132,7 @@ t.test('consolidate with a preset and through the stdio proxy', async (t) => {
   const files = await writeApps(home)
   const missing = await cli(['app', 'consolidate', 'cursor', '--preset', 'nope'], env)
   t.match(missing.err, /no preset named 'nope'[\s\S]*1mcp preset create/)
-  const run = await cli(['app', 'consolidate', 'cursor', '--preset', 'dev', '--via-proxy', '--url', 'http://10.0.0.1:3050'], env)
+  const run = await cli(['app', 'consolidate', 'cursor', '--preset', 'dev', '--via-proxy', '--url', 'http://10.0.0.1:3050', '--no-login'], env)
   t.equal(run.code, 0, run.err)
   const entry = JSON.parse(await readFile(files.cursor.path, 'utf8')).mcpServers['1mcp']
   t.equal(entry.command, process.execPath, 'node runs this installation\'s bin')
@@ -143,4 +152,51 @@ t.test('mistakes say what to do next', async (t) => {
   await mkdir(join(home, '.cursor'), { recursive: true })
   await writeFile(join(home, '.cursor/mcp.json'), '{ "mcpServers": ')
   t.match((await cli(['app', 'discover', 'cursor'], env)).err, /Cursor's config .* is not valid JSON[\s\S]*fix it/)
+})
+
+t.test('consolidate logs the stdio proxy in to a gateway with auth on before it changes anything', async (t) => {
+  const gw = await startAuthGateway(t, { config: { mcpServers: { echo: echoFixture('echo') } } })
+  const home = await tempHome(t)
+  const browserLog = join(home, 'browser.log')
+  const env = cliEnv(home, { ONEMCP_BROWSER: `${process.execPath} ${BROWSER}`, BROWSER_PASSPHRASE: PASSPHRASE, BROWSER_LOG: browserLog, ONEMCP_LOGIN_TIMEOUT_MS: '60000' })
+  const gatewayConfig = JSON.stringify({ mcpServers: {} })
+  await writeFile(env.ONEMCP_CONFIG!, gatewayConfig)
+  const files = await writeApps(home)
+  const desktop = files['claude-desktop']
+  const unchanged = async (what: string) => {
+    t.equal(await readFile(desktop.path, 'utf8'), desktop.text, `${what}: the app's config is unchanged`)
+    t.equal(await readFile(env.ONEMCP_CONFIG!, 'utf8'), gatewayConfig, `${what}: the gateway's config is unchanged`)
+    t.same(await readdir(join(home, '.1mcp')).catch(() => []), [], `${what}: no backup made`)
+  }
+
+  const noLogin = await cli(['app', 'consolidate', 'claude-desktop', '--url', gw.base], { ...env, ONEMCP_BROWSER: 'none', ONEMCP_LOGIN_TIMEOUT_MS: '1000' })
+  t.equal(noLogin.code, 1)
+  t.match(noLogin.err, /cannot connect `1mcp proxy` to the gateway at http:\/\/127\.0\.0\.1:\d+\/mcp: no login within 1 s; nothing was changed\n {2}→ start the gateway/)
+  await unchanged('login not approved')
+
+  const free = createServer()
+  await new Promise<void>((resolve) => free.listen(0, '127.0.0.1', resolve))
+  const closedPort = (free.address() as AddressInfo).port
+  await new Promise((resolve) => free.close(resolve))
+  const down = await cli(['app', 'consolidate', 'claude-desktop', '--url', `http://127.0.0.1:${closedPort}`], env)
+  t.equal(down.code, 1)
+  t.match(down.err, /cannot connect `1mcp proxy` to the gateway at http:\/\/127\.0\.0\.1:\d+\/mcp: cannot reach the gateway \(ECONNREFUSED\); nothing was changed/)
+  await unchanged('gateway down')
+
+  const run = await cli(['app', 'consolidate', 'claude-desktop', '--url', gw.base], env)
+  t.equal(run.code, 0, run.err)
+  t.equal((await readFile(browserLog, 'utf8')).split('\n').filter(Boolean).length, 1, 'the owner approved the proxy once, in the browser')
+  const stored = await new CredentialFile(credentialsDir(env), `${gw.base}/mcp`).read()
+  t.ok(stored.tokens?.refresh_token, 'the proxy\'s tokens are stored')
+  const entry = JSON.parse(await readFile(desktop.path, 'utf8')).mcpServers['1mcp']
+  t.same(entry.args.slice(-3), ['proxy', '--url', `${gw.base}/mcp`])
+
+  // The entry as the app starts it: the proxy uses the stored login, with no browser to fall back on.
+  const transport = new StdioClientTransport({ command: entry.command, args: entry.args, env: uncoveredChildEnv({ ...env, ONEMCP_BROWSER: 'none', ONEMCP_LOGIN_TIMEOUT_MS: '1000' }) as Record<string, string>, stderr: 'pipe' })
+  const client = new Client({ name: 'claude-desktop', version: '1' })
+  t.teardown(() => client.close())
+  await client.connect(transport)
+  const result = await client.callTool({ name: 'echo_1mcp_echo', arguments: { text: 'from the app' } })
+  t.same(result.content, [{ type: 'text', text: 'echo: from the app' }])
+  await client.close()
 })

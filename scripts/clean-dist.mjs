@@ -1,0 +1,4 @@
+// Removes dist/ before a build, so a module deleted from the sources does not linger in the package.
+import { rmSync } from 'node:fs'
+
+rmSync(new URL('../dist/', import.meta.url), { recursive: true, force: true })
