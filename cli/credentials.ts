@@ -55,7 +55,7 @@ export class CredentialFile {
   async read (): Promise<StoredLogin> {
     let stored: StoredLogin | undefined
     try {
-      stored = await readJson<StoredLogin>(this.path)
+      stored = await readJson<StoredLogin>(this.path, { what: 'stored login', fix: 'remove it to log in afresh' })
     } catch (err) {
       throw new CliError((err as Error).message, `remove ${this.path} to log in afresh`)
     }
