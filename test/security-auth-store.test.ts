@@ -240,6 +240,9 @@ t.test('a plugin route protected with onRequest: app.auth.protect names metadata
   t.equal(metadata.status, 200, 'the metadata URL of the 401 is served')
   t.match(await metadata.json(), { resource: `${gw.base}/hello/world`, authorization_servers: [gw.base], bearer_methods_supported: ['header'] })
   t.equal((await fetch(`${gw.base}/.well-known/oauth-protected-resource/open`)).status, 404, 'an unprotected route has no metadata')
+  const wildcard = await fetch(`${gw.base}/files/a/b.txt`)
+  t.equal(wildcard.headers.get('www-authenticate'), `Bearer resource_metadata="${gw.base}/.well-known/oauth-protected-resource/files/a/b.txt"`)
+  t.match(await (await fetch(`${gw.base}/.well-known/oauth-protected-resource/files/a/b.txt`)).json(), { resource: `${gw.base}/files/a/b.txt` }, 'a wildcard route too')
 
   const token = await forgeToken(gw.dataDir, { sub: 'owner', client_id: 'c1', scope: 'mcp', aud: `${gw.base}/hello/world`, iss: gw.base })
   const allowed = await fetch(`${gw.base}/hello/world`, { headers: { authorization: `Bearer ${token}` } })
