@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { serializeMessage, STDIO_DEFAULT_MAX_BUFFER_SIZE, type JSONRPCMessage, type Transport } from '@modelcontextprotocol/client'
+import { SdkError, SdkErrorCode, serializeMessage, STDIO_DEFAULT_MAX_BUFFER_SIZE, type JSONRPCMessage, type Transport } from '@modelcontextprotocol/client'
 
 export interface StdioOptions {
   command: string
@@ -169,7 +169,7 @@ export class StdioTransport implements Transport {
    * the batch is written (or, under backpressure, drained).
    */
   send (message: JSONRPCMessage): Promise<void> {
-    if (!this.child?.stdin || this.closed) return Promise.reject(new Error(this.exitReason ?? 'not connected'))
+    if (!this.child?.stdin || this.closed) return Promise.reject(this.notConnected())
     if (!this.batch) {
       const batch = this.batch = newBatch()
       setImmediate(() => this.flush(batch))
@@ -178,10 +178,15 @@ export class StdioTransport implements Transport {
     return this.batch.promise
   }
 
+  /** A send to a child that is gone: the SDK's own "not connected", so every caller reports the backend unavailable. */
+  private notConnected (): SdkError {
+    return new SdkError(SdkErrorCode.NotConnected, this.exitReason ?? 'not connected')
+  }
+
   private flush ({ lines, resolve, reject }: Batch): void {
     this.batch = undefined
     const stdin = this.child?.stdin
-    const gone = () => reject(new Error(this.exitReason ?? 'not connected'))
+    const gone = () => reject(this.notConnected())
     if (!stdin || this.closed || stdin.writableEnded || stdin.destroyed) {
       gone()
       return
