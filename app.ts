@@ -1,9 +1,8 @@
 import { dirname, resolve } from 'node:path'
-import { readFile } from 'node:fs/promises'
 import { pathToFileURL } from 'node:url'
 import Fastify, { LogController, type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import fp from 'fastify-plugin'
-import configPlugin, { parseConfigText, validateConfig, type ConfigPluginOptions } from './plugins/config.js'
+import configPlugin, { loadConfig, type ConfigPluginOptions } from './plugins/config.js'
 import authPlugin from './plugins/auth.js'
 import backendsPlugin from './plugins/backends.js'
 import capabilitiesPlugin from './plugins/capabilities.js'
@@ -112,8 +111,7 @@ export interface BuildOptions extends GatewayOptions {
 
 /** Reads the settings Fastify needs before it exists (trustProxy, bodyLimit, logLevel). */
 async function bootSettings (opts: GatewayOptions): Promise<GatewayConfig> {
-  const doc = opts.configPath ? parseConfigText(await readFile(opts.configPath, 'utf8')) : validateConfig(opts.config ?? { mcpServers: {} })
-  return { ...doc, ...opts.overrides }
+  return await loadConfig({ path: opts.configPath, config: opts.config, overrides: opts.overrides })
 }
 
 /** Logger options: whatever the caller gives, always with the redaction and the request serializer. */

@@ -1,7 +1,10 @@
 import { existsSync } from 'node:fs'
+import { mkdir, writeFile } from 'node:fs/promises'
+import { dirname } from 'node:path'
 import { parseArgs } from 'node:util'
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.js'
+import { locateConfig, type ConfigLocation } from './plugins/config.js'
 import type { GatewayConfig } from './schemas/config.js'
 
 import { DEFAULT_HOST, DEFAULT_PORT } from './schemas/config.js'
@@ -11,7 +14,8 @@ export { DEFAULT_HOST, DEFAULT_PORT }
 export const SERVE_HELP = `1mcp serve: one MCP endpoint in front of many MCP servers
 
 Options (each also from an environment variable):
-  --config FILE        config file (ONEMCP_CONFIG; default ./config.json)
+  --config FILE        config file (ONEMCP_CONFIG; default ./config.json, else
+                       ~/.config/1mcp/config.json, created empty at the first start)
   --port N             port (ONEMCP_PORT; default ${DEFAULT_PORT})
   --host H             address to bind (ONEMCP_HOST; default ${DEFAULT_HOST}, loopback only)
   --external-url URL   public base URL behind a reverse proxy (ONEMCP_EXTERNAL_URL)
@@ -36,7 +40,7 @@ export function parseServeArgs (argv: string[], env: NodeJS.ProcessEnv = process
   })
   return {
     help: values.help === true,
-    configPath: values.config ?? env.ONEMCP_CONFIG ?? (existsSync('config.json') ? 'config.json' : undefined),
+    config: locateConfig(values.config, env),
     noAuth: values['no-auth'] === true || env.ONEMCP_NO_AUTH === '1' || env.ONEMCP_NO_AUTH === 'true',
     overrides: configOverrides(values, env)
   }
@@ -63,11 +67,24 @@ function parsePort (portText: string | undefined): number | undefined {
   return port
 }
 
+/** The user's config file, created (with no servers, private to the user) when that is where the config is looked for and it is missing. */
+async function createUserConfig (config: ConfigLocation): Promise<boolean> {
+  if (config.source !== 'user' || existsSync(config.path)) return false
+  await mkdir(dirname(config.path), { recursive: true, mode: 0o700 })
+  await writeFile(config.path, '{\n  "mcpServers": {}\n}\n', { mode: 0o600, flag: 'wx' }).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EEXIST') throw new Error(`cannot create the config file ${config.path} (${err.code ?? err.message}); pass --config FILE`)
+  })
+  return true
+}
+
 /** Builds the gateway, installs graceful shutdown and listens. */
 export async function serve (argv: string[]): Promise<void> {
   const args = parseServeArgs(argv)
   if (args.help) { process.stdout.write(SERVE_HELP); return }
-  const app = await buildApp({ configPath: args.configPath, overrides: args.overrides, noAuth: args.noAuth })
+  const created = await createUserConfig(args.config)
+  const app = await buildApp({ configPath: args.config.path, overrides: args.overrides, noAuth: args.noAuth })
+  if (created) app.log.warn({ config: args.config.path }, 'no ./config.json here: created the user config file, with no MCP servers yet; add one with `1mcp mcp add NAME -- COMMAND ARGS...` or pass --config FILE')
+  else if (args.config.source === 'user') app.log.info({ config: args.config.path }, 'no ./config.json here: serving the user config file')
   closeWithGrace({ delay: 15_000 }, async ({ signal, err }) => {
     if (err) app.log.error({ err }, 'shutting down after an error')
     else app.log.info({ signal }, 'shutting down')

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync } from 'node:fs'
 import { SdkError, SdkErrorCode, serializeMessage, STDIO_DEFAULT_MAX_BUFFER_SIZE, type JSONRPCMessage, type Transport } from '@modelcontextprotocol/client'
 
 export interface StdioOptions {
@@ -81,6 +82,16 @@ function isResponse (message: Record<string, unknown>): boolean {
   return (typeof id === 'string' || typeof id === 'number') && ('result' in message || 'error' in message)
 }
 
+const STDERR_TAIL_LINES = 3
+const STDERR_TAIL_CHARS = 300
+
+/** How a child ended; a failure quotes the last lines it wrote to stderr (a missing npm package says so there). */
+function describeExit (code: number | null, signal: NodeJS.Signals | null, tail: string[]): string {
+  if (signal) return `process killed by ${signal}`
+  const base = `process exited with code ${code}`
+  return code !== 0 && tail.length > 0 ? `${base}; its stderr ended with: ${tail.join(' | ')}` : base
+}
+
 /** Messages waiting for the next write to a child's stdin, and the promise their senders wait on. */
 interface Batch { lines: string[], promise: Promise<void>, resolve: () => void, reject: (err: Error) => void }
 
@@ -104,6 +115,10 @@ export class StdioTransport implements Transport {
   private readonly buffer = new LineReader()
   private closed = false
   private batch?: Batch
+  /** the child's last lines on stderr, quoted when it exits with an error */
+  private readonly stderrTail: string[] = []
+  /** settles once the child exited and how is known */
+  private ended?: Promise<void>
 
   constructor (private readonly options: StdioOptions) {}
 
@@ -120,20 +135,36 @@ export class StdioTransport implements Transport {
       })
       this.child = child
       child.once('error', (err) => {
-        this.exitReason = `could not start: ${(err as NodeJS.ErrnoException).code ?? err.message}`
+        this.exitReason = this.spawnFailure(err as NodeJS.ErrnoException)
         reject(new Error(this.exitReason))
         this.finish()
       })
       child.once('spawn', () => resolve())
-      child.once('exit', (code, signal) => {
-        this.exitReason ??= signal ? `process killed by ${signal}` : `process exited with code ${code}`
-        this.finish()
-      })
+      this.ended = new Promise((resolve) => child.once('exit', (code, signal) => {
+        // what it wrote to stderr just before exiting may still be in the pipe: wait for the pipe to
+        // close (briefly: a grandchild can hold it open), so the reason can quote it
+        const stderrClosed = new Promise<void>((resolve) => { if (!child.stderr || child.stderr.closed) resolve(); else child.stderr.once('close', resolve) })
+        const waited = new Promise<void>((resolve) => setTimeout(resolve, 100).unref())
+        void Promise.race([stderrClosed, waited]).then(() => {
+          this.exitReason ??= describeExit(code, signal, this.stderrTail)
+          this.finish()
+          resolve()
+        })
+      }))
       child.stdout?.on('data', (chunk: Buffer) => this.onData(chunk))
       child.stdout?.on('error', (err) => this.onerror?.(err))
       child.stdin?.on('error', (err) => this.onerror?.(err))
       this.readStderr(child)
     })
+  }
+
+  /** Why the child could not be started, naming what to fix. */
+  private spawnFailure (err: NodeJS.ErrnoException): string {
+    const { command, cwd } = this.options
+    if (err.code === 'ENOENT' && cwd !== undefined && !existsSync(cwd)) return `could not start: the working directory ${cwd} does not exist (check "cwd")`
+    if (err.code === 'ENOENT') return `could not start: command '${command}' not found (ENOENT); check "command" in the config, or install it`
+    if (err.code === 'EACCES') return `could not start: command '${command}' is not executable (EACCES)`
+    return `could not start '${command}': ${err.code ?? err.message}`
   }
 
   private readStderr (child: ChildProcess): void {
@@ -145,10 +176,16 @@ export class StdioTransport implements Transport {
       while ((nl = pending.indexOf('\n')) >= 0) {
         const line = pending.slice(0, nl).trimEnd()
         pending = pending.slice(nl + 1)
-        if (line) this.options.onStderr?.(line)
+        if (line) this.heard(line)
       }
-      if (pending.length > 8192) { this.options.onStderr?.(pending); pending = '' }
+      if (pending.length > 8192) { this.heard(pending); pending = '' }
     })
+  }
+
+  private heard (line: string): void {
+    this.stderrTail.push(line.length > STDERR_TAIL_CHARS ? `${line.slice(0, STDERR_TAIL_CHARS)}…` : line)
+    if (this.stderrTail.length > STDERR_TAIL_LINES) this.stderrTail.shift()
+    this.options.onStderr?.(line)
   }
 
   private onData (chunk: Buffer): void {
@@ -214,7 +251,12 @@ export class StdioTransport implements Transport {
   /** Ends the child: closes stdin, then SIGTERM to its group, then SIGKILL. */
   async close (): Promise<void> {
     const child = this.child
-    if (!child || child.exitCode !== null || child.signalCode !== null) { this.finish(); return }
+    if (this.closed) return
+    if (!child || child.exitCode !== null || child.signalCode !== null) {
+      await this.ended
+      this.finish()
+      return
+    }
     this.exitReason ??= 'stopped by the gateway'
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
     child.stdin?.end()

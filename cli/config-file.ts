@@ -1,8 +1,7 @@
 import { existsSync } from 'node:fs'
 import { readFile, stat } from 'node:fs/promises'
-import { resolve } from 'node:path'
 import { writeFileAtomic as writeAtomic } from '../auth/files.js'
-import { validateConfig } from '../plugins/config.js'
+import { locateConfig, validateConfigTemplate } from '../plugins/config.js'
 import type { GatewayConfig } from '../schemas/config.js'
 import { CliError } from './errors.js'
 
@@ -21,12 +20,9 @@ export interface ConfigFile {
 
 export const EMPTY_CONFIG = '{\n  "mcpServers": {}\n}\n'
 
-/**
- * Where the CLI finds the gateway's config: `--config`, then `ONEMCP_CONFIG`, then
- * `./config.json` (the same order `1mcp serve` uses).
- */
+/** Where the CLI finds the gateway's config: the same place `1mcp serve` reads (see locateConfig). */
 export function resolveConfigPath (flag: string | undefined, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): string {
-  return resolve(cwd, flag ?? env.ONEMCP_CONFIG ?? 'config.json')
+  return locateConfig(flag, env, cwd).path
 }
 
 function detectIndent (text: string): string | number {
@@ -60,7 +56,7 @@ export async function readConfigFile (path: string, { allowMissing = false } = {
   const raw = parseJson(text.replace(/^\uFEFF/, ''), path)
   let doc: GatewayConfig
   try {
-    doc = validateConfig(raw)
+    doc = validateConfigTemplate(raw)
   } catch (err) {
     throw new CliError(`${path}: ${(err as Error).message}`, 'fix the file by hand, then run the command again')
   }
@@ -102,7 +98,7 @@ export async function editConfigFile<T> (
   const doc = structuredClone(file.doc)
   const result = await edit(doc)
   try {
-    validateConfig(doc)
+    validateConfigTemplate(doc)
   } catch (err) {
     throw new CliError(`the change would make the config invalid: ${(err as Error).message}`, 'nothing was written; check the values you passed')
   }

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto'
 import { mkdir, open, readFile, stat, unlink } from 'node:fs/promises'
-import { homedir } from 'node:os'
 import { dirname, join } from 'node:path'
 import type { StoredOAuthClientInformation, StoredOAuthTokens } from '@modelcontextprotocol/client'
 import { readJson, writeJsonAtomic } from '../auth/files.js'
+import { userConfigDir } from '../plugins/config.js'
 import { CliError } from './errors.js'
 
 /** What `1mcp proxy` keeps about its login to one gateway endpoint. */
@@ -22,10 +22,7 @@ export interface StoredLogin {
  * (`$XDG_CONFIG_HOME/1mcp`, `~/.config/1mcp`; `%APPDATA%\1mcp` on Windows; under ONEMCP_HOME when set).
  */
 export function credentialsDir (env: NodeJS.ProcessEnv, platform: NodeJS.Platform = process.platform): string {
-  if (env.ONEMCP_CREDENTIALS_DIR) return env.ONEMCP_CREDENTIALS_DIR
-  if (env.ONEMCP_HOME) return join(env.ONEMCP_HOME, '.config', '1mcp')
-  if (platform === 'win32' && env.APPDATA) return join(env.APPDATA, '1mcp')
-  return join(env.XDG_CONFIG_HOME || join(homedir(), '.config'), '1mcp')
+  return env.ONEMCP_CREDENTIALS_DIR || userConfigDir(env, platform)
 }
 
 /** The endpoint a login is for: the URL without its query (filters do not change who may call it). */

@@ -204,6 +204,7 @@ Options:
     const rows = report.backends.filter((b) => !positionals[0] || b.name === positionals[0])
     if (positionals[0] && rows.length === 0) throw new CliError(`the gateway runs no server named '${positionals[0]}'`, 'it may be disabled or not in the config the gateway loaded; see `1mcp mcp list`')
     io.out(`gateway ${report.status}, ${report.sessions} session(s), config ${report.config.valid ? 'valid' : `INVALID: ${report.config.error ?? ''}`}\n`)
+    for (const problem of report.problems ?? []) io.out(`  - ${problem}\n`)
     io.out(table([
       ['NAME', 'STATE', 'TOOLS', 'TOKENS', 'RESTARTS', 'LAST ERROR'],
       ...rows.map((b) => [b.name, b.state, String(b.tools), String((b as { toolTokens?: number }).toolTokens ?? '-'), String(b.restarts), b.lastError ?? ''])
@@ -212,10 +213,15 @@ Options:
   }
 }
 
+/**
+ * The running gateway's report. Where it runs: a flag beats an environment variable, so `--url`, then
+ * `--config` (its host and port), then ONEMCP_URL, then ONEMCP_CONFIG or ./config.json.
+ */
 async function healthReport (url: string | undefined, configFlag: string | undefined, io: Io): Promise<HealthReport> {
   let config: GatewayConfig | undefined
-  if (!url && !io.env.ONEMCP_URL) config = (await readConfigFile(resolveConfigPath(configFlag, io.env, io.cwd), { allowMissing: true })).doc
-  const base = gatewayBaseUrl(url, io.env, config)
+  const fromConfig = url === undefined && (configFlag !== undefined || !io.env.ONEMCP_URL)
+  if (fromConfig) config = (await readConfigFile(resolveConfigPath(configFlag, io.env, io.cwd), { allowMissing: configFlag === undefined })).doc
+  const base = gatewayBaseUrl(url, fromConfig ? { ...io.env, ONEMCP_URL: undefined } : io.env, config)
   const { status, body } = await fetchGatewayJson(`${base}/health`)
   if ((status !== 200 && status !== 503) || typeof body !== 'object' || body === null || !('backends' in body)) {
     throw new CliError(`${base}/health answered ${status} without a health report`, 'check that --url points at a 1mcp gateway')

@@ -46,11 +46,12 @@ export default fp(async (app) => {
     }))
     const ready = backends.filter((b) => b.state === 'ready').length
     const configStatus = app.gatewayConfig.status
-    let status: HealthReport['status'] = 'healthy'
+    const problems = healthProblems(backends.length, ready, configStatus.valid, app.capabilities.collisions.length)
+    let status: HealthReport['status'] = problems.length === 0 ? 'healthy' : 'degraded'
     if (backends.length > 0 && ready === 0) status = 'unhealthy'
-    else if (ready < backends.length || !configStatus.valid || app.capabilities.collisions.length > 0) status = 'degraded'
     return {
       status,
+      problems,
       version: GATEWAY_INFO.version,
       uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
       auth: { enabled: app.auth.enabled },
@@ -66,8 +67,9 @@ export default fp(async (app) => {
     }
   }
 
+  // Ready means "send me traffic": the gateway serves (the last good config, if an edit was bad) and,
+  // when it has backends, at least one of them is ready. Config validity is reported by /health.
   function readiness (): Readiness {
-    if (!app.gatewayConfig.status.valid) return { ready: false, reason: 'the config file is invalid' }
     const backends = [...app.backends.all()]
     if (backends.length > 0 && !backends.some((b) => b.state === 'ready')) return { ready: false, reason: 'no backend is ready' }
     return { ready: true }
@@ -75,3 +77,14 @@ export default fp(async (app) => {
 
   app.decorate('health', { report, readiness })
 }, { name: 'health', dependencies: ['backends', 'config', 'sessions'], fastify: '5.x' })
+
+/** Why the gateway is not `healthy`, each in words an operator can act on. */
+function healthProblems (backends: number, ready: number, configValid: boolean, collisions: number): string[] {
+  const problems: string[] = []
+  if (backends === 0) problems.push('no MCP servers are configured: add one to "mcpServers" in the config file')
+  else if (ready === 0) problems.push('no backend is ready')
+  else if (ready < backends) problems.push(`${backends - ready} of ${backends} backends are not ready`)
+  if (!configValid) problems.push('the config file is invalid (see config.error); the last good config is in force')
+  if (collisions > 0) problems.push(`${collisions} name collisions between backends (see collisions)`)
+  return problems
+}

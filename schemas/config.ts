@@ -99,4 +99,4 @@ export const GatewayConfig = Type.Object({
 export type GatewayConfig = Static<typeof GatewayConfig>
 
 /** Settings read once at boot: a change to them needs a restart. */
-export const RESTART_ONLY_KEYS = ['host', 'port', 'trustProxy', 'bodyLimit', 'plugins', 'auth', 'rateLimit', 'loadShedding'] as const
+export const RESTART_ONLY_KEYS = ['host', 'port', 'externalUrl', 'trustProxy', 'bodyLimit', 'plugins', 'auth', 'rateLimit', 'loadShedding'] as const

@@ -17,6 +17,7 @@ export type BackendHealth = Static<typeof BackendHealth>
 
 export const HealthReport = Type.Object({
   status: Type.Union([Type.Literal('healthy'), Type.Literal('degraded'), Type.Literal('unhealthy')]),
+  problems: Type.Array(Type.String(), { description: 'why the status is not healthy; empty when it is' }),
   version: Type.String(),
   uptimeSeconds: Type.Number(),
   auth: Type.Object({ enabled: Type.Boolean() }),

@@ -51,7 +51,9 @@ t.test('a backend that fails to start never stops the gateway', async (t) => {
       mcpServers: {
         good: echoFixture('good'),
         bad: echoFixture('bad', { FAIL_START: '1' }, { restart: { maxRetries: 2, initialDelayMs: 10, maxDelayMs: 20 } }),
-        missing: { command: '/nonexistent/binary-for-test', restart: { maxRetries: 0 } }
+        missing: { command: '/nonexistent/binary-for-test', restart: { maxRetries: 0 } },
+        nopkg: { command: process.execPath, args: ['-e', "console.error('npm error code E404'); console.error('npm error 404 Not Found - GET https://registry.npmjs.org/@nope%2fnothing'); process.exit(1)"], restart: { maxRetries: 0 } },
+        nocwd: { command: process.execPath, cwd: 'no-such-dir-for-test', restart: { maxRetries: 0 } }
       }
     }
   })
@@ -65,7 +67,11 @@ t.test('a backend that fails to start never stops the gateway', async (t) => {
   t.equal(bad.state, 'crash-loop')
   t.match(bad.lastError, /exited with code 3/)
   const missing = health.backends.find((b: { name: string }) => b.name === 'missing')
-  t.match(missing.lastError, /ENOENT/)
+  t.match(missing.lastError, /command '…\/binary-for-test' not found \(ENOENT\); check "command" in the config/, 'the command is named')
+  const nopkg = health.backends.find((b: { name: string }) => b.name === 'nopkg')
+  t.match(nopkg.lastError, /exited with code 1; its stderr ended with: npm error code E404 \| npm error 404 Not Found/, 'why it exited is in /health')
+  const nocwd = health.backends.find((b: { name: string }) => b.name === 'nocwd')
+  t.match(nocwd.lastError, /the working directory .*no-such-dir-for-test does not exist \(check "cwd"\)/)
   t.notMatch(missing.lastError, /\/nonexistent\//, 'paths are stripped from errors')
   const err = await client.callTool({ name: 'bad_1mcp_echo', arguments: {} }).catch((e) => e)
   t.equal(err.code, -32602, 'tools of a backend that never started are unknown')

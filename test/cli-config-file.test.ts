@@ -27,7 +27,7 @@ t.test('an edit that makes the config invalid writes nothing', async (t) => {
   await writeFile(path, text)
   const err = await editConfigFile(path, (doc) => { (doc as Record<string, unknown>).prot = 1 }).catch((e) => e)
   t.ok(err instanceof CliError)
-  t.match(err.message, /would make the config invalid: .*\/prot: unknown key \(did you mean "port"\?\)/)
+  t.match(err.message, /would make the config invalid: .*prot: unknown key \(did you mean "port"\?\)/)
   t.equal(await readFile(path, 'utf8'), text)
   t.same((await readdir(dir)).sort(), ['config.json'], 'no temp file left behind')
 })
@@ -58,8 +58,12 @@ t.test('read errors say what to do next', async (t) => {
   t.equal(created.exists, false)
 })
 
-t.test('the config path: --config, then ONEMCP_CONFIG, then ./config.json', async (t) => {
+t.test('the config path: --config, then ONEMCP_CONFIG, then ./config.json, else the user config file', async (t) => {
   t.equal(resolveConfigPath('x.json', { ONEMCP_CONFIG: '/e.json' }, '/w'), '/w/x.json')
   t.equal(resolveConfigPath(undefined, { ONEMCP_CONFIG: '/e.json' }, '/w'), '/e.json')
-  t.equal(resolveConfigPath(undefined, {}, '/w'), '/w/config.json')
+  const dir = await tempHome(t)
+  t.equal(resolveConfigPath(undefined, { ONEMCP_HOME: '/h' }, dir), '/h/.config/1mcp/config.json', 'no ./config.json: the user one')
+  t.equal(resolveConfigPath(undefined, { XDG_CONFIG_HOME: '/x' }, dir), '/x/1mcp/config.json')
+  await writeFile(join(dir, 'config.json'), '{"mcpServers":{}}')
+  t.equal(resolveConfigPath(undefined, { ONEMCP_HOME: '/h' }, dir), join(dir, 'config.json'), './config.json when it exists')
 })

@@ -66,7 +66,7 @@ t.test('mistakes are refused with what to do next, and nothing is written', asyn
     [['mcp', 'add', 'bad name', '--', 'x'], /not a valid server name/],
     [['mcp', 'add', 'x'], /give the server's command after --/],
     [['mcp', 'add', 'x', 'node', 'server.js'], /put the server's command after --, as in `1mcp mcp add x -- node server.js`/],
-    [['mcp', 'add', 'x', '--url', 'ftp://h'], /would make the config invalid: .*\/mcpServers\/x\/url/],
+    [['mcp', 'add', 'x', '--url', 'ftp://h'], /would make the config invalid: .*mcpServers\.x\.url/],
     [['mcp', 'add', 'x', '--url', 'http://h', '--', 'node'], /either --url or a command/],
     [['mcp', 'add', 'x', '--env', 'NOEQUALS', '--', 'node'], /--env takes KEY=VALUE/],
     [['mcp', 'add', 'x', '--bogus', '--', 'node'], /Unknown option '--bogus'[\s\S]*see `1mcp mcp add --help`/],
@@ -126,6 +126,13 @@ t.test('mcp status asks the running gateway; mcp tokens counts tool tokens', asy
   t.notMatch(one.out, /alpha/)
   const unknown = await cli(['mcp', 'status', 'zeta'], { ...env, ONEMCP_URL: gw.base })
   t.match(unknown.err, /runs no server named 'zeta'/)
+  const other = `${home}/other.json`
+  await writeFile(other, JSON.stringify({ ...config, host: '127.0.0.1', port: Number(new URL(gw.base).port) }))
+  const byConfig = await cli(['mcp', 'status', '--config', other], { ...env, ONEMCP_URL: 'http://127.0.0.1:9' })
+  t.equal(byConfig.code, 0, `--config names the gateway even when ONEMCP_URL is set: ${byConfig.err}`)
+  t.match(byConfig.out, /gateway healthy/)
+  const missing = await cli(['mcp', 'status', '--config', `${home}/nope.json`], env)
+  t.match(missing.err, /no config file at .*nope\.json/, 'a --config that does not exist is an error, not an empty config')
 
   const fromGateway = JSON.parse((await cli(['mcp', 'tokens', '--url', gw.base, '--json'], env)).out)
   const local = JSON.parse((await cli(['mcp', 'tokens', '--json'], env)).out)

@@ -120,7 +120,9 @@ t.test('a broken config keeps the last good one in force, and a fix recovers', a
 
   save(path, { ...quick, mcpServers: { alpha: { ...echoFixture('alpha'), comand: 'typo' } } })
   await waitFor(() => /comand/.test(gw.app.gatewayConfig.status.error ?? ''), 'the schema error')
-  t.match(gw.app.gatewayConfig.status.error, /\/mcpServers\/alpha\/comand: unknown key \(did you mean "command"\?\)/)
+  t.match(gw.app.gatewayConfig.status.error, /mcpServers\.alpha\.comand: unknown key \(did you mean "command"\?\)/)
+  const typo = await (await fetch(`${gw.base}/health`)).json()
+  t.match(typo.config.error, /mcpServers\.alpha\.comand: unknown key/, '/health keeps the JSON path (it is not a file path to hide)')
 
   save(path, { ...quick, mcpServers: { alpha: echoFixture('alpha'), beta: echoFixture('beta') } })
   await waitFor(() => gw.app.gatewayConfig.status.valid, 'recovery')
@@ -151,6 +153,6 @@ t.test('${VAR} and ${VAR:-default} are substituted; a missing variable is an err
   t.equal(gw.app.backends.get('alpha')!.instructions, 'from-env and fallback')
   save(path, { ...quick, mcpServers: { alpha: echoFixture('alpha', { INSTRUCTIONS: '${ONEMCP_UNSET_VAR}' }) } })
   await waitFor(() => !gw.app.gatewayConfig.status.valid, 'the error')
-  t.match(gw.app.gatewayConfig.status.error, /\/mcpServers\/alpha\/env\/INSTRUCTIONS: environment variable ONEMCP_UNSET_VAR is not set/)
+  t.match(gw.app.gatewayConfig.status.error, /mcpServers\.alpha\.env\.INSTRUCTIONS: environment variable ONEMCP_UNSET_VAR is not set/)
 })
 /* eslint-enable no-template-curly-in-string */

@@ -1,9 +1,9 @@
 import t from 'tap'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import Fastify from 'fastify'
 import { buildApp, gateway } from '../app.js'
@@ -44,11 +44,11 @@ t.test('third-party plugins named in the config are registered after the gateway
 t.test('command line: flags override the config, env vars stand in for flags', async (t) => {
   const args = parseServeArgs(['--config', 'x.json', '--port', '4000', '--host', '::1', '--no-auth'], {})
   t.same(args.overrides, { port: 4000, host: '::1' })
-  t.equal(args.configPath, 'x.json')
+  t.same(args.config, { path: resolve('x.json'), source: 'named' })
   t.equal(args.noAuth, true)
   const env = parseServeArgs([], { ONEMCP_PORT: '4100', ONEMCP_EXTERNAL_URL: 'https://mcp.example.com', ONEMCP_CONFIG: 'y.json' })
   t.same(env.overrides, { port: 4100, externalUrl: 'https://mcp.example.com' })
-  t.equal(env.configPath, 'y.json')
+  t.same(env.config, { path: resolve('y.json'), source: 'named' })
   t.throws(() => parseServeArgs(['--port', 'abc'], {}), /--port must be a whole number/)
   t.throws(() => parseServeArgs(['--bogus'], {}), /bogus/)
 })
@@ -104,4 +104,40 @@ t.test('npm start equivalent: SIGTERM lets calls finish and leaves no child proc
   const backendPids = [...out.matchAll(/"backendPid":(\d+)/g)].map((m) => Number(m[1]))
   t.equal(backendPids.length, 2, 'both backend pids were logged')
   for (const pid of backendPids) t.notOk(alive(pid), `backend ${pid} is gone`)
+})
+
+t.test('first run with no ./config.json: the user config file is created and named, nothing is written to the current folder', async (t) => {
+  const cwd = mkdtempSync(join(tmpdir(), '1mcp-empty-cwd-'))
+  const home = mkdtempSync(join(tmpdir(), '1mcp-home-'))
+  t.teardown(() => { rmSync(cwd, { recursive: true, force: true }); rmSync(home, { recursive: true, force: true }) })
+  const child = spawn(process.execPath, [join(ROOT, 'bin', '1mcp.mjs'), 'serve', '--port', '0'], {
+    cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...uncoveredChildEnv(), ONEMCP_HOME: home, ONEMCP_CONFIG: '' }
+  })
+  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
+  let out = ''
+  child.stdout.on('data', (chunk) => { out += chunk })
+  child.stderr.on('data', (chunk) => { out += chunk })
+  await waitFor(() => /Server listening at/.test(out), 'the listen line', 20_000)
+  const userConfig = join(home, '.config', '1mcp', 'config.json')
+  t.same(JSON.parse(readFileSync(userConfig, 'utf8')), { mcpServers: {} }, 'an empty config was created for the user')
+  t.equal(statSync(userConfig).mode & 0o777, 0o600)
+  const warning = out.split('\n').find((line) => line.includes('no ./config.json here'))
+  t.ok(warning, out)
+  t.match(JSON.parse(warning!), { level: 40, config: userConfig, msg: /1mcp mcp add NAME/ })
+  t.ok(existsSync(join(home, '.config', '1mcp', '.data', 'owner.json')), 'the auth data lives beside the config')
+  t.same(readdirSync(cwd), [], 'nothing was written to the current folder')
+  child.kill('SIGTERM')
+  await once(child, 'exit')
+})
+
+t.test('--config naming a file that does not exist: one clear line, exit 1', async (t) => {
+  const cwd = mkdtempSync(join(tmpdir(), '1mcp-missing-'))
+  t.teardown(() => rmSync(cwd, { recursive: true, force: true }))
+  const child = spawn(process.execPath, [join(ROOT, 'bin', '1mcp.mjs'), 'serve', '--config', 'missing.json'], { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: uncoveredChildEnv() })
+  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
+  let err = ''
+  child.stderr.on('data', (chunk) => { err += chunk })
+  const [code] = await once(child, 'exit')
+  t.equal(code, 1)
+  t.equal(err, `1mcp: config file ${join(realpathSync(cwd), 'missing.json')} does not exist: check --config (or ONEMCP_CONFIG), or create it with \`1mcp mcp add NAME -- COMMAND ARGS...\`\n`)
 })
