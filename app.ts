@@ -1,5 +1,5 @@
 import { dirname, resolve } from 'node:path'
-import { pathToFileURL } from 'node:url'
+import { fileURLToPath } from 'node:url'
 import Fastify, { LogController, type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import configPlugin, { loadConfig, type ConfigPluginOptions } from './plugins/config.js'
@@ -9,6 +9,7 @@ import capabilitiesPlugin from './plugins/capabilities.js'
 import sessionsPlugin from './plugins/sessions.js'
 import healthPlugin from './plugins/health.js'
 import metricsPlugin from './plugins/metrics.js'
+import { pluginImportTarget } from './plugins/third-party.js'
 import { requestLoggerFactory } from './plugins/request-logger.js'
 import healthRoutes from './routes/health.js'
 import mcpRoutes from './routes/mcp.js'
@@ -64,8 +65,13 @@ async function registerThirdParty (app: FastifyInstance, specs: string[], baseDi
 
 async function registerEach (app: FastifyInstance, specs: string[], baseDir: string): Promise<void> {
   for (const spec of specs) {
-    const target = spec.startsWith('.') || spec.startsWith('/') ? pathToFileURL(resolve(baseDir, spec)).href : spec
-    const mod = await import(target) as { default?: FastifyPluginAsync }
+    const target = pluginImportTarget(spec, baseDir)
+    const mod = await import(target).catch((err: NodeJS.ErrnoException) => {
+      // the plugin itself missing, not something it imports
+      const missing = (err.code === 'ERR_MODULE_NOT_FOUND' || /^Cannot find (package|module)/.test(err.message)) && (err.message.includes(`'${spec}'`) || (target.startsWith('file:') && err.message.includes(fileURLToPath(target))))
+      if (!missing) throw err
+      throw new Error(`plugin '${spec}' (named in "plugins") was not found from ${baseDir}: install it there (\`npm install ${spec}\` beside the config) or fix the name`)
+    }) as { default?: FastifyPluginAsync }
     const plugin = mod.default ?? (mod as unknown as FastifyPluginAsync)
     if (typeof plugin !== 'function') throw new Error(`plugin ${spec} does not export a Fastify plugin`)
     await app.register(plugin)
@@ -80,6 +86,12 @@ async function registerEach (app: FastifyInstance, specs: string[], baseDir: str
  */
 export const gateway = fp<GatewayOptions>(async (app, opts) => {
   await app.register(configPlugin, opts)
+  checkHostSettings(app, app.gatewayConfig.current)
+  // the config's bodyLimit on every route the gateway (and the plugins it loads) registers, whatever
+  // the host app's own limit; the host's routes keep theirs
+  let ours = true
+  const bodyLimit = app.gatewayConfig.current.bodyLimit ?? DEFAULT_BODY_LIMIT
+  app.addHook('onRoute', (route) => { if (ours) route.bodyLimit ??= bodyLimit })
   await app.register(metricsPlugin)
   const baseDir = opts.configPath ? dirname(resolve(opts.configPath)) : process.cwd()
   await app.register(authPlugin, { disabled: opts.noAuth, baseDir, announce: opts.announcePassphrase })
@@ -103,7 +115,24 @@ export const gateway = fp<GatewayOptions>(async (app, opts) => {
   await app.register(mcpRoutes, { dispatcher })
   await app.register(sseRoutes, { dispatcher })
   await registerThirdParty(app, app.gatewayConfig.current.plugins ?? [], baseDir)
+  ours = false
 }, { name: '1mcp-gateway', fastify: '5.x' })
+
+const DEFAULT_BODY_LIMIT = 4 * 1024 * 1024
+
+/**
+ * `trustProxy` is the server's to set (Fastify reads it when the instance is created): a config
+ * that sets it for a host app created without the same value would be silently ignored, and the
+ * gateway would log, rate-limit and audit the proxy's address. Say so at boot instead.
+ */
+function checkHostSettings (app: FastifyInstance, config: GatewayConfig): void {
+  if (config.trustProxy === undefined) return
+  const options = Object.getOwnPropertySymbols(app).find((symbol) => symbol.description === 'fastify.options')
+  const host = options ? (app as unknown as Record<symbol, { trustProxy?: unknown }>)[options]?.trustProxy : undefined
+  if (JSON.stringify(host ?? false) !== JSON.stringify(config.trustProxy)) {
+    throw new Error(`"trustProxy" in the config (${JSON.stringify(config.trustProxy)}) cannot take effect: the app the gateway is registered in was created with trustProxy ${JSON.stringify(host ?? false)}. Pass trustProxy to Fastify() in that app, or remove it from the config`)
+  }
+}
 
 export interface BuildOptions extends GatewayOptions {
   logger?: FastifyServerOptions['logger']
@@ -152,7 +181,7 @@ export async function buildApp (opts: BuildOptions = {}): Promise<FastifyInstanc
     logController: new GatewayLogController(),
     childLoggerFactory: requestLoggerFactory,
     trustProxy: (settings.trustProxy ?? false) as boolean | string,
-    bodyLimit: settings.bodyLimit ?? 4 * 1024 * 1024,
+    bodyLimit: settings.bodyLimit ?? DEFAULT_BODY_LIMIT,
     return503OnClosing: true,
     forceCloseConnections: 'idle'
   })

@@ -145,14 +145,15 @@ export class CapabilityIndex extends EventEmitter<{ changed: [Kind[], string[]] 
     // a listing that failed part-way keeps what was stored for that kind: never a partial list
     const fetched = await Promise.all(kinds.map((kind) => this.fetchAll(backend, kind).catch(() => undefined)))
     if (this.pool.get(backend.name) !== backend || backend.state !== 'ready') return
+    // a new backend changes only the lists it has something in (a tools-only server: the tools list)
     const isNew = !this.catalogs.has(backend.name)
-    const changed = kinds.filter((kind, i) => fetched[i] && (isNew || JSON.stringify(catalog[kind]) !== JSON.stringify(fetched[i])))
+    const changed = kinds.filter((kind, i) => fetched[i] && (isNew ? fetched[i].length > 0 : JSON.stringify(catalog[kind]) !== JSON.stringify(fetched[i])))
     changed.forEach((kind) => {
       catalog[kind] = fetched[kinds.indexOf(kind)]!
       if (kind === 'tools' || kind === 'prompts') catalog.own[kind] = new Map(catalog[kind].map((item) => [String(item.name), item]))
     })
     this.catalogs.set(backend.name, catalog)
-    if (changed.length > 0 || isNew) this.rebuild(changed.length ? changed : kinds, [backend.name])
+    if (changed.length > 0) this.rebuild(changed, [backend.name])
   }
 
   private async fetchAll (backend: Backend, kind: Kind): Promise<Item[]> {
@@ -183,10 +184,11 @@ export class CapabilityIndex extends EventEmitter<{ changed: [Kind[], string[]] 
 
   /** Re-merges after a config change (disabled tools, tags) with no refetch. */
   reindex (backends: string[]): void {
-    this.rebuild(KINDS, backends)
+    this.rebuild(KINDS.filter((kind) => backends.some((name) => (this.catalogs.get(name)?.[kind].length ?? 0) > 0)), backends)
   }
 
   private rebuild (kinds: Kind[], backends: string[]): void {
+    if (kinds.length === 0) return
     const names = [...this.catalogs.keys()].sort()
     const collisions: Collision[] = this.collisions.filter((c) => !kinds.includes(c.kind))
     for (const kind of kinds) {

@@ -340,6 +340,12 @@ export class Dispatcher {
       ? this.sessionsCalling(backend.name)
       : this.sessionsCalling(backend.name).filter(([s]) => s.id === owner)
     if (callers.length === 0) {
+      // a backend asking for roots on its own (at start, most do) is told there are none, rather
+      // than failed: no client is there to ask, and roots are the client's to give
+      if (request.method === 'roots/list') {
+        this.app.log.debug({ backend: backend.name }, 'roots/list with no client call in flight: answered with no roots')
+        return { roots: [] }
+      }
       throw new RpcError(RpcCode.InvalidRequest, `${request.method} from backend '${backend.name}' cannot be routed: no client call is in flight to it`)
     }
     if (callers.length > 1) {

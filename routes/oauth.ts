@@ -71,14 +71,14 @@ function registerCors (app: FastifyInstance): void {
   app.addHook('onRequest', async (request, reply) => {
     if (CORS_PATHS.test(request.url.split('?')[0].slice(0, 64))) reply.header('access-control-allow-origin', '*')
   })
-  app.options('/*', { config: { rateLimit: false } }, async (request, reply) => {
-    if (!CORS_PATHS.test(request.url.split('?')[0])) return reply.code(404).send()
-    return reply.code(204)
-      .header('access-control-allow-methods', 'GET, POST, OPTIONS')
-      .header('access-control-allow-headers', 'authorization, content-type, mcp-protocol-version')
-      .header('access-control-max-age', '600')
-      .send()
-  })
+  // preflights on these paths only: an app embedding the gateway may answer OPTIONS elsewhere
+  // (@fastify/cors declares `OPTIONS *`)
+  const preflight = async (_request: FastifyRequest, reply: FastifyReply) => reply.code(204)
+    .header('access-control-allow-methods', 'GET, POST, OPTIONS')
+    .header('access-control-allow-headers', 'authorization, content-type, mcp-protocol-version')
+    .header('access-control-max-age', '600')
+    .send()
+  for (const path of ['/.well-known/*', '/token', '/register', '/revoke']) app.options(path, { config: { rateLimit: false } }, preflight)
 }
 
 /** Logging the owner in through an upstream identity provider (@fastify/oauth2). */

@@ -2,6 +2,8 @@ import t from 'tap'
 import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { LogCapture } from './auth-helpers.js'
 import { ECHO_SERVER, echoFixture, startGateway, connect, waitFor, alive, settle } from './helpers.js'
 import { exposedName } from '../plugins/capabilities.js'
 
@@ -133,4 +135,16 @@ t.test('stopping a backend kills its whole process group (wrappers and what they
   await gw.app.close()
   await waitFor(() => !alive(server) && !alive(shell) && !alive(sleeper), 'the whole group to be gone')
   t.pass('no orphan left')
+})
+
+t.test('a backend that asks for roots with no client call in flight is told there are none (server-everything logs no failure)', async (t) => {
+  const capture = new LogCapture()
+  const everything = { command: process.execPath, args: [fileURLToPath(new URL('../node_modules/@modelcontextprotocol/server-everything/dist/index.js', import.meta.url)), 'stdio'] }
+  const gw = await startGateway(t, { config: { mcpServers: { everything } }, logger: { level: 'debug', stream: capture.stream } })
+  t.equal(gw.app.backends.get('everything')!.state, 'ready')
+  // server-everything asks for the roots 350 ms after its initialization; a failure goes to its stderr
+  await waitFor(() => capture.lines.some((line) => /answered with no roots|Failed to request roots/.test(line)), 'the roots request', 10_000)
+  await gw.app.close()
+  t.notOk(capture.lines.some((line) => line.includes('Failed to request roots')), 'no failure logged by the backend')
+  t.ok(capture.lines.some((line) => line.includes('answered with no roots')))
 })

@@ -2,8 +2,9 @@ import t, { type Test } from 'tap'
 import { mkdtempSync, renameSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js'
+import { PromptListChangedNotificationSchema, ResourceListChangedNotificationSchema, ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js'
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { fileURLToPath } from 'node:url'
 import { connect, echoFixture, settle, startGateway, waitFor, type Gateway } from './helpers.js'
 
 function tempConfig (doc: unknown): string {
@@ -156,3 +157,26 @@ t.test('${VAR} and ${VAR:-default} are substituted; a missing variable is an err
   t.match(gw.app.gatewayConfig.status.error, /mcpServers\.alpha\.env\.INSTRUCTIONS: environment variable ONEMCP_UNSET_VAR is not set/)
 })
 /* eslint-enable no-template-curly-in-string */
+
+t.test('a tools-only server added by reload: clients hear tools/list_changed, not prompts or resources', async (t) => {
+  const { gw, path } = await reloadGateway(t, { ...quick, mcpServers: { alpha: echoFixture('alpha') } })
+  const client = await connect(t, gw.url)
+  const heard: string[] = []
+  client.setNotificationHandler(ToolListChangedNotificationSchema, async () => { heard.push('tools') })
+  client.setNotificationHandler(PromptListChangedNotificationSchema, async () => { heard.push('prompts') })
+  client.setNotificationHandler(ResourceListChangedNotificationSchema, async () => { heard.push('resources') })
+  await streamOpen(gw)
+  const plain = { command: process.execPath, args: [fileURLToPath(new URL('./fixtures/plain-server.mjs', import.meta.url))], env: { FIXTURE_NAME: 'plain' } }
+  save(path, { ...quick, mcpServers: { alpha: echoFixture('alpha'), plain } })
+  await waitFor(() => heard.includes('tools'), 'tools/list_changed')
+  await settle(gw.app)
+  t.ok((await client.listTools()).tools.some((tool) => tool.name === 'plain_1mcp_echo'))
+  await client.ping()
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  t.same(heard, ['tools'], 'only the list that changed')
+  save(path, { ...quick, mcpServers: { alpha: echoFixture('alpha'), plain: { ...plain, tags: ['t'] } } })
+  await waitFor(() => gw.app.backends.get('plain')?.config.tags?.[0] === 't', 'the tag change')
+  await settle(gw.app)
+  await client.ping()
+  t.notOk(heard.slice(1).some((kind) => kind !== 'tools'), `a tag change re-announces only the lists the server is in: ${heard.join(',')}`)
+})

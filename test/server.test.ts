@@ -1,10 +1,11 @@
 import t from 'tap'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import cors from '@fastify/cors'
 import Fastify from 'fastify'
 import { buildApp, gateway } from '../app.js'
 import { parseServeArgs } from '../server.js'
@@ -39,6 +40,56 @@ t.test('third-party plugins named in the config are registered after the gateway
   const gw = await startGateway(t, { configPath, watch: false })
   const res = await fetch(`${gw.base}/hello`)
   t.same(await res.json(), { backends: ['alpha'], tools: gw.app.capabilities.list('tools', {}).length })
+})
+
+t.test('a plugin named by npm package is loaded from the node_modules beside the config; a missing one is named', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), '1mcp-npm-plugin-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const pkg = join(dir, 'node_modules', '@acme', 'gw-hello')
+  mkdirSync(join(pkg, 'lib'), { recursive: true })
+  // ESM only, with conditional exports: what `require.resolve` cannot find
+  writeFileSync(join(pkg, 'package.json'), JSON.stringify({ name: '@acme/gw-hello', type: 'module', exports: { '.': { import: './lib/index.js' }, './extra': { default: './lib/extra.js' } } }))
+  writeFileSync(join(pkg, 'lib', 'index.js'), "export default async function (app) { app.get('/acme', async () => ({ from: 'beside the config' })) }\n")
+  writeFileSync(join(pkg, 'lib', 'extra.js'), "export default async function (app) { app.get('/acme/extra', async () => ({ extra: true })) }\n")
+  const configPath = join(dir, 'config.json')
+  writeFileSync(configPath, JSON.stringify({ mcpServers: {}, plugins: ['@acme/gw-hello', '@acme/gw-hello/extra'] }))
+  const gw = await startGateway(t, { configPath, watch: false })
+  t.same(await (await fetch(`${gw.base}/acme`)).json(), { from: 'beside the config' })
+  t.same(await (await fetch(`${gw.base}/acme/extra`)).json(), { extra: true })
+
+  writeFileSync(configPath, JSON.stringify({ mcpServers: {}, plugins: ['@acme/not-installed'] }))
+  await t.rejects(buildApp({ configPath, noAuth: true, logger: false, watch: false }), new RegExp(`plugin '@acme/not-installed' \\(named in "plugins"\\) was not found from ${dir}: install it there`))
+})
+
+t.test('embedded in an app with @fastify/cors, its own bodyLimit and no trustProxy: the gateway fits in, or says what it cannot do', async (t) => {
+  const host = Fastify({ logger: false, bodyLimit: 1024 })
+  t.teardown(() => host.close())
+  await host.register(cors, { origin: 'https://app.example' })
+  const dataDir = mkdtempSync(join(tmpdir(), '1mcp-embed-data-'))
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
+  // auth on: the OAuth routes (and their preflights) are what clashed with @fastify/cors
+  await host.register(gateway, { config: { mcpServers: {}, bodyLimit: 8 * 1024 * 1024, loadShedding: false, auth: { dataDir } }, announcePassphrase: () => {} })
+  host.post('/mine', async (request) => ({ got: typeof request.body }))
+  await host.ready()
+  const preflight = await host.inject({ method: 'OPTIONS', url: '/token', headers: { origin: 'https://x.example', 'access-control-request-method': 'POST' } })
+  t.equal(preflight.statusCode, 204, 'a preflight to the gateway is answered (by the host\'s CORS, which runs first: its policy)')
+  const hostPreflight = await host.inject({ method: 'OPTIONS', url: '/mine', headers: { origin: 'https://app.example', 'access-control-request-method': 'POST' } })
+  t.equal(hostPreflight.headers['access-control-allow-origin'], 'https://app.example', "the host's CORS answers the host's routes")
+  const register = await host.inject({ method: 'POST', url: '/register', payload: { redirect_uris: Array.from({ length: 12 }, (_v, i) => `http://127.0.0.1:9/callback/${i}/${'p'.repeat(90)}`), client_name: 'embedded' } })
+  t.equal(register.statusCode, 201, "the config's bodyLimit holds on the gateway's routes, not the host's 1 KB")
+  const discovery = await host.inject({ url: '/.well-known/oauth-protected-resource', headers: { origin: 'https://x.example' } })
+  t.equal(discovery.headers['access-control-allow-origin'], '*', "the gateway's discovery documents stay readable by any origin")
+  const mine = await host.inject({ method: 'POST', url: '/mine', payload: { x: 'y'.repeat(2000) } })
+  t.equal(mine.statusCode, 413, "the host's own limit holds on its routes")
+
+  const plain = Fastify({ logger: false })
+  t.teardown(() => plain.close())
+  await t.rejects(async () => { await plain.register(gateway, { config: { mcpServers: {}, trustProxy: '127.0.0.1' }, noAuth: true }).ready() },
+    /"trustProxy" in the config \("127.0.0.1"\) cannot take effect: the app the gateway is registered in was created with trustProxy false\. Pass trustProxy to Fastify\(\)/)
+  const matching = Fastify({ logger: false, trustProxy: '127.0.0.1' })
+  t.teardown(() => matching.close())
+  await matching.register(gateway, { config: { mcpServers: {}, trustProxy: '127.0.0.1' }, noAuth: true })
+  await t.resolves(async () => { await matching.ready() }, 'the same setting on both sides is fine')
 })
 
 t.test('command line: flags override the config, env vars stand in for flags', async (t) => {
