@@ -42,6 +42,7 @@ export interface AuthorizationServerOptions {
 /** A checked /authorize request, waiting for the owner's login and consent. */
 export interface PendingAuthorization {
   id: string
+  /** the login form's CSRF token; the consent form's is bound to the owner session (OwnerSessions.consentToken) */
   csrf: string
   client: ClientRecord
   redirectUri: string
@@ -50,8 +51,6 @@ export interface PendingAuthorization {
   scopes: string[]
   resource: string
   expiresAt: number
-  /** the owner session the consent page was shown to */
-  ownerSession?: string
 }
 
 interface CodeRecord {
