@@ -25,8 +25,10 @@ export class OAuthError extends Error {
 export interface AuthorizationServerOptions {
   /** the issuer URL, known once the gateway listens */
   issuer: () => string
-  /** whether a URL names this gateway (an RFC 8707 resource it serves) */
-  isOwnResource: (resource: string) => boolean
+  /** whether a URL is an RFC 8707 resource this gateway serves (auth/resources.ts) */
+  isResource: (resource: string) => boolean
+  /** whether a token for `asked` stays within the grant for `granted` (the same resource, or a part of a general one) */
+  narrows: (granted: string, asked: string) => boolean
   /** the audience when a client names no resource */
   defaultResource: () => string
   accessTokenTtlSeconds: number
@@ -92,6 +94,7 @@ const CIMD_CACHE_MS = 5 * 60 * 1000
 /** What a registration may store: one small file per client (names, URIs and scope together). */
 const MAX_CLIENT_METADATA_BYTES = 8 * 1024
 const MAX_REDIRECT_URI_LENGTH = 2000
+const NOT_A_RESOURCE = 'resource is not one this gateway serves: the base URL, /mcp or /mcp/<server>'
 
 function random (bytes = 32): string {
   return randomBytes(bytes).toString('base64url')
@@ -175,7 +178,7 @@ export class AuthorizationServer {
     const state = str('state')
     const redirect = { uri: redirectUri, state }
     const fail = (error: string, description: string): AuthorizeCheck => ({ ok: false, error: new OAuthError(error, description), redirect })
-    const asked = this.checkAuthorizeParams(str, client)
+    const asked = this.checkAuthorizeParams(query, str, client)
     if ('error' in asked) return fail(asked.error, asked.description)
     const { challenge, resource, scopes } = asked
     if (this.pending.size >= MAX_PENDING) this.prune()
@@ -196,18 +199,24 @@ export class AuthorizationServer {
   }
 
   /** The grant an /authorize request asks for (PKCE challenge, resource, scopes), or the error to redirect with. */
-  private checkAuthorizeParams (str: (name: string) => string | undefined, client: ClientRecord): { challenge: string, resource: string, scopes: string[] } | { error: string, description: string } {
+  private checkAuthorizeParams (query: Record<string, unknown>, str: (name: string) => string | undefined, client: ClientRecord): { challenge: string, resource: string, scopes: string[] } | { error: string, description: string } {
     const fail = (error: string, description: string) => ({ error, description })
     if (str('response_type') !== 'code') return fail('unsupported_response_type', 'only response_type=code is supported')
     if (!client.response_types.includes('code') || !client.grant_types.includes('authorization_code')) return fail('unauthorized_client', 'the client is not registered for the authorization code grant')
     const challenge = str('code_challenge')
     const pkce = pkceProblem(challenge, str('code_challenge_method'))
     if (pkce || !challenge) return fail('invalid_request', pkce ?? '')
-    const resource = str('resource') ?? this.options.defaultResource()
-    if (!this.options.isOwnResource(resource)) return fail('invalid_target', 'resource is not this gateway')
+    const resource = this.askedResource(query.resource)
+    if (resource === undefined) return fail('invalid_target', Array.isArray(query.resource) ? 'one resource per authorization request' : NOT_A_RESOURCE)
     const scopes = gatewayScopes(str('scope'))
     if (!scopes) return fail('invalid_scope', 'scope is malformed')
     return { challenge, resource, scopes }
+  }
+
+  /** The RFC 8707 resource an /authorize request names (this gateway's /mcp when none), or undefined when it is not one of ours. */
+  private askedResource (asked: unknown): string | undefined {
+    if (asked === undefined) return this.options.defaultResource()
+    return typeof asked === 'string' && this.options.isResource(asked) ? asked : undefined
   }
 
   getPending (id: unknown): PendingAuthorization | undefined {
@@ -345,7 +354,8 @@ export class AuthorizationServer {
 
   private audienceFor (asked: unknown, granted: string): string {
     if (asked === undefined) return granted
-    if (typeof asked !== 'string' || !this.options.isOwnResource(asked)) throw new OAuthError('invalid_target', 'resource is not this gateway')
+    if (typeof asked !== 'string' || !this.options.isResource(asked)) throw new OAuthError('invalid_target', NOT_A_RESOURCE)
+    if (!this.options.narrows(granted, asked)) throw new OAuthError('invalid_target', 'resource is not within the one the owner approved')
     return asked
   }
 }
