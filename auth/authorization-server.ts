@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import type { AccessTokens } from './access-tokens.js'
 import { ClientMetadataError, fetchClientMetadata, isMetadataDocumentUrl, type FetchPolicy } from './client-metadata.js'
 import { isValidChallenge, verifyS256 } from './pkce.js'
-import { redirectUriProblem } from './redirect-uris.js'
+import { checkRedirectUri, matchRedirectUri } from './redirect-uris.js'
 import { ALL_SERVERS_SCOPE, isGatewayScope, isScopeToken, parseScope } from './scopes.js'
 import type { AuthStore, ClientAuthMethod, ClientRecord } from './store.js'
 
@@ -142,16 +142,17 @@ export class AuthorizationServer {
   /** A client described by its Client ID Metadata Document, fetched from its client_id URL. */
   private async clientFromDocument (clientId: string): Promise<ClientRecord> {
     const doc = await fetchClientMetadata(clientId, this.options.metadataFetchPolicy())
-    for (const uri of doc.redirect_uris) {
-      const problem = redirectUriProblem(uri)
-      if (problem) throw new ClientMetadataError(`redirect URI ${uri} ${problem}`)
-    }
+    const redirectUris = doc.redirect_uris.map((uri) => {
+      const checked = checkRedirectUri(uri)
+      if ('problem' in checked) throw new ClientMetadataError(`redirect URI ${uri} ${checked.problem}`)
+      return checked.uri
+    })
     return {
       client_id: clientId,
       client_name: doc.client_name,
       client_uri: doc.client_uri,
       logo_uri: doc.logo_uri,
-      redirect_uris: doc.redirect_uris,
+      redirect_uris: redirectUris,
       grant_types: doc.grant_types ?? ['authorization_code', 'refresh_token'],
       response_types: doc.response_types ?? ['code'],
       token_endpoint_auth_method: 'none',
@@ -171,9 +172,11 @@ export class AuthorizationServer {
       throw err
     })
     if (client instanceof OAuthError) return { ok: false, error: client }
-    const redirectUri = str('redirect_uri') ?? (client.redirect_uris.length === 1 ? client.redirect_uris[0] : undefined)
-    if (!redirectUri) return { ok: false, error: new OAuthError('invalid_request', 'redirect_uri is required: the client registered several') }
-    if (!client.redirect_uris.includes(redirectUri)) return { ok: false, error: new OAuthError('invalid_request', 'redirect_uri is not one the client registered (exact match required)') }
+    const askedUri = str('redirect_uri') ?? (client.redirect_uris.length === 1 ? client.redirect_uris[0] : undefined)
+    if (!askedUri) return { ok: false, error: new OAuthError('invalid_request', 'redirect_uri is required: the client registered several') }
+    // compared, and used, in the stored (normalised) form: the code goes where the client registered
+    const redirectUri = matchRedirectUri(client.redirect_uris, askedUri)
+    if (!redirectUri) return { ok: false, error: new OAuthError('invalid_request', 'redirect_uri is not one the client registered (exact match of the normalised URI required)') }
     // From here on the redirect URI is trusted: errors go back to the client.
     const state = str('state')
     const redirect = { uri: redirectUri, state }
@@ -363,7 +366,7 @@ export class AuthorizationServer {
 /** The checks a code's redemption must pass once the code is known and unused (RFC 6749 §4.1.3, PKCE). */
 function checkCodeRedemption (record: { clientId: string, redirectUri: string, codeChallenge: string }, client: ClientRecord, params: Record<string, unknown>): void {
   if (record.clientId !== client.client_id) throw new OAuthError('invalid_grant', 'the authorization code was issued to another client')
-  if (params.redirect_uri !== undefined && params.redirect_uri !== record.redirectUri) throw new OAuthError('invalid_grant', 'redirect_uri does not match the authorization request')
+  if (params.redirect_uri !== undefined && (typeof params.redirect_uri !== 'string' || matchRedirectUri([record.redirectUri], params.redirect_uri) === undefined)) throw new OAuthError('invalid_grant', 'redirect_uri does not match the authorization request')
   if (typeof params.code_verifier !== 'string' || !verifyS256(params.code_verifier, record.codeChallenge)) throw new OAuthError('invalid_grant', 'code_verifier does not match the code_challenge')
 }
 
@@ -392,11 +395,12 @@ function registeredRedirectUris (m: Record<string, unknown>): string[] {
   if (!Array.isArray(uris) || uris.length === 0 || uris.length > 20 || !uris.every((u) => typeof u === 'string' && u.length <= MAX_REDIRECT_URI_LENGTH)) {
     throw new OAuthError('invalid_redirect_uri', `redirect_uris must be a non-empty array of at most 20 URIs of at most ${MAX_REDIRECT_URI_LENGTH} characters`)
   }
-  for (const uri of uris as string[]) {
-    const problem = redirectUriProblem(uri)
-    if (problem) throw new OAuthError('invalid_redirect_uri', `redirect URI ${uri} ${problem}`)
-  }
-  return uris as string[]
+  const stored = (uris as string[]).map((uri) => {
+    const checked = checkRedirectUri(uri)
+    if ('problem' in checked) throw new OAuthError('invalid_redirect_uri', `redirect URI ${uri} ${checked.problem}`)
+    return checked.uri
+  })
+  return [...new Set(stored)]
 }
 
 function registeredAuthMethod (m: Record<string, unknown>): ClientAuthMethod {
