@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import type { AccessTokens } from './access-tokens.js'
 import { ClientMetadataError, fetchClientMetadata, isMetadataDocumentUrl, type FetchPolicy } from './client-metadata.js'
 import { isValidChallenge, verifyS256 } from './pkce.js'
-import { redirectUriProblem } from './redirect-uris.js'
+import { checkRedirectUri, matchRedirectUri } from './redirect-uris.js'
 import { ALL_SERVERS_SCOPE, isGatewayScope, isScopeToken, parseScope } from './scopes.js'
 import type { AuthStore, ClientAuthMethod, ClientRecord } from './store.js'
 
@@ -25,8 +25,10 @@ export class OAuthError extends Error {
 export interface AuthorizationServerOptions {
   /** the issuer URL, known once the gateway listens */
   issuer: () => string
-  /** whether a URL names this gateway (an RFC 8707 resource it serves) */
-  isOwnResource: (resource: string) => boolean
+  /** whether a URL is an RFC 8707 resource this gateway serves (auth/resources.ts) */
+  isResource: (resource: string) => boolean
+  /** whether a token for `asked` stays within the grant for `granted` (the same resource, or a part of a general one) */
+  narrows: (granted: string, asked: string) => boolean
   /** the audience when a client names no resource */
   defaultResource: () => string
   accessTokenTtlSeconds: number
@@ -42,6 +44,7 @@ export interface AuthorizationServerOptions {
 /** A checked /authorize request, waiting for the owner's login and consent. */
 export interface PendingAuthorization {
   id: string
+  /** the login form's CSRF token; the consent form's is bound to the owner session (OwnerSessions.consentToken) */
   csrf: string
   client: ClientRecord
   redirectUri: string
@@ -50,8 +53,6 @@ export interface PendingAuthorization {
   scopes: string[]
   resource: string
   expiresAt: number
-  /** the owner session the consent page was shown to */
-  ownerSession?: string
 }
 
 interface CodeRecord {
@@ -93,6 +94,7 @@ const CIMD_CACHE_MS = 5 * 60 * 1000
 /** What a registration may store: one small file per client (names, URIs and scope together). */
 const MAX_CLIENT_METADATA_BYTES = 8 * 1024
 const MAX_REDIRECT_URI_LENGTH = 2000
+const NOT_A_RESOURCE = 'resource is not one this gateway serves: the base URL, /mcp or /mcp/<server>'
 
 function random (bytes = 32): string {
   return randomBytes(bytes).toString('base64url')
@@ -140,16 +142,17 @@ export class AuthorizationServer {
   /** A client described by its Client ID Metadata Document, fetched from its client_id URL. */
   private async clientFromDocument (clientId: string): Promise<ClientRecord> {
     const doc = await fetchClientMetadata(clientId, this.options.metadataFetchPolicy())
-    for (const uri of doc.redirect_uris) {
-      const problem = redirectUriProblem(uri)
-      if (problem) throw new ClientMetadataError(`redirect URI ${uri} ${problem}`)
-    }
+    const redirectUris = doc.redirect_uris.map((uri) => {
+      const checked = checkRedirectUri(uri)
+      if ('problem' in checked) throw new ClientMetadataError(`redirect URI ${uri} ${checked.problem}`)
+      return checked.uri
+    })
     return {
       client_id: clientId,
       client_name: doc.client_name,
       client_uri: doc.client_uri,
       logo_uri: doc.logo_uri,
-      redirect_uris: doc.redirect_uris,
+      redirect_uris: redirectUris,
       grant_types: doc.grant_types ?? ['authorization_code', 'refresh_token'],
       response_types: doc.response_types ?? ['code'],
       token_endpoint_auth_method: 'none',
@@ -169,14 +172,16 @@ export class AuthorizationServer {
       throw err
     })
     if (client instanceof OAuthError) return { ok: false, error: client }
-    const redirectUri = str('redirect_uri') ?? (client.redirect_uris.length === 1 ? client.redirect_uris[0] : undefined)
-    if (!redirectUri) return { ok: false, error: new OAuthError('invalid_request', 'redirect_uri is required: the client registered several') }
-    if (!client.redirect_uris.includes(redirectUri)) return { ok: false, error: new OAuthError('invalid_request', 'redirect_uri is not one the client registered (exact match required)') }
+    const askedUri = str('redirect_uri') ?? (client.redirect_uris.length === 1 ? client.redirect_uris[0] : undefined)
+    if (!askedUri) return { ok: false, error: new OAuthError('invalid_request', 'redirect_uri is required: the client registered several') }
+    // compared, and used, in the stored (normalised) form: the code goes where the client registered
+    const redirectUri = matchRedirectUri(client.redirect_uris, askedUri)
+    if (!redirectUri) return { ok: false, error: new OAuthError('invalid_request', 'redirect_uri is not one the client registered (exact match of the normalised URI required)') }
     // From here on the redirect URI is trusted: errors go back to the client.
     const state = str('state')
     const redirect = { uri: redirectUri, state }
     const fail = (error: string, description: string): AuthorizeCheck => ({ ok: false, error: new OAuthError(error, description), redirect })
-    const asked = this.checkAuthorizeParams(str, client)
+    const asked = this.checkAuthorizeParams(query, str, client)
     if ('error' in asked) return fail(asked.error, asked.description)
     const { challenge, resource, scopes } = asked
     if (this.pending.size >= MAX_PENDING) this.prune()
@@ -197,18 +202,24 @@ export class AuthorizationServer {
   }
 
   /** The grant an /authorize request asks for (PKCE challenge, resource, scopes), or the error to redirect with. */
-  private checkAuthorizeParams (str: (name: string) => string | undefined, client: ClientRecord): { challenge: string, resource: string, scopes: string[] } | { error: string, description: string } {
+  private checkAuthorizeParams (query: Record<string, unknown>, str: (name: string) => string | undefined, client: ClientRecord): { challenge: string, resource: string, scopes: string[] } | { error: string, description: string } {
     const fail = (error: string, description: string) => ({ error, description })
     if (str('response_type') !== 'code') return fail('unsupported_response_type', 'only response_type=code is supported')
     if (!client.response_types.includes('code') || !client.grant_types.includes('authorization_code')) return fail('unauthorized_client', 'the client is not registered for the authorization code grant')
     const challenge = str('code_challenge')
     const pkce = pkceProblem(challenge, str('code_challenge_method'))
     if (pkce || !challenge) return fail('invalid_request', pkce ?? '')
-    const resource = str('resource') ?? this.options.defaultResource()
-    if (!this.options.isOwnResource(resource)) return fail('invalid_target', 'resource is not this gateway')
+    const resource = this.askedResource(query.resource)
+    if (resource === undefined) return fail('invalid_target', Array.isArray(query.resource) ? 'one resource per authorization request' : NOT_A_RESOURCE)
     const scopes = gatewayScopes(str('scope'))
     if (!scopes) return fail('invalid_scope', 'scope is malformed')
     return { challenge, resource, scopes }
+  }
+
+  /** The RFC 8707 resource an /authorize request names (this gateway's /mcp when none), or undefined when it is not one of ours. */
+  private askedResource (asked: unknown): string | undefined {
+    if (asked === undefined) return this.options.defaultResource()
+    return typeof asked === 'string' && this.options.isResource(asked) ? asked : undefined
   }
 
   getPending (id: unknown): PendingAuthorization | undefined {
@@ -346,7 +357,8 @@ export class AuthorizationServer {
 
   private audienceFor (asked: unknown, granted: string): string {
     if (asked === undefined) return granted
-    if (typeof asked !== 'string' || !this.options.isOwnResource(asked)) throw new OAuthError('invalid_target', 'resource is not this gateway')
+    if (typeof asked !== 'string' || !this.options.isResource(asked)) throw new OAuthError('invalid_target', NOT_A_RESOURCE)
+    if (!this.options.narrows(granted, asked)) throw new OAuthError('invalid_target', 'resource is not within the one the owner approved')
     return asked
   }
 }
@@ -354,7 +366,7 @@ export class AuthorizationServer {
 /** The checks a code's redemption must pass once the code is known and unused (RFC 6749 §4.1.3, PKCE). */
 function checkCodeRedemption (record: { clientId: string, redirectUri: string, codeChallenge: string }, client: ClientRecord, params: Record<string, unknown>): void {
   if (record.clientId !== client.client_id) throw new OAuthError('invalid_grant', 'the authorization code was issued to another client')
-  if (params.redirect_uri !== undefined && params.redirect_uri !== record.redirectUri) throw new OAuthError('invalid_grant', 'redirect_uri does not match the authorization request')
+  if (params.redirect_uri !== undefined && (typeof params.redirect_uri !== 'string' || matchRedirectUri([record.redirectUri], params.redirect_uri) === undefined)) throw new OAuthError('invalid_grant', 'redirect_uri does not match the authorization request')
   if (typeof params.code_verifier !== 'string' || !verifyS256(params.code_verifier, record.codeChallenge)) throw new OAuthError('invalid_grant', 'code_verifier does not match the code_challenge')
 }
 
@@ -383,11 +395,12 @@ function registeredRedirectUris (m: Record<string, unknown>): string[] {
   if (!Array.isArray(uris) || uris.length === 0 || uris.length > 20 || !uris.every((u) => typeof u === 'string' && u.length <= MAX_REDIRECT_URI_LENGTH)) {
     throw new OAuthError('invalid_redirect_uri', `redirect_uris must be a non-empty array of at most 20 URIs of at most ${MAX_REDIRECT_URI_LENGTH} characters`)
   }
-  for (const uri of uris as string[]) {
-    const problem = redirectUriProblem(uri)
-    if (problem) throw new OAuthError('invalid_redirect_uri', `redirect URI ${uri} ${problem}`)
-  }
-  return uris as string[]
+  const stored = (uris as string[]).map((uri) => {
+    const checked = checkRedirectUri(uri)
+    if ('problem' in checked) throw new OAuthError('invalid_redirect_uri', `redirect URI ${uri} ${checked.problem}`)
+    return checked.uri
+  })
+  return [...new Set(stored)]
 }
 
 function registeredAuthMethod (m: Record<string, unknown>): ClientAuthMethod {

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto'
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 
 export interface OwnerSession {
   subject: string
@@ -15,6 +15,8 @@ const MAX_SESSIONS = 1000
  */
 export class OwnerSessions {
   private readonly sessions = new Map<string, OwnerSession>()
+  /** signs consent forms; in memory like the sessions it binds them to */
+  private readonly formKey = randomBytes(32)
   constructor (private readonly ttlMs: number, private readonly now: () => number = Date.now) {}
 
   create (subject: string, via: string): string {
@@ -33,6 +35,22 @@ export class OwnerSessions {
       return undefined
     }
     return session
+  }
+
+  /**
+   * The CSRF token of the consent form for one pending request, shown to one owner session: whoever
+   * started the request (a client, or a page posing as one) never sees it, so cannot post the form.
+   */
+  consentToken (sessionId: string, requestId: string): string {
+    return createHmac('sha256', this.formKey).update(`consent\0${sessionId}\0${requestId}`).digest('base64url')
+  }
+
+  /** Whether a consent form's token is the one minted for this session and request. */
+  checkConsentToken (sessionId: string, requestId: string, token: unknown): boolean {
+    if (typeof token !== 'string') return false
+    const expected = Buffer.from(this.consentToken(sessionId, requestId))
+    const given = Buffer.from(token)
+    return given.length === expected.length && timingSafeEqual(given, expected)
   }
 
   prune (): void {

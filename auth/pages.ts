@@ -1,12 +1,16 @@
 import { ALL_SERVERS_SCOPE, TAG_PREFIX } from './scopes.js'
 
-/** Headers for every page the owner sees: no framing, no scripts, no caching, no referrer. */
+/**
+ * Headers for every page the owner sees: no framing, no scripts, no caching, no referrer to other
+ * origins. `same-origin` rather than `no-referrer`: under `no-referrer` a browser sends `Origin: null`
+ * with the page's own form posts, and the login and consent posts are checked by their Origin.
+ */
 export const PAGE_HEADERS = {
   'content-type': 'text/html; charset=utf-8',
   'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; frame-ancestors 'none'; base-uri 'none'",
   'x-frame-options': 'DENY',
   'x-content-type-options': 'nosniff',
-  'referrer-policy': 'no-referrer',
+  'referrer-policy': 'same-origin',
   'cache-control': 'no-store'
 } as const
 
@@ -25,16 +29,19 @@ label{display:block;margin:.2rem 0}.muted{color:#666;font-size:.9rem}.error{colo
 <body><h1>${escapeHtml(title)}</h1>${body}</body></html>`
 }
 
+/** What the owner is asked to approve: which client, where the code goes, and for which resource (RFC 8707). */
 export interface ClientView {
   clientId: string
   name?: string
   redirectUri: string
+  resource: string
 }
 
 function describeClient (client: ClientView): string {
-  const host = (() => { try { return new URL(client.redirectUri).host || client.redirectUri } catch { return client.redirectUri } })()
   return `<div class="box"><strong>${escapeHtml(client.name ?? 'An unnamed client')}</strong>
-<div class="muted">client id <code>${escapeHtml(client.clientId)}</code><br>will be sent back to <code>${escapeHtml(host)}</code></div></div>`
+<div class="muted">client id <code>${escapeHtml(client.clientId)}</code><br>
+the answer goes to <code>${escapeHtml(client.redirectUri)}</code><br>
+access to <code>${escapeHtml(client.resource)}</code></div></div>`
 }
 
 export function describeScope (scope: string): string {

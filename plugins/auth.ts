@@ -9,6 +9,7 @@ import { OwnerSessions } from '../auth/owner-sessions.js'
 import { generatePassphrase, hashPassphrase, isPassphraseHash } from '../auth/passphrase.js'
 import { admitsTags, ALL_SERVERS_SCOPE, grantOf, grantsAnything, parseScope, TAG_PREFIX } from '../auth/scopes.js'
 import { AuthStore, DEFAULT_REGISTRATION_TTL_SECONDS } from '../auth/store.js'
+import { audienceAdmits, isResourcePath, pathUnder } from '../auth/resources.js'
 import { VerifiedTokens } from '../auth/verified-tokens.js'
 import { debugOn } from './request-logger.js'
 import type { AuthSettings } from '../schemas/auth.js'
@@ -33,8 +34,8 @@ export interface GatewayUrls {
   resource: (path: string) => string
   /** where the RFC 9728 metadata of that resource is served */
   resourceMetadata: (path: string) => string
-  /** whether a URL names this gateway or something under it */
-  isOwnResource: (url: string) => boolean
+  /** the path under the base URL that a resource URL names (`''` for the base itself), or undefined when it is not this gateway's */
+  pathOf: (url: string) => string | undefined
 }
 
 export type AuditOutcome = 'allowed' | 'denied' | 'issued' | 'refused' | 'revoked' | 'registered' | 'failed' | 'succeeded'
@@ -140,10 +141,7 @@ function gatewayUrls (app: FastifyInstance, settings: AuthSettings): GatewayUrls
     issuer: () => settings.external ? settings.external.issuer : base(),
     resource: (path) => base() + path,
     resourceMetadata: (path) => base() + WELL_KNOWN_PRM + path,
-    isOwnResource: (url) => {
-      const b = base()
-      return url === b || url.startsWith(b + '/')
-    }
+    pathOf: (url) => pathUnder(base(), url)
   }
 }
 
@@ -254,14 +252,14 @@ function externalIssuer (external: NonNullable<AuthSettings['external']>, log: F
 }
 
 /** The embedded authorization server: its keys, store and owner sessions, kept under the data dir. */
-async function embeddedIssuer (app: FastifyInstance, settings: AuthSettings, opts: AuthPluginOptions, urls: GatewayUrls, log: FastifyBaseLogger, now: () => number): Promise<Issuer> {
+async function embeddedIssuer (app: FastifyInstance, settings: AuthSettings, opts: AuthPluginOptions, urls: GatewayUrls, resources: ResourceRules, log: FastifyBaseLogger, now: () => number): Promise<Issuer> {
   const dataDir = resolve(opts.baseDir ?? process.cwd(), settings.dataDir ?? DEFAULTS.dataDir)
   if (!isAbsolute(dataDir)) throw new Error(`auth.dataDir does not resolve to an absolute path: ${dataDir}`)
   await prepareDataDir(dataDir)
   const tokens = await AccessTokens.open(join(dataDir, 'signing-key.json'))
   const store = await AuthStore.open(dataDir, { now, registrationTtlSeconds: settings.registrationTtlSeconds ?? DEFAULTS.registrationTtlSeconds })
   const passphraseHash = settings.upstream ? undefined : await ownerPassphrase(app, settings, dataDir, opts.announce ?? ((text) => { process.stderr.write(text) }))
-  const server = new AuthorizationServer(tokens, store, authorizationSettings(settings, urls, now))
+  const server = new AuthorizationServer(tokens, store, authorizationSettings(settings, urls, resources, now))
   const owners = new OwnerSessions((settings.ownerSessionTtlSeconds ?? DEFAULTS.ownerSessionTtlSeconds) * 1000, now)
   const pruner = setInterval(() => {
     server.prune()
@@ -283,11 +281,38 @@ async function embeddedIssuer (app: FastifyInstance, settings: AuthSettings, opt
   }
 }
 
-function authorizationSettings (settings: AuthSettings, urls: GatewayUrls, now: () => number): ConstructorParameters<typeof AuthorizationServer>[2] {
+/** Which URLs are resources of this gateway, and which of them a token for another reaches (auth/resources.ts). */
+interface ResourceRules {
+  isResource: (url: string) => boolean
+  narrows: (granted: string, asked: string) => boolean
+  /** whether a token with these audiences may be used on this request path */
+  admits: (audiences: string[], requestPath: string) => boolean
+}
+
+function resourceRules (app: FastifyInstance, urls: GatewayUrls, isProtectedPath: (path: string) => boolean): ResourceRules {
+  const admits = (audience: string, requestPath: string) => {
+    const path = urls.pathOf(audience)
+    return path !== undefined && audienceAdmits(path, requestPath)
+  }
+  return {
+    isResource: (url) => {
+      const path = urls.pathOf(url)
+      return path !== undefined && isResourcePath(path, app.gatewayConfig.current.mcpServers, isProtectedPath)
+    },
+    narrows: (granted, asked) => {
+      const path = urls.pathOf(asked)
+      return path !== undefined && admits(granted, path)
+    },
+    admits: (audiences, requestPath) => audiences.some((a) => admits(a, requestPath))
+  }
+}
+
+function authorizationSettings (settings: AuthSettings, urls: GatewayUrls, resources: ResourceRules, now: () => number): ConstructorParameters<typeof AuthorizationServer>[2] {
   const loopbackGateway = () => LOOPBACK.has(new URL(urls.base()).hostname.replace(/^\[|\]$/g, ''))
   return {
     issuer: urls.issuer,
-    isOwnResource: urls.isOwnResource,
+    isResource: resources.isResource,
+    narrows: resources.narrows,
     defaultResource: () => urls.resource('/mcp'),
     accessTokenTtlSeconds: settings.accessTokenTtlSeconds ?? DEFAULTS.accessTokenTtlSeconds,
     refreshTokenTtlSeconds: settings.refreshTokenTtlSeconds ?? DEFAULTS.refreshTokenTtlSeconds,
@@ -342,9 +367,12 @@ export default fp<AuthPluginOptions>(async (app, opts) => {
   rejectImpossible(settings)
 
   const now = opts.now ?? Date.now
+  // set once `protect` exists (below); plugin routes are added after this plugin, so in time
+  let isProtectedPath: (path: string) => boolean = () => false
+  const resources = resourceRules(app, urls, (path) => isProtectedPath(path))
   const { verifySignature, embedded } = settings.external
     ? externalIssuer(settings.external, log)
-    : await embeddedIssuer(app, settings, opts, urls, log, now)
+    : await embeddedIssuer(app, settings, opts, urls, resources, log, now)
 
   const verified = new VerifiedTokens<VerifiedClaims>(10_000, now)
   async function verify (token: string): Promise<VerifiedClaims> {
@@ -355,9 +383,11 @@ export default fp<AuthPluginOptions>(async (app, opts) => {
     return claims
   }
 
+  // RFC 8707: a token reaches the resource it was issued for (a general one: all its scopes grant).
+  // An external issuer's configured audiences are general: that issuer decides what they mean.
   const audienceOk = settings.external?.audience
     ? (aud: string[]) => aud.some((a) => settings.external!.audience!.includes(a))
-    : (aud: string[]) => aud.some((a) => urls.isOwnResource(a))
+    : (aud: string[], requestPath: string) => resources.admits(aud, requestPath)
 
   function challenge (request: FastifyRequest, reply: FastifyReply, status: 401 | 403, error: string | undefined, description: string, scope?: string): FastifyReply {
     const parts = [`resource_metadata=${quoted(urls.resourceMetadata(resourcePath(request)))}`]
@@ -386,7 +416,7 @@ export default fp<AuthPluginOptions>(async (app, opts) => {
   /** What valid claims grant on this request, or why they do not suffice. */
   function grantFor (request: FastifyRequest, claims: VerifiedClaims): { grant: ReturnType<typeof grantOf> } | { denial: Denial } {
     const who = { clientId: claims.clientId, subject: claims.subject }
-    if (!audienceOk(claims.audience)) {
+    if (!audienceOk(claims.audience, resourcePath(request))) {
       return deny(401, 'invalid_token', 'the token was issued for another resource (audience)', { ...who, reason: 'wrong audience', audience: claims.audience })
     }
     if (claims.family && embedded?.store.isRevoked(claims.family)) {
@@ -423,6 +453,6 @@ export default fp<AuthPluginOptions>(async (app, opts) => {
     audit(request, 'access', 'allowed', { clientId: claims.clientId, subject: claims.subject })
   }
 
-  const isProtectedPath = protectedRoutes(app, protect)
+  isProtectedPath = protectedRoutes(app, protect)
   app.decorate('auth', { enabled: true, mode: settings.external ? 'external' : 'embedded', protect, isProtectedPath, urls, settings, audit, embedded } satisfies AuthService)
 }, { name: 'auth', dependencies: ['config', 'metrics'], fastify: '5.x' })

@@ -1,4 +1,4 @@
-import { timingSafeEqual } from 'node:crypto'
+import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import cookie from '@fastify/cookie'
 import oauth2, { type OAuth2Namespace } from '@fastify/oauth2'
@@ -49,7 +49,7 @@ function sameSecret (a: string, b: string): boolean {
 }
 
 function clientView (pending: PendingAuthorization): ClientView {
-  return { clientId: pending.client.client_id, name: pending.client.client_name, redirectUri: pending.redirectUri }
+  return { clientId: pending.client.client_id, name: pending.client.client_name, redirectUri: pending.redirectUri, resource: pending.resource }
 }
 
 /** Who the upstream provider says logged in, and the names the allow list may use for them. */
@@ -173,9 +173,48 @@ const oauthRoutes: FastifyPluginAsync = async (app) => {
   if (!embedded) return
   const { server, tokens, owners } = embedded
   const secure = () => urls.base().startsWith('https:')
-  const ownerCookie = () => secure() ? '__Host-1mcp-owner' : '1mcp-owner'
-  const loginCookie = () => secure() ? '__Host-1mcp-login' : '1mcp-login'
+  // Cookies are not kept apart by port: two gateways on one host would share a cookie named alike.
+  // The name carries a short hash of this gateway's base URL (and `__Host-` under https).
+  let tagged: { base: string, tag: string } | undefined
+  const cookieName = (role: string) => {
+    const base = urls.base()
+    if (tagged?.base !== base) tagged = { base, tag: createHash('sha256').update(base).digest('base64url').slice(0, 10) }
+    return `${secure() ? '__Host-' : ''}1mcp-${role}-${tagged.tag}`
+  }
+  const ownerCookie = () => cookieName('owner')
+  const loginCookie = () => cookieName('login')
+  // Lax for the upstream login's cookies: the identity provider's redirect back is a cross-site navigation.
   const cookieOptions = () => ({ path: '/', httpOnly: true, sameSite: 'lax' as const, secure: secure() })
+  // Strict for the owner's session: no other site (nor another port of this host, which is the same
+  // site) starts a request that carries it; Origin and Sec-Fetch-Site are checked on top (sameOriginForm).
+  const ownerCookieOptions = () => ({ ...cookieOptions(), sameSite: 'strict' as const })
+
+  /** The origins this gateway's pages are served from: the public base URL's, and the request's own. */
+  function ownOrigins (request: FastifyRequest): string[] {
+    return [new URL(urls.base()).origin, `${request.protocol}://${request.host}`.toLowerCase()]
+  }
+
+  /**
+   * Why a login or consent form post is refused as coming from another page, or undefined: the
+   * browser's Fetch Metadata says cross-site or same-site (another port of this host is same-site),
+   * or the Origin is not this gateway's. `Origin: null` passes only when the browser vouches for
+   * same-origin; no Origin at all (an old browser) leaves it to the CSRF token bound to the session.
+   */
+  function crossSiteForm (request: FastifyRequest): string | undefined {
+    const site = request.headers['sec-fetch-site']
+    if (site === 'cross-site' || site === 'same-site') return `Sec-Fetch-Site is ${site}`
+    const origin = request.headers.origin
+    if (origin === undefined) return undefined
+    if (origin === 'null') return site === 'same-origin' ? undefined : 'Origin is null'
+    return ownOrigins(request).includes(origin.toLowerCase()) ? undefined : 'Origin is not this gateway'
+  }
+
+  function refuseCrossSite (request: FastifyRequest, reply: FastifyReply, event: string): FastifyReply | undefined {
+    const reason = crossSiteForm(request)
+    if (!reason) return undefined
+    auth.audit(request, event, 'refused', { reason: `cross-site form post: ${reason}`, origin: request.headers.origin })
+    return sendPage(reply, 403, errorPage('Request refused', 'This form was not sent from a page of this gateway.'))
+  }
 
   function authorizationServerMetadata () {
     const base = urls.base()
@@ -219,8 +258,8 @@ const oauthRoutes: FastifyPluginAsync = async (app) => {
   }
 
   function showConsent (reply: FastifyReply, pending: PendingAuthorization, session: { id: string, subject: string }): FastifyReply {
-    pending.ownerSession = session.id
-    return sendPage(reply, 200, consentPage({ requestId: pending.id, csrf: pending.csrf, client: clientView(pending), scopes: pending.scopes, subject: session.subject }))
+    const csrf = owners.consentToken(session.id, pending.id)
+    return sendPage(reply, 200, consentPage({ requestId: pending.id, csrf, client: clientView(pending), scopes: pending.scopes, subject: session.subject }))
   }
 
   // Upstream login: @fastify/oauth2 against the configured identity provider.
@@ -266,27 +305,30 @@ const oauthRoutes: FastifyPluginAsync = async (app) => {
   }
 
   app.post('/authorize/login', { config: { rateLimit: { max: limits.loginMax ?? 10, timeWindow: windowMs } } }, async (request, reply) => {
+    const crossSite = refuseCrossSite(request, reply, 'login')
+    if (crossSite) return crossSite
+    if (!embedded.passphraseHash) return sendPage(reply, 400, errorPage('Login refused', 'Owners log in through the identity provider here.'))
     const form = (request.body ?? {}) as Form
     const pending = formPending(form)
     if (!pending) {
       auth.audit(request, 'login', 'refused', { reason: 'unknown request or bad CSRF token' })
       return sendPage(reply, 400, errorPage('Login refused', 'This login form expired or was not issued by this gateway.'))
     }
-    if (!embedded.passphraseHash) return sendPage(reply, 400, errorPage('Login refused', 'Owners log in through the identity provider here.'))
     const passphrase = typeof form.passphrase === 'string' ? form.passphrase : ''
     if (!await verifyPassphrase(passphrase, embedded.passphraseHash)) {
       auth.audit(request, 'login', 'failed', { clientId: pending.client.client_id, via: 'passphrase' })
       return sendPage(reply, 401, loginPage({ requestId: pending.id, csrf: pending.csrf, client: clientView(pending), error: 'Wrong passphrase.' }))
     }
-    return loggedIn(request, reply, pending, 'owner', 'passphrase')
+    loggedIn(request, reply, pending, 'owner', 'passphrase')
+    return reply.header('cache-control', 'no-store').redirect(`/authorize/consent?request_id=${encodeURIComponent(pending.id)}`, 303)
   })
 
-  /** The owner is logged in: a session cookie, then on to the consent page. */
-  function loggedIn (request: FastifyRequest, reply: FastifyReply, pending: PendingAuthorization, subject: string, via: string): FastifyReply {
+  /** The owner is logged in: a session, and its cookie on the reply. */
+  function loggedIn (request: FastifyRequest, reply: FastifyReply, pending: PendingAuthorization, subject: string, via: string): { id: string, subject: string } {
     const id = owners.create(subject, via)
     auth.audit(request, 'login', 'succeeded', { clientId: pending.client.client_id, subject, via })
-    reply.setCookie(ownerCookie(), id, { ...cookieOptions(), maxAge: settings.ownerSessionTtlSeconds ?? 12 * 3600 })
-    return reply.header('cache-control', 'no-store').redirect(`/authorize/consent?request_id=${encodeURIComponent(pending.id)}`, 303)
+    reply.setCookie(ownerCookie(), id, { ...ownerCookieOptions(), maxAge: settings.ownerSessionTtlSeconds ?? 12 * 3600 })
+    return { id, subject }
   }
 
   app.get('/oauth/callback', async (request, reply) => {
@@ -308,7 +350,9 @@ const oauthRoutes: FastifyPluginAsync = async (app) => {
       auth.audit(request, 'login', 'refused', { clientId: pending.client.client_id, subject: identity?.subject, via, reason: 'not in allowedUsers' })
       return sendPage(reply, 403, errorPage('Login refused', 'This account may not approve access to this gateway.'))
     }
-    return loggedIn(request, reply, pending, identity.subject, via)
+    // The consent page comes in this answer, not after a redirect: this navigation began at the
+    // identity provider (cross-site), and a browser withholds the Strict owner cookie along it.
+    return showConsent(reply, pending, loggedIn(request, reply, pending, identity.subject, via))
   })
 
   app.get('/authorize/consent', async (request, reply) => {
@@ -323,10 +367,12 @@ const oauthRoutes: FastifyPluginAsync = async (app) => {
   })
 
   app.post('/authorize/consent', async (request, reply) => {
+    const crossSite = refuseCrossSite(request, reply, 'consent')
+    if (crossSite) return crossSite
     const form = (request.body ?? {}) as Form
-    const pending = formPending(form)
+    const pending = server.getPending(form.request_id)
     const session = owner(request)
-    if (!pending || !session || pending.ownerSession !== session.id) {
+    if (!pending || !session || !owners.checkConsentToken(session.id, pending.id, form.csrf_token)) {
       auth.audit(request, 'consent', 'refused', { reason: !session ? 'not logged in' : 'unknown request or bad CSRF token', subject: session?.subject })
       return sendPage(reply, 400, errorPage('Consent refused', 'This consent form expired or was not issued to you by this gateway.'))
     }

@@ -273,7 +273,7 @@ t.test('consent page: CSRF, login, framing', async (t) => {
   const login = await b.fetch(`${gw.base}/authorize/login`, { method: 'POST', body: new URLSearchParams({ request_id: requestId, csrf_token: csrf, passphrase: PASSPHRASE }) })
   t.equal(login.status, 303)
   t.match(login.headers.get('set-cookie'), /HttpOnly/i)
-  t.match(login.headers.get('set-cookie'), /SameSite=Lax/i)
+  t.match(login.headers.get('set-cookie'), /SameSite=Strict/i)
   const consent = await b.fetch(new URL(login.headers.get('location')!, gw.base))
   const consentHtml = await consent.text()
   const csrf2 = /name="csrf_token" value="([^"]+)"/.exec(consentHtml)![1]

@@ -46,7 +46,7 @@ t.test('OAuth endpoints refuse malformed requests with the right error', async (
     const page = async (res: Response) => ({ status: res.status, html: await res.text() })
     t.match(await page(await authorize({})), { status: 400, html: /client_id is required/ })
     t.match(await page(await authorize({ client_id: 'nobody' })), { status: 400, html: /unknown client_id/ })
-    t.match(await page(await authorize({ client_id: clientId, redirect_uri: 'http://127.0.0.1:9/elsewhere' })), { status: 400, html: /exact match required/ })
+    t.match(await page(await authorize({ client_id: clientId, redirect_uri: 'http://127.0.0.1:9/elsewhere' })), { status: 400, html: /exact match of the normalised URI required/ })
     const good = { client_id: clientId, response_type: 'code', code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256', state: 's1' }
     const redirected = async (query: Record<string, string>) => {
       const res = await authorize(query)
