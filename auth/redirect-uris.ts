@@ -1,5 +1,11 @@
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]'])
 const MAX_LENGTH = 2000
+/**
+ * The app schemes of MCP clients in wide use that predate RFC 8252's reverse-DNS rule (Cursor
+ * registers `cursor://anysphere.cursor-mcp/oauth/callback`): these apps own them, and no browser or
+ * system gives them a meaning of its own.
+ */
+const MCP_CLIENT_SCHEMES = new Set(['cursor:', 'vscode:', 'vscode-insiders:'])
 
 /** What is wrong with the scheme and host of a parsed redirect URI, if anything. */
 function schemeProblem (url: URL): string | undefined {
@@ -8,7 +14,8 @@ function schemeProblem (url: URL): string | undefined {
   // a private-use scheme must be a reverse domain name: the schemes browsers and systems give a
   // meaning to (javascript:, data:, file:, view-source:, chrome:, ms-msdt:…) have no dot
   if (url.protocol.slice(0, -1).includes('.')) return undefined
-  return `must use https, http on a loopback address, or a reverse-DNS private-use scheme such as com.example.app:/callback (not ${url.protocol})`
+  if (MCP_CLIENT_SCHEMES.has(url.protocol)) return undefined
+  return `must use https, http on a loopback address, or a reverse-DNS private-use scheme such as com.example.app:/callback, or the app scheme of a known MCP client (cursor:, vscode:) (not ${url.protocol})`
 }
 
 /**

@@ -39,7 +39,10 @@ const ACCEPTED: Array<[string, string]> = [
   ['com.example.app://callback/path', 'com.example.app://callback/path'],
   ['https:evil.example', 'https://evil.example/'],
   ['HTTPS://Client.Example:443/a/../cb', 'https://client.example/cb'],
-  ['http://127.0.0.1:33418', 'http://127.0.0.1:33418/']
+  ['http://127.0.0.1:33418', 'http://127.0.0.1:33418/'],
+  // the app schemes of MCP clients in wide use (Cursor's own callback)
+  ['cursor://anysphere.cursor-mcp/oauth/callback', 'cursor://anysphere.cursor-mcp/oauth/callback'],
+  ['vscode://vscode.mcp/callback', 'vscode://vscode.mcp/callback']
 ]
 
 async function register (gw: AuthGateway, redirectUris: string[]): Promise<{ status: number, body: Record<string, unknown> }> {
