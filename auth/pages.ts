@@ -50,11 +50,12 @@ export function describeScope (scope: string): string {
   return escapeHtml(scope)
 }
 
-export function loginPage (opts: { requestId: string, csrf: string, client: ClientView, error?: string }): string {
+/** `basePath`: the path of the public base URL (`/gw` for `https://host/gw`), where the forms post. */
+export function loginPage (opts: { requestId: string, csrf: string, client: ClientView, basePath: string, error?: string }): string {
   return page('Log in to approve access', `${describeClient(opts.client)}
 <p>This client asks for access to the MCP servers of this gateway. Enter the owner passphrase to continue.</p>
 ${opts.error ? `<p class="error">${escapeHtml(opts.error)}</p>` : ''}
-<form method="post" action="/authorize/login">
+<form method="post" action="${escapeHtml(opts.basePath)}/authorize/login">
 <input type="hidden" name="request_id" value="${escapeHtml(opts.requestId)}">
 <input type="hidden" name="csrf_token" value="${escapeHtml(opts.csrf)}">
 <label for="passphrase">Owner passphrase</label>
@@ -62,11 +63,11 @@ ${opts.error ? `<p class="error">${escapeHtml(opts.error)}</p>` : ''}
 <p><button type="submit">Log in</button></p></form>`)
 }
 
-export function consentPage (opts: { requestId: string, csrf: string, client: ClientView, scopes: string[], subject: string }): string {
+export function consentPage (opts: { requestId: string, csrf: string, client: ClientView, basePath: string, scopes: string[], subject: string }): string {
   const boxes = opts.scopes.map((s) => `<label><input type="checkbox" name="scope" value="${escapeHtml(s)}" checked> ${describeScope(s)} <span class="muted">(<code>${escapeHtml(s)}</code>)</span></label>`).join('\n')
   return page('Allow access?', `${describeClient(opts.client)}
 <p>Signed in as <code>${escapeHtml(opts.subject)}</code>. The client asks to use:</p>
-<form method="post" action="/authorize/consent">
+<form method="post" action="${escapeHtml(opts.basePath)}/authorize/consent">
 <input type="hidden" name="request_id" value="${escapeHtml(opts.requestId)}">
 <input type="hidden" name="csrf_token" value="${escapeHtml(opts.csrf)}">
 <div class="box">${boxes}</div>

@@ -182,6 +182,8 @@ const oauthRoutes: FastifyPluginAsync = async (app) => {
     return `${secure() ? '__Host-' : ''}1mcp-${role}-${tagged.tag}`
   }
   const ownerCookie = () => cookieName('owner')
+  // the pages' forms post under the public base URL's path (a proxy may serve the gateway at /gw)
+  const basePath = () => new URL(urls.base()).pathname.replace(/\/+$/, '')
   const loginCookie = () => cookieName('login')
   // Lax for the upstream login's cookies: the identity provider's redirect back is a cross-site navigation.
   const cookieOptions = () => ({ path: '/', httpOnly: true, sameSite: 'lax' as const, secure: secure() })
@@ -259,7 +261,7 @@ const oauthRoutes: FastifyPluginAsync = async (app) => {
 
   function showConsent (reply: FastifyReply, pending: PendingAuthorization, session: { id: string, subject: string }): FastifyReply {
     const csrf = owners.consentToken(session.id, pending.id)
-    return sendPage(reply, 200, consentPage({ requestId: pending.id, csrf, client: clientView(pending), scopes: pending.scopes, subject: session.subject }))
+    return sendPage(reply, 200, consentPage({ requestId: pending.id, csrf, client: clientView(pending), basePath: basePath(), scopes: pending.scopes, subject: session.subject }))
   }
 
   // Upstream login: @fastify/oauth2 against the configured identity provider.
@@ -292,7 +294,7 @@ const oauthRoutes: FastifyPluginAsync = async (app) => {
       const uri = await idp.generateAuthorizationUri(request, reply)
       return reply.header('cache-control', 'no-store').redirect(uri, 302)
     }
-    return sendPage(reply, 200, loginPage({ requestId: pending.id, csrf: pending.csrf, client: clientView(pending) }))
+    return sendPage(reply, 200, loginPage({ requestId: pending.id, csrf: pending.csrf, client: clientView(pending), basePath: basePath() }))
   })
 
   /** The pending request a form refers to, if its CSRF token matches. */
@@ -317,10 +319,10 @@ const oauthRoutes: FastifyPluginAsync = async (app) => {
     const passphrase = typeof form.passphrase === 'string' ? form.passphrase : ''
     if (!await verifyPassphrase(passphrase, embedded.passphraseHash)) {
       auth.audit(request, 'login', 'failed', { clientId: pending.client.client_id, via: 'passphrase' })
-      return sendPage(reply, 401, loginPage({ requestId: pending.id, csrf: pending.csrf, client: clientView(pending), error: 'Wrong passphrase.' }))
+      return sendPage(reply, 401, loginPage({ requestId: pending.id, csrf: pending.csrf, client: clientView(pending), basePath: basePath(), error: 'Wrong passphrase.' }))
     }
     loggedIn(request, reply, pending, 'owner', 'passphrase')
-    return reply.header('cache-control', 'no-store').redirect(`/authorize/consent?request_id=${encodeURIComponent(pending.id)}`, 303)
+    return reply.header('cache-control', 'no-store').redirect(`${basePath()}/authorize/consent?request_id=${encodeURIComponent(pending.id)}`, 303)
   })
 
   /** The owner is logged in: a session, and its cookie on the reply. */
@@ -361,7 +363,7 @@ const oauthRoutes: FastifyPluginAsync = async (app) => {
     const session = owner(request)
     if (!session) {
       if (idp) return sendPage(reply, 401, errorPage('Not logged in', 'Start again from the client to log in.'))
-      return sendPage(reply, 200, loginPage({ requestId: pending.id, csrf: pending.csrf, client: clientView(pending) }))
+      return sendPage(reply, 200, loginPage({ requestId: pending.id, csrf: pending.csrf, client: clientView(pending), basePath: basePath() }))
     }
     return showConsent(reply, pending, session)
   })

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { postForm, startAuthGateway } from './auth-helpers.js'
+import { PASSPHRASE, postForm, startAuthGateway } from './auth-helpers.js'
 
 // The OAuth endpoints' refusals, one by one: each must answer with the right status and error
 // code, and none may redirect to a client before its redirect URI is known to be registered.
@@ -88,4 +88,29 @@ t.test('OAuth endpoints refuse malformed requests with the right error', async (
     t.equal(preflight.status, 204)
     t.match(preflight.headers.get('access-control-allow-methods'), /POST/)
   })
+})
+
+t.test('behind a proxy that serves the gateway under a path (externalUrl https://mcp.example.com/gw): the login and consent forms post under it', async (t) => {
+  const gw = await startAuthGateway(t, { config: { mcpServers: {}, externalUrl: 'https://mcp.example.com/gw' } })
+  const headers = { host: 'mcp.example.com', 'x-forwarded-proto': 'https' }
+  const registered = await gw.app.inject({ method: 'POST', url: '/register', headers: { ...headers, 'content-type': 'application/json' }, payload: { redirect_uris: ['https://client.example/cb'], token_endpoint_auth_method: 'none', client_name: 'prefixed' } })
+  t.equal(registered.statusCode, 201)
+  const query = new URLSearchParams({ client_id: registered.json().client_id, redirect_uri: 'https://client.example/cb', response_type: 'code', code_challenge: 'x'.repeat(43), code_challenge_method: 'S256', state: 's' })
+  const login = await gw.app.inject({ url: `/authorize?${query}`, headers })
+  t.equal(login.statusCode, 200)
+  t.match(login.body, /<form method="post" action="\/gw\/authorize\/login">/, 'the login form posts to /gw/authorize/login, which the proxy passes on as /authorize/login')
+  const hidden = (html: string, name: string) => new RegExp(`name="${name}" value="([^"]*)"`).exec(html)![1]
+  const loggedIn = await gw.app.inject({
+    method: 'POST',
+    url: '/authorize/login',
+    headers: { ...headers, 'content-type': 'application/x-www-form-urlencoded', origin: 'https://mcp.example.com', 'sec-fetch-site': 'same-origin' },
+    payload: new URLSearchParams({ request_id: hidden(login.body, 'request_id'), csrf_token: hidden(login.body, 'csrf_token'), passphrase: PASSPHRASE }).toString()
+  })
+  t.equal(loggedIn.statusCode, 303)
+  const next = String(loggedIn.headers.location)
+  t.match(next, /^\/gw\/authorize\/consent\?request_id=/, 'the redirect after the login stays under the prefix')
+  const cookie = String(loggedIn.headers['set-cookie']).split(';')[0]
+  const consent = await gw.app.inject({ url: next.slice('/gw'.length), headers: { ...headers, cookie } })
+  t.equal(consent.statusCode, 200)
+  t.match(consent.body, /<form method="post" action="\/gw\/authorize\/consent">/, 'and so does the consent form')
 })
