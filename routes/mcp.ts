@@ -12,7 +12,7 @@ import { debugOn } from '../plugins/request-logger.js'
 import { isModernHeader, isModernPost, MODERN_PROTOCOL_VERSION, ModernEndpoint } from './modern.js'
 import { SseStream, parseEventId } from './sse-stream.js'
 import { buildScope, sessionOwner } from './scope.js'
-import { httpRpcError, isNotification, isRequest, isResponse, parseJsonLeniently, rpcError, Unparsable, type ClientAnswer } from './jsonrpc-body.js'
+import { hasInvalidId, httpRpcError, INVALID_ID_MESSAGE, isNotification, isRequest, isResponse, parseJsonLeniently, rpcError, Unparsable, type ClientAnswer } from './jsonrpc-body.js'
 
 function accepts (request: FastifyRequest, type: string): boolean {
   const accept = request.headers.accept ?? ''
@@ -173,9 +173,11 @@ const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, { dispatcher 
     } else if (!/^application\/json\b/i.test(request.headers['content-type'] ?? '')) {
       httpRpcError(reply, 415, RpcCode.InvalidRequest, 'Unsupported Media Type: the body must be application/json')
     } else if (request.body instanceof Unparsable) {
-      httpRpcError(reply, 400, RpcCode.ParseError, `Parse error: ${request.body.reason}`)
+      httpRpcError(reply, 400, request.body.code, request.body.message)
     } else if (Array.isArray(request.body)) {
       httpRpcError(reply, 400, RpcCode.InvalidRequest, 'Invalid Request: JSON-RPC batches are not supported (removed in protocol 2025-06-18)')
+    } else if (hasInvalidId(request.body)) {
+      httpRpcError(reply, 400, RpcCode.InvalidRequest, INVALID_ID_MESSAGE)
     } else {
       return false
     }

@@ -34,7 +34,7 @@ export function isModernPost (headers: FastifyRequest['headers'], body: unknown)
   if (headers['mcp-session-id'] !== undefined) return false
   if (isModernHeader(headers)) return true
   const meta = ((body as { params?: { _meta?: unknown } } | null)?.params)?._meta
-  return meta !== null && typeof meta === 'object' && PROTOCOL_META in meta
+  return meta !== null && typeof meta === 'object' && Object.hasOwn(meta, PROTOCOL_META)
 }
 
 /** A dated `MCP-Protocol-Version` header of the stateless generation. */

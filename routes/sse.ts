@@ -8,7 +8,7 @@ import type { JsonRpcRequest } from '../schemas/jsonrpc.js'
 import { negotiateVersion, type Dispatcher } from './dispatch.js'
 import { hostGuard } from './host-guard.js'
 import { buildScope, ScopeError, sessionOwner } from './scope.js'
-import { httpRpcError, isNotification, isRequest, isResponse, parseJsonLeniently, rpcError, Unparsable, type ClientAnswer } from './jsonrpc-body.js'
+import { hasInvalidId, httpRpcError, INVALID_ID_MESSAGE, isNotification, isRequest, isResponse, parseJsonLeniently, rpcError, Unparsable, type ClientAnswer } from './jsonrpc-body.js'
 
 const KEEP_ALIVE_MS = 15_000
 
@@ -82,7 +82,8 @@ const sseRoutes: FastifyPluginAsync<SseRouteOptions> = async (app, { dispatcher 
     const pending = opened.get(id)
     if (!pending || pending.owner !== sessionOwner(request)) return httpRpcError(reply, 404, RpcCode.InvalidRequest, 'Session not found: open GET /sse first')
     const body = request.body
-    if (body instanceof Unparsable) return httpRpcError(reply, 400, RpcCode.ParseError, `Parse error: ${body.reason}`)
+    if (body instanceof Unparsable) return httpRpcError(reply, 400, body.code, body.message)
+    if (hasInvalidId(body)) return httpRpcError(reply, 400, RpcCode.InvalidRequest, INVALID_ID_MESSAGE)
     if (isRequest.Check(body) && body.method === 'initialize') return initialize(reply, id, pending, body)
     const session = app.sessions.get(id)
     if (!session) return httpRpcError(reply, 400, RpcCode.InvalidRequest, 'Bad Request: send initialize first')

@@ -100,3 +100,11 @@ export type GatewayConfig = Static<typeof GatewayConfig>
 
 /** Settings read once at boot: a change to them needs a restart. */
 export const RESTART_ONLY_KEYS = ['host', 'port', 'trustProxy', 'bodyLimit', 'plugins', 'auth', 'rateLimit', 'loadShedding'] as const
+
+/**
+ * `record[key]` when `key` is the record's own: the lookup for every name that comes from a request
+ * (a server, a preset), so `constructor` or `__proto__` never finds what Object.prototype has.
+ */
+export function ownEntry<T> (record: Readonly<Record<string, T>> | undefined, key: string): T | undefined {
+  return record !== undefined && Object.hasOwn(record, key) ? record[key] : undefined
+}
