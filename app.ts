@@ -98,13 +98,32 @@ export const gateway = fp<GatewayOptions>(async (app, opts) => {
     void app.backends.releaseSession(session.id)
   })
 
-  await app.register(healthRoutes)
-  await app.register(oauthRoutes)
-  await app.register(metricsRoutes)
-  await app.register(mcpRoutes, { dispatcher })
-  await app.register(sseRoutes, { dispatcher })
-  await registerThirdParty(app, app.gatewayConfig.current.plugins ?? [], baseDir)
+  hideRawPackets(app)
+  // the routes log requests through the gateway's own serializer (no secret in a URL), whatever
+  // logger the app that registers the gateway has
+  await app.register(async (routes) => {
+    await routes.register(healthRoutes)
+    await routes.register(oauthRoutes)
+    await routes.register(metricsRoutes)
+    await routes.register(mcpRoutes, { dispatcher })
+    await routes.register(sseRoutes, { dispatcher })
+    await registerThirdParty(routes, app.gatewayConfig.current.plugins ?? [], baseDir)
+  }, { logSerializers: { req: serializeRequest } })
 }, { name: '1mcp-gateway', fastify: '5.x' })
+
+/**
+ * A request Node's parser refuses reaches the server's `clientError` with the raw bytes received
+ * (`err.rawPacket`: the request line and headers, Authorization and Cookie included), and Fastify logs
+ * that error at trace. The bytes stay on the error for a handler that wants them, but no longer
+ * enumerable: no serializer or JSON of the error carries them. Installed on the server the gateway is
+ * registered on, ahead of Fastify's own listener, standalone or embedded.
+ */
+function hideRawPackets (app: FastifyInstance): void {
+  app.server.prependListener('clientError', (err: Error & { rawPacket?: unknown }) => {
+    if (err.rawPacket === undefined) return
+    Object.defineProperty(err, 'rawPacket', { value: err.rawPacket, enumerable: false, writable: true, configurable: true })
+  })
+}
 
 export interface BuildOptions extends GatewayOptions {
   logger?: FastifyServerOptions['logger']
