@@ -94,7 +94,7 @@ export const DEFAULT_RATE_LIMIT = { max: 6000, timeWindowMs: 60_000 }
 export const DEFAULT_LOAD_SHEDDING = { maxEventLoopDelayMs: 1000, retryAfterSeconds: 5 }
 
 /**
- * Per-client rate limits (keyed by the token's subject when auth is on, else the address; 429 with
+ * Per-client rate limits (keyed by the token's subject and client id when auth is on, else the address; 429 with
  * Retry-After) and load shedding when the event loop lags (503 with Retry-After), for the MCP routes only:
  * /health must answer even when the gateway is saturated.
  */
@@ -109,7 +109,9 @@ async function registerLoadProtection (app: FastifyInstance): Promise<void> {
       // the x-ratelimit-* headers go on the 429 answer (with Retry-After), not on every answer below the limit:
       // MCP clients do not read them, and three more headers on each call were measurable
       addHeadersOnExceeding: { 'x-ratelimit-limit': false, 'x-ratelimit-remaining': false, 'x-ratelimit-reset': false },
-      keyGenerator: (request) => request.auth ? `sub:${request.auth.subject}` : `ip:${request.ip}`,
+      // one budget per token subject and client: every client the owner approved has the subject
+      // `owner`, and one client's burst must not rate-limit the others
+      keyGenerator: (request) => request.auth ? `sub:${request.auth.subject}\nclient:${request.auth.clientId}` : `ip:${request.ip}`,
       errorResponseBuilder: (_request, context) => Object.assign(
         new Error(`Too Many Requests: at most ${context.max} requests per ${Math.round(timeWindowMs / 1000)} s; retry in ${context.after}`),
         { statusCode: 429 }
