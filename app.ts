@@ -108,7 +108,7 @@ export const gateway = fp<GatewayOptions>(async (app, opts) => {
     await routes.register(mcpRoutes, { dispatcher })
     await routes.register(sseRoutes, { dispatcher })
     await registerThirdParty(routes, app.gatewayConfig.current.plugins ?? [], baseDir)
-  }, { logSerializers: { req: serializeRequest } })
+  }, { logSerializers: { req: serializeRequest as unknown as (value: unknown) => string } }) // Fastify types serializers as returning strings
 }, { name: '1mcp-gateway', fastify: '5.x' })
 
 /**
@@ -165,6 +165,25 @@ class GatewayLogController extends LogController {
   }
 }
 
+/** how long a client has to send a whole request (`receiveTimeoutMs`) */
+export const DEFAULT_RECEIVE_TIMEOUT_MS = 30_000
+
+/**
+ * Node's limits on receiving a request, so a client that trickles its headers or body (no token
+ * needed) cannot hold connections open for minutes: the whole request within `ms` (Fastify's
+ * `requestTimeout`), the headers within the same or 60 s, checked every quarter of `ms` (at most
+ * every 30 s). These end when the request is received: a response (a call's answer, an SSE stream)
+ * may last as long as it needs. There is no socket inactivity timeout (`connectionTimeout`): a call
+ * answered as JSON writes nothing until its result, which a backend may take minutes to give.
+ * Idle keep-alive connections close after Fastify's 72 s.
+ */
+function receiveTimeouts (ms: number): { requestTimeout: number, http: { requestTimeout: number, headersTimeout: number, connectionsCheckingInterval: number } } {
+  return {
+    requestTimeout: ms,
+    http: { requestTimeout: ms, headersTimeout: Math.min(ms, 60_000), connectionsCheckingInterval: Math.min(30_000, Math.max(50, Math.floor(ms / 4))) }
+  }
+}
+
 /** A Fastify app with the gateway registered, ready to `listen`. */
 export async function buildApp (opts: BuildOptions = {}): Promise<FastifyInstance> {
   const settings = await bootSettings(opts)
@@ -174,6 +193,7 @@ export async function buildApp (opts: BuildOptions = {}): Promise<FastifyInstanc
     childLoggerFactory: requestLoggerFactory,
     trustProxy: (settings.trustProxy ?? false) as boolean | string,
     bodyLimit: settings.bodyLimit ?? 4 * 1024 * 1024,
+    ...receiveTimeouts(settings.receiveTimeoutMs ?? DEFAULT_RECEIVE_TIMEOUT_MS),
     return503OnClosing: true,
     forceCloseConnections: 'idle'
   })

@@ -4,14 +4,14 @@ import underPressure from '@fastify/under-pressure'
 import type { JSONRPCMessage, RequestId } from '@modelcontextprotocol/client'
 import { RpcCode, RpcError } from '../backends/errors.js'
 import type { JsonRpcRequest } from '../schemas/jsonrpc.js'
-import type { Channel, Session } from '../plugins/sessions.js'
+import { SessionLimitError, type Channel, type Session } from '../plugins/sessions.js'
 import type { Scope } from '../plugins/capabilities.js'
 import { negotiateVersion, SUPPORTED_PROTOCOL_VERSIONS, type Dispatcher } from './dispatch.js'
 import { hostGuard } from './host-guard.js'
 import { debugOn } from '../plugins/request-logger.js'
 import { isModernHeader, isModernPost, MODERN_PROTOCOL_VERSION, ModernEndpoint } from './modern.js'
 import { SseStream, parseEventId } from './sse-stream.js'
-import { buildScope, sessionOwner } from './scope.js'
+import { buildScope, sessionClient, sessionOwner } from './scope.js'
 import { hasInvalidId, httpRpcError, INVALID_ID_MESSAGE, isNotification, isRequest, isResponse, parseJsonLeniently, rpcError, Unparsable, type ClientAnswer } from './jsonrpc-body.js'
 
 function accepts (request: FastifyRequest, type: string): boolean {
@@ -216,10 +216,11 @@ const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, { dispatcher 
         clientInfo: params.clientInfo as Session['clientInfo'],
         clientCapabilities: (params.capabilities ?? {}) as Session['clientCapabilities'],
         scope,
-        owner: sessionOwner(request)
+        owner: sessionOwner(request),
+        client: sessionClient(request)
       })
     } catch (err) {
-      if (err instanceof RpcError) return reply.code(503).header('retry-after', '5').send(rpcError(body.id, err))
+      if (err instanceof SessionLimitError) return reply.code(err.httpStatus).header('retry-after', '5').send(rpcError(body.id, err))
       throw err
     }
     request.log.info({ session: session.id.slice(0, 8), client: session.clientInfo, version: session.protocolVersion, server: scope.single }, 'session started')
@@ -234,7 +235,7 @@ const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, { dispatcher 
     } catch (err) {
       return sendScopeError(reply, err as Error & { statusCode?: number })
     }
-    return modern.serve(request, reply, scope, sessionOwner(request))
+    return modern.serve(request, reply, scope, sessionOwner(request), sessionClient(request))
   }
 
   /** The 2026-07-28 generation has no sessions: nothing to open with GET or end with DELETE. */

@@ -80,3 +80,12 @@ export function sessionOwner (request: FastifyRequest): string | undefined {
   const auth = request.auth
   return auth ? `${auth.subject}\n${auth.clientId}\n${[...auth.scopes].sort().join(' ')}` : undefined
 }
+
+/**
+ * Whose budget a session or stream counts against (sessions.maxPerClient): the token's subject and
+ * client, so one client cannot take every session of the gateway. Nothing when auth is off.
+ */
+export function sessionClient (request: FastifyRequest): string | undefined {
+  const auth = request.auth
+  return auth ? `${auth.subject}\n${auth.clientId}` : undefined
+}

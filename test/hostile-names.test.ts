@@ -91,11 +91,11 @@ t.test('hostile input on the MCP endpoints: 4xx answers, no phantom sessions, no
     t.equal(res.status, 200)
     const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader()
     let text = ''
-    const endpoint = await waitFor(async () => {
+    const endpoint: string = await waitFor(async () => {
       const { value } = await reader.read()
       text += value ?? ''
       return /data: (\/messages\?sessionId=[\w-]+)/.exec(text)?.[1]
-    }, 'the endpoint event')
+    }, 'the endpoint event') as string
     t.equal((await post(endpoint, initialize(), { 'content-type': 'application/json' })).status, 202)
     for (const id of BAD_IDS) {
       const answer = await post(endpoint, JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/list' }), { 'content-type': 'application/json' })
