@@ -43,8 +43,8 @@ export const REDACT_PATHS = [
   'config.auth.upstream.clientSecret', 'config.auth.passphraseHash'
 ]
 
-/** Query parameters that carry secrets (an upstream login's `code`, a token put where it must not be). */
-const SECRET_QUERY_PARAMS = /([?&](?:code|access_token|refresh_token|id_token|token|client_secret|code_verifier|passphrase|state)=)[^&#]*/gi
+/** Query parameters that carry secrets (an upstream login's `code`, a token put where it must not be, the legacy transport's `sessionId`). */
+const SECRET_QUERY_PARAMS = /([?&](?:code|access_token|refresh_token|id_token|token|client_secret|code_verifier|passphrase|state|sessionId)=)[^&#]*/gi
 
 /** Logs a request without the secrets a URL may carry. */
 export function serializeRequest (req: { method: string, url: string, host?: string, ip?: string, socket?: { remotePort?: number } }) {

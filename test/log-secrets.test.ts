@@ -131,6 +131,9 @@ async function driveEverything (t: Test, base: string): Promise<Record<string, s
   await fetch(`${base}/authorize?code=${code}&state=${secrets.state}`, { signal: timeout() })
   await fetch(`${base}/.well-known/oauth-protected-resource/mcp?access_token=${tokens.access_token}`, { signal: timeout() })
   await fetch(`${base}/health?token=${tokens.access_token}`, { signal: timeout() })
+  await fetch(`${base}/oauth/callback?code=${code}&state=${secrets.state}`, { signal: timeout() })
+  await fetch(`${base}/sse?access_token=${tokens.access_token}`, { headers: { accept: 'text/event-stream' }, signal: timeout() })
+  await fetch(`${base}/messages?sessionId=${session}&access_token=${tokens.access_token}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}', signal: timeout() })
 
   // a malformed request: Node's parser refuses it and the raw bytes (Authorization header included) reach Fastify's clientError
   const raw = await rawRequest(base, `POST /mcp?access_token=${tokens.access_token} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${tokens.access_token}\r\nMcp-Session-Id: ${session}\r\nCookie: 1mcp-owner=${secrets['cookie 1mcp-owner'] ?? ''}\r\nThis is not a header\r\n\r\n`)
