@@ -43,8 +43,8 @@ export const REDACT_PATHS = [
   'config.auth.upstream.clientSecret', 'config.auth.passphraseHash'
 ]
 
-/** Query parameters that carry secrets (an upstream login's `code`, a token put where it must not be). */
-const SECRET_QUERY_PARAMS = /([?&](?:code|access_token|refresh_token|id_token|token|client_secret|code_verifier|passphrase|state)=)[^&#]*/gi
+/** Query parameters that carry secrets (an upstream login's `code`, a token put where it must not be, the legacy transport's `sessionId`). */
+const SECRET_QUERY_PARAMS = /([?&](?:code|access_token|refresh_token|id_token|token|client_secret|code_verifier|passphrase|state|sessionId)=)[^&#]*/gi
 
 /** Logs a request without the secrets a URL may carry. */
 export function serializeRequest (req: { method: string, url: string, host?: string, ip?: string, socket?: { remotePort?: number } }) {
@@ -87,11 +87,7 @@ async function registerEach (app: FastifyInstance, specs: string[], baseDir: str
 export const gateway = fp<GatewayOptions>(async (app, opts) => {
   await app.register(configPlugin, opts)
   checkHostSettings(app, app.gatewayConfig.current)
-  // the config's bodyLimit on every route the gateway (and the plugins it loads) registers, whatever
-  // the host app's own limit; the host's routes keep theirs
-  let ours = true
   const bodyLimit = app.gatewayConfig.current.bodyLimit ?? DEFAULT_BODY_LIMIT
-  app.addHook('onRoute', (route) => { if (ours) route.bodyLimit ??= bodyLimit })
   await app.register(metricsPlugin)
   const baseDir = opts.configPath ? dirname(resolve(opts.configPath)) : process.cwd()
   await app.register(authPlugin, { disabled: opts.noAuth, baseDir, announce: opts.announcePassphrase })
@@ -109,13 +105,20 @@ export const gateway = fp<GatewayOptions>(async (app, opts) => {
     void app.backends.releaseSession(session.id)
   })
 
-  await app.register(healthRoutes)
-  await app.register(oauthRoutes)
-  await app.register(metricsRoutes)
-  await app.register(mcpRoutes, { dispatcher })
-  await app.register(sseRoutes, { dispatcher })
-  await registerThirdParty(app, app.gatewayConfig.current.plugins ?? [], baseDir)
-  ours = false
+  hideRawPackets(app)
+  // the routes log requests through the gateway's own serializer (no secret in a URL), whatever
+  // logger the app that registers the gateway has
+  await app.register(async (routes) => {
+    // the config's bodyLimit on the gateway's routes (and its plugins'), whatever the limit of the
+    // app it is registered in; that app's own routes keep theirs
+    routes.addHook('onRoute', (route) => { route.bodyLimit ??= bodyLimit })
+    await routes.register(healthRoutes)
+    await routes.register(oauthRoutes)
+    await routes.register(metricsRoutes)
+    await routes.register(mcpRoutes, { dispatcher })
+    await routes.register(sseRoutes, { dispatcher })
+    await registerThirdParty(routes, app.gatewayConfig.current.plugins ?? [], baseDir)
+  }, { logSerializers: { req: serializeRequest as unknown as (value: unknown) => string } }) // Fastify types serializers as returning strings
 }, { name: '1mcp-gateway', fastify: '5.x' })
 
 const DEFAULT_BODY_LIMIT = 4 * 1024 * 1024
@@ -132,6 +135,20 @@ function checkHostSettings (app: FastifyInstance, config: GatewayConfig): void {
   if (JSON.stringify(host ?? false) !== JSON.stringify(config.trustProxy)) {
     throw new Error(`"trustProxy" in the config (${JSON.stringify(config.trustProxy)}) cannot take effect: the app the gateway is registered in was created with trustProxy ${JSON.stringify(host ?? false)}. Pass trustProxy to Fastify() in that app, or remove it from the config`)
   }
+}
+
+/**
+ * A request Node's parser refuses reaches the server's `clientError` with the raw bytes received
+ * (`err.rawPacket`: the request line and headers, Authorization and Cookie included), and Fastify logs
+ * that error at trace. The bytes stay on the error for a handler that wants them, but no longer
+ * enumerable: no serializer or JSON of the error carries them. Installed on the server the gateway is
+ * registered on, ahead of Fastify's own listener, standalone or embedded.
+ */
+function hideRawPackets (app: FastifyInstance): void {
+  app.server.prependListener('clientError', (err: Error & { rawPacket?: unknown }) => {
+    if (err.rawPacket === undefined) return
+    Object.defineProperty(err, 'rawPacket', { value: err.rawPacket, enumerable: false, writable: true, configurable: true })
+  })
 }
 
 export interface BuildOptions extends GatewayOptions {
@@ -173,6 +190,25 @@ class GatewayLogController extends LogController {
   }
 }
 
+/** how long a client has to send a whole request (`receiveTimeoutMs`) */
+export const DEFAULT_RECEIVE_TIMEOUT_MS = 30_000
+
+/**
+ * Node's limits on receiving a request, so a client that trickles its headers or body (no token
+ * needed) cannot hold connections open for minutes: the whole request within `ms` (Fastify's
+ * `requestTimeout`), the headers within the same or 60 s, checked every quarter of `ms` (at most
+ * every 30 s). These end when the request is received: a response (a call's answer, an SSE stream)
+ * may last as long as it needs. There is no socket inactivity timeout (`connectionTimeout`): a call
+ * answered as JSON writes nothing until its result, which a backend may take minutes to give.
+ * Idle keep-alive connections close after Fastify's 72 s.
+ */
+function receiveTimeouts (ms: number): { requestTimeout: number, http: { requestTimeout: number, headersTimeout: number, connectionsCheckingInterval: number } } {
+  return {
+    requestTimeout: ms,
+    http: { requestTimeout: ms, headersTimeout: Math.min(ms, 60_000), connectionsCheckingInterval: Math.min(30_000, Math.max(50, Math.floor(ms / 4))) }
+  }
+}
+
 /** A Fastify app with the gateway registered, ready to `listen`. */
 export async function buildApp (opts: BuildOptions = {}): Promise<FastifyInstance> {
   const settings = await bootSettings(opts)
@@ -182,6 +218,7 @@ export async function buildApp (opts: BuildOptions = {}): Promise<FastifyInstanc
     childLoggerFactory: requestLoggerFactory,
     trustProxy: (settings.trustProxy ?? false) as boolean | string,
     bodyLimit: settings.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    ...receiveTimeouts(settings.receiveTimeoutMs ?? DEFAULT_RECEIVE_TIMEOUT_MS),
     return503OnClosing: true,
     forceCloseConnections: 'idle'
   })

@@ -27,7 +27,9 @@ interface Token { kind: TokenKind, text: string, position: number }
 
 const TAG_CHAR = /[A-Za-z0-9_.:-]/
 const SYMBOLS: Array<[string, TokenKind]> = [['&&', 'and'], ['||', 'or'], [',', 'or'], ['!', 'not'], ['(', '('], [')', ')']]
-const KEYWORDS: Record<string, TokenKind> = { and: 'and', or: 'or', not: 'not' }
+const KEYWORDS = new Map<string, TokenKind>([['and', 'and'], ['or', 'or'], ['not', 'not']])
+/** how deep `(` and `not` may nest: a filter is a few tags, and the parser and evaluator recurse */
+export const MAX_FILTER_DEPTH = 32
 
 function tokenize (source: string): Token[] {
   const tokens: Token[] = []
@@ -47,7 +49,7 @@ function tokenize (source: string): Token[] {
     const start = i
     while (i < source.length && TAG_CHAR.test(source[i])) i++
     const text = source.slice(start, i)
-    tokens.push({ kind: KEYWORDS[text.toLowerCase()] ?? 'tag', text, position: start + 1 })
+    tokens.push({ kind: KEYWORDS.get(text.toLowerCase()) ?? 'tag', text, position: start + 1 })
   }
   tokens.push({ kind: 'end', text: '', position: source.length + 1 })
   return tokens
@@ -55,6 +57,7 @@ function tokenize (source: string): Token[] {
 
 class Parser {
   private at = 0
+  private depth = 0
   constructor (private readonly tokens: Token[]) {}
 
   private peek (): Token { return this.tokens[this.at] }
@@ -82,15 +85,23 @@ class Parser {
   }
 
   private unary (): Node {
-    if (this.peek().kind === 'not') { this.next(); return { op: 'not', arg: this.unary() } }
+    if (this.peek().kind === 'not') { const not = this.next(); return { op: 'not', arg: this.nested(not, () => this.unary()) } }
     return this.primary()
+  }
+
+  /** `(` and `not` nest at most MAX_FILTER_DEPTH deep. */
+  private nested (token: Token, parse: () => Node): Node {
+    if (++this.depth > MAX_FILTER_DEPTH) throw new TagFilterError(`the filter nests deeper than ${MAX_FILTER_DEPTH} levels`, token.position)
+    const node = parse()
+    this.depth--
+    return node
   }
 
   private primary (): Node {
     const token = this.next()
     if (token.kind === 'tag') return { op: 'tag', tag: token.text }
     if (token.kind === '(') {
-      const inner = this.or()
+      const inner = this.nested(token, () => this.or())
       const close = this.peek()
       if (close.kind !== ')') {
         if (close.kind === 'end') throw new TagFilterError("'(' is never closed", token.position)

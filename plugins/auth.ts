@@ -13,6 +13,7 @@ import { audienceAdmits, isResourcePath, pathUnder } from '../auth/resources.js'
 import { VerifiedTokens } from '../auth/verified-tokens.js'
 import { debugOn } from './request-logger.js'
 import type { AuthSettings } from '../schemas/auth.js'
+import { ownEntry } from '../schemas/config.js'
 import type { AuthFailureReason } from './metrics.js'
 
 /** Who a request acts for, once its token is verified. */
@@ -432,7 +433,7 @@ export default fp<AuthPluginOptions>(async (app, opts) => {
   /** On `/mcp/<server>`: refused when the grant does not cover that server's tags. */
   function serverDenial (request: FastifyRequest, claims: VerifiedClaims, grant: ReturnType<typeof grantOf>, who: Record<string, unknown>): { denial: Denial } | undefined {
     const server = (request.params as { server?: string } | undefined)?.server
-    const config = server !== undefined ? app.gatewayConfig.current.mcpServers[server] : undefined
+    const config = server !== undefined ? ownEntry(app.gatewayConfig.current.mcpServers, server) : undefined
     if (!config || config.disabled || admitsTags(grant, config.tags ?? [])) return undefined
     const needed = (config.tags ?? []).length ? config.tags!.map((t) => TAG_PREFIX + t) : [ALL_SERVERS_SCOPE]
     return deny(403, 'insufficient_scope', `the token's scopes do not grant the server '${server}'`, { ...who, reason: 'insufficient scope', server, scopes: claims.scopes }, [...new Set([...claims.scopes, ...needed])].join(' '))

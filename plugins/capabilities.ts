@@ -5,6 +5,7 @@ import type { Logger } from 'pino'
 import type { Backend } from '../backends/backend.js'
 import type { BackendPool } from '../backends/pool.js'
 import { UriIndex, type UriTarget } from './resource-uris.js'
+import { ownEntry } from '../schemas/config.js'
 
 declare module 'fastify' {
   interface FastifyInstance { capabilities: CapabilityIndex }
@@ -334,7 +335,7 @@ export class CapabilityIndex extends EventEmitter<{ changed: [Kind[], string[]] 
 
 /** A tool's description as the config overrides it (`toolDescriptions`), or nothing to change. */
 function describe (descriptions: Record<string, string> | undefined, tool: string): { description?: string } {
-  const description = descriptions?.[tool]
+  const description = ownEntry(descriptions, tool)
   return description === undefined ? {} : { description }
 }
 
@@ -352,7 +353,7 @@ export default fp(async (app) => {
   })
   app.backends.on('updated', (backend) => index.reindex([backend.name]))
   app.backends.on('notification', (backend, notification) => {
-    const kinds = KIND_OF_NOTIFICATION[notification.method]
+    const kinds = ownEntry(KIND_OF_NOTIFICATION, notification.method)
     if (kinds) void index.refresh(backend, kinds)
   })
 }, { name: 'capabilities', dependencies: ['backends'], fastify: '5.x' })

@@ -12,10 +12,10 @@ type Level = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace'
 export class RequestLogger implements FastifyBaseLogger {
   private made?: Logger
 
-  constructor (private readonly parent: Logger, private readonly bindings: Bindings) {}
+  constructor (private readonly parent: Logger, private readonly bindings: Bindings, private readonly options?: ChildLoggerOptions) {}
 
   private get real (): Logger {
-    this.made ??= this.parent.child(this.bindings)
+    this.made ??= this.parent.child(this.bindings, this.options)
     return this.made
   }
 
@@ -42,9 +42,11 @@ export function debugOn (log: FastifyBaseLogger): boolean {
   return log.level === 'debug' || log.level === 'trace'
 }
 
-/** Fastify's `childLoggerFactory`: a lazy child, unless the route asks for its own level or serializers (or the logger is not pino). */
+/**
+ * Fastify's `childLoggerFactory`: a lazy child (with the route's serializers, the gateway's on its
+ * own routes), unless the route asks for its own level (or the logger is not pino).
+ */
 export const requestLoggerFactory: NonNullable<FastifyServerOptions['childLoggerFactory']> = function (logger, bindings, options) {
-  const own = options.level !== undefined || options.serializers !== undefined
-  if (own || typeof (logger as Partial<Logger>).isLevelEnabled !== 'function') return logger.child(bindings, options)
-  return new RequestLogger(logger as Logger, bindings)
+  if (options.level !== undefined || typeof (logger as Partial<Logger>).isLevelEnabled !== 'function') return logger.child(bindings, options)
+  return new RequestLogger(logger as Logger, bindings, options.serializers === undefined ? undefined : { serializers: options.serializers })
 }

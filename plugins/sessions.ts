@@ -89,7 +89,9 @@ export class Session {
     readonly scope: Scope,
     replaySize: number,
     /** who the session belongs to (the token subject when auth is on) */
-    readonly owner?: string
+    readonly owner?: string,
+    /** whose budget of sessions it counts against (the token's subject and client), when auth is on */
+    readonly client?: string
   ) {
     this.replay = new ReplayBuffer(replaySize)
   }
@@ -152,17 +154,40 @@ export interface SessionInit {
   clientCapabilities: ClientCapabilities
   scope: Scope
   owner?: string
+  /** whose budget the session counts against: the token's subject and client (`sessionClient`), when auth is on */
+  client?: string
   /** a session id chosen by the transport (the legacy SSE transport names it before initialize) */
   id?: string
 }
 
-export interface SessionSettings { idleTimeoutMs: number, max: number, replayBufferSize: number }
+export interface SessionSettings { idleTimeoutMs: number, max: number, replayBufferSize: number, maxPerClient?: number }
 
 export const DEFAULT_SESSION_SETTINGS: SessionSettings = { idleTimeoutMs: 30 * 60_000, max: 10_000, replayBufferSize: 200 }
+
+/** The sessions (and `/sse` streams) one token subject and client may hold: `maxPerClient`, else a quarter of `max`. */
+export function maxPerClient (settings: SessionSettings): number {
+  return settings.maxPerClient ?? Math.max(1, Math.floor(settings.max / 4))
+}
+
+/**
+ * No room for another session: the gateway is full (`perClient` false: 503), or this token's subject
+ * and client hold their share already (`perClient` true: 429). JSON-RPC -32003 either way.
+ */
+export class SessionLimitError extends RpcError {
+  constructor (message: string, readonly perClient: boolean) {
+    super(RpcCode.Overloaded, message)
+  }
+
+  get httpStatus (): number { return this.perClient ? 429 : 503 }
+}
 
 /** Every open client session by id, with idle expiry. */
 export class SessionRegistry extends EventEmitter<{ closed: [Session] }> {
   private readonly sessions = new Map<string, Session>()
+  /** places held for sessions not started yet (legacy `/sse` streams before initialize), by id: the client each counts against */
+  private readonly reserved = new Map<string, string | undefined>()
+  /** sessions and reserved places per token subject and client */
+  private readonly perClient = new Map<string, number>()
   private sweeper?: NodeJS.Timeout
 
   constructor (public settings: SessionSettings) {
@@ -175,18 +200,61 @@ export class SessionRegistry extends EventEmitter<{ closed: [Session] }> {
   get size (): number { return this.sessions.size }
   all (): IterableIterator<Session> { return this.sessions.values() }
 
+  /** The sessions and reserved streams `client` holds. */
+  heldBy (client: string): number { return this.perClient.get(client) ?? 0 }
+
   get (id: string): Session | undefined {
     const session = this.sessions.get(id)
     if (session) session.lastSeen = Date.now()
     return session
   }
 
-  create (init: SessionInit): Session {
-    if (this.sessions.size >= this.settings.max) {
-      throw new RpcError(RpcCode.Overloaded, `the gateway has reached its limit of ${this.settings.max} sessions; try again later`)
+  /** Counts one more session (or stream) against the global cap and the client's share; throws a SessionLimitError when there is no room. */
+  private admit (client: string | undefined): void {
+    const { max } = this.settings
+    if (this.sessions.size + this.reserved.size >= max) {
+      throw new SessionLimitError(`the gateway has reached its limit of ${max} sessions; try again later`, false)
     }
+    if (client === undefined) return
+    const limit = maxPerClient(this.settings)
+    const held = this.heldBy(client)
+    if (held >= limit) {
+      throw new SessionLimitError(`this client has ${held} sessions or streams open, its limit (sessions.maxPerClient) is ${limit}: end some (DELETE the session, close the stream) or let them expire`, true)
+    }
+    this.perClient.set(client, held + 1)
+  }
+
+  private release (client: string | undefined): void {
+    if (client === undefined) return
+    const held = this.heldBy(client) - 1
+    if (held > 0) this.perClient.set(client, held)
+    else this.perClient.delete(client)
+  }
+
+  /**
+   * Holds a place for a session that a transport opens before `initialize` (a legacy `/sse` stream),
+   * so streams count against the caps like sessions. `create` with the same id takes the place over;
+   * `unreserve` gives it back. Throws a SessionLimitError when there is no room.
+   */
+  reserve (id: string, client: string | undefined): void {
+    this.admit(client)
+    this.reserved.set(id, client)
+  }
+
+  unreserve (id: string): void {
+    if (!this.reserved.has(id)) return
+    const client = this.reserved.get(id)
+    this.reserved.delete(id)
+    this.release(client)
+  }
+
+  create (init: SessionInit): Session {
     const id = init.id ?? newSessionId()
-    const session = new Session(id, init.protocolVersion, init.clientInfo, init.clientCapabilities, init.scope, this.settings.replayBufferSize, init.owner)
+    const reservedFor = this.reserved.has(id) ? { client: this.reserved.get(id) } : undefined
+    if (reservedFor) this.reserved.delete(id)
+    else this.admit(init.client)
+    const client = reservedFor ? reservedFor.client : init.client
+    const session = new Session(id, init.protocolVersion, init.clientInfo, init.clientCapabilities, init.scope, this.settings.replayBufferSize, init.owner, client)
     this.sessions.set(id, session)
     return session
   }
@@ -195,6 +263,7 @@ export class SessionRegistry extends EventEmitter<{ closed: [Session] }> {
     const session = this.sessions.get(id)
     if (!session) return false
     this.sessions.delete(id)
+    this.release(session.client)
     session.close(reason)
     this.emit('closed', session)
     return true

@@ -58,7 +58,7 @@ function decodeCursor (cursor: unknown): number {
 }
 
 function requireString (params: Params, key: string): string {
-  const value = params[key]
+  const value = Object.hasOwn(params, key) ? params[key] : undefined
   if (typeof value !== 'string' || value === '') throw new RpcError(RpcCode.InvalidParams, `params.${key} must be a non-empty string`)
   return value
 }
@@ -307,7 +307,7 @@ export class Dispatcher {
 
   /** Refuses a server→client request the client did not declare it can answer (the call's channel learns why too). */
   private checkClientCapability (session: Session, method: string, channel?: Channel): void {
-    const needed = CLIENT_CAPABILITY[method]
+    const needed = Object.hasOwn(CLIENT_CAPABILITY, method) ? CLIENT_CAPABILITY[method] : undefined
     if (!needed || session.clientCapabilities[needed]) return
     const err = new RpcError(RpcCode.MethodNotFound, `the client did not declare the ${needed} capability needed for ${method}`)
     channel?.refuse?.(new RpcError(RpcCode.MissingClientCapability, err.message, { requiredCapabilities: { [needed]: {} } }))

@@ -1,29 +1,81 @@
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { JSONRPCMessage, RequestId } from '@modelcontextprotocol/client'
-import type { RpcError } from '../backends/errors.js'
+import { RpcCode, type RpcError } from '../backends/errors.js'
 import { JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from '../schemas/jsonrpc.js'
 
 export const isRequest = TypeCompiler.Compile(JsonRpcRequest)
 export const isNotification = TypeCompiler.Compile(JsonRpcNotification)
 export const isResponse = TypeCompiler.Compile(JsonRpcResponse)
 
-/** A body that was not JSON: answered with JSON-RPC -32700 rather than Fastify's 400. */
+/**
+ * How deep a JSON-RPC body may nest. Everything that handles a message (the SDK's validation, a
+ * re-serialization, a backend's transport) recurses through it: a 20,000-deep `_meta` would overflow
+ * the stack there, so it is refused before it is parsed.
+ */
+export const MAX_JSON_DEPTH = 64
+
+/**
+ * A body that cannot be a message: not JSON (-32700, "Parse error"), or nested deeper than
+ * MAX_JSON_DEPTH (-32600), answered with a JSON-RPC error rather than Fastify's 400.
+ */
 export class Unparsable {
-  constructor (readonly reason: string) {}
+  constructor (readonly reason: string, readonly code: number = RpcCode.ParseError) {}
+
+  get message (): string {
+    return this.code === RpcCode.ParseError ? `Parse error: ${this.reason}` : `Invalid Request: ${this.reason}`
+  }
 }
 
-/** In this route scope, a JSON body that fails to parse becomes an `Unparsable` for the handler to answer. */
+/** Whether JSON text nests objects and arrays deeper than `limit` (one pass, strings skipped). */
+export function nestsDeeperThan (text: string, limit: number): boolean {
+  let depth = 0
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c === 0x22) i = stringEnd(text, i)
+    else if (c === 0x7b || c === 0x5b) depth++
+    else if (c === 0x7d || c === 0x5d) depth--
+    if (depth > limit) return true
+  }
+  return false
+}
+
+/** The index of the quote that closes the JSON string opening at `start` (the text's end when none does). */
+function stringEnd (text: string, start: number): number {
+  for (let i = start + 1; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c === 0x5c) i++
+    else if (c === 0x22) return i
+  }
+  return text.length
+}
+
+/** In this route scope, a JSON body that fails to parse (or nests too deep) becomes an `Unparsable` for the handler to answer. */
 export function parseJsonLeniently (app: FastifyInstance): void {
   app.removeContentTypeParser('application/json')
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    const text = body as string
+    if (nestsDeeperThan(text, MAX_JSON_DEPTH)) return done(null, new Unparsable(`the body nests deeper than ${MAX_JSON_DEPTH} levels`, RpcCode.InvalidRequest))
     try {
-      done(null, JSON.parse(body as string))
+      done(null, JSON.parse(text))
     } catch (err) {
       done(null, new Unparsable((err as Error).message))
     }
   })
 }
+
+/**
+ * A request or notification whose `id` is neither a string nor an integer (null, 1.5, an object, an
+ * array, a boolean): an Invalid Request, answered with id null (JSON-RPC 2.0 §5), never taken for
+ * a notification (which would leave the client waiting for an answer that never comes).
+ */
+export function hasInvalidId (body: unknown): boolean {
+  if (body === null || typeof body !== 'object' || !Object.hasOwn(body, 'method') || !Object.hasOwn(body, 'id')) return false
+  const id = (body as { id: unknown }).id
+  return !(typeof id === 'string' || Number.isInteger(id))
+}
+
+export const INVALID_ID_MESSAGE = 'Invalid Request: the id must be a string or an integer (a notification has no id at all)'
 
 export function rpcError (id: RequestId | null, err: RpcError): JSONRPCMessage {
   return { jsonrpc: '2.0', id: id as RequestId, error: err.toJSON() }

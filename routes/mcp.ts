@@ -4,15 +4,15 @@ import underPressure from '@fastify/under-pressure'
 import type { JSONRPCMessage, RequestId } from '@modelcontextprotocol/client'
 import { RpcCode, RpcError } from '../backends/errors.js'
 import type { JsonRpcRequest } from '../schemas/jsonrpc.js'
-import type { Channel, Session } from '../plugins/sessions.js'
+import { SessionLimitError, type Channel, type Session } from '../plugins/sessions.js'
 import type { Scope } from '../plugins/capabilities.js'
 import { negotiateVersion, SUPPORTED_PROTOCOL_VERSIONS, type Dispatcher } from './dispatch.js'
 import { hostGuard } from './host-guard.js'
 import { debugOn } from '../plugins/request-logger.js'
 import { isModernHeader, isModernPost, MODERN_PROTOCOL_VERSION, ModernEndpoint } from './modern.js'
 import { SseStream, parseEventId } from './sse-stream.js'
-import { buildScope, sessionOwner } from './scope.js'
-import { httpRpcError, isNotification, isRequest, isResponse, parseJsonLeniently, rpcError, Unparsable, type ClientAnswer } from './jsonrpc-body.js'
+import { buildScope, sessionClient, sessionOwner } from './scope.js'
+import { hasInvalidId, httpRpcError, INVALID_ID_MESSAGE, isNotification, isRequest, isResponse, parseJsonLeniently, rpcError, Unparsable, type ClientAnswer } from './jsonrpc-body.js'
 
 function accepts (request: FastifyRequest, type: string): boolean {
   const accept = request.headers.accept ?? ''
@@ -94,7 +94,7 @@ export const DEFAULT_RATE_LIMIT = { max: 6000, timeWindowMs: 60_000 }
 export const DEFAULT_LOAD_SHEDDING = { maxEventLoopDelayMs: 1000, retryAfterSeconds: 5 }
 
 /**
- * Per-client rate limits (keyed by the token's subject when auth is on, else the address; 429 with
+ * Per-client rate limits (keyed by the token's subject and client id when auth is on, else the address; 429 with
  * Retry-After) and load shedding when the event loop lags (503 with Retry-After), for the MCP routes only:
  * /health must answer even when the gateway is saturated.
  */
@@ -109,7 +109,9 @@ async function registerLoadProtection (app: FastifyInstance): Promise<void> {
       // the x-ratelimit-* headers go on the 429 answer (with Retry-After), not on every answer below the limit:
       // MCP clients do not read them, and three more headers on each call were measurable
       addHeadersOnExceeding: { 'x-ratelimit-limit': false, 'x-ratelimit-remaining': false, 'x-ratelimit-reset': false },
-      keyGenerator: (request) => request.auth ? `sub:${request.auth.subject}` : `ip:${request.ip}`,
+      // one budget per token subject and client: every client the owner approved has the subject
+      // `owner`, and one client's burst must not rate-limit the others
+      keyGenerator: (request) => request.auth ? `sub:${request.auth.subject}\nclient:${request.auth.clientId}` : `ip:${request.ip}`,
       errorResponseBuilder: (_request, context) => Object.assign(
         new Error(`Too Many Requests: at most ${context.max} requests per ${Math.round(timeWindowMs / 1000)} s; retry in ${context.after}`),
         { statusCode: 429 }
@@ -173,9 +175,11 @@ const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, { dispatcher 
     } else if (!/^application\/json\b/i.test(request.headers['content-type'] ?? '')) {
       httpRpcError(reply, 415, RpcCode.InvalidRequest, 'Unsupported Media Type: the body must be application/json')
     } else if (request.body instanceof Unparsable) {
-      httpRpcError(reply, 400, RpcCode.ParseError, `Parse error: ${request.body.reason}`)
+      httpRpcError(reply, 400, request.body.code, request.body.message)
     } else if (Array.isArray(request.body)) {
       httpRpcError(reply, 400, RpcCode.InvalidRequest, 'Invalid Request: JSON-RPC batches are not supported (removed in protocol 2025-06-18)')
+    } else if (hasInvalidId(request.body)) {
+      httpRpcError(reply, 400, RpcCode.InvalidRequest, INVALID_ID_MESSAGE)
     } else {
       return false
     }
@@ -212,10 +216,11 @@ const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, { dispatcher 
         clientInfo: params.clientInfo as Session['clientInfo'],
         clientCapabilities: (params.capabilities ?? {}) as Session['clientCapabilities'],
         scope,
-        owner: sessionOwner(request)
+        owner: sessionOwner(request),
+        client: sessionClient(request)
       })
     } catch (err) {
-      if (err instanceof RpcError) return reply.code(503).header('retry-after', '5').send(rpcError(body.id, err))
+      if (err instanceof SessionLimitError) return reply.code(err.httpStatus).header('retry-after', '5').send(rpcError(body.id, err))
       throw err
     }
     request.log.info({ session: session.id.slice(0, 8), client: session.clientInfo, version: session.protocolVersion, server: scope.single }, 'session started')
@@ -230,7 +235,7 @@ const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, { dispatcher 
     } catch (err) {
       return sendScopeError(reply, err as Error & { statusCode?: number })
     }
-    return modern.serve(request, reply, scope, sessionOwner(request))
+    return modern.serve(request, reply, scope, sessionOwner(request), sessionClient(request))
   }
 
   /** The 2026-07-28 generation has no sessions: nothing to open with GET or end with DELETE. */

@@ -34,7 +34,7 @@ export function isModernPost (headers: FastifyRequest['headers'], body: unknown)
   if (headers['mcp-session-id'] !== undefined) return false
   if (isModernHeader(headers)) return true
   const meta = ((body as { params?: { _meta?: unknown } } | null)?.params)?._meta
-  return meta !== null && typeof meta === 'object' && PROTOCOL_META in meta
+  return meta !== null && typeof meta === 'object' && Object.hasOwn(meta, PROTOCOL_META)
 }
 
 /** A dated `MCP-Protocol-Version` header of the stateless generation. */
@@ -180,7 +180,7 @@ export class ModernEndpoint {
   }
 
   /** Serves one 2026-07-28 POST. */
-  async serve (request: FastifyRequest, reply: FastifyReply, scope: Scope, owner: string | undefined): Promise<FastifyReply> {
+  async serve (request: FastifyRequest, reply: FastifyReply, scope: Scope, owner: string | undefined, client?: string): Promise<FastifyReply> {
     const refused = this.checkHeaders(request, scope)
     if (refused) return reply.code(400).send({ jsonrpc: '2.0', id: (request.body as { id?: RequestId }).id ?? null, error: refused.toJSON() })
     const aborted = new AbortController()
@@ -192,7 +192,7 @@ export class ModernEndpoint {
       token: '',
       clientId: request.auth?.clientId ?? 'anonymous',
       scopes: request.auth?.scopes ?? [],
-      extra: { scope, owner }
+      extra: { scope, owner, client }
     }
     const response = await this.handlerFor(scope).fetch(web, { parsedBody: request.body, authInfo })
     reply.code(response.status)
@@ -356,7 +356,9 @@ export class ModernEndpoint {
       clientInfo: envelope['io.modelcontextprotocol/clientInfo'] as Session['clientInfo'],
       clientCapabilities: (envelope['io.modelcontextprotocol/clientCapabilities'] ?? {}) as ClientCapabilities,
       scope,
-      owner
+      owner,
+      // the request's budget of sessions (sessions.maxPerClient): its token's subject and client
+      client: (ctx.http?.authInfo?.extra as { client?: string } | undefined)?.client
     })
     session.initialized = true
     session.logLevel = envelope['io.modelcontextprotocol/logLevel'] as string | undefined

@@ -18,7 +18,8 @@ const UPSTREAM = 'upstreamIdp'
 const REGISTRATION_BODY_LIMIT = 64 * 1024
 
 function parseForm (text: string): Form {
-  const out: Form = {}
+  // no prototype: a field named `__proto__` or `constructor` is a field like any other
+  const out: Form = Object.create(null) as Form
   for (const [key, value] of new URLSearchParams(text)) {
     const existing = out[key]
     out[key] = existing === undefined ? value : Array.isArray(existing) ? [...existing, value] : [existing, value]

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { Scope } from '../plugins/capabilities.js'
+import { ownEntry } from '../schemas/config.js'
 import { anyOfTags, compileTagFilter, TagFilterError, type TagFilter } from '../filters/tag-filter.js'
 
 export class ScopeError extends Error {
@@ -10,7 +11,7 @@ export class ScopeError extends Error {
 }
 
 function queryString (query: Record<string, unknown>, key: string): string | undefined {
-  const value = query[key]
+  const value = Object.hasOwn(query, key) ? query[key] : undefined
   if (Array.isArray(value)) throw new ScopeError(`?${key}= may be given once`, 400)
   return typeof value === 'string' ? value : undefined
 }
@@ -24,7 +25,7 @@ export function queryFilters (app: FastifyInstance, query: Record<string, unknow
   if (expression !== undefined) filters.push(compileOrThrow(expression, '?tag-filter='))
   const presetName = queryString(query, 'preset')
   if (presetName !== undefined) {
-    const preset = app.gatewayConfig.current.presets?.[presetName]
+    const preset = ownEntry(app.gatewayConfig.current.presets, presetName)
     if (!preset) {
       const known = Object.keys(app.gatewayConfig.current.presets ?? {})
       throw new ScopeError(`no preset named '${presetName}'${known.length ? ` (known: ${known.join(', ')})` : ''}`, 400)
@@ -45,7 +46,7 @@ function compileOrThrow (source: string, where: string): TagFilter {
 
 /** `/mcp/<server>`: that server alone, if it is enabled and the token may see it. */
 function singleScope (app: FastifyInstance, server: string, auth: FastifyRequest['auth']): Scope {
-  const config = app.gatewayConfig.current.mcpServers[server]
+  const config = ownEntry(app.gatewayConfig.current.mcpServers, server)
   if (!config || config.disabled || (auth && !auth.admitsTags(config.tags ?? []))) {
     throw new ScopeError(`no server named '${server}' is available`, 404)
   }
@@ -58,7 +59,7 @@ function singleScope (app: FastifyInstance, server: string, auth: FastifyRequest
  */
 export function buildScope (app: FastifyInstance, request: FastifyRequest<{ Params: { server?: string } }>): Scope {
   const auth = request.auth
-  const tagsOf = (backend: string) => app.gatewayConfig.current.mcpServers[backend]?.tags ?? []
+  const tagsOf = (backend: string) => ownEntry(app.gatewayConfig.current.mcpServers, backend)?.tags ?? []
   const server = request.params.server
   if (server !== undefined) return singleScope(app, server, auth)
   const filters = queryFilters(app, (request.query ?? {}) as Record<string, unknown>)
@@ -78,4 +79,13 @@ export function buildScope (app: FastifyInstance, request: FastifyRequest<{ Para
 export function sessionOwner (request: FastifyRequest): string | undefined {
   const auth = request.auth
   return auth ? `${auth.subject}\n${auth.clientId}\n${[...auth.scopes].sort().join(' ')}` : undefined
+}
+
+/**
+ * Whose budget a session or stream counts against (sessions.maxPerClient): the token's subject and
+ * client, so one client cannot take every session of the gateway. Nothing when auth is off.
+ */
+export function sessionClient (request: FastifyRequest): string | undefined {
+  const auth = request.auth
+  return auth ? `${auth.subject}\n${auth.clientId}` : undefined
 }

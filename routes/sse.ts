@@ -2,13 +2,13 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import { FastifySSEPlugin } from 'fastify-sse-v2'
 import type { JSONRPCMessage } from '@modelcontextprotocol/client'
 import { RpcCode, RpcError } from '../backends/errors.js'
-import { newSessionId, type Channel, type Session } from '../plugins/sessions.js'
+import { newSessionId, SessionLimitError, type Channel, type Session } from '../plugins/sessions.js'
 import type { Scope } from '../plugins/capabilities.js'
 import type { JsonRpcRequest } from '../schemas/jsonrpc.js'
 import { negotiateVersion, type Dispatcher } from './dispatch.js'
 import { hostGuard } from './host-guard.js'
-import { buildScope, ScopeError, sessionOwner } from './scope.js'
-import { httpRpcError, isNotification, isRequest, isResponse, parseJsonLeniently, rpcError, Unparsable, type ClientAnswer } from './jsonrpc-body.js'
+import { buildScope, ScopeError, sessionClient, sessionOwner } from './scope.js'
+import { hasInvalidId, httpRpcError, INVALID_ID_MESSAGE, isNotification, isRequest, isResponse, parseJsonLeniently, rpcError, Unparsable, type ClientAnswer } from './jsonrpc-body.js'
 
 const KEEP_ALIVE_MS = 15_000
 
@@ -66,12 +66,20 @@ const sseRoutes: FastifyPluginAsync<SseRouteOptions> = async (app, { dispatcher 
       return reply.code(status).send({ statusCode: status, error: 'Bad Request', message: (err as Error).message })
     }
     const id = newSessionId()
+    // a stream holds a session's place from the start: it counts against sessions.max and the client's share
+    try {
+      app.sessions.reserve(id, sessionClient(request))
+    } catch (err) {
+      if (!(err instanceof SessionLimitError)) throw err
+      return reply.code(err.httpStatus).header('retry-after', '5').send({ statusCode: err.httpStatus, error: err.perClient ? 'Too Many Requests' : 'Service Unavailable', message: err.message })
+    }
     const channel = new LegacyChannel(reply)
     opened.set(id, { channel, scope, owner: sessionOwner(request) })
     reply.sse({ event: 'endpoint', data: endpointPath(id) })
     request.raw.once('close', () => {
       channel.end()
       opened.delete(id)
+      app.sessions.unreserve(id)
       app.sessions.delete(id, 'the SSE stream closed')
     })
     return reply
@@ -82,9 +90,10 @@ const sseRoutes: FastifyPluginAsync<SseRouteOptions> = async (app, { dispatcher 
     const pending = opened.get(id)
     if (!pending || pending.owner !== sessionOwner(request)) return httpRpcError(reply, 404, RpcCode.InvalidRequest, 'Session not found: open GET /sse first')
     const body = request.body
-    if (body instanceof Unparsable) return httpRpcError(reply, 400, RpcCode.ParseError, `Parse error: ${body.reason}`)
-    if (isRequest.Check(body) && body.method === 'initialize') return initialize(reply, id, pending, body)
+    if (body instanceof Unparsable) return httpRpcError(reply, 400, body.code, body.message)
+    if (hasInvalidId(body)) return httpRpcError(reply, 400, RpcCode.InvalidRequest, INVALID_ID_MESSAGE)
     const session = app.sessions.get(id)
+    if (isRequest.Check(body) && body.method === 'initialize') return initialize(reply, id, pending, body, session)
     if (!session) return httpRpcError(reply, 400, RpcCode.InvalidRequest, 'Bad Request: send initialize first')
     if (!deliver(session, pending.channel, body)) {
       return httpRpcError(reply, 400, RpcCode.InvalidRequest, 'Invalid Request: not a JSON-RPC 2.0 request, notification or response')
@@ -107,7 +116,8 @@ const sseRoutes: FastifyPluginAsync<SseRouteOptions> = async (app, { dispatcher 
     return true
   }
 
-  function initialize (reply: FastifyReply, id: string, pending: Pending, body: JsonRpcRequest) {
+  function initialize (reply: FastifyReply, id: string, pending: Pending, body: JsonRpcRequest, existing: Session | undefined) {
+    if (existing) return httpRpcError(reply, 400, RpcCode.InvalidRequest, 'Invalid Request: this session is initialized already')
     const params = body.params ?? {}
     let session: Session
     try {

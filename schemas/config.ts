@@ -49,6 +49,7 @@ export type ServerConfig = Static<typeof ServerConfig>
 export const SessionSettings = Type.Object({
   idleTimeoutMs: Type.Optional(Milliseconds('a session unused this long is ended')),
   max: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000000, description: 'most sessions open at once' })),
+  maxPerClient: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000000, description: 'most sessions and /sse streams one token subject and client may hold (default: a quarter of max)' })),
   replayBufferSize: Type.Optional(Type.Integer({ minimum: 0, maximum: 100000, description: 'SSE events kept per session for Last-Event-ID resumption' })),
   inputTimeoutMs: Type.Optional(Milliseconds('how long a 2026-07-28 call that asked its client for input waits for the retry before it is cancelled'))
 }, { additionalProperties: false })
@@ -83,6 +84,7 @@ export const GatewayConfig = Type.Object({
   externalUrl: Type.Optional(Type.String({ pattern: '^https?://' })),
   trustProxy: Type.Optional(Type.Union([Type.Boolean(), Type.String(), Type.Integer({ minimum: 1 })])),
   bodyLimit: Type.Optional(Type.Integer({ minimum: 1024, maximum: 64 * 1024 * 1024 })),
+  receiveTimeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 3_600_000, description: 'how long a client has to send a whole request, headers and body (default 30000); a trickled request is answered 408 and its connection closed. Responses (SSE streams included) are not limited by it' })),
   allowedHosts: Type.Optional(Type.Array(Type.String())),
   allowedOrigins: Type.Optional(Type.Array(Type.String())),
   pageSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 100000 })),
@@ -99,4 +101,12 @@ export const GatewayConfig = Type.Object({
 export type GatewayConfig = Static<typeof GatewayConfig>
 
 /** Settings read once at boot: a change to them needs a restart. */
-export const RESTART_ONLY_KEYS = ['host', 'port', 'externalUrl', 'trustProxy', 'bodyLimit', 'plugins', 'auth', 'rateLimit', 'loadShedding'] as const
+export const RESTART_ONLY_KEYS = ['host', 'port', 'externalUrl', 'trustProxy', 'bodyLimit', 'receiveTimeoutMs', 'plugins', 'auth', 'rateLimit', 'loadShedding'] as const
+
+/**
+ * `record[key]` when `key` is the record's own: the lookup for every name that comes from a request
+ * (a server, a preset), so `constructor` or `__proto__` never finds what Object.prototype has.
+ */
+export function ownEntry<T> (record: Readonly<Record<string, T>> | undefined, key: string): T | undefined {
+  return record !== undefined && Object.hasOwn(record, key) ? record[key] : undefined
+}

@@ -81,3 +81,14 @@ t.test('debugOn follows the level of the logger it is given, a request\'s own in
   logger.level = 'debug'
   t.equal(debugOn(new RequestLogger(logger, { reqId: 'req-4' })), true)
 })
+
+t.test('a route\'s serializers (the gateway\'s on its routes) keep the child lazy and apply to its lines', async (t) => {
+  const { logger, lines, made } = parentLogger('info')
+  const log = requestLoggerFactory.call(undefined as never, logger, { reqId: 'd' }, { serializers: { req: (req: { url: string }) => ({ url: req.url.replace(/token=.*/, 'token=[redacted]') }) } }, undefined as never)
+  t.ok(log instanceof RequestLogger)
+  log.debug({ req: { url: '/x?token=secret' } }, 'below the level')
+  t.equal(made.children, 0, 'no child for a line that is not written')
+  log.info({ req: { url: '/x?token=secret' } }, 'incoming request')
+  await flush()
+  t.match(lines, [{ reqId: 'd', req: { url: '/x?token=[redacted]' } }])
+})
