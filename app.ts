@@ -7,7 +7,7 @@ import configPlugin, { parseConfigText, validateConfig, type ConfigPluginOptions
 import authPlugin from './plugins/auth.js'
 import backendsPlugin from './plugins/backends.js'
 import capabilitiesPlugin from './plugins/capabilities.js'
-import sessionsPlugin from './plugins/sessions.js'
+import sessionsPlugin, { type Session } from './plugins/sessions.js'
 import healthPlugin from './plugins/health.js'
 import metricsPlugin from './plugins/metrics.js'
 import { requestLoggerFactory } from './plugins/request-logger.js'
@@ -93,10 +93,12 @@ export const gateway = fp<GatewayOptions>(async (app, opts) => {
   app.backends.onServerRequest = (backend, request, extra) => dispatcher.serverRequest(backend, request, extra)
   app.backends.on('notification', (backend, notification) => dispatcher.backendNotification(backend, notification))
   app.capabilities.on('changed', (kinds, backends) => dispatcher.listsChanged(kinds, backends))
-  app.sessions.on('closed', (session) => {
+  const ended = (session: Session) => {
     dispatcher.sessionClosed(session)
     void app.backends.releaseSession(session.id)
-  })
+  }
+  app.sessions.on('closed', ended)
+  app.sessions.on('requestEnded', ended)
 
   await app.register(healthRoutes)
   await app.register(oauthRoutes)

@@ -113,6 +113,15 @@ export default fp(async (app) => {
     help: 'Client sessions ended (by the client, by idle expiry or at shutdown)',
     registers: [registry]
   })
+  new Counter({ // eslint-disable-line no-new
+    name: 'onemcp_stateless_requests_total',
+    help: 'Requests of the stateless 2026-07-28 generation (each served without a session)',
+    registers: [registry],
+    collect () {
+      this.reset()
+      this.inc(app.sessions.statelessRequests)
+    }
+  })
   new Gauge({ // eslint-disable-line no-new
     name: 'onemcp_config_valid',
     help: '1 when the config file last read was valid, 0 while a bad edit is being ignored',

@@ -406,7 +406,7 @@ export class Dispatcher {
 
   /** A per-client connection's notification: to its session only (its call's stream, else its GET stream). */
   private toOwner (sessionId: string, backend: string, notification: Notification): void {
-    const session = this.app.sessions.get(sessionId)
+    const session = this.app.sessions.context(sessionId)
     if (!session || notification.method.endsWith('/list_changed')) return
     let params = notification.params as Params | undefined
     if (notification.method === 'notifications/resources/updated' && !session.scope.single) {
