@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events'
 import { resolve } from 'node:path'
 import type { Logger } from 'pino'
 import {
-  Client, SdkError, SdkErrorCode, SdkHttpError, SSEClientTransport, StreamableHTTPClientTransport,
+  Client, SdkError, SdkErrorCode, SdkHttpError, SSEClientTransport, STDIO_DEFAULT_MAX_BUFFER_SIZE, StreamableHTTPClientTransport,
   type Implementation, type Notification, type Progress, type ProtocolEra, type Request, type RequestOptions, type Result,
   type McpSubscription, type ServerCapabilities, type StandardSchemaV1, type Transport
 } from '@modelcontextprotocol/client'
@@ -13,7 +13,7 @@ import { backendError, RpcCode, RpcError } from './errors.js'
 import { InFlightLimit } from './limit.js'
 import { carryTaskResults, uncarried } from './task-results.js'
 import { DirectRequests } from './direct-requests.js'
-import type { Cancellation } from './cancellation.js'
+import { Cancellation } from './cancellation.js'
 
 export type BackendState = 'starting' | 'ready' | 'restarting' | 'stopped' | 'crash-loop'
 export type TransportKind = 'stdio' | 'streamable-http' | 'sse'
@@ -98,6 +98,8 @@ export class Backend extends EventEmitter<BackendEvents> {
   private readonly watched = new Map<string, number>()
   /** the relayed requests of a 2025 stdio connection, sent beside the SDK client (see DirectRequests) */
   private direct?: DirectRequests
+  /** the cancellation of each call on the wire, so that a broken stream can fail them all at once */
+  private readonly calls = new Set<Cancellation>()
 
   constructor (readonly name: string, public config: ServerConfig, readonly log: Logger, private readonly baseDir: string, private readonly hooks: BackendHooks = {}) {
     super()
@@ -285,7 +287,9 @@ export class Backend extends EventEmitter<BackendEvents> {
         args: config.args,
         env: config.env,
         cwd: resolve(this.baseDir, config.cwd ?? '.'),
-        onStderr: (line) => this.logStderr(line)
+        onStderr: (line) => this.logStderr(line),
+        maxMessageBytes: () => this.config.maxMessageBytes ?? STDIO_DEFAULT_MAX_BUFFER_SIZE,
+        onOversized: (limit) => this.oversized(limit)
       })
     }
     if (!config.url) throw new Error(`a ${kind} backend needs "url"`)
@@ -354,13 +358,38 @@ export class Backend extends EventEmitter<BackendEvents> {
    */
   async request (method: string, params: Record<string, unknown> | undefined, options: CallOptions = {}): Promise<Result> {
     if (!this.limit.tryAcquire()) await this.limit.acquire(options.cancellation?.signal)
+    if (!options.cancellation) options = { ...options, cancellation: new Cancellation() }
+    const cancellation = options.cancellation!
+    this.calls.add(cancellation)
     try {
       return await this.send(method, params, options)
     } catch (err) {
+      // failed by the backend itself (failCallsInFlight): that reason, not the cancellation it caused
+      if (cancellation.reason instanceof RpcError) throw cancellation.reason
       return await this.retry(err, method, params, options)
     } finally {
+      this.calls.delete(cancellation)
       this.limit.release()
     }
+  }
+
+  /** Fails every call on the wire now with `err` (each backend request is cancelled); the connection stays. */
+  private failCallsInFlight (err: RpcError): number {
+    const calls = [...this.calls]
+    for (const call of calls) call.abort(err)
+    return calls.length
+  }
+
+  /**
+   * The backend wrote a line longer than maxMessageBytes: it is skipped up to its newline and the
+   * connection goes on. Which call it answered cannot be read from a message cut short (a response's
+   * id is often its last member), so every call in flight on this backend fails at once rather than
+   * waiting out its timeout; the process is not restarted (calls after it, and its state, are fine).
+   */
+  private oversized (limit: number): void {
+    const err = new RpcError(RpcCode.InternalError, `backend '${this.name}' sent a message larger than ${formatBytes(limit)} (maxMessageBytes); it was discarded and the calls in flight on this backend failed`, { backend: this.name, limit })
+    const failedCalls = this.failCallsInFlight(err)
+    this.log.warn({ limit, failedCalls }, 'backend sent a message over maxMessageBytes; skipped up to the next newline, calls in flight failed')
   }
 
   /** After a failed send: a remote connection that broke is reconnected and a retryable request sent once more; else the error. */
@@ -507,6 +536,13 @@ function listenFilter (caps: ServerCapabilities, resources: string[]): Record<st
   if (caps.resources?.listChanged) filter.resourcesListChanged = true
   if (resources.length) filter.resourceSubscriptions = resources
   return filter
+}
+
+/** 10 MB, 512 KB, 1500 bytes: a size limit as an operator wrote it. */
+function formatBytes (bytes: number): string {
+  if (bytes % (1024 * 1024) === 0) return `${bytes / (1024 * 1024)} MB`
+  if (bytes % 1024 === 0) return `${bytes / 1024} KB`
+  return `${bytes} bytes`
 }
 
 /** A failure of the connection itself (as opposed to an answer from the backend). */
