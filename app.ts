@@ -91,6 +91,7 @@ export const gateway = fp<GatewayOptions>(async (app, opts) => {
 
   const dispatcher = new Dispatcher(app)
   app.backends.onServerRequest = (backend, request, extra) => dispatcher.serverRequest(backend, request, extra)
+  app.backends.hearsLogs = (backend) => dispatcher.hearsLogs(backend)
   app.backends.on('notification', (backend, notification) => dispatcher.backendNotification(backend, notification))
   app.capabilities.on('changed', (kinds, backends) => dispatcher.listsChanged(kinds, backends))
   const ended = (session: Session) => {

@@ -273,6 +273,11 @@ export class StdioTransport implements Transport {
     this.finish()
   }
 
+  /** Stops reading the child's stdout: once the pipe is full, the child blocks on its writes. */
+  pause (): void { this.child?.stdout?.pause() }
+
+  resume (): void { this.child?.stdout?.resume() }
+
   /** Signals the whole process group, so grandchildren go too. */
   signal (signal: NodeJS.Signals): void {
     const pid = this.child?.pid
