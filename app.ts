@@ -6,7 +6,7 @@ import configPlugin, { loadConfig, type ConfigPluginOptions } from './plugins/co
 import authPlugin from './plugins/auth.js'
 import backendsPlugin from './plugins/backends.js'
 import capabilitiesPlugin from './plugins/capabilities.js'
-import sessionsPlugin from './plugins/sessions.js'
+import sessionsPlugin, { type Session } from './plugins/sessions.js'
 import healthPlugin from './plugins/health.js'
 import metricsPlugin from './plugins/metrics.js'
 import { pluginImportTarget } from './plugins/third-party.js'
@@ -98,12 +98,15 @@ export const gateway = fp<GatewayOptions>(async (app, opts) => {
 
   const dispatcher = new Dispatcher(app)
   app.backends.onServerRequest = (backend, request, extra) => dispatcher.serverRequest(backend, request, extra)
+  app.backends.hearsLogs = (backend) => dispatcher.hearsLogs(backend)
   app.backends.on('notification', (backend, notification) => dispatcher.backendNotification(backend, notification))
   app.capabilities.on('changed', (kinds, backends) => dispatcher.listsChanged(kinds, backends))
-  app.sessions.on('closed', (session) => {
+  const ended = (session: Session) => {
     dispatcher.sessionClosed(session)
     void app.backends.releaseSession(session.id)
-  })
+  }
+  app.sessions.on('closed', ended)
+  app.sessions.on('requestEnded', ended)
 
   hideRawPackets(app)
   // the routes log requests through the gateway's own serializer (no secret in a URL), whatever

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events'
 import { resolve } from 'node:path'
 import type { Logger } from 'pino'
 import {
-  Client, SdkError, SdkErrorCode, SdkHttpError, SSEClientTransport, StreamableHTTPClientTransport,
+  Client, SdkError, SdkErrorCode, SdkHttpError, SSEClientTransport, STDIO_DEFAULT_MAX_BUFFER_SIZE, StreamableHTTPClientTransport,
   type Implementation, type Notification, type Progress, type ProtocolEra, type Request, type RequestOptions, type Result,
   type McpSubscription, type ServerCapabilities, type StandardSchemaV1, type Transport
 } from '@modelcontextprotocol/client'
@@ -13,7 +13,8 @@ import { backendError, RpcCode, RpcError } from './errors.js'
 import { InFlightLimit } from './limit.js'
 import { carryTaskResults, uncarried } from './task-results.js'
 import { DirectRequests } from './direct-requests.js'
-import type { Cancellation } from './cancellation.js'
+import { InboundQueue } from './inbound-queue.js'
+import { Cancellation } from './cancellation.js'
 
 export type BackendState = 'starting' | 'ready' | 'restarting' | 'stopped' | 'crash-loop'
 export type TransportKind = 'stdio' | 'streamable-http' | 'sse'
@@ -37,6 +38,8 @@ export interface ServerRequestExtra { signal: AbortSignal }
 export interface BackendHooks {
   onServerRequest?: (backend: Backend, request: Request, extra: ServerRequestExtra) => Promise<Result>
   onNotification?: (backend: Backend, notification: Notification) => void
+  /** whether any client would receive a log message (`notifications/message`) from the backend now */
+  hearsLogs?: (backend: Backend) => boolean
 }
 
 export interface CallOptions {
@@ -98,6 +101,12 @@ export class Backend extends EventEmitter<BackendEvents> {
   private readonly watched = new Map<string, number>()
   /** the relayed requests of a 2025 stdio connection, sent beside the SDK client (see DirectRequests) */
   private direct?: DirectRequests
+  /** notifications dropped because no client would receive them (see dropUnheard) */
+  droppedNotifications = 0
+  /** whether a client listens to this backend's log messages, known for the current turn */
+  private heard?: boolean
+  /** the cancellation of each call on the wire, so that a broken stream can fail them all at once */
+  private readonly calls = new Set<Cancellation>()
 
   constructor (readonly name: string, public config: ServerConfig, readonly log: Logger, private readonly baseDir: string, private readonly hooks: BackendHooks = {}) {
     super()
@@ -198,14 +207,43 @@ export class Backend extends EventEmitter<BackendEvents> {
     this.era = client.getProtocolEra() ?? 'legacy'
     // a 2025 stdio backend gets the gateway's relayed requests directly; a 2026 backend's requests
     // need the SDK's era codec (`_meta`, input_required), and a remote backend's the SDK's HTTP session
-    this.direct = transport instanceof StdioTransport && this.era === 'legacy' ? new DirectRequests(transport) : undefined
+    this.direct = transport instanceof StdioTransport && this.era === 'legacy' ? new DirectRequests(transport, () => this.droppedNotifications++) : undefined
+    // from the wire in: unheard notifications dropped, relayed answers and their progress taken at
+    // once, the rest through the bounded queue to the SDK client (innermost first)
+    const pausable = transport instanceof StdioTransport ? { pause: () => transport.pause(), resume: () => transport.resume() } : {}
+    new InboundQueue({ maxQueued: this.config.maxQueuedMessages, ...pausable }).install(transport)
     this.direct?.install()
-    deliverInOrder(transport)
+    this.dropUnheard(transport)
     carryTaskResults(transport)
     this.client = client
     this.transport = transport
     client.onclose = () => this.onClosed(client)
     client.onerror = (err) => this.log.debug({ err }, 'backend transport error')
+  }
+
+  /**
+   * Drops the notifications no client would receive, before they cost more than their parsing: a
+   * log message when no session listens to this backend's logs and no call to it is in flight (the
+   * hook decides, once per turn of the event loop: a flood costs one look at the sessions per chunk).
+   * Counted in `droppedNotifications`.
+   */
+  private dropUnheard (transport: Transport): void {
+    const next = transport.onmessage
+    transport.onmessage = (message, extra) => {
+      if ((message as { method?: unknown }).method === 'notifications/message' && !('id' in message) && !this.logsHeard()) {
+        this.droppedNotifications++
+        return
+      }
+      next?.(message, extra)
+    }
+  }
+
+  private logsHeard (): boolean {
+    if (this.heard === undefined) {
+      this.heard = this.hooks.hearsLogs?.(this) ?? true
+      setImmediate(() => { this.heard = undefined })
+    }
+    return this.heard
   }
 
   private newClient (kind: TransportKind): Client {
@@ -285,7 +323,9 @@ export class Backend extends EventEmitter<BackendEvents> {
         args: config.args,
         env: config.env,
         cwd: resolve(this.baseDir, config.cwd ?? '.'),
-        onStderr: (line) => this.logStderr(line)
+        onStderr: (line) => this.logStderr(line),
+        maxMessageBytes: () => this.config.maxMessageBytes ?? STDIO_DEFAULT_MAX_BUFFER_SIZE,
+        onOversized: (limit) => this.oversized(limit)
       })
     }
     if (!config.url) throw new Error(`a ${kind} backend needs "url"`)
@@ -354,13 +394,38 @@ export class Backend extends EventEmitter<BackendEvents> {
    */
   async request (method: string, params: Record<string, unknown> | undefined, options: CallOptions = {}): Promise<Result> {
     if (!this.limit.tryAcquire()) await this.limit.acquire(options.cancellation?.signal)
+    if (!options.cancellation) options = { ...options, cancellation: new Cancellation() }
+    const cancellation = options.cancellation!
+    this.calls.add(cancellation)
     try {
       return await this.send(method, params, options)
     } catch (err) {
+      // failed by the backend itself (failCallsInFlight): that reason, not the cancellation it caused
+      if (cancellation.reason instanceof RpcError) throw cancellation.reason
       return await this.retry(err, method, params, options)
     } finally {
+      this.calls.delete(cancellation)
       this.limit.release()
     }
+  }
+
+  /** Fails every call on the wire now with `err` (each backend request is cancelled); the connection stays. */
+  private failCallsInFlight (err: RpcError): number {
+    const calls = [...this.calls]
+    for (const call of calls) call.abort(err)
+    return calls.length
+  }
+
+  /**
+   * The backend wrote a line longer than maxMessageBytes: it is skipped up to its newline and the
+   * connection goes on. Which call it answered cannot be read from a message cut short (a response's
+   * id is often its last member), so every call in flight on this backend fails at once rather than
+   * waiting out its timeout; the process is not restarted (calls after it, and its state, are fine).
+   */
+  private oversized (limit: number): void {
+    const err = new RpcError(RpcCode.InternalError, `backend '${this.name}' sent a message larger than ${formatBytes(limit)} (maxMessageBytes); it was discarded and the calls in flight on this backend failed`, { backend: this.name, limit })
+    const failedCalls = this.failCallsInFlight(err)
+    this.log.warn({ limit, failedCalls }, 'backend sent a message over maxMessageBytes; skipped up to the next newline, calls in flight failed')
   }
 
   /** After a failed send: a remote connection that broke is reconnected and a retryable request sent once more; else the error. */
@@ -509,6 +574,13 @@ function listenFilter (caps: ServerCapabilities, resources: string[]): Record<st
   return filter
 }
 
+/** 10 MB, 512 KB, 1500 bytes: a size limit as an operator wrote it. */
+function formatBytes (bytes: number): string {
+  if (bytes % (1024 * 1024) === 0) return `${bytes / (1024 * 1024)} MB`
+  if (bytes % 1024 === 0) return `${bytes / 1024} KB`
+  return `${bytes} bytes`
+}
+
 /** A failure of the connection itself (as opposed to an answer from the backend). */
 function isConnectionFailure (err: unknown): boolean {
   if (err instanceof RpcError) return false
@@ -520,42 +592,6 @@ function isConnectionFailure (err: unknown): boolean {
 /** fetch and socket failures: the remote end could not be reached at all. */
 function isNetworkError (err: unknown): boolean {
   return err instanceof TypeError || (err as NodeJS.ErrnoException)?.code === 'ECONNREFUSED' || /fetch failed|ECONNREFUSED|socket|network/i.test(String((err as Error)?.message))
-}
-
-/**
- * Makes a connected transport hand its messages to the client one at a time, the handlers of each
- * notification run before the next message. The SDK runs notification handlers a microtask late but
- * handles a response at once, dropping the request's progress handler: a backend's last progress
- * notification read together with the response (one stdio chunk) was otherwise lost.
- */
-export function deliverInOrder (transport: Transport): void {
-  const deliver = transport.onmessage
-  const closed = transport.onclose
-  /** what arrived while a notification's handlers were still to run; undefined when nothing waits */
-  let backlog: Array<{ step: () => void, waits: boolean }> | undefined
-  const run = (step: () => void) => {
-    try {
-      step()
-    } catch (err) {
-      transport.onerror?.(err as Error)
-    }
-  }
-  const drain = () => {
-    for (let item = backlog?.shift(); item; item = backlog?.shift()) {
-      run(item.step)
-      if (item.waits) { setImmediate(drain); return }
-    }
-    backlog = undefined
-  }
-  // a message is handed on at once unless an earlier notification's handlers have yet to run (the
-  // common case, a response, costs no promise or timer); after a notification the next message waits a turn
-  const enqueue = (step: () => void, waits: boolean) => {
-    if (backlog) { backlog.push({ step, waits }); return }
-    run(step)
-    if (waits) { backlog = []; setImmediate(drain) }
-  }
-  if (deliver) transport.onmessage = (message, extra) => enqueue(() => deliver(message, extra), !('id' in message))
-  if (closed) transport.onclose = () => enqueue(closed, false)
 }
 
 /** Error text for /health and logs: no absolute paths, no credentials in URLs. */

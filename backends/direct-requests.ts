@@ -33,7 +33,8 @@ export class DirectRequests {
   private nextId = 0
   private readonly pending = new Map<string, Pending>()
 
-  constructor (private readonly transport: Transport) {}
+  /** @param onUnclaimed called for a progress notification of a request no longer waiting (it is dropped) */
+  constructor (private readonly transport: Transport, private readonly onUnclaimed: () => void = () => {}) {}
 
   /** Takes over the transport's messages: those for direct requests stop here, the rest go on to `next`. */
   install (): void {
@@ -87,6 +88,7 @@ export class DirectRequests {
   private progress ({ progressToken, ...progress }: Record<string, unknown>): boolean {
     if (!isOurs(progressToken)) return false
     const entry = this.pending.get(progressToken)
+    if (!entry) this.onUnclaimed()
     if (entry?.onprogress) {
       entry.timer.refresh()
       entry.onprogress(progress as unknown as Progress)

@@ -23,6 +23,8 @@ export class BackendPool extends EventEmitter<PoolEvents> {
   private readonly backends = new Map<string, Backend>()
   /** answers server→client requests raised by any backend */
   onServerRequest?: BackendHooks['onServerRequest']
+  /** whether any client would receive a backend's log message now (unheard ones are dropped and counted) */
+  hearsLogs?: BackendHooks['hearsLogs']
   private applying: Promise<void> = Promise.resolve()
   /** how long a removed or replaced backend may take to finish its calls in flight */
   drainMs = 10_000
@@ -76,7 +78,8 @@ export class BackendPool extends EventEmitter<PoolEvents> {
         if (!this.onServerRequest) throw new Error('no handler for server requests')
         return this.onServerRequest(b, req, extra)
       },
-      onNotification: (b, n) => { if (!pooled || this.backends.get(name) === b) this.emit('notification', b, n) }
+      onNotification: (b, n) => { if (!pooled || this.backends.get(name) === b) this.emit('notification', b, n) },
+      hearsLogs: (b) => this.hearsLogs?.(b) ?? true
     })
     backend.on('state', (state) => {
       if (this.backends.get(name) === backend) this.emit('state', backend, state)

@@ -11,6 +11,10 @@ export interface StdioOptions {
   onStderr?: (line: string) => void
   /** time between SIGTERM and SIGKILL when stopping */
   killGraceMs?: number
+  /** the longest line (one message) the child may write, bytes (read at each chunk: a config change applies at once) */
+  maxMessageBytes?: () => number
+  /** the child wrote a line longer than that (it is skipped up to its newline) */
+  onOversized?: (limit: number) => void
 }
 
 /** Variables a child needs to run at all; everything else must be configured explicitly. */
@@ -30,37 +34,77 @@ function childEnv (extra: Record<string, string> | undefined): NodeJS.ProcessEnv
  * reader runs a schema over every message, which the backend hot path does not need).
  */
 export class LineReader {
-  private pending?: Buffer
+  /** the start of a line whose newline has yet to come, in the chunks it came in */
+  private parts: Buffer[] = []
+  private partBytes = 0
+  /** a line over the limit is being skipped, up to its newline */
+  private skipping = false
 
-  constructor (private readonly maxBytes = STDIO_DEFAULT_MAX_BUFFER_SIZE) {}
+  constructor (private readonly maxBytes: () => number = () => STDIO_DEFAULT_MAX_BUFFER_SIZE) {}
 
-  /** The complete messages in `chunk` (with what came before); lines that are not JSON-RPC are handed to `onBad`. */
-  read (chunk: Buffer, onBad: (line: string, reason: string) => void): JSONRPCMessage[] {
-    const buffer = this.pending ? Buffer.concat([this.pending, chunk]) : chunk
+  /**
+   * The complete messages in `chunk` (with what came before). Lines that are not JSON-RPC are handed
+   * to `onBad`. A line longer than the limit is reported to `onOversized` as soon as it is known to be
+   * too long (once per line) and skipped up to its newline, where reading resynchronises.
+   */
+  read (chunk: Buffer, onBad: (line: string, reason: string) => void, onOversized: (limit: number) => void = () => {}): JSONRPCMessage[] {
+    const limit = this.maxBytes()
+    const first = chunk.indexOf(10)
+    if (first < 0) {
+      this.hold(chunk, limit, onOversized)
+      return []
+    }
+    const buffer = this.join(chunk, first)
     const messages: JSONRPCMessage[] = []
+    const rest = this.parseLines(buffer, limit, messages, onBad, onOversized)
+    if (rest < buffer.length) this.hold(buffer.subarray(rest), limit, onOversized)
+    return messages
+  }
+
+  /** What was held and `chunk` (whose first newline is at `first`), as one buffer of whole lines and a rest. */
+  private join (chunk: Buffer, first: number): Buffer {
+    const buffer = this.skipping ? chunk.subarray(first + 1) : this.parts.length > 0 ? Buffer.concat([...this.parts, chunk]) : chunk
+    this.clear()
+    return buffer
+  }
+
+  /** Parses the whole lines of `buffer` into `messages`; returns where the unfinished rest starts. */
+  private parseLines (buffer: Buffer, limit: number, messages: JSONRPCMessage[], onBad: (line: string, reason: string) => void, onOversized: (limit: number) => void): number {
     // offsets, not a subarray per line: a chunk under load holds many answers
     let start = 0
     for (let newline = buffer.indexOf(10); newline >= 0; start = newline + 1, newline = buffer.indexOf(10, start)) {
       const end = newline > start && buffer[newline - 1] === 13 ? newline - 1 : newline
       if (end === start) continue
+      if (end - start > limit) {
+        onOversized(limit)
+        continue
+      }
       const line = buffer.toString('utf8', start, end)
       const message = parseMessage(line)
-      if (typeof message === 'string') {
-        if (line.trim() !== '') onBad(line, message)
-      } else {
-        messages.push(message)
-      }
+      if (typeof message !== 'string') messages.push(message)
+      else if (line.trim() !== '') onBad(line, message)
     }
-    const rest = buffer.length - start
-    if (rest > this.maxBytes) {
-      this.pending = undefined
-      throw new Error(`a message from the backend exceeded ${this.maxBytes} bytes`)
-    }
-    this.pending = rest > 0 ? buffer.subarray(start) : undefined
-    return messages
+    return start
   }
 
-  clear (): void { this.pending = undefined }
+  /** Keeps the start of a line until its newline comes; from the byte that makes it too long, the line is skipped. */
+  private hold (part: Buffer, limit: number, onOversized: (limit: number) => void): void {
+    if (this.skipping) return
+    if (this.partBytes + part.length > limit) {
+      this.clear()
+      this.skipping = true
+      onOversized(limit)
+      return
+    }
+    this.parts.push(part)
+    this.partBytes += part.length
+  }
+
+  clear (): void {
+    this.parts = []
+    this.partBytes = 0
+    this.skipping = false
+  }
 }
 
 /** A JSON-RPC 2.0 message, or why the line is not one. */
@@ -112,7 +156,7 @@ export class StdioTransport implements Transport {
   /** why the child went away, for error messages */
   exitReason?: string
   private child?: ChildProcess
-  private readonly buffer = new LineReader()
+  private readonly buffer: LineReader
   private closed = false
   private batch?: Batch
   /** the child's last lines on stderr, quoted when it exits with an error */
@@ -120,7 +164,9 @@ export class StdioTransport implements Transport {
   /** settles once the child exited and how is known */
   private ended?: Promise<void>
 
-  constructor (private readonly options: StdioOptions) {}
+  constructor (private readonly options: StdioOptions) {
+    this.buffer = new LineReader(options.maxMessageBytes)
+  }
 
   get pid (): number | undefined { return this.child?.pid }
 
@@ -189,15 +235,12 @@ export class StdioTransport implements Transport {
   }
 
   private onData (chunk: Buffer): void {
-    let messages: JSONRPCMessage[]
-    try {
-      messages = this.buffer.read(chunk, (line, reason) => this.options.onStderr?.(`(stdout, ${reason}) ${line.slice(0, 500)}`))
-    } catch (err) {
-      this.onerror?.(err as Error)
-      return
-    }
+    const messages = this.buffer.read(chunk, this.onBadLine, this.onOversized)
     for (const message of messages) this.onmessage?.(message)
   }
+
+  private readonly onBadLine = (line: string, reason: string): void => this.options.onStderr?.(`(stdout, ${reason}) ${line.slice(0, 500)}`)
+  private readonly onOversized = (limit: number): void => this.options.onOversized?.(limit)
 
   /**
    * Queues the message; everything queued in one turn of the event loop reaches the child in one
@@ -271,6 +314,11 @@ export class StdioTransport implements Transport {
     this.signal('SIGKILL')
     this.finish()
   }
+
+  /** Stops reading the child's stdout: once the pipe is full, the child blocks on its writes. */
+  pause (): void { this.child?.stdout?.pause() }
+
+  resume (): void { this.child?.stdout?.resume() }
 
   /** Signals the whole process group, so grandchildren go too. */
   signal (signal: NodeJS.Signals): void {

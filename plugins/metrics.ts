@@ -92,6 +92,16 @@ export default fp(async (app) => {
       for (const backend of app.backends.all()) this.inc({ backend: backend.name }, backend.restarts)
     }
   })
+  new Counter({ // eslint-disable-line no-new
+    name: 'onemcp_backend_notifications_dropped_total',
+    help: 'Notifications from each backend dropped on arrival because no client would receive them (log messages nobody listens to, progress of calls that ended)',
+    labelNames: ['backend'] as const,
+    registers: [registry],
+    collect () {
+      this.reset()
+      for (const backend of app.backends.all()) this.inc({ backend: backend.name }, backend.droppedNotifications)
+    }
+  })
   new Gauge({ // eslint-disable-line no-new
     name: 'onemcp_backend_tools',
     help: 'Tools each backend exposes through the gateway',
@@ -112,6 +122,15 @@ export default fp(async (app) => {
     name: 'onemcp_sessions_closed_total',
     help: 'Client sessions ended (by the client, by idle expiry or at shutdown)',
     registers: [registry]
+  })
+  new Counter({ // eslint-disable-line no-new
+    name: 'onemcp_stateless_requests_total',
+    help: 'Requests of the stateless 2026-07-28 generation (each served without a session)',
+    registers: [registry],
+    collect () {
+      this.reset()
+      this.inc(app.sessions.statelessRequests)
+    }
   })
   new Gauge({ // eslint-disable-line no-new
     name: 'onemcp_config_valid',

@@ -181,14 +181,23 @@ export class SessionLimitError extends RpcError {
   get httpStatus (): number { return this.perClient ? 429 : 503 }
 }
 
-/** Every open client session by id, with idle expiry. */
-export class SessionRegistry extends EventEmitter<{ closed: [Session] }> {
+/**
+ * Every open client session by id, with idle expiry; beside them, the 2026-07-28 requests in progress.
+ * A 2026 request is stateless: the dispatcher serves it through a Session object of its own (its call
+ * in flight, its log level, the client's answers), but it is not a session. It is not counted in
+ * `size`, not held to the session caps (the rate limit covers requests), not found by `get` (no client
+ * can name it in `Mcp-Session-Id`) and its end is `requestEnded`, not `closed`.
+ */
+export class SessionRegistry extends EventEmitter<{ closed: [Session], requestEnded: [Session] }> {
   private readonly sessions = new Map<string, Session>()
+  private readonly requests = new Map<string, Session>()
   /** places held for sessions not started yet (legacy `/sse` streams before initialize), by id: the client each counts against */
   private readonly reserved = new Map<string, string | undefined>()
   /** sessions and reserved places per token subject and client */
   private readonly perClient = new Map<string, number>()
   private sweeper?: NodeJS.Timeout
+  /** 2026-07-28 requests served since the start */
+  statelessRequests = 0
 
   constructor (public settings: SessionSettings) {
     super()
@@ -197,16 +206,46 @@ export class SessionRegistry extends EventEmitter<{ closed: [Session] }> {
     this.sweeper.unref()
   }
 
+  /** Sessions open (2026 requests in progress are not sessions). */
   get size (): number { return this.sessions.size }
-  all (): IterableIterator<Session> { return this.sessions.values() }
 
   /** The sessions and reserved streams `client` holds. */
   heldBy (client: string): number { return this.perClient.get(client) ?? 0 }
 
+  /** Every open session, then every 2026 request in progress: whatever a backend's message may be for. */
+  * all (): IterableIterator<Session> {
+    yield * this.sessions.values()
+    yield * this.requests.values()
+  }
+
+  /** A session by the id a client sent. */
   get (id: string): Session | undefined {
     const session = this.sessions.get(id)
     if (session) session.lastSeen = Date.now()
     return session
+  }
+
+  /** A session or a 2026 request in progress, by its id (for what a per-client backend connection sends). */
+  context (id: string): Session | undefined {
+    return this.requests.get(id) ?? this.get(id)
+  }
+
+  /** Opens the context of one 2026-07-28 request; `endRequest` ends it. */
+  openRequest (init: SessionInit & { id: string }): Session {
+    const request = new Session(init.id, init.protocolVersion, init.clientInfo, init.clientCapabilities, init.scope, 0, init.owner)
+    request.initialized = true
+    this.requests.set(init.id, request)
+    this.statelessRequests++
+    return request
+  }
+
+  endRequest (id: string, reason?: string): boolean {
+    const request = this.requests.get(id)
+    if (!request) return false
+    this.requests.delete(id)
+    request.close(reason)
+    this.emit('requestEnded', request)
+    return true
   }
 
   /** Counts one more session (or stream) against the global cap and the client's share; throws a SessionLimitError when there is no room. */
@@ -280,7 +319,7 @@ export class SessionRegistry extends EventEmitter<{ closed: [Session] }> {
   /** Waits until no session has a call in flight, or `timeoutMs` has passed. */
   async drain (timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs
-    while (Date.now() < deadline && [...this.sessions.values()].some((s) => s.inflight.size > 0)) {
+    while (Date.now() < deadline && [...this.all()].some((s) => s.inflight.size > 0)) {
       await new Promise((resolve) => setTimeout(resolve, 25).unref())
     }
   }
@@ -288,6 +327,7 @@ export class SessionRegistry extends EventEmitter<{ closed: [Session] }> {
   close (): void {
     clearInterval(this.sweeper)
     for (const id of [...this.sessions.keys()]) this.delete(id, 'the gateway is shutting down')
+    for (const id of [...this.requests.keys()]) this.endRequest(id, 'the gateway is shutting down')
   }
 }
 

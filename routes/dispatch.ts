@@ -367,6 +367,21 @@ export class Dispatcher {
     return found
   }
 
+  /**
+   * Whether a log message from `backend` would reach any client now: a per-client connection's
+   * session is open, or a session listens to the backend's logs, or a call to it is in flight (its
+   * caller may get the backend's messages on the call's stream). The backend drops the others.
+   */
+  hearsLogs (backend: Backend): boolean {
+    const owner = this.app.backends.ownerOf(backend)
+    if (owner !== undefined) return this.app.sessions.context(owner) !== undefined
+    for (const session of this.app.sessions.all()) {
+      if (session.logLevel && session.standalone && admits(session.scope, backend.name)) return true
+      for (const call of session.inflight.values()) if (call.backend === backend.name) return true
+    }
+    return false
+  }
+
   /** A notification from a backend: to the sessions it concerns, and only those. */
   backendNotification (backend: Backend, notification: Notification): void {
     const params = (notification.params ?? {}) as Params
@@ -412,7 +427,7 @@ export class Dispatcher {
 
   /** A per-client connection's notification: to its session only (its call's stream, else its GET stream). */
   private toOwner (sessionId: string, backend: string, notification: Notification): void {
-    const session = this.app.sessions.get(sessionId)
+    const session = this.app.sessions.context(sessionId)
     if (!session || notification.method.endsWith('/list_changed')) return
     let params = notification.params as Params | undefined
     if (notification.method === 'notifications/resources/updated' && !session.scope.single) {

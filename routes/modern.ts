@@ -160,7 +160,7 @@ type Outcome = { result?: Result, error?: unknown }
  * The 2026-07-28 generation on `/mcp` and `/mcp/<server>`: the SDK's stateless handler does the
  * protocol (per-request `_meta`, header rules, `server/discover`, `subscriptions/listen`, cache hints,
  * the integrity of `requestState`); its request handlers call the same Dispatcher as the 2025 route,
- * through a short-lived session per request. Server→client requests are bridged both ways.
+ * through a request context (a Session object that is not a session: see SessionRegistry). Server→client requests are bridged both ways.
  */
 export class ModernEndpoint {
   private readonly handlers = new Map<string, McpHttpHandler>()
@@ -344,23 +344,20 @@ export class ModernEndpoint {
     return { tools: { listChanged: true }, prompts: { listChanged: true }, resources: { subscribe: true, listChanged: true }, completions: {}, ...rest }
   }
 
-  /** Answers one request of a 2026 client through a short-lived session, with the bridges for client input. */
+  /** Answers one request of a 2026 client through its request context, with the bridges for client input. */
   private async handle (scope: Scope, owner: string | undefined, method: string, params: Params, ctx: ServerContext): Promise<Result> {
     const state = ctx.mcpReq.requestState<StatePayload>() as StatePayload | string | undefined
     const payload = typeof state === 'object' ? state : undefined
     if (payload?.k !== undefined) return this.resume(payload.k, ctx)
     const envelope = (ctx.mcpReq.envelope ?? {}) as Record<string, unknown>
-    const session = this.app.sessions.create({
+    const session = this.app.sessions.openRequest({
       id: `modern-${++this.requestCount}-${randomBytes(6).toString('base64url')}`,
       protocolVersion: MODERN_PROTOCOL_VERSION,
       clientInfo: envelope['io.modelcontextprotocol/clientInfo'] as Session['clientInfo'],
       clientCapabilities: (envelope['io.modelcontextprotocol/clientCapabilities'] ?? {}) as ClientCapabilities,
       scope,
-      owner,
-      // the request's budget of sessions (sessions.maxPerClient): its token's subject and client
-      client: (ctx.http?.authInfo?.extra as { client?: string } | undefined)?.client
+      owner
     })
-    session.initialized = true
     session.logLevel = envelope['io.modelcontextprotocol/logLevel'] as string | undefined
     const channel = new InputChannel(ctx, session.logLevel)
     const forwarded = withInput(params, ctx.mcpReq.inputResponses, payload?.s)
@@ -396,7 +393,7 @@ export class ModernEndpoint {
     ctx.mcpReq.signal.removeEventListener('abort', onAbort)
     if (next === undefined && !call.channel.refused) return this.askClient(call, ctx)
     call.channel.finished = true
-    this.app.sessions.delete(call.session.id, 'the call ended')
+    this.app.sessions.endRequest(call.session.id, 'the call ended')
     if (call.channel.refused) throw call.channel.refused
     const { result, error } = next!
     if (error !== undefined) throw error
@@ -415,7 +412,7 @@ export class ModernEndpoint {
       if (this.parked.get(key) !== call) return
       this.parked.delete(key)
       call.channel.finished = true
-      this.app.sessions.delete(call.session.id, 'the client did not answer the input requests in time')
+      this.app.sessions.endRequest(call.session.id, 'the client did not answer the input requests in time')
     }, this.inputTimeoutMs)
     call.timer.unref()
     this.parked.set(key, call)
@@ -427,7 +424,7 @@ export class ModernEndpoint {
     for (const [key, call] of this.parked) {
       clearTimeout(call.timer)
       this.parked.delete(key)
-      this.app.sessions.delete(call.session.id, 'the gateway is shutting down')
+      this.app.sessions.endRequest(call.session.id, 'the gateway is shutting down')
     }
     await Promise.allSettled([...this.handlers.values()].map((h) => h.close()))
   }

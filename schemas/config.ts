@@ -38,6 +38,8 @@ export const ServerConfig = Type.Object({
   requestTimeout: Type.Optional(Milliseconds('time allowed per request, ms; progress resets it')),
   pingInterval: Type.Optional(Milliseconds('health-check ping period, ms; 0 turns it off', 0)),
   maxInFlight: Type.Optional(Type.Integer({ minimum: 1, maximum: 100000, description: 'calls in flight to this backend before new ones queue' })),
+  maxQueuedMessages: Type.Optional(Type.Integer({ minimum: 16, maximum: 1000000, description: 'messages from the backend waiting to be handled before the gateway stops reading from it (stdio), default 4096' })),
+  maxMessageBytes: Type.Optional(Type.Integer({ minimum: 1024, maximum: 1024 * 1024 * 1024, description: 'stdio: the largest message (one line) the backend may send, bytes; default 10 MB' })),
   restart: Type.Optional(RestartPolicy),
   sessionMode: Type.Optional(Type.Union([Type.Literal('shared'), Type.Literal('per-client')])),
   protocol: Type.Optional(Type.Union([Type.Literal('auto'), Type.Literal('legacy')], {

@@ -57,7 +57,7 @@ t.test('transport kinds, connection fingerprints, restart delays and redaction',
 })
 
 t.test('the stdio line reader: messages split across chunks, CRLF, lines that are not JSON-RPC, a bound on size', async (t) => {
-  const reader = new LineReader(64)
+  const reader = new LineReader(() => 64)
   const bad: string[] = []
   const onBad = (line: string, reason: string) => bad.push(`${reason}: ${line}`)
   t.same(reader.read(Buffer.from('{"jsonrpc":"2.0","id":1,"res'), onBad), [], 'half a message waits for the rest')
@@ -72,6 +72,14 @@ t.test('the stdio line reader: messages split across chunks, CRLF, lines that ar
     'not JSON-RPC 2.0: {"id":2,"result":{}}',
     'neither a request, a notification nor a response: {"jsonrpc":"2.0","id":{},"result":1}'
   ], 'each bad line is reported with why')
-  t.throws(() => reader.read(Buffer.alloc(100, 'x'), onBad), /exceeded 64 bytes/, 'an endless line is cut off')
-  t.same(reader.read(Buffer.from('{"jsonrpc":"2.0","method":"after"}\n'), onBad), [{ jsonrpc: '2.0', method: 'after' }], 'and reading goes on')
+  const oversized: number[] = []
+  const onOversized = (limit: number) => oversized.push(limit)
+  t.same(reader.read(Buffer.alloc(40, 'x'), onBad, onOversized), [])
+  t.same(reader.read(Buffer.alloc(40, 'x'), onBad, onOversized), [], 'a line over the limit is skipped')
+  t.same(oversized, [64], 'and reported as soon as it is known to be too long')
+  t.same(reader.read(Buffer.alloc(1000, 'x'), onBad, onOversized), [], 'up to its newline')
+  t.same(reader.read(Buffer.from('xxx\n{"jsonrpc":"2.0","method":"after"}\n'), onBad, onOversized), [{ jsonrpc: '2.0', method: 'after' }], 'where reading resynchronises')
+  t.same(reader.read(Buffer.from(`{"jsonrpc":"2.0","method":"${'y'.repeat(64)}"}\n{"jsonrpc":"2.0","method":"next"}\n`), onBad, onOversized), [{ jsonrpc: '2.0', method: 'next' }], 'a whole line over the limit in one chunk is skipped too')
+  t.same(oversized, [64, 64], 'once per line')
+  t.equal(bad.length, 4, 'no skipped byte is reported as a bad line')
 })

@@ -7,7 +7,7 @@ import { DirectRequests } from '../backends/direct-requests.js'
 import { Cancellation } from '../backends/cancellation.js'
 import { backendError } from '../backends/errors.js'
 import { StdioTransport } from '../backends/stdio-transport.js'
-import { deliverInOrder } from '../backends/backend.js'
+import { InboundQueue } from '../backends/inbound-queue.js'
 import { connect, echoFixture, startGateway, waitFor } from './helpers.js'
 
 /** An in-memory transport: what is sent is recorded, the test plays the backend with `receive`. */
@@ -349,7 +349,7 @@ function ordered () {
   }
   transport.onclose = () => { log.push('closed') }
   transport.onerror = (err) => { errors.push(err.message) }
-  deliverInOrder(transport)
+  new InboundQueue().install(transport)
   return { transport, log, errors }
 }
 
@@ -408,6 +408,38 @@ t.test('in order: a handler that throws reports to onerror, and later messages s
   await until(() => log.includes('response 3'))
   t.strictSame(errors, ['handler broke', 'handler broke'], 'a queued message that throws is reported too')
   t.strictSame(log, ['throws', 'note a', 'note a handled', 'throws', 'response 3'])
+})
+
+t.test('bounded: a flood pauses the source at maxQueued and resumes it at a quarter; while paused, answers go ahead of log messages', async (t) => {
+  const transport = new FakeTransport()
+  const log: string[] = []
+  transport.onmessage = (message) => {
+    log.push(labelOf(message))
+    if (!('id' in message)) void Promise.resolve().then(() => {})
+  }
+  const events: string[] = []
+  new InboundQueue({ maxQueued: 16, pause: () => events.push(`pause at ${log.length}`), resume: () => events.push(`resume at ${log.length}`) }).install(transport)
+  for (let i = 0; i < 40; i++) transport.receive(note('notifications/message'))
+  transport.receive(response(1))
+  t.strictSame(events, ['pause at 1'], 'paused once 16 messages wait (the first went on at once)')
+  await until(() => log.length === 41)
+  t.equal(log.indexOf('response 1'), 1, 'the answer went ahead of the waiting log messages')
+  t.strictSame(events, ['pause at 1', 'resume at 36'], 'resumed once a quarter of maxQueued was left (4 of the 40 that waited)')
+  transport.receive(note('a'))
+  transport.receive(note('notifications/message'))
+  transport.receive(response(2))
+  await until(() => log.length === 44)
+  t.strictSame(log.slice(41), ['note a', 'note notifications/message', 'response 2'], 'unpaused, the order is the backend\'s')
+})
+
+t.test('a flood of notifications is handed on within a few turns of the event loop, not one turn each', async (t) => {
+  const { transport, log } = ordered()
+  for (let i = 0; i < 2000; i++) transport.receive(note('n'))
+  transport.receive(response(1))
+  let turns = 0
+  while (!log.includes('response 1') && turns < 200) { await nextTurn(); turns++ }
+  t.ok(log.includes('response 1'), 'the answer after 2,000 notifications is delivered')
+  t.ok(turns <= 20, `within ${turns} turns (at most 256 messages a turn)`)
 })
 
 t.test('through a gateway: a 2025 stdio backend is told of a cancelled call and of a timed-out one, and its handler stops', async (t) => {

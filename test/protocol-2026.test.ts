@@ -150,11 +150,14 @@ t.test('2026 clients calling a 2025 backend: its server→client requests become
   })
 
   await t.test('a retry that never comes cancels the backend call', async (t) => {
-    const before = gw.app.sessions.size
+    const contexts = () => [...gw.app.sessions.all()].length
+    const before = contexts()
+    const sessions = gw.app.sessions.size
     const first = await firstRound(gw, 'a_1mcp_elicit', { message: 'never answered' }, { elicitation: {} })
     t.equal((first.json.result as { resultType: string }).resultType, 'input_required')
-    t.equal(gw.app.sessions.size, before + 1, 'the parked call holds its short-lived session')
-    await waitFor(() => gw.app.sessions.size === before, 'the parked call to expire', 15_000)
+    t.equal(contexts(), before + 1, 'the parked call holds its request context')
+    t.equal(gw.app.sessions.size, sessions, 'which is not a session')
+    await waitFor(() => contexts() === before, 'the parked call to expire', 15_000)
     const backend = gw.app.backends.get('a')!
     t.equal(backend.active, 0, 'nothing is left in flight at the backend')
     t.ok(alive(backend.pid!), 'and the backend lives on')
