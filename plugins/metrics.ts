@@ -22,6 +22,8 @@ export interface GatewayMetrics {
   observeRequest: (method: string, backend: string | undefined, seconds: number, errorCode?: number) => void
   /** For the auth plugin: `app.metrics.authFailures.inc({ reason: 'invalid_token' })` on every refusal. */
   readonly authFailures: Counter<'reason'>
+  /** Notifications not written to a client stream because the client is too far behind in reading it */
+  readonly clientNotificationsDropped: Counter
 }
 
 /** Label for requests the gateway answers without a backend. */
@@ -67,6 +69,12 @@ export default fp(async (app) => {
     name: 'onemcp_auth_failures_total',
     help: 'Refused authentications and authorizations, by reason',
     labelNames: ['reason'] as const,
+    registers: [registry]
+  })
+
+  const clientNotificationsDropped = new Counter({
+    name: 'onemcp_client_notifications_dropped_total',
+    help: 'Notifications not written to a client\'s event stream because the client had not read the last 1 MiB sent to it (answers are always written)',
     registers: [registry]
   })
 
@@ -172,6 +180,6 @@ export default fp(async (app) => {
     })
   })
 
-  app.decorate('metrics', { registry, observeRequest, authFailures } satisfies GatewayMetrics)
+  app.decorate('metrics', { registry, observeRequest, authFailures, clientNotificationsDropped } satisfies GatewayMetrics)
   app.addHook('onClose', async () => registry.clear())
 }, { name: 'metrics', dependencies: ['config'], fastify: '5.x' })

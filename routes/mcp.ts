@@ -30,7 +30,7 @@ class CallChannel implements Channel {
   aborted = false
   backend?: string
 
-  constructor (private readonly reply: FastifyReply, private readonly session: Session, onAbort: () => void) {
+  constructor (private readonly reply: FastifyReply, private readonly session: Session, onAbort: () => void, private readonly onDropped: () => void) {
     reply.raw.once('close', () => {
       if (!this.done) { this.aborted = true; onAbort() }
     })
@@ -44,7 +44,8 @@ class CallChannel implements Channel {
       this.reply.hijack()
       this.stream = new SseStream(this.reply.raw, this.session.newStreamId(), this.session.replay, {
         headers: { 'mcp-session-id': this.session.id },
-        keepAliveMs: 0
+        keepAliveMs: 0,
+        onDropped: this.onDropped
       })
       if (primes(this.session)) this.stream.prime()
     }
@@ -272,7 +273,7 @@ const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, { dispatcher 
 
   async function call (reply: FastifyReply, session: Session, body: JsonRpcRequest) {
     const started = performance.now()
-    const channel = new CallChannel(reply, session, () => session.inflight.get(body.id)?.cancellation.abort('the client closed the connection'))
+    const channel = new CallChannel(reply, session, () => session.inflight.get(body.id)?.cancellation.abort('the client closed the connection'), () => app.metrics.clientNotificationsDropped.inc())
     let response: JSONRPCMessage
     let failure: RpcError | undefined
     try {
@@ -310,7 +311,7 @@ const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, { dispatcher 
     const missed = resumed ? session.replay.after(resumed.stream, resumed.seq) : []
     const streamId = resumed?.stream ?? session.newStreamId()
     const startSeq = missed.length ? missed[missed.length - 1].seq : resumed?.seq
-    const stream = new SseStream(reply.raw, streamId, session.replay, { headers: { 'mcp-session-id': session.id }, startSeq })
+    const stream = new SseStream(reply.raw, streamId, session.replay, { headers: { 'mcp-session-id': session.id }, startSeq, onDropped: () => app.metrics.clientNotificationsDropped.inc() })
     for (const event of missed) stream.resend(event.seq, event.message)
     if (!resumed && primes(session)) stream.prime()
     session.standalone = stream

@@ -10,6 +10,17 @@ export function parseEventId (id: string): { stream: string, seq: number } | und
 }
 
 /**
+ * How much a stream may hold unsent for a client that reads slowly (or not at all) before the
+ * gateway drops notifications to it: answers and server→client requests are always written.
+ */
+export const STREAM_BACKLOG_LIMIT = 1024 * 1024
+
+/** Whether a notification to this response should be dropped: the client is that far behind. */
+export function streamBehind (res: ServerResponse, message: JSONRPCMessage): boolean {
+  return !('id' in message) && res.writableLength > STREAM_BACKLOG_LIMIT
+}
+
+/**
  * One server-sent-events stream on a raw response: event ids `<stream>:<seq>`, a priming event,
  * keep-alive comments, and a replay buffer shared by the session's streams.
  */
@@ -23,7 +34,7 @@ export class SseStream implements Channel {
     private readonly res: ServerResponse,
     readonly id: string,
     private readonly replay: ReplayBuffer | undefined,
-    options: { headers?: Record<string, string>, keepAliveMs?: number, startSeq?: number } = {}
+    private readonly options: { headers?: Record<string, string>, keepAliveMs?: number, startSeq?: number, onDropped?: () => void } = {}
   ) {
     this.seq = options.startSeq ?? 0
     res.writeHead(200, {
@@ -48,7 +59,14 @@ export class SseStream implements Channel {
     this.res.write(`id: ${this.id}:${this.seq}\ndata: \n\n`)
   }
 
+  /** Bytes written to the stream that the client has not taken yet. */
+  get backlog (): number { return this.res.writableLength }
+
   send (message: JSONRPCMessage): void {
+    if (streamBehind(this.res, message)) {
+      this.options.onDropped?.()
+      return
+    }
     const seq = ++this.seq
     this.replay?.add(this.id, seq, message)
     this.write(seq, message)

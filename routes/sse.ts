@@ -7,6 +7,7 @@ import type { Scope } from '../plugins/capabilities.js'
 import type { JsonRpcRequest } from '../schemas/jsonrpc.js'
 import { negotiateVersion, type Dispatcher } from './dispatch.js'
 import { hostGuard } from './host-guard.js'
+import { streamBehind } from './sse-stream.js'
 import { buildScope, ScopeError, sessionClient, sessionOwner } from './scope.js'
 import { hasInvalidId, httpRpcError, INVALID_ID_MESSAGE, isNotification, isRequest, isResponse, parseJsonLeniently, rpcError, Unparsable, type ClientAnswer } from './jsonrpc-body.js'
 
@@ -17,13 +18,18 @@ class LegacyChannel implements Channel {
   closed = false
   private readonly keepAlive: NodeJS.Timeout
 
-  constructor (private readonly reply: FastifyReply) {
+  constructor (private readonly reply: FastifyReply, private readonly onDropped: () => void) {
     this.keepAlive = setInterval(() => { if (!this.closed) reply.sse({ comment: 'keep-alive' }) }, KEEP_ALIVE_MS)
     this.keepAlive.unref()
   }
 
   send (message: JSONRPCMessage): void {
-    if (!this.closed) this.reply.sse({ event: 'message', data: JSON.stringify(message) })
+    if (this.closed) return
+    if (streamBehind(this.reply.raw, message)) {
+      this.onDropped()
+      return
+    }
+    this.reply.sse({ event: 'message', data: JSON.stringify(message) })
   }
 
   end (): void {
@@ -73,7 +79,7 @@ const sseRoutes: FastifyPluginAsync<SseRouteOptions> = async (app, { dispatcher 
       if (!(err instanceof SessionLimitError)) throw err
       return reply.code(err.httpStatus).header('retry-after', '5').send({ statusCode: err.httpStatus, error: err.perClient ? 'Too Many Requests' : 'Service Unavailable', message: err.message })
     }
-    const channel = new LegacyChannel(reply)
+    const channel = new LegacyChannel(reply, () => app.metrics.clientNotificationsDropped.inc())
     opened.set(id, { channel, scope, owner: sessionOwner(request) })
     reply.sse({ event: 'endpoint', data: endpointPath(id) })
     request.raw.once('close', () => {
