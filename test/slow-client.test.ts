@@ -26,7 +26,7 @@ t.test('a client that stops reading its stream: notifications to it are dropped 
   const opened = new Promise<void>((resolve) => stream.on('response', (res) => { res.pause(); resolve() }))
   stream.end()
   await opened
-  const standalone = await waitFor(() => gw.app.sessions.get(session)?.standalone as SseStream | undefined, 'the stream to open')
+  const standalone = (await waitFor(() => gw.app.sessions.get(session)?.standalone, 'the stream to open')) as SseStream
 
   const call = await post({ jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'flood_1mcp_flood', arguments: { ms: 2500 } } }, session)
   t.match(await call.text(), /flooding/, 'the call is answered')
