@@ -66,13 +66,26 @@ async function registerThirdParty (app: FastifyInstance, specs: string[], baseDi
 async function registerEach (app: FastifyInstance, specs: string[], baseDir: string): Promise<void> {
   for (const spec of specs) {
     const target = spec.startsWith('.') || spec.startsWith('/') ? pathToFileURL(resolve(baseDir, spec)).href : spec
-    const mod = await import(target) as { default?: FastifyPluginAsync }
+    const mod = await importPlugin(spec, target, baseDir)
     const plugin = mod.default ?? (mod as unknown as FastifyPluginAsync)
     if (typeof plugin !== 'function') throw new Error(`plugin ${spec} does not export a Fastify plugin`)
     await app.register(plugin)
     app.log.info({ plugin: spec }, 'third-party plugin registered')
   }
 }
+
+async function importPlugin (spec: string, target: string, baseDir: string): Promise<{ default?: FastifyPluginAsync }> {
+  try {
+    return await import(target) as { default?: FastifyPluginAsync }
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code !== 'ERR_MODULE_NOT_FOUND' && code !== 'ERR_UNSUPPORTED_DIR_IMPORT') throw err
+    throw new Error(`plugin ${spec} cannot be found (${code}); fix "plugins" in the config: a path is relative to the config file's folder (${baseDir}), a package must be installed`)
+  }
+}
+
+/** The grace period calls in flight get when the gateway closes (config `shutdownGraceMs`). */
+export const DEFAULT_SHUTDOWN_GRACE_MS = 10_000
 
 /**
  * The whole gateway as one Fastify plugin: config → auth → backends → capabilities → sessions →
@@ -86,7 +99,7 @@ export const gateway = fp<GatewayOptions>(async (app, opts) => {
   await app.register(authPlugin, { disabled: opts.noAuth, baseDir, announce: opts.announcePassphrase })
   await app.register(backendsPlugin, { baseDir })
   await app.register(capabilitiesPlugin)
-  await app.register(sessionsPlugin, { shutdownGraceMs: opts.shutdownGraceMs })
+  await app.register(sessionsPlugin, { shutdownGraceMs: opts.shutdownGraceMs ?? app.gatewayConfig.current.shutdownGraceMs })
   await app.register(healthPlugin)
 
   const dispatcher = new Dispatcher(app)
@@ -156,8 +169,16 @@ export async function buildApp (opts: BuildOptions = {}): Promise<FastifyInstanc
     trustProxy: (settings.trustProxy ?? false) as boolean | string,
     bodyLimit: settings.bodyLimit ?? 4 * 1024 * 1024,
     return503OnClosing: true,
-    forceCloseConnections: 'idle'
+    forceCloseConnections: 'idle',
+    // avvio bounds each onClose handler by this too: the drain of calls in flight must fit in it
+    pluginTimeout: 10_000 + (opts.shutdownGraceMs ?? settings.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS)
   })
-  await app.register(gateway, opts)
+  try {
+    await app.register(gateway, opts)
+  } catch (err) {
+    // what did start (the config watcher, a plugin's handles) must not keep a failed process alive
+    await app.close().catch(() => {})
+    throw err
+  }
   return app
 }

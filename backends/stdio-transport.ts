@@ -91,6 +91,27 @@ function newBatch (): Batch {
 }
 
 /**
+ * The process groups of the children this process started whose leader it has not yet seen exit:
+ * what a last, synchronous kill on exit must reach (see killBackendGroups).
+ */
+const liveGroups = new Set<number>()
+
+/**
+ * SIGKILLs every process group of a backend this process started that may still run. Synchronous,
+ * for the exit paths that cannot wait for an orderly close (`process.on('exit')`, a close that hangs).
+ */
+export function killBackendGroups (): void {
+  for (const pid of liveGroups) {
+    try {
+      process.kill(-pid, 'SIGKILL')
+    } catch {
+      // the group is already gone
+    }
+  }
+  liveGroups.clear()
+}
+
+/**
  * The MCP stdio transport, spawning the child in its own process group so that stopping it
  * also stops whatever it started (`npx` wrappers, shells), and reporting how the child ended.
  */
@@ -119,6 +140,8 @@ export class StdioTransport implements Transport {
         windowsHide: true
       })
       this.child = child
+      const group = process.platform === 'win32' ? undefined : child.pid
+      if (group !== undefined) liveGroups.add(group)
       child.once('error', (err) => {
         this.exitReason = `could not start: ${(err as NodeJS.ErrnoException).code ?? err.message}`
         reject(new Error(this.exitReason))
@@ -127,6 +150,9 @@ export class StdioTransport implements Transport {
       child.once('spawn', () => resolve())
       child.once('exit', (code, signal) => {
         this.exitReason ??= signal ? `process killed by ${signal}` : `process exited with code ${code}`
+        // what the child left running in its group (a shell's `sleep &`) goes with it
+        this.signal('SIGKILL')
+        if (group !== undefined) liveGroups.delete(group)
         this.finish()
       })
       child.stdout?.on('data', (chunk: Buffer) => this.onData(chunk))

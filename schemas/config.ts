@@ -87,6 +87,7 @@ export const GatewayConfig = Type.Object({
   allowedOrigins: Type.Optional(Type.Array(Type.String())),
   pageSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 100000 })),
   reloadDebounceMs: Type.Optional(Milliseconds('wait after a file change before reloading', 0)),
+  shutdownGraceMs: Type.Optional(Milliseconds('time calls in flight get to finish when the gateway stops (SIGTERM, SIGINT); later ones are cancelled', 0)),
   logLevel: Type.Optional(Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)))),
   sessions: Type.Optional(SessionSettings),
   rateLimit: Type.Optional(RateLimitSettings),
@@ -99,4 +100,4 @@ export const GatewayConfig = Type.Object({
 export type GatewayConfig = Static<typeof GatewayConfig>
 
 /** Settings read once at boot: a change to them needs a restart. */
-export const RESTART_ONLY_KEYS = ['host', 'port', 'trustProxy', 'bodyLimit', 'plugins', 'auth', 'rateLimit', 'loadShedding'] as const
+export const RESTART_ONLY_KEYS = ['host', 'port', 'trustProxy', 'bodyLimit', 'plugins', 'auth', 'rateLimit', 'loadShedding', 'shutdownGraceMs'] as const
