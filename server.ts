@@ -83,7 +83,7 @@ export async function serve (argv: string[]): Promise<void> {
   let shutdown: { uninstall: () => void } | undefined
   try {
     app = await buildApp({ configPath: args.configPath, overrides: args.overrides, noAuth: args.noAuth })
-    shutdown = installShutdown(app)
+    shutdown = installShutdown(app, args.configPath)
     const config = app.gatewayConfig.current
     await app.listen({ port: config.port ?? DEFAULT_PORT, host: config.host ?? DEFAULT_HOST })
   } catch (err) {
@@ -93,14 +93,16 @@ export async function serve (argv: string[]): Promise<void> {
   }
 }
 
-/** Signals: SIGTERM and SIGINT drain and stop, errors stop. */
-function installShutdown (app: FastifyInstance): { uninstall: () => void } {
+/** Signals: SIGTERM and SIGINT drain and stop, SIGHUP reloads the config (plugins/config.ts), errors stop. */
+function installShutdown (app: FastifyInstance, configPath: string | undefined): { uninstall: () => void } {
   const grace = app.gatewayConfig.current.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS
-  const installed = closeWithGrace({ delay: grace + CLOSE_BUDGET_MS, logger: app.log }, async ({ signal, err }) => {
+  const installed = closeWithGrace({ delay: grace + CLOSE_BUDGET_MS, skip: ['SIGHUP'], logger: app.log }, async ({ signal, err }) => {
     if (err) app.log.error({ err }, 'shutting down after an error')
     else app.log.info({ signal, graceMs: grace }, 'shutting down: no new connections; calls in flight may finish')
     await app.close()
   })
+  // close-with-grace would treat SIGHUP as a shutdown; with no file a SIGHUP has nothing to reload
+  if (!configPath) process.on('SIGHUP', () => app.log.info('SIGHUP: no config file to reload'))
   return installed
 }
 
