@@ -7,6 +7,7 @@ import type { Scope } from '../plugins/capabilities.js'
 import type { JsonRpcRequest } from '../schemas/jsonrpc.js'
 import { negotiateVersion, type Dispatcher } from './dispatch.js'
 import { hostGuard } from './host-guard.js'
+import { EVENT_STREAM_HEADERS } from './sse-stream.js'
 import { buildScope, ScopeError, sessionOwner } from './scope.js'
 import { httpRpcError, isNotification, isRequest, isResponse, parseJsonLeniently, rpcError, Unparsable, type ClientAnswer } from './jsonrpc-body.js'
 
@@ -68,6 +69,8 @@ const sseRoutes: FastifyPluginAsync<SseRouteOptions> = async (app, { dispatcher 
     const id = newSessionId()
     const channel = new LegacyChannel(reply)
     opened.set(id, { channel, scope, owner: sessionOwner(request) })
+    // fastify-sse-v2 sends the reply's headers with its own content type and cache control
+    reply.headers(EVENT_STREAM_HEADERS)
     reply.sse({ event: 'endpoint', data: endpointPath(id) })
     request.raw.once('close', () => {
       channel.end()
