@@ -93,6 +93,10 @@ export const DEFAULT_SHUTDOWN_GRACE_MS = 10_000
  * app to add routes of your own that use `app.backends`, `app.capabilities` and `app.sessions`.
  */
 export const gateway = fp<GatewayOptions>(async (app, opts) => {
+  // First of the preClose hooks: stop accepting connections at once, so a proxy in front fails over
+  // on "connection refused" while the calls in flight finish (Fastify closes the socket only after
+  // every preClose hook, the drain among them, and answers 503 meanwhile).
+  app.addHook('preClose', async () => { if (app.server.listening) app.server.close() })
   await app.register(configPlugin, opts)
   await app.register(metricsPlugin)
   const baseDir = opts.configPath ? dirname(resolve(opts.configPath)) : process.cwd()
