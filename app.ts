@@ -1,3 +1,4 @@
+import net from 'node:net'
 import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import Fastify, { LogController, type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
@@ -79,12 +80,21 @@ async function registerEach (app: FastifyInstance, specs: string[], baseDir: str
   }
 }
 
+/** The grace period calls in flight get when the gateway closes (config `shutdownGraceMs`). */
+export const DEFAULT_SHUTDOWN_GRACE_MS = 10_000
+
 /**
  * The whole gateway as one Fastify plugin: config → auth → backends → capabilities → sessions →
  * health, then the routes, then the third-party plugins the config names. Register it in another
  * app to add routes of your own that use `app.backends`, `app.capabilities` and `app.sessions`.
  */
 export const gateway = fp<GatewayOptions>(async (app, opts) => {
+  // First of the preClose hooks: stop accepting connections at once, so a proxy in front fails over
+  // on "connection refused" while the calls in flight finish. Only the listening socket closes:
+  // http.Server#close would also drop the connections accepted but not yet read, and a proxy does not
+  // resend a POST it has already sent (a 502). Requests on open connections are still served, with
+  // `Connection: close`; Fastify closes the idle connections after the drain.
+  app.addHook('preClose', async () => { if (app.server.listening) net.Server.prototype.close.call(app.server) })
   await app.register(configPlugin, opts)
   checkHostSettings(app, app.gatewayConfig.current)
   const bodyLimit = app.gatewayConfig.current.bodyLimit ?? DEFAULT_BODY_LIMIT
@@ -93,7 +103,7 @@ export const gateway = fp<GatewayOptions>(async (app, opts) => {
   await app.register(authPlugin, { disabled: opts.noAuth, baseDir, announce: opts.announcePassphrase })
   await app.register(backendsPlugin, { baseDir })
   await app.register(capabilitiesPlugin)
-  await app.register(sessionsPlugin, { shutdownGraceMs: opts.shutdownGraceMs })
+  await app.register(sessionsPlugin, { shutdownGraceMs: opts.shutdownGraceMs ?? app.gatewayConfig.current.shutdownGraceMs })
   await app.register(healthPlugin)
 
   const dispatcher = new Dispatcher(app)
@@ -222,9 +232,18 @@ export async function buildApp (opts: BuildOptions = {}): Promise<FastifyInstanc
     trustProxy: (settings.trustProxy ?? false) as boolean | string,
     bodyLimit: settings.bodyLimit ?? DEFAULT_BODY_LIMIT,
     ...receiveTimeouts(settings.receiveTimeoutMs ?? DEFAULT_RECEIVE_TIMEOUT_MS),
-    return503OnClosing: true,
-    forceCloseConnections: 'idle'
+    // during the drain a request on a connection already open is served (then the connection closes)
+    return503OnClosing: false,
+    forceCloseConnections: 'idle',
+    // avvio bounds each onClose handler by this too: the drain of calls in flight must fit in it
+    pluginTimeout: 10_000 + (opts.shutdownGraceMs ?? settings.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS)
   })
-  await app.register(gateway, opts)
+  try {
+    await app.register(gateway, opts)
+  } catch (err) {
+    // what did start (the config watcher, a plugin's handles) must not keep a failed process alive
+    await app.close().catch(() => {})
+    throw err
+  }
   return app
 }

@@ -146,6 +146,27 @@ function newBatch (): Batch {
 }
 
 /**
+ * The process groups of the children this process started whose leader it has not yet seen exit:
+ * what a last, synchronous kill on exit must reach (see killBackendGroups).
+ */
+const liveGroups = new Set<number>()
+
+/**
+ * SIGKILLs every process group of a backend this process started that may still run. Synchronous,
+ * for the exit paths that cannot wait for an orderly close (`process.on('exit')`, a close that hangs).
+ */
+export function killBackendGroups (): void {
+  for (const pid of liveGroups) {
+    try {
+      process.kill(-pid, 'SIGKILL')
+    } catch {
+      // the group is already gone
+    }
+  }
+  liveGroups.clear()
+}
+
+/**
  * The MCP stdio transport, spawning the child in its own process group so that stopping it
  * also stops whatever it started (`npx` wrappers, shells), and reporting how the child ended.
  */
@@ -180,6 +201,8 @@ export class StdioTransport implements Transport {
         windowsHide: true
       })
       this.child = child
+      const group = process.platform === 'win32' ? undefined : child.pid
+      if (group !== undefined) liveGroups.add(group)
       child.once('error', (err) => {
         this.exitReason = this.spawnFailure(err as NodeJS.ErrnoException)
         reject(new Error(this.exitReason))
@@ -187,6 +210,9 @@ export class StdioTransport implements Transport {
       })
       child.once('spawn', () => resolve())
       this.ended = new Promise((resolve) => child.once('exit', (code, signal) => {
+        // what the child left running in its group (a shell's `sleep &`) goes with it
+        this.signal('SIGKILL')
+        if (group !== undefined) liveGroups.delete(group)
         // what it wrote to stderr just before exiting may still be in the pipe: wait for the pipe to
         // close (briefly: a grandchild can hold it open), so the reason can quote it
         const stderrClosed = new Promise<void>((resolve) => { if (!child.stderr || child.stderr.closed) resolve(); else child.stderr.once('close', resolve) })

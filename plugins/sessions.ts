@@ -342,6 +342,7 @@ export default fp<SessionsPluginOptions>(async (app, opts) => {
   app.gatewayConfig.on('change', (next) => { registry.settings = { ...DEFAULT_SESSION_SETTINGS, ...next.sessions } })
   app.addHook('preClose', async () => {
     await registry.drain(opts.shutdownGraceMs ?? 10_000)
+    // what outlived the grace period is cancelled: each call answers "the gateway is shutting down"
     registry.close()
   })
 }, { name: 'sessions', dependencies: ['capabilities'], fastify: '5.x' })

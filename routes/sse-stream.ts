@@ -21,6 +21,18 @@ export function streamBehind (res: ServerResponse, message: JSONRPCMessage): boo
 }
 
 /**
+ * The headers of every event stream the gateway starts (`/mcp` POST and GET, legacy `/sse`): no
+ * caching or transformation on the way, and `X-Accel-Buffering: no`, without which nginx (buffering
+ * on by default) holds the events back until its buffer fills, which for a stream means never.
+ */
+export const EVENT_STREAM_HEADERS: Readonly<Record<string, string>> = {
+  'content-type': 'text/event-stream',
+  'cache-control': 'no-cache, no-transform',
+  connection: 'keep-alive',
+  'x-accel-buffering': 'no'
+}
+
+/**
  * One server-sent-events stream on a raw response: event ids `<stream>:<seq>`, a priming event,
  * keep-alive comments, and a replay buffer shared by the session's streams.
  */
@@ -37,13 +49,7 @@ export class SseStream implements Channel {
     private readonly options: { headers?: Record<string, string>, keepAliveMs?: number, startSeq?: number, onDropped?: () => void } = {}
   ) {
     this.seq = options.startSeq ?? 0
-    res.writeHead(200, {
-      'content-type': 'text/event-stream',
-      'cache-control': 'no-cache, no-transform',
-      connection: 'keep-alive',
-      'x-accel-buffering': 'no',
-      ...options.headers
-    })
+    res.writeHead(200, { ...EVENT_STREAM_HEADERS, ...options.headers })
     res.flushHeaders()
     res.on('close', () => this.markClosed())
     const interval = options.keepAliveMs ?? 15_000

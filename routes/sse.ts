@@ -7,7 +7,7 @@ import type { Scope } from '../plugins/capabilities.js'
 import type { JsonRpcRequest } from '../schemas/jsonrpc.js'
 import { negotiateVersion, type Dispatcher } from './dispatch.js'
 import { hostGuard } from './host-guard.js'
-import { streamBehind } from './sse-stream.js'
+import { EVENT_STREAM_HEADERS, streamBehind } from './sse-stream.js'
 import { buildScope, ScopeError, sessionClient, sessionOwner } from './scope.js'
 import { hasInvalidId, httpRpcError, INVALID_ID_MESSAGE, isNotification, isRequest, isResponse, parseJsonLeniently, rpcError, Unparsable, type ClientAnswer } from './jsonrpc-body.js'
 
@@ -81,6 +81,8 @@ const sseRoutes: FastifyPluginAsync<SseRouteOptions> = async (app, { dispatcher 
     }
     const channel = new LegacyChannel(reply, () => app.metrics.clientNotificationsDropped.inc())
     opened.set(id, { channel, scope, owner: sessionOwner(request) })
+    // fastify-sse-v2 sends the reply's headers with its own content type and cache control
+    reply.headers(EVENT_STREAM_HEADERS)
     reply.sse({ event: 'endpoint', data: endpointPath(id) })
     request.raw.once('close', () => {
       channel.end()

@@ -91,6 +91,7 @@ export const GatewayConfig = Type.Object({
   allowedOrigins: Type.Optional(Type.Array(Type.String())),
   pageSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 100000 })),
   reloadDebounceMs: Type.Optional(Milliseconds('wait after a file change before reloading', 0)),
+  shutdownGraceMs: Type.Optional(Milliseconds('time calls in flight get to finish when the gateway stops (SIGTERM, SIGINT); later ones are cancelled', 0)),
   logLevel: Type.Optional(Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)))),
   sessions: Type.Optional(SessionSettings),
   rateLimit: Type.Optional(RateLimitSettings),
@@ -103,7 +104,7 @@ export const GatewayConfig = Type.Object({
 export type GatewayConfig = Static<typeof GatewayConfig>
 
 /** Settings read once at boot: a change to them needs a restart. */
-export const RESTART_ONLY_KEYS = ['host', 'port', 'externalUrl', 'trustProxy', 'bodyLimit', 'receiveTimeoutMs', 'plugins', 'auth', 'rateLimit', 'loadShedding'] as const
+export const RESTART_ONLY_KEYS = ['host', 'port', 'externalUrl', 'trustProxy', 'bodyLimit', 'receiveTimeoutMs', 'plugins', 'auth', 'rateLimit', 'loadShedding', 'shutdownGraceMs'] as const
 
 /**
  * `record[key]` when `key` is the record's own: the lookup for every name that comes from a request

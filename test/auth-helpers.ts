@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, open, readFile, rm, unlink } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
@@ -211,4 +211,16 @@ export function mcpPost (url: string | URL, token?: string, headers: Record<stri
     },
     body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } })
   })
+}
+
+/** Whether this process can create a file in a folder (root can in a 0500 one). */
+export async function canWrite (dir: string): Promise<boolean> {
+  const probe = join(dir, '.can-write')
+  try {
+    await (await open(probe, 'wx')).close()
+  } catch {
+    return false
+  }
+  await unlink(probe)
+  return true
 }

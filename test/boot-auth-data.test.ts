@@ -1,8 +1,8 @@
-import { chmod, mkdir, open, readdir, readFile, unlink, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { buildApp } from '../app.js'
-import { postForm, tempDir, testPassphraseHash } from './auth-helpers.js'
+import { canWrite, postForm, tempDir, testPassphraseHash } from './auth-helpers.js'
 
 // Issue 17, item 1: bad data under auth.dataDir fails the boot with one line naming the file, the
 // cause and the fix (server.ts exits non-zero on any rejection of buildApp).
@@ -37,18 +37,6 @@ t.test('a data dir that is a file', async (t) => {
   await refusesToBoot(t, file, `data dir ${file} is not a directory (a file is in the way): remove that file or point auth.dataDir at a directory`)
   await refusesToBoot(t, join(file, 'below'), `data dir ${join(file, 'below')} is not a directory (a file is in the way): remove that file or point auth.dataDir at a directory`)
 })
-
-/** Whether this process can create a file in a folder (root can in a 0500 one). */
-async function canWrite (dir: string): Promise<boolean> {
-  const probe = join(dir, '.can-write')
-  try {
-    await (await open(probe, 'wx')).close()
-  } catch {
-    return false
-  }
-  await unlink(probe)
-  return true
-}
 
 t.test('an unwritable data dir', async (t) => {
   // a 0500 folder; root writes there anyway, so for root a sysfs folder, which nobody may write
