@@ -134,7 +134,8 @@ t.test('stopping a backend kills its whole process group (wrappers and what they
   t.ok(alive(sleeper), 'the background helper runs')
   await gw.app.close()
   await waitFor(() => !alive(server) && !alive(shell) && !alive(sleeper), 'the whole group to be gone')
-  t.pass('no orphan left')
+  t.same({ server: alive(server), shell: alive(shell), sleeper: alive(sleeper) }, { server: false, shell: false, sleeper: false },
+    'no orphan left: the server, its shell and the background helper are gone')
 })
 
 t.test('a backend that asks for roots with no client call in flight is told there are none (server-everything logs no failure)', async (t) => {

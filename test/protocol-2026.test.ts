@@ -275,9 +275,9 @@ t.test('subscriptions/listen on /mcp: list changes and updates of a 2025 backend
   }).catch((err: Error) => err)
   await waitFor(() => backend.active === 1, 'the call to reach the backend')
   aborter.abort()
-  await call
+  t.match(await call, { name: 'AbortError' }, 'the client closed its stream')
   await waitFor(() => backend.active === 0, 'the backend call to be cancelled when the client closed its stream')
-  t.pass('closing the stream cancelled the call')
+  t.equal(backend.active, 0, 'closing the stream cancelled the call at the backend')
 })
 
 t.test('2026 calls are counted in /metrics under their method and backend', async (t) => {

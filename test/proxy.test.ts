@@ -87,8 +87,9 @@ t.test('a stdio client reaches the gateway through 1mcp proxy', async (t) => {
     client.setNotificationHandler(ToolListChangedNotificationSchema, () => { changed++ })
     await client.callTool({ name: 'web_1mcp_grow', arguments: { tool: 'sprout' } })
     await waitFor(() => changed > 0, 'tools/list_changed through the proxy')
-    await waitFor(async () => (await client.listTools()).tools.some((tool) => tool.name === 'web_1mcp_sprout'), 'the new tool')
-    t.pass('the new tool is listed')
+    t.ok(changed > 0, 'tools/list_changed reached the stdio client')
+    const sprout = await waitFor(async () => (await client.listTools()).tools.find((tool) => tool.name === 'web_1mcp_sprout'), 'the new tool')
+    t.match(sprout, { name: 'web_1mcp_sprout' }, 'the new tool is listed')
   })
 
   t.test('cancelling a call cancels it at the gateway', async (t) => {
@@ -99,7 +100,7 @@ t.test('a stdio client reaches the gateway through 1mcp proxy', async (t) => {
     controller.abort('changed my mind')
     t.match((await call).message, /changed my mind|abort/i)
     await waitFor(() => inflight() === 0, 'the gateway to drop the cancelled call')
-    t.pass('the gateway dropped the call')
+    t.equal(inflight(), 0, 'the gateway dropped the call')
   })
 
   t.test('the proxy exits when the client goes away, ending its session', async (t) => {
@@ -109,7 +110,8 @@ t.test('a stdio client reaches the gateway through 1mcp proxy', async (t) => {
     await client.close()
     await waitFor(() => !alive(pid), 'the proxy to exit')
     await waitFor(() => gw.app.sessions.size === before - 1, 'the session to end')
-    t.pass('gone')
+    t.equal(alive(pid), false, 'the proxy exited')
+    t.equal(gw.app.sessions.size, before - 1, 'its gateway session ended')
   })
 })
 

@@ -89,7 +89,7 @@ t.test('a trickled request is cut after receiveTimeoutMs; streams outlive it', a
   const posted = await fetch(`${gw.base}${endpoint}`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: INITIALIZE })
   t.equal(posted.status, 202, 'the legacy session still takes messages')
   await until(() => sseEvents.join('').includes('"protocolVersion"'), 'the initialize result on the SSE stream')
-  t.pass('the initialize result arrived on the SSE stream opened before the wait')
+  t.match(sseEvents.join(''), /"protocolVersion"/, 'the initialize result arrived on the SSE stream opened before the wait')
   const again = await fetch(gw.url, { headers: { ...auth, accept: 'text/event-stream', 'mcp-session-id': session }, signal: AbortSignal.timeout(10_000) })
   t.equal(again.status, 409, 'the GET stream is still open (a second one is refused)')
   await again.body?.cancel()

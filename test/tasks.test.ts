@@ -150,8 +150,11 @@ t.test('a task is forgotten after its ttl; a closed session\'s running tasks are
   const sessionId = [...gw.app.sessions.all()].find((s) => s.clientInfo?.name === 'leaver')!.id
   gw.app.sessions.delete(sessionId, 'test')
   const backend = gw.app.backends.get('a')!
-  await waitFor(async () => (await backend.request('tasks/get', { taskId: running.taskId })).status === 'cancelled', 'the abandoned task to be cancelled')
-  t.pass('the backend cancelled the task of the closed session')
+  const abandoned = await waitFor(async () => {
+    const task = await backend.request('tasks/get', { taskId: running.taskId })
+    return task.status === 'cancelled' && task
+  }, 'the abandoned task to be cancelled')
+  t.match(abandoned, { status: 'cancelled' }, 'the backend cancelled the task of the closed session')
 })
 
 t.test('tasks/result waits for the task beyond the server\'s requestTimeout', async (t) => {
