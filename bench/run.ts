@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: the gateway measured against (a) the same fixture served directly over Streamable
  * HTTP by the SDK and (b) a bare Fastify route answering JSON-RPC at once (the ceiling of one HTTP
- * hop), all in the same run, on loopback, with real processes. See README "Benchmark".
+ * hop), all in the same run, on loopback, with real processes. See docs/benchmark.md.
  *
  *   npm run bench [-- --json] [-- --quick] [-- --profile DIR] [-- --log-level LEVEL] [-- --calls-only] [-- --compiled]
  */
