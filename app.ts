@@ -19,7 +19,7 @@ import sseRoutes from './routes/sse.js'
 import metricsRoutes from './routes/metrics.js'
 import { Dispatcher } from './routes/dispatch.js'
 import { hostGuard } from './routes/host-guard.js'
-import type { GatewayConfig } from './schemas/config.js'
+import { DEFAULTS, type GatewayConfig } from './schemas/config.js'
 
 export type { GatewayConfig } from './schemas/config.js'
 export { BackendPool } from './backends/pool.js'
@@ -80,9 +80,6 @@ async function registerEach (app: FastifyInstance, specs: string[], baseDir: str
   }
 }
 
-/** The grace period calls in flight get when the gateway closes (config `shutdownGraceMs`). */
-export const DEFAULT_SHUTDOWN_GRACE_MS = 10_000
-
 /**
  * The whole gateway as one Fastify plugin: config → auth → backends → capabilities → sessions →
  * health, then the routes, then the third-party plugins the config names. Register it in another
@@ -97,7 +94,7 @@ export const gateway = fp<GatewayOptions>(async (app, opts) => {
   app.addHook('preClose', async () => { if (app.server.listening) net.Server.prototype.close.call(app.server) })
   await app.register(configPlugin, opts)
   checkHostSettings(app, app.gatewayConfig.current)
-  const bodyLimit = app.gatewayConfig.current.bodyLimit ?? DEFAULT_BODY_LIMIT
+  const bodyLimit = app.gatewayConfig.current.bodyLimit ?? DEFAULTS.bodyLimit
   await app.register(metricsPlugin)
   const baseDir = opts.configPath ? dirname(resolve(opts.configPath)) : process.cwd()
   await app.register(authPlugin, { disabled: opts.noAuth, baseDir, announce: opts.announcePassphrase })
@@ -133,8 +130,6 @@ export const gateway = fp<GatewayOptions>(async (app, opts) => {
     await registerThirdParty(routes, app.gatewayConfig.current.plugins ?? [], baseDir)
   }, { logSerializers: { req: serializeRequest as unknown as (value: unknown) => string } }) // Fastify types serializers as returning strings
 }, { name: '1mcp-gateway', fastify: '5.x' })
-
-const DEFAULT_BODY_LIMIT = 4 * 1024 * 1024
 
 /**
  * `trustProxy` is the server's to set (Fastify reads it when the instance is created): a config
@@ -178,7 +173,7 @@ function loggerOptions (logger: FastifyServerOptions['logger'], settings: Gatewa
   if (logger === false) return false
   const given = typeof logger === 'object' ? logger : {}
   return {
-    level: settings.logLevel ?? 'info',
+    level: settings.logLevel ?? DEFAULTS.logLevel,
     ...given,
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     serializers: { ...(given as { serializers?: object }).serializers, req: serializeRequest },
@@ -202,9 +197,6 @@ class GatewayLogController extends LogController {
     else reply.log.debug({ res: reply, responseTime: reply.elapsedTime }, 'request completed')
   }
 }
-
-/** how long a client has to send a whole request (`receiveTimeoutMs`) */
-export const DEFAULT_RECEIVE_TIMEOUT_MS = 30_000
 
 /**
  * Node's limits on receiving a request, so a client that trickles its headers or body (no token
@@ -230,13 +222,13 @@ export async function buildApp (opts: BuildOptions = {}): Promise<FastifyInstanc
     logController: new GatewayLogController(),
     childLoggerFactory: requestLoggerFactory,
     trustProxy: (settings.trustProxy ?? false) as boolean | string,
-    bodyLimit: settings.bodyLimit ?? DEFAULT_BODY_LIMIT,
-    ...receiveTimeouts(settings.receiveTimeoutMs ?? DEFAULT_RECEIVE_TIMEOUT_MS),
+    bodyLimit: settings.bodyLimit ?? DEFAULTS.bodyLimit,
+    ...receiveTimeouts(settings.receiveTimeoutMs ?? DEFAULTS.receiveTimeoutMs),
     // during the drain a request on a connection already open is served (then the connection closes)
     return503OnClosing: false,
     forceCloseConnections: 'idle',
     // avvio bounds each onClose handler by this too: the drain of calls in flight must fit in it
-    pluginTimeout: 10_000 + (opts.shutdownGraceMs ?? settings.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS)
+    pluginTimeout: 10_000 + (opts.shutdownGraceMs ?? settings.shutdownGraceMs ?? DEFAULTS.shutdownGraceMs)
   })
   try {
     await app.register(gateway, opts)

@@ -4,12 +4,12 @@ import { dirname } from 'node:path'
 import { parseArgs } from 'node:util'
 import closeWithGrace from 'close-with-grace'
 import type { FastifyInstance } from 'fastify'
-import { buildApp, DEFAULT_SHUTDOWN_GRACE_MS } from './app.js'
+import { buildApp } from './app.js'
 import { killBackendGroups } from './backends/stdio-transport.js'
 import { locateConfig, type ConfigLocation } from './plugins/config.js'
 import type { GatewayConfig } from './schemas/config.js'
 
-import { DEFAULT_HOST, DEFAULT_PORT } from './schemas/config.js'
+import { DEFAULT_HOST, DEFAULT_PORT, DEFAULTS } from './schemas/config.js'
 
 export { DEFAULT_HOST, DEFAULT_PORT }
 
@@ -112,7 +112,7 @@ export async function serve (argv: string[]): Promise<void> {
 
 /** Signals: SIGTERM and SIGINT drain and stop, SIGHUP reloads the config (plugins/config.ts), errors stop. */
 function installShutdown (app: FastifyInstance, configPath: string | undefined): { uninstall: () => void } {
-  const grace = app.gatewayConfig.current.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS
+  const grace = app.gatewayConfig.current.shutdownGraceMs ?? DEFAULTS.shutdownGraceMs
   const installed = closeWithGrace({ delay: grace + CLOSE_BUDGET_MS, skip: ['SIGHUP'], logger: app.log }, async ({ signal, err }) => {
     if (err) app.log.error({ err }, 'shutting down after an error')
     else app.log.info({ signal, graceMs: grace }, 'shutting down: no new connections; calls in flight may finish')

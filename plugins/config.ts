@@ -7,7 +7,7 @@ import fp from 'fastify-plugin'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { ValueErrorType } from '@sinclair/typebox/errors'
 import type { FastifyBaseLogger } from 'fastify'
-import { GatewayConfig, RESTART_ONLY_KEYS } from '../schemas/config.js'
+import { DEFAULTS, GatewayConfig, RESTART_ONLY_KEYS } from '../schemas/config.js'
 
 declare module 'fastify' {
   interface FastifyInstance { gatewayConfig: ConfigStore }
@@ -343,7 +343,7 @@ export interface ConfigPluginOptions {
 export default fp<ConfigPluginOptions>(async (app, opts) => {
   const store = await ConfigStore.open({ path: opts.configPath, config: opts.config, overrides: opts.overrides, log: app.log.child({ plugin: 'config' }) })
   app.decorate('gatewayConfig', store)
-  if (opts.watch ?? Boolean(opts.configPath)) await store.watch(store.current.reloadDebounceMs ?? 300)
+  if (opts.watch ?? Boolean(opts.configPath)) await store.watch(store.current.reloadDebounceMs ?? DEFAULTS.reloadDebounceMs)
   // `kill -HUP` reloads the file now, watched or not (a watcher can miss an edit: network filesystems, slow debounce)
   if (opts.configPath) {
     const onHup = () => {

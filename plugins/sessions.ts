@@ -5,6 +5,7 @@ import type { ClientCapabilities, Implementation, JSONRPCMessage, RequestId, Res
 import { RpcCode, RpcError } from '../backends/errors.js'
 import type { Cancellation } from '../backends/cancellation.js'
 import type { Scope } from './capabilities.js'
+import { DEFAULTS } from '../schemas/config.js'
 
 declare module 'fastify' {
   interface FastifyInstance { sessions: SessionRegistry }
@@ -162,7 +163,7 @@ export interface SessionInit {
 
 export interface SessionSettings { idleTimeoutMs: number, max: number, replayBufferSize: number, maxPerClient?: number }
 
-export const DEFAULT_SESSION_SETTINGS: SessionSettings = { idleTimeoutMs: 30 * 60_000, max: 10_000, replayBufferSize: 200 }
+export const DEFAULT_SESSION_SETTINGS: SessionSettings = { idleTimeoutMs: DEFAULTS.sessions.idleTimeoutMs, max: DEFAULTS.sessions.max, replayBufferSize: DEFAULTS.sessions.replayBufferSize }
 
 /** The sessions (and `/sse` streams) one token subject and client may hold: `maxPerClient`, else a quarter of `max`. */
 export function maxPerClient (settings: SessionSettings): number {
@@ -341,7 +342,7 @@ export default fp<SessionsPluginOptions>(async (app, opts) => {
   app.decorate('sessions', registry)
   app.gatewayConfig.on('change', (next) => { registry.settings = { ...DEFAULT_SESSION_SETTINGS, ...next.sessions } })
   app.addHook('preClose', async () => {
-    await registry.drain(opts.shutdownGraceMs ?? 10_000)
+    await registry.drain(opts.shutdownGraceMs ?? DEFAULTS.shutdownGraceMs)
     // what outlived the grace period is cancelled: each call answers "the gateway is shutting down"
     registry.close()
   })

@@ -9,10 +9,10 @@ import { LOG_LEVELS, type Channel, type Session, type Subscription } from '../pl
 import { GATEWAY_INFO } from '../backends/backend.js'
 import { exposeEntries, exposePromptResult, exposeToolResult, type ExposeUri } from './result-uris.js'
 import { checkTaskParam, createdTask, isStateless, MAX_TASK_LIST_PAGES, TASK_STATUS_NOTIFICATION, TASKS_EXTENSION, TaskRegistry } from './tasks.js'
+import { DEFAULTS } from '../schemas/config.js'
 
 export const LATEST_PROTOCOL_VERSION = '2025-11-25'
 export const SUPPORTED_PROTOCOL_VERSIONS = ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05']
-export const DEFAULT_PAGE_SIZE = 1000
 
 type Params = Record<string, unknown>
 /** How the caller of a request wants it answered. */
@@ -126,7 +126,7 @@ export class Dispatcher {
 
   private list (session: Session, kind: Kind, params: Params): Result {
     const items = this.app.capabilities.list(kind, session.scope)
-    const pageSize = this.app.gatewayConfig.current.pageSize ?? DEFAULT_PAGE_SIZE
+    const pageSize = this.app.gatewayConfig.current.pageSize ?? DEFAULTS.pageSize
     const offset = decodeCursor(params.cursor)
     if (offset > items.length) throw new RpcError(RpcCode.InvalidParams, 'invalid cursor')
     const end = offset + pageSize

@@ -13,6 +13,7 @@ import { isModernHeader, isModernPost, MODERN_PROTOCOL_VERSION, ModernEndpoint }
 import { SseStream, parseEventId } from './sse-stream.js'
 import { buildScope, sessionClient, sessionOwner } from './scope.js'
 import { hasInvalidId, httpRpcError, INVALID_ID_MESSAGE, isNotification, isRequest, isResponse, parseJsonLeniently, rpcError, Unparsable, type ClientAnswer } from './jsonrpc-body.js'
+import { DEFAULTS } from '../schemas/config.js'
 
 function accepts (request: FastifyRequest, type: string): boolean {
   const accept = request.headers.accept ?? ''
@@ -91,9 +92,6 @@ function serialize (message: JSONRPCMessage): string {
 
 export interface McpRouteOptions { dispatcher: Dispatcher }
 
-export const DEFAULT_RATE_LIMIT = { max: 6000, timeWindowMs: 60_000 }
-export const DEFAULT_LOAD_SHEDDING = { maxEventLoopDelayMs: 1000, retryAfterSeconds: 5 }
-
 /**
  * Per-client rate limits (keyed by the token's subject and client id when auth is on, else the address; 429 with
  * Retry-After) and load shedding when the event loop lags (503 with Retry-After), for the MCP routes only:
@@ -102,7 +100,7 @@ export const DEFAULT_LOAD_SHEDDING = { maxEventLoopDelayMs: 1000, retryAfterSeco
 async function registerLoadProtection (app: FastifyInstance): Promise<void> {
   const config = app.gatewayConfig.current
   if (config.rateLimit !== false) {
-    const { max, timeWindowMs } = { ...DEFAULT_RATE_LIMIT, ...config.rateLimit }
+    const { max, timeWindowMs } = { ...DEFAULTS.rateLimit, ...config.rateLimit }
     await app.register(rateLimit, {
       max,
       timeWindow: timeWindowMs,
@@ -120,7 +118,7 @@ async function registerLoadProtection (app: FastifyInstance): Promise<void> {
     })
   }
   if (config.loadShedding !== false) {
-    const { maxEventLoopDelayMs, retryAfterSeconds } = { ...DEFAULT_LOAD_SHEDDING, ...config.loadShedding }
+    const { maxEventLoopDelayMs, retryAfterSeconds } = { ...DEFAULTS.loadShedding, ...config.loadShedding }
     await app.register(underPressure, {
       maxEventLoopDelay: maxEventLoopDelayMs,
       retryAfter: retryAfterSeconds,

@@ -15,13 +15,13 @@ import { LOG_LEVELS, type Channel, type Session } from '../plugins/sessions.js'
 import { admits, isInputRequired, type Dispatcher } from './dispatch.js'
 import { checkParamHeaders } from './param-headers.js'
 import { TASKS_EXTENSION } from './tasks.js'
+import { DEFAULTS } from '../schemas/config.js'
 
 /** The stateless protocol generation, served beside the 2025 one on the same endpoints. */
 export const MODERN_PROTOCOL_VERSION = '2026-07-28'
 const PROTOCOL_META = 'io.modelcontextprotocol/protocolVersion'
 const DATED_VERSION = /^\d{4}-\d{2}-\d{2}$/
 /** how long a call waits for the client's retry with `inputResponses` before it is cancelled */
-export const DEFAULT_INPUT_TIMEOUT_MS = 120_000
 
 type Params = Record<string, unknown>
 
@@ -176,7 +176,7 @@ export class ModernEndpoint {
   }
 
   private get inputTimeoutMs (): number {
-    return this.app.gatewayConfig.current.sessions?.inputTimeoutMs ?? DEFAULT_INPUT_TIMEOUT_MS
+    return this.app.gatewayConfig.current.sessions?.inputTimeoutMs ?? DEFAULTS.sessions.inputTimeoutMs
   }
 
   /** Serves one 2026-07-28 POST. */

@@ -1,18 +1,49 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { AuthSettings } from './auth.js'
 
-export const DEFAULT_PORT = 3050
-export const DEFAULT_HOST = '127.0.0.1'
+/**
+ * Every default of the config file, declared once. The schemas below carry each as their `default`
+ * (docs/configuration.md is generated from them, test/config-reference.test.ts fails on drift) and
+ * the code reads them from here, never from a literal of its own.
+ */
+export const DEFAULTS = {
+  port: 3050,
+  host: '127.0.0.1',
+  bodyLimit: 4 * 1024 * 1024,
+  receiveTimeoutMs: 30_000,
+  pageSize: 1000,
+  reloadDebounceMs: 300,
+  shutdownGraceMs: 10_000,
+  logLevel: 'info',
+  server: {
+    connectionTimeout: 30_000,
+    requestTimeout: 60_000,
+    pingInterval: 30_000,
+    maxInFlight: 100,
+    maxQueuedMessages: 4096,
+    maxMessageBytes: 10 * 1024 * 1024,
+    sessionMode: 'shared',
+    protocol: 'auto'
+  },
+  restart: { maxRetries: 10, initialDelayMs: 100, maxDelayMs: 30_000, stableAfterMs: 60_000 },
+  sessions: { idleTimeoutMs: 30 * 60_000, max: 10_000, replayBufferSize: 200, inputTimeoutMs: 120_000 },
+  rateLimit: { max: 6000, timeWindowMs: 60_000 },
+  loadShedding: { maxEventLoopDelayMs: 1000, retryAfterSeconds: 5 },
+  registry: { url: 'https://registry.modelcontextprotocol.io', cacheTtlMs: 60 * 60 * 1000, maxStaleMs: 7 * 24 * 60 * 60 * 1000 }
+} as const
 
-const Milliseconds = (description: string, minimum = 1) =>
-  Type.Integer({ minimum, maximum: 24 * 3600 * 1000, description })
+export const DEFAULT_PORT = DEFAULTS.port
+export const DEFAULT_HOST = DEFAULTS.host
+
+const Milliseconds = (description: string, minimum = 1, byDefault?: number) =>
+  Type.Integer({ minimum, maximum: 24 * 3600 * 1000, description, ...(byDefault === undefined ? {} : { default: byDefault }) })
 
 export const RestartPolicy = Type.Object({
-  maxRetries: Type.Optional(Type.Integer({ minimum: 0, maximum: 1000, description: 'consecutive failed starts before the backend is parked as crash-loop' })),
-  initialDelayMs: Type.Optional(Milliseconds('first restart delay')),
-  maxDelayMs: Type.Optional(Milliseconds('upper bound of the exponential backoff')),
-  stableAfterMs: Type.Optional(Milliseconds('time ready after which the failure counter resets'))
-}, { additionalProperties: false })
+  maxRetries: Type.Optional(Type.Integer({ minimum: 0, maximum: 1000, description: 'consecutive failed starts before the backend is parked as crash-loop', default: DEFAULTS.restart.maxRetries })),
+  initialDelayMs: Type.Optional(Milliseconds('first restart delay', 1, DEFAULTS.restart.initialDelayMs)),
+  maxDelayMs: Type.Optional(Milliseconds('upper bound of the exponential backoff', 1, DEFAULTS.restart.maxDelayMs)),
+  stableAfterMs: Type.Optional(Milliseconds('time ready after which the failure counter resets', 1, DEFAULTS.restart.stableAfterMs))
+}, { additionalProperties: false, description: 'how a backend that exits or fails is restarted' })
 export type RestartPolicy = Static<typeof RestartPolicy>
 
 export const ServerConfig = Type.Object({
@@ -23,81 +54,82 @@ export const ServerConfig = Type.Object({
     Type.Literal('streamableHttp'),
     Type.Literal('sse')
   ], { description: 'transport; inferred when absent: command → stdio, url → Streamable HTTP (falling back to SSE)' })),
-  command: Type.Optional(Type.String({ minLength: 1 })),
-  args: Type.Optional(Type.Array(Type.String())),
-  env: Type.Optional(Type.Record(Type.String(), Type.String())),
-  cwd: Type.Optional(Type.String()),
-  url: Type.Optional(Type.String({ pattern: '^https?://' })),
-  headers: Type.Optional(Type.Record(Type.String(), Type.String())),
-  tags: Type.Optional(Type.Array(Type.String({ pattern: '^[A-Za-z0-9_.:-]+$' }))),
-  disabled: Type.Optional(Type.Boolean()),
-  disabledTools: Type.Optional(Type.Array(Type.String())),
+  command: Type.Optional(Type.String({ minLength: 1, description: 'a stdio server: the program the gateway starts as a child process, in its own process group' })),
+  args: Type.Optional(Type.Array(Type.String(), { description: 'its arguments' })),
+  env: Type.Optional(Type.Record(Type.String(), Type.String(), { description: 'its environment, on top of PATH, HOME and a few basics (nothing else of the gateway\'s environment)' })),
+  cwd: Type.Optional(Type.String({ description: 'its working directory; relative to the config file\'s folder, which is also the default' })),
+  url: Type.Optional(Type.String({ pattern: '^https?://', description: 'a remote server: its Streamable HTTP (or SSE) endpoint' })),
+  headers: Type.Optional(Type.Record(Type.String(), Type.String(), { description: 'headers sent with every request to the remote server' })),
+  tags: Type.Optional(Type.Array(Type.String({ pattern: '^[A-Za-z0-9_.:-]+$' }), { description: 'labels for filtering (/mcp?tags=a,b) and for scopes (tag:<tag>)' })),
+  disabled: Type.Optional(Type.Boolean({ description: 'keep the entry but do not start it' })),
+  disabledTools: Type.Optional(Type.Array(Type.String(), { description: 'tool names not to expose' })),
   toolDescriptions: Type.Optional(Type.Record(Type.String(), Type.String(), { description: 'tool name → the description clients see instead of the server\'s own' })),
-  description: Type.Optional(Type.String()),
-  connectionTimeout: Type.Optional(Milliseconds('time allowed to connect and initialize, ms')),
-  requestTimeout: Type.Optional(Milliseconds('time allowed per request, ms; progress resets it')),
-  pingInterval: Type.Optional(Milliseconds('health-check ping period, ms; 0 turns it off', 0)),
-  maxInFlight: Type.Optional(Type.Integer({ minimum: 1, maximum: 100000, description: 'calls in flight to this backend before new ones queue' })),
-  maxQueuedMessages: Type.Optional(Type.Integer({ minimum: 16, maximum: 1000000, description: 'messages from the backend waiting to be handled before the gateway stops reading from it (stdio), default 4096' })),
-  maxMessageBytes: Type.Optional(Type.Integer({ minimum: 1024, maximum: 1024 * 1024 * 1024, description: 'stdio: the largest message (one line) the backend may send, bytes; default 10 MB' })),
+  description: Type.Optional(Type.String({ description: 'what the server is for, shown by `1mcp mcp list`' })),
+  connectionTimeout: Type.Optional(Milliseconds('time allowed to connect and initialize, ms', 1, DEFAULTS.server.connectionTimeout)),
+  requestTimeout: Type.Optional(Milliseconds('time allowed per request, ms; progress resets it', 1, DEFAULTS.server.requestTimeout)),
+  pingInterval: Type.Optional(Milliseconds('health-check ping period, ms; 0 turns it off', 0, DEFAULTS.server.pingInterval)),
+  maxInFlight: Type.Optional(Type.Integer({ minimum: 1, maximum: 100000, description: 'calls in flight to this backend before new ones queue', default: DEFAULTS.server.maxInFlight })),
+  maxQueuedMessages: Type.Optional(Type.Integer({ minimum: 16, maximum: 1000000, description: 'messages from the backend waiting to be handled before the gateway stops reading from it (stdio)', default: DEFAULTS.server.maxQueuedMessages })),
+  maxMessageBytes: Type.Optional(Type.Integer({ minimum: 1024, maximum: 1024 * 1024 * 1024, description: 'stdio: the largest message (one line) the backend may send, bytes', default: DEFAULTS.server.maxMessageBytes })),
   restart: Type.Optional(RestartPolicy),
-  sessionMode: Type.Optional(Type.Union([Type.Literal('shared'), Type.Literal('per-client')])),
+  sessionMode: Type.Optional(Type.Union([Type.Literal('shared'), Type.Literal('per-client')], { description: 'shared: one backend connection for all clients; per-client: one per client session', default: DEFAULTS.server.sessionMode })),
   protocol: Type.Optional(Type.Union([Type.Literal('auto'), Type.Literal('legacy')], {
-    description: 'auto (default): probe with server/discover and speak 2026-07-28 to a backend that offers it, else the 2025 handshake; legacy: the 2025 handshake only'
+    description: 'auto: probe with server/discover and speak 2026-07-28 to a backend that offers it, else the 2025 handshake; legacy: the 2025 handshake only',
+    default: DEFAULTS.server.protocol
   }))
 }, { additionalProperties: false })
 export type ServerConfig = Static<typeof ServerConfig>
 
 export const SessionSettings = Type.Object({
-  idleTimeoutMs: Type.Optional(Milliseconds('a session unused this long is ended')),
-  max: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000000, description: 'most sessions open at once' })),
+  idleTimeoutMs: Type.Optional(Milliseconds('a session unused this long is ended', 1, DEFAULTS.sessions.idleTimeoutMs)),
+  max: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000000, description: 'most sessions open at once', default: DEFAULTS.sessions.max })),
   maxPerClient: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000000, description: 'most sessions and /sse streams one token subject and client may hold (default: a quarter of max)' })),
-  replayBufferSize: Type.Optional(Type.Integer({ minimum: 0, maximum: 100000, description: 'SSE events kept per session for Last-Event-ID resumption' })),
-  inputTimeoutMs: Type.Optional(Milliseconds('how long a 2026-07-28 call that asked its client for input waits for the retry before it is cancelled'))
-}, { additionalProperties: false })
+  replayBufferSize: Type.Optional(Type.Integer({ minimum: 0, maximum: 100000, description: 'SSE events kept per session for Last-Event-ID resumption', default: DEFAULTS.sessions.replayBufferSize })),
+  inputTimeoutMs: Type.Optional(Milliseconds('how long a 2026-07-28 call that asked its client for input waits for the retry before it is cancelled', 1, DEFAULTS.sessions.inputTimeoutMs))
+}, { additionalProperties: false, description: 'client sessions' })
 
 export const RateLimitSettings = Type.Union([Type.Literal(false), Type.Object({
-  max: Type.Optional(Type.Integer({ minimum: 1, description: 'requests per client per window' })),
-  timeWindowMs: Type.Optional(Milliseconds('the window'))
-}, { additionalProperties: false })])
+  max: Type.Optional(Type.Integer({ minimum: 1, description: 'requests per token subject and client per window', default: DEFAULTS.rateLimit.max })),
+  timeWindowMs: Type.Optional(Milliseconds('the window', 1, DEFAULTS.rateLimit.timeWindowMs))
+}, { additionalProperties: false })], { description: 'MCP requests per client; false turns the limit off' })
 
 export const LoadSheddingSettings = Type.Union([Type.Literal(false), Type.Object({
-  maxEventLoopDelayMs: Type.Optional(Milliseconds('event-loop lag above which MCP requests are refused with 503')),
-  retryAfterSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 3600 }))
-}, { additionalProperties: false })])
+  maxEventLoopDelayMs: Type.Optional(Milliseconds('event-loop lag above which MCP requests are refused with 503', 1, DEFAULTS.loadShedding.maxEventLoopDelayMs)),
+  retryAfterSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 3600, description: 'the Retry-After those 503s carry', default: DEFAULTS.loadShedding.retryAfterSeconds }))
+}, { additionalProperties: false })], { description: 'refuse MCP requests while the event loop lags; false turns it off' })
 
 export const RegistrySettings = Type.Object({
-  url: Type.Optional(Type.String({ pattern: '^https?://', description: 'MCP Registry base URL for `1mcp registry` and `1mcp mcp install`' })),
-  cacheTtlMs: Type.Optional(Milliseconds('registry answers younger than this are served from the cache', 0)),
-  maxStaleMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 365 * 24 * 3600 * 1000, description: 'when the registry is unreachable, cached answers up to this old are used' }))
-}, { additionalProperties: false })
+  url: Type.Optional(Type.String({ pattern: '^https?://', description: 'MCP Registry base URL for `1mcp registry` and `1mcp mcp install`', default: DEFAULTS.registry.url })),
+  cacheTtlMs: Type.Optional(Milliseconds('registry answers younger than this are served from the cache', 0, DEFAULTS.registry.cacheTtlMs)),
+  maxStaleMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 365 * 24 * 3600 * 1000, description: 'when the registry is unreachable, cached answers up to this old are used', default: DEFAULTS.registry.maxStaleMs }))
+}, { additionalProperties: false, description: 'the MCP Registry the CLI searches' })
 
 export const Preset = Type.Object({
   filter: Type.String({ minLength: 1, description: 'a tag filter expression: tags joined by and, or, not and parentheses' }),
-  description: Type.Optional(Type.String())
+  description: Type.Optional(Type.String({ description: 'what the preset is for, shown by `1mcp preset list`' }))
 }, { additionalProperties: false })
 export type Preset = Static<typeof Preset>
 
 export const GatewayConfig = Type.Object({
-  $schema: Type.Optional(Type.String()),
-  mcpServers: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_-]+$' }), ServerConfig),
-  host: Type.Optional(Type.String({ minLength: 1 })),
-  port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
-  externalUrl: Type.Optional(Type.String({ pattern: '^https?://' })),
-  trustProxy: Type.Optional(Type.Union([Type.Boolean(), Type.String(), Type.Integer({ minimum: 1 })])),
-  bodyLimit: Type.Optional(Type.Integer({ minimum: 1024, maximum: 64 * 1024 * 1024 })),
-  receiveTimeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 3_600_000, description: 'how long a client has to send a whole request, headers and body (default 30000); a trickled request is answered 408 and its connection closed. Responses (SSE streams included) are not limited by it' })),
-  allowedHosts: Type.Optional(Type.Array(Type.String())),
-  allowedOrigins: Type.Optional(Type.Array(Type.String())),
-  pageSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 100000 })),
-  reloadDebounceMs: Type.Optional(Milliseconds('wait after a file change before reloading', 0)),
-  shutdownGraceMs: Type.Optional(Milliseconds('time calls in flight get to finish when the gateway stops (SIGTERM, SIGINT); later ones are cancelled', 0)),
-  logLevel: Type.Optional(Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)))),
+  $schema: Type.Optional(Type.String({ description: 'a JSON Schema URL for editors; ignored' })),
+  mcpServers: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_-]+$' }), ServerConfig, { description: 'the servers, by name (letters, digits, _ and -)' }),
+  host: Type.Optional(Type.String({ minLength: 1, description: 'address to bind (loopback by default)', default: DEFAULTS.host })),
+  port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, description: 'port to listen on', default: DEFAULTS.port })),
+  externalUrl: Type.Optional(Type.String({ pattern: '^https?://', description: 'public base URL when behind a reverse proxy; also accepted as Host and Origin' })),
+  trustProxy: Type.Optional(Type.Union([Type.Boolean(), Type.String(), Type.Integer({ minimum: 1 })], { description: 'the reverse proxy\'s address(es), whose X-Forwarded-* headers are believed; never true behind a proxy that passes a client\'s own X-Forwarded-For' })),
+  bodyLimit: Type.Optional(Type.Integer({ minimum: 1024, maximum: 64 * 1024 * 1024, description: 'largest request body, bytes', default: DEFAULTS.bodyLimit })),
+  receiveTimeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 3_600_000, description: 'how long a client has to send a whole request, headers and body, ms; a trickled request is answered 408 and its connection closed. Responses (SSE streams included) are not limited by it', default: DEFAULTS.receiveTimeoutMs })),
+  allowedHosts: Type.Optional(Type.Array(Type.String(), { description: 'Host header values accepted besides loopback and externalUrl' })),
+  allowedOrigins: Type.Optional(Type.Array(Type.String(), { description: 'Origin header values accepted besides loopback and externalUrl' })),
+  pageSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 100000, description: 'items per page of a list answer', default: DEFAULTS.pageSize })),
+  reloadDebounceMs: Type.Optional(Milliseconds('wait after a file change before reloading', 0, DEFAULTS.reloadDebounceMs)),
+  shutdownGraceMs: Type.Optional(Milliseconds('time calls in flight get to finish when the gateway stops (SIGTERM, SIGINT); later ones are cancelled', 0, DEFAULTS.shutdownGraceMs)),
+  logLevel: Type.Optional(Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { description: 'the log level', default: DEFAULTS.logLevel })),
   sessions: Type.Optional(SessionSettings),
   rateLimit: Type.Optional(RateLimitSettings),
   loadShedding: Type.Optional(LoadSheddingSettings),
   auth: Type.Optional(AuthSettings),
-  plugins: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+  plugins: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'Fastify plugins to register: paths relative to the config file, or npm packages installed beside it' })),
   registry: Type.Optional(RegistrySettings),
   presets: Type.Optional(Type.Record(Type.String({ pattern: '^[A-Za-z0-9_-]+$' }), Preset, { description: 'named tag filters, used as /mcp?preset=NAME' }))
 }, { additionalProperties: false })

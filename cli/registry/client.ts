@@ -6,10 +6,9 @@ import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { editDistance } from '../../plugins/config.js'
 import { RegistryError, RegistryResponseError, RegistryUnreachableError, ServerNotFoundError, formatAge } from './errors.js'
 import { ServerList, ServerResponse } from './schema.js'
+import { DEFAULTS } from '../../schemas/config.js'
 
-export const DEFAULT_REGISTRY_URL = 'https://registry.modelcontextprotocol.io'
-export const DEFAULT_CACHE_TTL_MS = 60 * 60 * 1000
-export const DEFAULT_MAX_STALE_MS = 7 * 24 * 60 * 60 * 1000
+const DEFAULT_REGISTRY_URL = DEFAULTS.registry.url
 /** The registry's stable API version; a base URL that already names a version is used as it is. */
 const API_PREFIX = '/v0.1'
 
@@ -259,5 +258,5 @@ async function responseJson (url: string, response: Response): Promise<unknown> 
 }
 
 function cacheSettings (options: RegistryClientOptions): { ttlMs: number, maxStaleMs: number, refresh: boolean } {
-  return { ttlMs: options.cacheTtlMs ?? DEFAULT_CACHE_TTL_MS, maxStaleMs: options.maxStaleMs ?? DEFAULT_MAX_STALE_MS, refresh: options.refresh ?? false }
+  return { ttlMs: options.cacheTtlMs ?? DEFAULTS.registry.cacheTtlMs, maxStaleMs: options.maxStaleMs ?? DEFAULTS.registry.maxStaleMs, refresh: options.refresh ?? false }
 }
