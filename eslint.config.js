@@ -21,11 +21,25 @@ const boundaries = [
     rules: {
       'import-x/no-restricted-paths': ['error', {
         basePath: ROOT,
-        zones: [zone('./backends', ['./plugins', './routes', './app.ts', './server.ts'],
-          'backends/ is plain TypeScript: it must not reach into plugins/, routes/ or the app.')]
+        zones: [zone('./backends', ['./mcp', './plugins', './routes', './app.ts', './server.ts'],
+          'backends/ is plain TypeScript: it must not reach into mcp/, plugins/, routes/ or the app.')]
       }],
       'no-restricted-imports': ['error', {
         patterns: [{ group: FASTIFY, message: 'backends/ knows nothing of Fastify: take a pino logger and plain interfaces.' }]
+      }]
+    }
+  },
+  {
+    // the MCP core: plain TypeScript between backends/ and plugins/
+    files: ['mcp/**/*.ts'],
+    rules: {
+      'import-x/no-restricted-paths': ['error', {
+        basePath: ROOT,
+        zones: [zone('./mcp', ['./plugins', './routes', './cli', './auth', './app.ts', './server.ts'],
+          'mcp/ is the MCP core: it may use backends/ and schemas/, never plugins/, routes/, auth/, the CLI or the app.')]
+      }],
+      'no-restricted-imports': ['error', {
+        patterns: [{ group: FASTIFY, message: 'mcp/ knows nothing of Fastify: routes speak HTTP, the core speaks MCP.' }]
       }]
     }
   },

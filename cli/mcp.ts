@@ -5,7 +5,7 @@ import { listOption, pairsOption, parse, runGroup, table, type Command, type Io 
 import { editConfigFile, readConfigFile, resolveConfigPath } from './config-file.js'
 import { CliError, UsageError } from './errors.js'
 import { fetchGatewayJson, gatewayBaseUrl } from './gateway-url.js'
-import { compileTagFilter } from '../filters/tag-filter.js'
+import { compileTagFilter } from '../mcp/tag-filter.js'
 import { measureToolTokens } from './tokens.js'
 import { installCommand } from './registry/install.js'
 

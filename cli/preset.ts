@@ -1,4 +1,4 @@
-import { compileTagFilter, TagFilterError } from '../filters/tag-filter.js'
+import { compileTagFilter, TagFilterError } from '../mcp/tag-filter.js'
 import type { GatewayConfig, Preset } from '../schemas/config.js'
 import { listOption, parse, runGroup, table, type Command } from './command.js'
 import { editConfigFile, readConfigFile, resolveConfigPath } from './config-file.js'

@@ -6,6 +6,7 @@ import type { Backend } from '../backends/backend.js'
 import type { BackendPool } from '../backends/pool.js'
 import { UriIndex, type UriTarget } from './resource-uris.js'
 import { ownEntry } from '../schemas/config.js'
+import { admits, type Scope } from '../mcp/scope.js'
 
 declare module 'fastify' {
   interface FastifyInstance { capabilities: CapabilityIndex }
@@ -48,14 +49,6 @@ export interface Entry {
   original: string
   /** what clients see */
   item: Item
-}
-
-/** What a session may see: one backend alone, or the backends a filter admits (all when absent). */
-export interface Scope {
-  single?: string
-  /** a stable key for caching the filtered lists */
-  filterKey?: string
-  admits?: (backend: string) => boolean
 }
 
 export interface Collision { kind: Kind, name: string, backends: string[] }
@@ -255,7 +248,7 @@ export class CapabilityIndex extends EventEmitter<{ changed: [Kind[], string[]] 
     let lists = this.filtered.get(key)
     if (!lists) {
       lists = { tools: [], prompts: [], resources: [], resourceTemplates: [] }
-      for (const k of KINDS) lists[k] = this.merged[k].filter((item) => scope.admits!(this.ownerOf(k, item)))
+      for (const k of KINDS) lists[k] = this.merged[k].filter((item) => admits(scope, this.ownerOf(k, item)))
       this.filtered.set(key, lists)
     }
     return lists[kind]
@@ -278,7 +271,7 @@ export class CapabilityIndex extends EventEmitter<{ changed: [Kind[], string[]] 
   resolveName (kind: 'tools' | 'prompts', name: string, scope: Scope): Entry | undefined {
     if (scope.single) return this.resolveOwnName(kind, name, scope.single)
     const entry = this.byName[kind].get(name)
-    if (!entry || (scope.admits && !scope.admits(entry.backend))) return undefined
+    if (!entry || !admits(scope, entry.backend)) return undefined
     return entry
   }
 
@@ -296,14 +289,14 @@ export class CapabilityIndex extends EventEmitter<{ changed: [Kind[], string[]] 
   resolveUri (uri: string, scope: Scope): UriTarget | undefined {
     if (scope.single) return { backend: scope.single, original: uri }
     const found = this.uris.resolve(uri) ?? this.resolveInScope(uri, scope)
-    if (!found || !this.pool.get(found.backend) || (scope.admits && !scope.admits(found.backend))) return undefined
+    if (!found || !this.pool.get(found.backend) || !admits(scope, found.backend)) return undefined
     return found
   }
 
   /** A bare URI several backends share, when the session's filter shows only one of them. */
   private resolveInScope (uri: string, scope: Scope): UriTarget | undefined {
-    const admits = scope.admits
-    const owners = admits ? this.uris.owners(uri).filter((b) => admits(b)) : []
+    const filter = scope.admits
+    const owners = filter ? this.uris.owners(uri).filter((b) => filter(b)) : []
     return owners.length === 1 ? { backend: owners[0], original: uri } : undefined
   }
 
@@ -326,7 +319,7 @@ export class CapabilityIndex extends EventEmitter<{ changed: [Kind[], string[]] 
     const parts: string[] = []
     for (const backend of this.pool.all()) {
       if (backend.state !== 'ready' || !backend.instructions) continue
-      if (scope.single ? scope.single !== backend.name : scope.admits && !scope.admits(backend.name)) continue
+      if (!admits(scope, backend.name)) continue
       parts.push(scope.single ? backend.instructions : `## ${backend.name}\n${backend.instructions}`)
     }
     return parts.length ? parts.join('\n\n') : undefined

@@ -4,7 +4,7 @@ import fp from 'fastify-plugin'
 import type { ClientCapabilities, Implementation, JSONRPCMessage, RequestId, Result } from '@modelcontextprotocol/client'
 import { RpcCode, RpcError } from '../backends/errors.js'
 import type { Cancellation } from '../backends/cancellation.js'
-import type { Scope } from './capabilities.js'
+import type { Scope } from '../mcp/scope.js'
 import { DEFAULTS } from '../schemas/config.js'
 
 declare module 'fastify' {

@@ -3,16 +3,14 @@ import type { Notification, Progress, Request, RequestId, Result } from '@modelc
 import type { Backend, CallOptions, ServerRequestExtra } from '../backends/backend.js'
 import { RpcCode, RpcError } from '../backends/errors.js'
 import { Cancellation } from '../backends/cancellation.js'
-import { LIST_CHANGED_NOTIFICATION, type Kind, type Scope } from '../plugins/capabilities.js'
+import { LIST_CHANGED_NOTIFICATION, type Kind } from '../plugins/capabilities.js'
+import { admits, type Scope } from '../mcp/scope.js'
 import { wrapUri, type UriTarget } from '../plugins/resource-uris.js'
 import { LOG_LEVELS, type Channel, type Session, type Subscription } from '../plugins/sessions.js'
 import { GATEWAY_INFO } from '../backends/backend.js'
 import { exposeEntries, exposePromptResult, exposeToolResult, type ExposeUri } from './result-uris.js'
 import { checkTaskParam, createdTask, isStateless, MAX_TASK_LIST_PAGES, TASK_STATUS_NOTIFICATION, TASKS_EXTENSION, TaskRegistry } from './tasks.js'
 import { DEFAULTS } from '../schemas/config.js'
-
-export const LATEST_PROTOCOL_VERSION = '2025-11-25'
-export const SUPPORTED_PROTOCOL_VERSIONS = ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05']
 
 type Params = Record<string, unknown>
 /** How the caller of a request wants it answered. */
@@ -37,11 +35,6 @@ const LISTS: Record<string, Kind> = {
   'prompts/list': 'prompts',
   'resources/list': 'resources',
   'resources/templates/list': 'resourceTemplates'
-}
-
-/** The protocol version to answer `initialize` with: the client's when supported, else our latest. */
-export function negotiateVersion (requested: unknown): string {
-  return typeof requested === 'string' && SUPPORTED_PROTOCOL_VERSIONS.includes(requested) ? requested : LATEST_PROTOCOL_VERSION
 }
 
 function encodeCursor (offset: number): string {
@@ -629,9 +622,4 @@ function mergeObjects (a: Params, b: Params): Params {
 
 function isPlainObject (value: unknown): value is Params {
   return value !== null && typeof value === 'object' && !Array.isArray(value)
-}
-
-export function admits (scope: Scope, backend: string): boolean {
-  if (scope.single) return scope.single === backend
-  return scope.admits ? scope.admits(backend) : true
 }

@@ -5,11 +5,12 @@ import type { JSONRPCMessage, RequestId } from '@modelcontextprotocol/client'
 import { RpcCode, RpcError } from '../backends/errors.js'
 import type { JsonRpcRequest } from '../schemas/jsonrpc.js'
 import { SessionLimitError, type Channel, type Session } from '../plugins/sessions.js'
-import type { Scope } from '../plugins/capabilities.js'
-import { negotiateVersion, SUPPORTED_PROTOCOL_VERSIONS, type Dispatcher } from './dispatch.js'
+import type { Scope } from '../mcp/scope.js'
+import type { Dispatcher } from './dispatch.js'
+import { negotiateVersion, SESSION_VERSIONS, STATELESS_VERSION, supportsPriming } from '../mcp/versions.js'
 import { hostGuard } from './host-guard.js'
 import { debugOn } from '../plugins/request-logger.js'
-import { isModernHeader, isModernPost, MODERN_PROTOCOL_VERSION, ModernEndpoint } from './modern.js'
+import { isModernHeader, isModernPost, ModernEndpoint } from './modern.js'
 import { SseStream, parseEventId } from './sse-stream.js'
 import { buildScope, sessionClient, sessionOwner } from './scope.js'
 import { hasInvalidId, httpRpcError, INVALID_ID_MESSAGE, isNotification, isRequest, isResponse, parseJsonLeniently, rpcError, Unparsable, type ClientAnswer } from './jsonrpc-body.js'
@@ -48,7 +49,7 @@ class CallChannel implements Channel {
         keepAliveMs: 0,
         onDropped: this.onDropped
       })
-      if (primes(this.session)) this.stream.prime()
+      if (supportsPriming(this.session.protocolVersion)) this.stream.prime()
     }
     this.stream.send(message)
   }
@@ -63,11 +64,6 @@ class CallChannel implements Channel {
       void this.reply.header('mcp-session-id', this.session.id).type('application/json').send(serialize(message))
     }
   }
-}
-
-/** Priming events (an id with empty data, SEP-1699) came with 2025-11-25: older clients fail to parse the empty data. */
-function primes (session: Session): boolean {
-  return session.protocolVersion >= '2025-11-25'
 }
 
 /**
@@ -240,7 +236,7 @@ const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, { dispatcher 
   /** The 2026-07-28 generation has no sessions: nothing to open with GET or end with DELETE. */
   function refuseModern (request: FastifyRequest, reply: FastifyReply): boolean {
     if (request.headers['mcp-session-id'] !== undefined || !isModernHeader(request.headers)) return false
-    void reply.code(405).header('allow', 'POST').send({ jsonrpc: '2.0', id: null, error: { code: RpcCode.MethodNotFound, message: `Method Not Allowed: protocol ${MODERN_PROTOCOL_VERSION} has no sessions; send each request with POST` } })
+    void reply.code(405).header('allow', 'POST').send({ jsonrpc: '2.0', id: null, error: { code: RpcCode.MethodNotFound, message: `Method Not Allowed: protocol ${STATELESS_VERSION} has no sessions; send each request with POST` } })
     return true
   }
 
@@ -262,8 +258,8 @@ const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, { dispatcher 
       return undefined
     }
     const version = request.headers['mcp-protocol-version']
-    if (typeof version === 'string' && !SUPPORTED_PROTOCOL_VERSIONS.includes(version)) {
-      httpRpcError(reply, 400, RpcCode.InvalidRequest, `Bad Request: unsupported MCP-Protocol-Version ${version} (supported: ${SUPPORTED_PROTOCOL_VERSIONS.join(', ')})`)
+    if (typeof version === 'string' && !SESSION_VERSIONS.includes(version)) {
+      httpRpcError(reply, 400, RpcCode.InvalidRequest, `Bad Request: unsupported MCP-Protocol-Version ${version} (supported: ${SESSION_VERSIONS.join(', ')})`)
       return undefined
     }
     return session
@@ -311,7 +307,7 @@ const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, { dispatcher 
     const startSeq = missed.length ? missed[missed.length - 1].seq : resumed?.seq
     const stream = new SseStream(reply.raw, streamId, session.replay, { headers: { 'mcp-session-id': session.id }, startSeq, onDropped: () => app.metrics.clientNotificationsDropped.inc() })
     for (const event of missed) stream.resend(event.seq, event.message)
-    if (!resumed && primes(session)) stream.prime()
+    if (!resumed && supportsPriming(session.protocolVersion)) stream.prime()
     session.standalone = stream
     return reply
   }

@@ -9,16 +9,17 @@ import {
 import type { ClientCapabilities, JSONRPCMessage, RequestId, Result } from '@modelcontextprotocol/client'
 import { GATEWAY_INFO, type Backend } from '../backends/backend.js'
 import { RpcCode, RpcError } from '../backends/errors.js'
-import type { Kind, Scope } from '../plugins/capabilities.js'
+import type { Kind } from '../plugins/capabilities.js'
+import { admits, type Scope } from '../mcp/scope.js'
 import { wrapUri } from '../plugins/resource-uris.js'
 import { LOG_LEVELS, type Channel, type Session } from '../plugins/sessions.js'
-import { admits, isInputRequired, type Dispatcher } from './dispatch.js'
+import { isInputRequired, type Dispatcher } from './dispatch.js'
 import { checkParamHeaders } from './param-headers.js'
 import { TASKS_EXTENSION } from './tasks.js'
 import { DEFAULTS } from '../schemas/config.js'
+import { STATELESS_VERSION } from '../mcp/versions.js'
 
 /** The stateless protocol generation, served beside the 2025 one on the same endpoints. */
-export const MODERN_PROTOCOL_VERSION = '2026-07-28'
 const PROTOCOL_META = 'io.modelcontextprotocol/protocolVersion'
 const DATED_VERSION = /^\d{4}-\d{2}-\d{2}$/
 /** how long a call waits for the client's retry with `inputResponses` before it is cancelled */
@@ -352,7 +353,7 @@ export class ModernEndpoint {
     const envelope = (ctx.mcpReq.envelope ?? {}) as Record<string, unknown>
     const session = this.app.sessions.openRequest({
       id: `modern-${++this.requestCount}-${randomBytes(6).toString('base64url')}`,
-      protocolVersion: MODERN_PROTOCOL_VERSION,
+      protocolVersion: STATELESS_VERSION,
       clientInfo: envelope['io.modelcontextprotocol/clientInfo'] as Session['clientInfo'],
       clientCapabilities: (envelope['io.modelcontextprotocol/clientCapabilities'] ?? {}) as ClientCapabilities,
       scope,

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import type { Scope } from '../plugins/capabilities.js'
+import type { Scope } from '../mcp/scope.js'
 import { ownEntry } from '../schemas/config.js'
-import { anyOfTags, compileTagFilter, TagFilterError, type TagFilter } from '../filters/tag-filter.js'
+import { anyOfTags, compileTagFilter, TagFilterError, type TagFilter } from '../mcp/tag-filter.js'
 
 export class ScopeError extends Error {
   constructor (message: string, readonly statusCode: number) {
@@ -44,10 +44,13 @@ function compileOrThrow (source: string, where: string): TagFilter {
   }
 }
 
-/** `/mcp/<server>`: that server alone, if it is enabled and the token may see it. */
-function singleScope (app: FastifyInstance, server: string, auth: FastifyRequest['auth']): Scope {
+/**
+ * `/mcp/<server>`: that server alone, if it is enabled. Whether the token may see it was decided
+ * before (plugins/auth.ts answers 403 for a server its grants do not cover).
+ */
+function singleScope (app: FastifyInstance, server: string): Scope {
   const config = ownEntry(app.gatewayConfig.current.mcpServers, server)
-  if (!config || config.disabled || (auth && !auth.admitsTags(config.tags ?? []))) {
+  if (!config || config.disabled) {
     throw new ScopeError(`no server named '${server}' is available`, 404)
   }
   return { single: server }
@@ -61,7 +64,7 @@ export function buildScope (app: FastifyInstance, request: FastifyRequest<{ Para
   const auth = request.auth
   const tagsOf = (backend: string) => ownEntry(app.gatewayConfig.current.mcpServers, backend)?.tags ?? []
   const server = request.params.server
-  if (server !== undefined) return singleScope(app, server, auth)
+  if (server !== undefined) return singleScope(app, server)
   const filters = queryFilters(app, (request.query ?? {}) as Record<string, unknown>)
   if (filters.length === 0 && !auth) return {}
   const byAuth = auth ? (backend: string) => auth.admitsTags(tagsOf(backend)) : () => true

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { anyOfTags, compileTagFilter, TagFilterError } from '../filters/tag-filter.js'
+import { anyOfTags, compileTagFilter, TagFilterError } from '../mcp/tag-filter.js'
 
 t.test('boolean expressions over a server\'s tags', async (t) => {
   const cases: Array<[string, string[], boolean]> = [
