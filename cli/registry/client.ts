@@ -3,7 +3,7 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
-import { editDistance } from '../../plugins/config.js'
+import { editDistance } from '../../api.js'
 import { RegistryError, RegistryResponseError, RegistryUnreachableError, ServerNotFoundError, formatAge } from './errors.js'
 import { ServerList, ServerResponse } from './schema.js'
 
