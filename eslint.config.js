@@ -53,6 +53,19 @@ const boundaries = [
     }
   },
   {
+    // cli/ talks to the gateway through its public modules only; everything else of ours is internal
+    files: ['cli/**/*.ts'],
+    rules: {
+      'import-x/no-restricted-paths': ['error', {
+        basePath: ROOT,
+        zones: [{
+          ...zone('./cli', './', 'cli/ uses the gateway only through api.ts, app.ts (buildApp) and server.ts (serve): export what it needs from api.ts.'),
+          except: ['./cli', './node_modules', './api.ts', './app.ts', './server.ts']
+        }]
+      }]
+    }
+  },
+  {
     files: ['plugins/**/*.ts'],
     rules: {
       'import-x/no-restricted-paths': ['error', {

@@ -1,17 +1,16 @@
 import { existsSync } from 'node:fs'
-import { copyFile, mkdir, readdir, readFile } from 'node:fs/promises'
-import { basename, join } from 'node:path'
+import { basename } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { GatewayConfig, ServerConfig } from '../schemas/config.js'
+import { GATEWAY_INFO, transportKind, type GatewayConfig, type ServerConfig } from '../api.js'
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client'
-import { GATEWAY_INFO, transportKind } from '../backends/backend.js'
 import { parse, runGroup, table, type Command, type Io } from './command.js'
 import { editConfigFile, readConfigFile, resolveConfigPath, writeFileAtomic } from './config-file.js'
 import { CliError, UsageError } from './errors.js'
 import { describeFailure, gatewayBaseUrl } from './gateway-url.js'
 import { gatewayLogin } from './login.js'
+import { backUp, restoreApp } from './app-backups.js'
 import {
-  APP_IDS, APPS, convertEntry, findApp, GATEWAY_ENTRY_NAME, gatewayEntry, homeDir, pointsAtGateway, readAppFile, safeName, usesProxy,
+  APP_IDS, APPS, convertEntry, findApp, GATEWAY_ENTRY_NAME, gatewayEntry, pointsAtGateway, readAppFile, safeName, usesProxy,
   type AppDefinition, type AppFile, type GatewayLink
 } from './apps.js'
 
@@ -22,11 +21,6 @@ Apps and where their configs are looked for (set ONEMCP_APP_<APP>_CONFIG, e.g. O
 to use another file; ONEMCP_HOME stands in for the home directory):
 ${APPS.map((a) => `  ${a.id.padEnd(15)}${a.label}`).join('\n')}
 `
-
-/** Where backups of app configs go: ONEMCP_BACKUP_DIR, else ~/.1mcp/backups. */
-export function backupDir (env: NodeJS.ProcessEnv): string {
-  return env.ONEMCP_BACKUP_DIR ?? join(homeDir(env), '.1mcp', 'backups')
-}
 
 async function gatewayConfig (flag: string | undefined, io: Io): Promise<{ path: string, doc: GatewayConfig }> {
   const path = resolveConfigPath(flag, io.env, io.cwd)
@@ -138,20 +132,6 @@ const discover: Command = {
     io.out(table([['APP', 'SERVER', 'TRANSPORT', 'STATUS'], ...rows.map((r) => [r.app, r.name, r.transport, r.status])]))
     io.out('\nImport them and point the apps at the gateway with `1mcp app consolidate APP...` (or --all).\n')
   }
-}
-
-function stamp (): string {
-  return new Date().toISOString().replace(/[:.]/g, '-')
-}
-
-/** Copies an app's config, byte for byte, to the backup directory; returns the backup's path. */
-async function backUp (file: AppFile, env: NodeJS.ProcessEnv): Promise<string> {
-  const dir = join(backupDir(env), file.app.id)
-  await mkdir(dir, { recursive: true })
-  const target = join(dir, `${stamp()}.json`)
-  await copyFile(file.path, target)
-  await writeFileAtomic(`${target}.source`, `${file.path}\n`)
-  return target
 }
 
 function indentOf (text: string): string | number {
@@ -278,37 +258,6 @@ ${COMMON_HELP}`,
     for (const plan of plans) await applyPlan(plan, opts, io)
     if (plans.length) io.out('Restart the apps to pick up the change. A running gateway loads the new servers by itself.\n')
   }
-}
-
-async function backupsOf (app: AppDefinition, env: NodeJS.ProcessEnv): Promise<string[]> {
-  const dir = join(backupDir(env), app.id)
-  const names = await readdir(dir).catch(() => [] as string[])
-  return names.filter((n) => n.endsWith('.json')).sort().map((n) => join(dir, n))
-}
-
-/** Restores (or lists) one app's backups; true when its config was put back. */
-async function restoreApp (app: AppDefinition, opts: { backup?: string, list: boolean, all: boolean }, io: Io): Promise<boolean> {
-  const backups = opts.backup ? [opts.backup] : await backupsOf(app, io.env)
-  if (opts.list) {
-    io.out(backups.length ? backups.map((b) => `${app.id}  ${b}\n`).join('') : `${app.id}: no backups\n`)
-    return false
-  }
-  const latest = backups.at(-1)
-  if (!latest) {
-    if (!opts.all) throw new CliError(`no backup of ${app.label}'s config in ${join(backupDir(io.env), app.id)}`, 'backups are made by `1mcp app consolidate`; pass --backup FILE to restore another copy')
-    return false
-  }
-  let text: string
-  try {
-    text = await readFile(latest, 'utf8')
-  } catch (err) {
-    throw new CliError(`cannot read the backup ${latest}: ${(err as Error).message}`)
-  }
-  const source = await readFile(`${latest}.source`, 'utf8').then((s) => s.trim()).catch(() => undefined)
-  const target = source ?? (await readAppFile(app, io.env)).path
-  await writeFileAtomic(target, text)
-  io.out(`${app.id}: restored ${target} from ${latest}\n`)
-  return true
 }
 
 const restore: Command = {

@@ -1,7 +1,7 @@
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { readFile } from 'node:fs/promises'
-import type { ServerConfig } from '../schemas/config.js'
+import type { ServerConfig } from '../api.js'
 import { CliError } from './errors.js'
 
 /** The desktop apps and editors whose MCP configs `1mcp app` knows. */

@@ -1,8 +1,6 @@
 import { existsSync } from 'node:fs'
 import { readFile, stat } from 'node:fs/promises'
-import { writeFileAtomic as writeAtomic } from '../auth/files.js'
-import { locateConfig, validateConfigTemplate } from '../plugins/config.js'
-import type { GatewayConfig } from '../schemas/config.js'
+import { writeFileAtomic as writeAtomic, locateConfig, validateConfigTemplate, type GatewayConfig } from '../api.js'
 import { CliError } from './errors.js'
 
 /** The raw (not env-substituted) document, with what is needed to write it back looking the same. */

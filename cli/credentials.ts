@@ -2,8 +2,7 @@ import { createHash } from 'node:crypto'
 import { mkdir, open, readFile, stat, unlink } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import type { StoredOAuthClientInformation, StoredOAuthTokens } from '@modelcontextprotocol/client'
-import { readJson, writeJsonAtomic } from '../auth/files.js'
-import { userConfigDir } from '../plugins/config.js'
+import { readJson, writeJsonAtomic, userConfigDir } from '../api.js'
 import { CliError } from './errors.js'
 
 /** What `1mcp proxy` keeps about its login to one gateway endpoint. */

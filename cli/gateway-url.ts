@@ -1,4 +1,4 @@
-import { DEFAULT_HOST, DEFAULT_PORT, type GatewayConfig } from '../schemas/config.js'
+import { DEFAULT_HOST, DEFAULT_PORT, type GatewayConfig } from '../api.js'
 import { SdkHttpError } from '@modelcontextprotocol/client'
 import { CliError } from './errors.js'
 

@@ -8,7 +8,7 @@ import { presetCommand } from './preset.js'
 import { appCommand } from './app.js'
 import { proxyCommand } from './proxy.js'
 import { serveCommand } from './serve.js'
-import { GATEWAY_INFO } from '../backends/backend.js'
+import { GATEWAY_INFO } from '../api.js'
 
 export const COMMANDS: Command[] = [serveCommand, mcpCommand, registryCommand, presetCommand, appCommand, proxyCommand]
 

@@ -1,11 +1,8 @@
-import type { GatewayConfig, ServerConfig } from '../schemas/config.js'
-import { transportKind } from '../backends/backend.js'
-import type { HealthReport } from '../schemas/health.js'
+import { transportKind, compileTagFilter, type GatewayConfig, type ServerConfig, type HealthReport } from '../api.js'
 import { listOption, pairsOption, parse, runGroup, table, type Command, type Io } from './command.js'
 import { editConfigFile, readConfigFile, resolveConfigPath } from './config-file.js'
 import { CliError, UsageError } from './errors.js'
 import { fetchGatewayJson, gatewayBaseUrl } from './gateway-url.js'
-import { compileTagFilter } from '../mcp/tag-filter.js'
 import { measureToolTokens } from './tokens.js'
 import { installCommand } from './registry/install.js'
 

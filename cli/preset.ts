@@ -1,5 +1,4 @@
-import { compileTagFilter, TagFilterError } from '../mcp/tag-filter.js'
-import type { GatewayConfig, Preset } from '../schemas/config.js'
+import { compileTagFilter, TagFilterError, type GatewayConfig, type Preset } from '../api.js'
 import { listOption, parse, runGroup, table, type Command } from './command.js'
 import { editConfigFile, readConfigFile, resolveConfigPath } from './config-file.js'
 import { CliError, UsageError } from './errors.js'

@@ -1,6 +1,6 @@
 import { StdioServerTransport } from '@modelcontextprotocol/server/stdio'
 import { SdkHttpError, StreamableHTTPClientTransport, type AuthProvider, type JSONRPCMessage } from '@modelcontextprotocol/client'
-import { compileTagFilter, TagFilterError } from '../mcp/tag-filter.js'
+import { compileTagFilter, TagFilterError } from '../api.js'
 import { listOption, parse, type Command, type Io } from './command.js'
 import { readConfigFile, resolveConfigPath } from './config-file.js'
 import { CliError, UsageError } from './errors.js'

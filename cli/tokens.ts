@@ -1,5 +1,4 @@
-import { exposedName } from '../plugins/capabilities.js'
-import { countToolTokens } from '../plugins/tool-tokens.js'
+import { exposedName, countToolTokens } from '../api.js'
 import { readConfigFile } from './config-file.js'
 import { CliError } from './errors.js'
 

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url'
 import cors from '@fastify/cors'
 import Fastify from 'fastify'
 import { buildApp, gateway } from '../app.js'
-import { parseServeArgs } from '../server.js'
+import { parseServeArgs } from '../cli/serve-args.js'
 import { alive, connect, echoFixture, settle, startGateway, uncoveredChildEnv, waitFor } from './helpers.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))

@@ -3,10 +3,9 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
-import { editDistance } from '../../plugins/config.js'
+import { DEFAULTS, editDistance } from '../../api.js'
 import { RegistryError, RegistryResponseError, RegistryUnreachableError, ServerNotFoundError, formatAge } from './errors.js'
 import { ServerList, ServerResponse } from './schema.js'
-import { DEFAULTS } from '../../schemas/config.js'
 
 const DEFAULT_REGISTRY_URL = DEFAULTS.registry.url
 /** The registry's stable API version; a base URL that already names a version is used as it is. */

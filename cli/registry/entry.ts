@@ -1,4 +1,4 @@
-import type { ServerConfig } from '../../schemas/config.js'
+import type { ServerConfig } from '../../api.js'
 import { InvalidInputError, UnsupportedPackageError } from './errors.js'
 import type { InputResolver } from './inputs.js'
 import type { Argument, Package, ServerDetail, Transport } from './schema.js'

@@ -1,7 +1,7 @@
 import { listOption, parse, type Command, type Io } from '../command.js'
 import { editConfigFile } from '../config-file.js'
 import { CliError, UsageError } from '../errors.js'
-import type { ServerConfig } from '../../schemas/config.js'
+import type { ServerConfig } from '../../api.js'
 import { buildEntry, chooseTarget, describeTarget, entryName } from './entry.js'
 import { RegistryError, InvalidInputError } from './errors.js'
 import { InputResolver, parsePairs, type Ask } from './inputs.js'

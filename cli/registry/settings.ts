@@ -1,6 +1,6 @@
 import type { Io } from '../command.js'
 import { readConfigFile, resolveConfigPath } from '../config-file.js'
-import type { GatewayConfig } from '../../schemas/config.js'
+import type { GatewayConfig } from '../../api.js'
 import { RegistryClient, defaultCacheDir } from './client.js'
 
 /** The flags every registry command takes. */
