@@ -1,10 +1,11 @@
-import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto'
+import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import { unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Type } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { StoredClient, StoredFamily } from '../schemas/auth.js'
 import { dataFileError, readChecked, RecordDir, type DataFileRole } from './files.js'
+import { safeEqual } from './safe-equal.js'
 
 /** A client as registered (RFC 7591) or read from its metadata document. */
 export type ClientRecord = StoredClient
@@ -21,12 +22,6 @@ const PREVIOUS_KEPT = 100
 
 export function sha256 (value: string): string {
   return createHash('sha256').update(value).digest('base64url')
-}
-
-function sameHash (a: string, b: string): boolean {
-  const x = Buffer.from(a)
-  const y = Buffer.from(b)
-  return x.length === y.length && timingSafeEqual(x, y)
 }
 
 function newRefreshToken (familyId: string): string {
@@ -179,7 +174,7 @@ export class AuthStore {
 
   checkClientSecret (client: ClientRecord, secret: string | undefined): boolean {
     if (client.token_endpoint_auth_method === 'none') return true
-    return secret !== undefined && client.client_secret_sha256 !== undefined && sameHash(sha256(secret), client.client_secret_sha256)
+    return secret !== undefined && client.client_secret_sha256 !== undefined && safeEqual(sha256(secret), client.client_secret_sha256)
   }
 
   /** Starts a family for a new grant; returns its first refresh token. */
@@ -202,8 +197,8 @@ export class AuthStore {
     if (family.revokedAt !== undefined) return { outcome: 'invalid', reason: `refresh token revoked (${family.revokedReason ?? 'revoked'})` }
     if (family.expiresAt <= this.now()) return { outcome: 'invalid', reason: 'refresh token expired' }
     const hash = sha256(refreshToken)
-    if (!sameHash(hash, family.current)) {
-      if (family.previous.some((h) => sameHash(h, hash))) {
+    if (!safeEqual(hash, family.current)) {
+      if (family.previous.some((h) => safeEqual(h, hash))) {
         await this.revokeFamily(family.id, 'refresh token reused')
         return { outcome: 'reused', family }
       }
@@ -222,7 +217,7 @@ export class AuthStore {
     const family = dot > 0 ? this.families.get(refreshToken.slice(0, dot)) : undefined
     if (!family) return undefined
     const hash = sha256(refreshToken)
-    return sameHash(hash, family.current) || family.previous.some((h) => sameHash(h, hash)) ? family : undefined
+    return safeEqual(hash, family.current) || family.previous.some((h) => safeEqual(h, hash)) ? family : undefined
   }
 
   getFamily (id: string): RefreshFamily | undefined {

@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto'
+import { createHash } from 'node:crypto'
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import cookie from '@fastify/cookie'
 import oauth2, { type OAuth2Namespace } from '@fastify/oauth2'
@@ -6,6 +6,7 @@ import rateLimit from '@fastify/rate-limit'
 import { OAuthError, type PendingAuthorization } from '../auth/authorization-server.js'
 import { consentPage, errorPage, loginPage, PAGE_HEADERS, type ClientView } from '../auth/pages.js'
 import { verifyPassphrase } from '../auth/passphrase.js'
+import { safeEqual } from '../auth/safe-equal.js'
 import { scopesSupported } from '../auth/scopes.js'
 import type { ClientAuthMethod } from '../auth/store.js'
 import type { UpstreamIdpSettings } from '../schemas/auth.js'
@@ -41,12 +42,6 @@ function single (form: Form, name: string): string | undefined {
   const value = form[name]
   if (Array.isArray(value)) throw new OAuthError('invalid_request', `${name} must not be repeated`)
   return value
-}
-
-function sameSecret (a: string, b: string): boolean {
-  const x = Buffer.from(a)
-  const y = Buffer.from(b)
-  return x.length === y.length && timingSafeEqual(x, y)
 }
 
 function clientView (pending: PendingAuthorization): ClientView {
@@ -303,7 +298,7 @@ const oauthRoutes: FastifyPluginAsync = async (app) => {
     const id = form.request_id
     const csrf = form.csrf_token
     const pending = typeof id === 'string' ? server.getPending(id) : undefined
-    if (!pending || typeof csrf !== 'string' || !sameSecret(csrf, pending.csrf)) return undefined
+    if (!pending || typeof csrf !== 'string' || !safeEqual(csrf, pending.csrf)) return undefined
     return pending
   }
 
@@ -330,7 +325,7 @@ const oauthRoutes: FastifyPluginAsync = async (app) => {
   function loggedIn (request: FastifyRequest, reply: FastifyReply, pending: PendingAuthorization, subject: string, via: string): { id: string, subject: string } {
     const id = owners.create(subject, via)
     auth.audit(request, 'login', 'succeeded', { clientId: pending.client.client_id, subject, via })
-    reply.setCookie(ownerCookie(), id, { ...ownerCookieOptions(), maxAge: settings.ownerSessionTtlSeconds ?? 12 * 3600 })
+    reply.setCookie(ownerCookie(), id, { ...ownerCookieOptions(), maxAge: owners.ttlMs / 1000 })
     return { id, subject }
   }
 
