@@ -1,4 +1,4 @@
-import { OAuthError } from '../../auth/authorization-server.js'
+import { OAuthError } from '../../auth/oauth-error.js'
 
 // The form bodies of the OAuth endpoints (application/x-www-form-urlencoded) and their parameters.
 
