@@ -14,6 +14,7 @@ const clean = {
   'schemas/a.ts': "import { Type } from '@sinclair/typebox'\nimport { B } from './b.js'\n\nexport const A = Type.Array(B)\n",
   'schemas/b.ts': "import { Type } from '@sinclair/typebox'\n\nexport const B = Type.String()\n",
   'backends/pool.ts': "import type { Logger } from 'pino'\nimport { A } from '../schemas/a.js'\n\nexport const pool = (log: Logger) => log.info({ A }, 'pool')\n",
+  'auth/scopes.ts': "import { B } from '../schemas/b.js'\n\nexport const scope = B\n",
   'plugins/backends.ts': "import fp from 'fastify-plugin'\nimport { pool } from '../backends/pool.js'\n\nexport default fp(async (app) => { pool(app.log) }, { name: 'backends' })\n",
   'routes/health.ts': "import type { FastifyPluginAsync } from 'fastify'\nimport backends from '../plugins/backends.js'\n\nconst routes: FastifyPluginAsync = async (app) => { await app.register(backends) }\n\nexport default routes\n"
 }
@@ -23,6 +24,9 @@ const violations: Array<{ file: string, source: string, rule: string, why: strin
   { file: 'backends/uses-plugin.ts', rule: 'no-restricted-imports', why: 'backends/ imports a @fastify/ package', source: "import rateLimit from '@fastify/rate-limit'\n\nexport const limit = rateLimit\n" },
   { file: 'backends/uses-plugins.ts', rule: 'import-x/no-restricted-paths', why: 'backends/ imports plugins/', source: "import backends from '../plugins/backends.js'\n\nexport const plugin = backends\n" },
   { file: 'backends/uses-routes.ts', rule: 'import-x/no-restricted-paths', why: 'backends/ imports routes/ dynamically', source: "export const load = () => import('../routes/health.js')\n" },
+  { file: 'auth/uses-fastify.ts', rule: 'no-restricted-imports', why: 'auth/ imports fastify', source: "import type { FastifyRequest } from 'fastify'\n\nexport type Request = FastifyRequest\n" },
+  { file: 'auth/uses-plugins.ts', rule: 'import-x/no-restricted-paths', why: 'auth/ imports plugins/', source: "import backends from '../plugins/backends.js'\n\nexport const plugin = backends\n" },
+  { file: 'auth/uses-routes.ts', rule: 'import-x/no-restricted-paths', why: 'auth/ imports routes/', source: "export { default } from '../routes/health.js'\n" },
   { file: 'schemas/uses-backends.ts', rule: 'import-x/no-restricted-paths', why: 'schemas/ imports our code', source: "export { pool } from '../backends/pool.js'\n" },
   { file: 'plugins/uses-routes.ts', rule: 'import-x/no-restricted-paths', why: 'plugins/ imports routes/', source: "import routes from '../routes/health.js'\n\nexport const r = routes\n" },
   { file: 'backends/cycle-a.ts', rule: 'import-x/no-cycle', why: 'an import cycle', source: "import { b } from './cycle-b.js'\n\nexport const a = () => b\n" },
