@@ -44,6 +44,19 @@ const boundaries = [
     }
   },
   {
+    files: ['auth/**/*.ts'],
+    rules: {
+      'import-x/no-restricted-paths': ['error', {
+        basePath: ROOT,
+        zones: [zone('./auth', ['./plugins', './routes', './app.ts', './server.ts'],
+          'auth/ is plain TypeScript beside the core: plugins/auth.ts and routes/oauth/ speak HTTP for it.')]
+      }],
+      'no-restricted-imports': ['error', {
+        patterns: [{ group: FASTIFY, message: 'auth/ knows nothing of Fastify: plugins/auth/ and routes/oauth/ hold the HTTP side.' }]
+      }]
+    }
+  },
+  {
     files: ['schemas/**/*.ts'],
     rules: {
       'import-x/no-restricted-paths': ['error', {

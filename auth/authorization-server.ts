@@ -1,26 +1,13 @@
 import { randomBytes } from 'node:crypto'
 import type { AccessTokens } from './access-tokens.js'
-import { ClientMetadataError, fetchClientMetadata, isMetadataDocumentUrl, type FetchPolicy } from './client-metadata.js'
-import { isValidChallenge, verifyS256 } from './pkce.js'
-import { checkRedirectUri, matchRedirectUri } from './redirect-uris.js'
-import { ALL_SERVERS_SCOPE, isGatewayScope, isScopeToken, parseScope } from './scopes.js'
+import { ClientLookup } from './client-lookup.js'
+import type { FetchPolicy } from './client-metadata.js'
+import { checkCodeRedemption, gatewayScopes, pkceProblem, type CodeRecord, type TokenOutcome } from './grant-checks.js'
+import { OAuthError } from './oauth-error.js'
+import { matchRedirectUri } from './redirect-uris.js'
+import { registeredMetadata } from './registration.js'
+import { parseScope } from './scopes.js'
 import type { AuthStore, ClientAuthMethod, ClientRecord } from './store.js'
-
-/** An OAuth error response (RFC 6749 §5.2 and friends). */
-export class OAuthError extends Error {
-  /** for the audit log only, never sent: what really went wrong when the description is kept generic */
-  detail?: string
-
-  // eslint-disable-next-line n/handle-callback-err -- `error` is the OAuth error code of this class, not a callback's error
-  constructor (readonly error: string, readonly description: string, readonly statusCode = 400) {
-    super(description)
-    this.name = 'OAuthError'
-  }
-
-  toJSON (): { error: string, error_description: string } {
-    return { error: this.error, error_description: this.description }
-  }
-}
 
 export interface AuthorizationServerOptions {
   /** the issuer URL, known once the gateway listens */
@@ -55,34 +42,6 @@ export interface PendingAuthorization {
   expiresAt: number
 }
 
-interface CodeRecord {
-  clientId: string
-  redirectUri: string
-  codeChallenge: string
-  subject: string
-  scope: string
-  resource: string
-  expiresAt: number
-  used: boolean
-  /** the family the code was exchanged for, revoked if the code is replayed */
-  familyId?: string
-}
-
-export interface TokenResponse {
-  access_token: string
-  token_type: 'Bearer'
-  expires_in: number
-  refresh_token: string
-  scope: string
-}
-
-export interface TokenOutcome {
-  response: TokenResponse
-  clientId: string
-  subject: string
-  familyId: string
-}
-
 /** An error to send back to the client's redirect URI, or (before it is trusted) to show. */
 export type AuthorizeCheck =
   | { ok: true, pending: PendingAuthorization }
@@ -90,10 +49,6 @@ export type AuthorizeCheck =
 
 const MAX_PENDING = 10_000
 const PENDING_TTL_MS = 10 * 60 * 1000
-const CIMD_CACHE_MS = 5 * 60 * 1000
-/** What a registration may store: one small file per client (names, URIs and scope together). */
-const MAX_CLIENT_METADATA_BYTES = 8 * 1024
-const MAX_REDIRECT_URI_LENGTH = 2000
 const NOT_A_RESOURCE = 'resource is not one this gateway serves: the base URL, /mcp or /mcp/<server>'
 
 function random (bytes = 32): string {
@@ -108,58 +63,17 @@ function random (bytes = 32): string {
 export class AuthorizationServer {
   private readonly pending = new Map<string, PendingAuthorization>()
   private readonly codes = new Map<string, CodeRecord>()
-  private readonly documents = new Map<string, { client: ClientRecord, expiresAt: number }>()
   private readonly now: () => number
+  private readonly clients: ClientLookup
 
   constructor (private readonly tokens: AccessTokens, private readonly store: AuthStore, private readonly options: AuthorizationServerOptions) {
     this.now = options.now ?? Date.now
+    this.clients = new ClientLookup(store, options, this.now)
   }
 
   /** Finds a client: registered here, or its metadata document fetched (and cached briefly). */
   async findClient (clientId: string): Promise<ClientRecord> {
-    const registered = await this.store.findClient(clientId)
-    if (registered) {
-      await this.store.clientUsed(registered)
-      return registered
-    }
-    if (!isMetadataDocumentUrl(clientId)) throw new OAuthError('invalid_client', 'unknown client_id', 401)
-    if (!this.options.allowMetadataDocuments) throw new OAuthError('invalid_client', 'Client ID Metadata Documents are not accepted here', 401)
-    const cached = this.documents.get(clientId)
-    if (cached && cached.expiresAt > this.now()) return cached.client
-    try {
-      const client = await this.clientFromDocument(clientId)
-      if (this.documents.size > 1000) this.documents.clear()
-      this.documents.set(clientId, { client, expiresAt: this.now() + CIMD_CACHE_MS })
-      return client
-    } catch (err) {
-      if (!(err instanceof ClientMetadataError)) throw err
-      const refused = new OAuthError('invalid_client', err.message, 401)
-      refused.detail = err.detail
-      throw refused
-    }
-  }
-
-  /** A client described by its Client ID Metadata Document, fetched from its client_id URL. */
-  private async clientFromDocument (clientId: string): Promise<ClientRecord> {
-    const doc = await fetchClientMetadata(clientId, this.options.metadataFetchPolicy())
-    const redirectUris = doc.redirect_uris.map((uri) => {
-      const checked = checkRedirectUri(uri)
-      if ('problem' in checked) throw new ClientMetadataError(`redirect URI ${uri} ${checked.problem}`)
-      return checked.uri
-    })
-    return {
-      client_id: clientId,
-      client_name: doc.client_name,
-      client_uri: doc.client_uri,
-      logo_uri: doc.logo_uri,
-      redirect_uris: redirectUris,
-      grant_types: doc.grant_types ?? ['authorization_code', 'refresh_token'],
-      response_types: doc.response_types ?? ['code'],
-      token_endpoint_auth_method: 'none',
-      scope: doc.scope,
-      client_id_issued_at: Math.floor(this.now() / 1000),
-      source: 'metadata-document'
-    }
+    return await this.clients.findClient(clientId)
   }
 
   /** Checks an /authorize request (RFC 6749 §4.1.1, OAuth 2.1 PKCE, RFC 8707 resource). */
@@ -361,88 +275,4 @@ export class AuthorizationServer {
     if (!this.options.narrows(granted, asked)) throw new OAuthError('invalid_target', 'resource is not within the one the owner approved')
     return asked
   }
-}
-
-/** The checks a code's redemption must pass once the code is known and unused (RFC 6749 §4.1.3, PKCE). */
-function checkCodeRedemption (record: { clientId: string, redirectUri: string, codeChallenge: string }, client: ClientRecord, params: Record<string, unknown>): void {
-  if (record.clientId !== client.client_id) throw new OAuthError('invalid_grant', 'the authorization code was issued to another client')
-  if (params.redirect_uri !== undefined && (typeof params.redirect_uri !== 'string' || matchRedirectUri([record.redirectUri], params.redirect_uri) === undefined)) throw new OAuthError('invalid_grant', 'redirect_uri does not match the authorization request')
-  if (typeof params.code_verifier !== 'string' || !verifyS256(params.code_verifier, record.codeChallenge)) throw new OAuthError('invalid_grant', 'code_verifier does not match the code_challenge')
-}
-
-/** The metadata a registration asks to store, checked field by field and bounded as a whole. */
-function registeredMetadata (m: Record<string, unknown>): Parameters<AuthStore['registerClient']>[0] {
-  const text = (name: string, max: number) => metadataText(m, name, max)
-  const scope = text('scope', 2000)
-  if (scope !== undefined && parseScope(scope).some((s) => !isScopeToken(s))) throw new OAuthError('invalid_client_metadata', 'scope is malformed')
-  const metadata = {
-    client_name: text('client_name', 200),
-    client_uri: text('client_uri', 2000),
-    logo_uri: text('logo_uri', 2000),
-    redirect_uris: registeredRedirectUris(m),
-    grant_types: registeredGrantTypes(m),
-    response_types: ['code'],
-    token_endpoint_auth_method: registeredAuthMethod(m),
-    scope
-  }
-  const size = Buffer.byteLength(JSON.stringify(metadata))
-  if (size > MAX_CLIENT_METADATA_BYTES) throw new OAuthError('invalid_client_metadata', `the client metadata takes ${size} bytes; at most ${MAX_CLIENT_METADATA_BYTES} are accepted`)
-  return metadata
-}
-
-function registeredRedirectUris (m: Record<string, unknown>): string[] {
-  const uris = m.redirect_uris
-  if (!Array.isArray(uris) || uris.length === 0 || uris.length > 20 || !uris.every((u) => typeof u === 'string' && u.length <= MAX_REDIRECT_URI_LENGTH)) {
-    throw new OAuthError('invalid_redirect_uri', `redirect_uris must be a non-empty array of at most 20 URIs of at most ${MAX_REDIRECT_URI_LENGTH} characters`)
-  }
-  const stored = (uris as string[]).map((uri) => {
-    const checked = checkRedirectUri(uri)
-    if ('problem' in checked) throw new OAuthError('invalid_redirect_uri', `redirect URI ${uri} ${checked.problem}`)
-    return checked.uri
-  })
-  return [...new Set(stored)]
-}
-
-function registeredAuthMethod (m: Record<string, unknown>): ClientAuthMethod {
-  const method = m.token_endpoint_auth_method ?? 'client_secret_basic'
-  if (method !== 'none' && method !== 'client_secret_basic' && method !== 'client_secret_post') {
-    throw new OAuthError('invalid_client_metadata', 'token_endpoint_auth_method must be none, client_secret_basic or client_secret_post')
-  }
-  return method
-}
-
-/** grant_types (only the code and refresh grants), after checking response_types is ["code"]. */
-function registeredGrantTypes (m: Record<string, unknown>): string[] {
-  const grantTypes = m.grant_types ?? ['authorization_code', 'refresh_token']
-  if (!Array.isArray(grantTypes) || grantTypes.length === 0 || !grantTypes.every((g) => g === 'authorization_code' || g === 'refresh_token')) {
-    throw new OAuthError('invalid_client_metadata', 'grant_types may only hold authorization_code and refresh_token')
-  }
-  const responseTypes = m.response_types ?? ['code']
-  if (!Array.isArray(responseTypes) || responseTypes.length !== 1 || responseTypes[0] !== 'code') {
-    throw new OAuthError('invalid_client_metadata', 'response_types must be ["code"]')
-  }
-  return grantTypes as string[]
-}
-
-function metadataText (m: Record<string, unknown>, name: string, max: number): string | undefined {
-  const v = m[name]
-  if (v === undefined) return undefined
-  if (typeof v !== 'string' || v.length > max) throw new OAuthError('invalid_client_metadata', `${name} must be a string of at most ${max} characters`)
-  return v
-}
-
-/** What is wrong with an /authorize request's PKCE parameters (OAuth 2.1: S256 only), if anything. */
-function pkceProblem (challenge: string | undefined, method: string | undefined): string | undefined {
-  if (!challenge) return 'code_challenge is required (PKCE)'
-  if ((method ?? 'plain') !== 'S256') return 'code_challenge_method must be S256'
-  if (!isValidChallenge(challenge)) return 'code_challenge is not a valid S256 challenge'
-  return undefined
-}
-
-/** The gateway's scopes among those asked (all servers when none is), or undefined when the scope is malformed. */
-function gatewayScopes (scope: string | undefined): string[] | undefined {
-  const requested = parseScope(scope)
-  if (requested.some((s) => !isScopeToken(s))) return undefined
-  const scopes = requested.filter(isGatewayScope)
-  return scopes.length ? scopes : [ALL_SERVERS_SCOPE]
 }

@@ -1,4 +1,5 @@
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
+import { createHmac, randomBytes } from 'node:crypto'
+import { safeEqual } from './safe-equal.js'
 
 export interface OwnerSession {
   subject: string
@@ -17,7 +18,8 @@ export class OwnerSessions {
   private readonly sessions = new Map<string, OwnerSession>()
   /** signs consent forms; in memory like the sessions it binds them to */
   private readonly formKey = randomBytes(32)
-  constructor (private readonly ttlMs: number, private readonly now: () => number = Date.now) {}
+  /** how long a login lasts; the session cookie's Max-Age is the same */
+  constructor (readonly ttlMs: number, private readonly now: () => number = Date.now) {}
 
   create (subject: string, via: string): string {
     if (this.sessions.size >= MAX_SESSIONS) this.prune()
@@ -48,9 +50,7 @@ export class OwnerSessions {
   /** Whether a consent form's token is the one minted for this session and request. */
   checkConsentToken (sessionId: string, requestId: string, token: unknown): boolean {
     if (typeof token !== 'string') return false
-    const expected = Buffer.from(this.consentToken(sessionId, requestId))
-    const given = Buffer.from(token)
-    return given.length === expected.length && timingSafeEqual(given, expected)
+    return safeEqual(token, this.consentToken(sessionId, requestId))
   }
 
   prune (): void {

@@ -1,4 +1,5 @@
-import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto'
+import { randomBytes, scrypt, type ScryptOptions } from 'node:crypto'
+import { safeEqual } from './safe-equal.js'
 
 const KEY_LENGTH = 32
 const DEFAULTS = { N: 2 ** 15, r: 8, p: 1 }
@@ -41,7 +42,7 @@ export async function verifyPassphrase (passphrase: string, hash: string): Promi
   const [, n, r, p, salt, expected] = hash.split('$')
   const want = Buffer.from(expected, 'base64url')
   const got = await derive(passphrase, Buffer.from(salt, 'base64url'), { N: Number(n), r: Number(r), p: Number(p) })
-  return got.length === want.length && timingSafeEqual(got, want)
+  return safeEqual(got, want)
 }
 
 /** Five groups of five from an unambiguous alphabet: about 120 bits. */

@@ -1,4 +1,5 @@
-import { createHash, timingSafeEqual } from 'node:crypto'
+import { createHash } from 'node:crypto'
+import { safeEqual } from './safe-equal.js'
 
 /** RFC 7636: 43 to 128 characters of [A-Za-z0-9-._~]. */
 const VERIFIER = /^[A-Za-z0-9._~-]{43,128}$/
@@ -16,7 +17,5 @@ export function s256 (verifier: string): string {
 /** Whether `verifier` is the one `challenge` (S256) was made from. */
 export function verifyS256 (verifier: string, challenge: string): boolean {
   if (!VERIFIER.test(verifier)) return false
-  const a = Buffer.from(s256(verifier))
-  const b = Buffer.from(challenge)
-  return a.length === b.length && timingSafeEqual(a, b)
+  return safeEqual(s256(verifier), challenge)
 }

@@ -1,10 +1,11 @@
-import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto'
+import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import { unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Type } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
-import { StoredClient, StoredFamily } from '../schemas/auth.js'
+import { AUTH_DEFAULTS, StoredClient, StoredFamily } from '../schemas/auth.js'
 import { dataFileError, readChecked, RecordDir, type DataFileRole } from './files.js'
+import { safeEqual } from './safe-equal.js'
 
 /** A client as registered (RFC 7591) or read from its metadata document. */
 export type ClientRecord = StoredClient
@@ -23,12 +24,6 @@ export function sha256 (value: string): string {
   return createHash('sha256').update(value).digest('base64url')
 }
 
-function sameHash (a: string, b: string): boolean {
-  const x = Buffer.from(a)
-  const y = Buffer.from(b)
-  return x.length === y.length && timingSafeEqual(x, y)
-}
-
 function newRefreshToken (familyId: string): string {
   return `${familyId}.${randomBytes(32).toString('base64url')}`
 }
@@ -44,9 +39,6 @@ const isClient = (v: unknown): v is ClientRecord => Value.Check(StoredClient, v)
 const isFamily = (v: unknown): v is RefreshFamily => Value.Check(StoredFamily, v)
 const LegacyClients = Type.Object({ clients: Type.Array(StoredClient) })
 const LegacyFamilies = Type.Object({ families: Type.Array(StoredFamily) })
-
-/** Default for `auth.registrationTtlSeconds`: a registered client unused for 30 days is deleted. */
-export const DEFAULT_REGISTRATION_TTL_SECONDS = 30 * 86400
 
 export interface AuthStoreOptions {
   now?: () => number
@@ -89,7 +81,7 @@ export class AuthStore {
 
   private constructor (dir: string, options: AuthStoreOptions) {
     this.now = options.now ?? Date.now
-    this.ttlSeconds = options.registrationTtlSeconds ?? DEFAULT_REGISTRATION_TTL_SECONDS
+    this.ttlSeconds = options.registrationTtlSeconds ?? AUTH_DEFAULTS.registrationTtlSeconds
     this.touchSeconds = Math.min(86400, this.ttlSeconds / 10)
     this.clientDir = new RecordDir(join(dir, 'clients'), CLIENT, isClient, 'a client record')
     this.familyDir = new RecordDir(join(dir, 'families'), FAMILY, isFamily, 'a refresh-token family record')
@@ -179,7 +171,7 @@ export class AuthStore {
 
   checkClientSecret (client: ClientRecord, secret: string | undefined): boolean {
     if (client.token_endpoint_auth_method === 'none') return true
-    return secret !== undefined && client.client_secret_sha256 !== undefined && sameHash(sha256(secret), client.client_secret_sha256)
+    return secret !== undefined && client.client_secret_sha256 !== undefined && safeEqual(sha256(secret), client.client_secret_sha256)
   }
 
   /** Starts a family for a new grant; returns its first refresh token. */
@@ -202,8 +194,8 @@ export class AuthStore {
     if (family.revokedAt !== undefined) return { outcome: 'invalid', reason: `refresh token revoked (${family.revokedReason ?? 'revoked'})` }
     if (family.expiresAt <= this.now()) return { outcome: 'invalid', reason: 'refresh token expired' }
     const hash = sha256(refreshToken)
-    if (!sameHash(hash, family.current)) {
-      if (family.previous.some((h) => sameHash(h, hash))) {
+    if (!safeEqual(hash, family.current)) {
+      if (family.previous.some((h) => safeEqual(h, hash))) {
         await this.revokeFamily(family.id, 'refresh token reused')
         return { outcome: 'reused', family }
       }
@@ -222,7 +214,7 @@ export class AuthStore {
     const family = dot > 0 ? this.families.get(refreshToken.slice(0, dot)) : undefined
     if (!family) return undefined
     const hash = sha256(refreshToken)
-    return sameHash(hash, family.current) || family.previous.some((h) => sameHash(h, hash)) ? family : undefined
+    return safeEqual(hash, family.current) || family.previous.some((h) => safeEqual(h, hash)) ? family : undefined
   }
 
   getFamily (id: string): RefreshFamily | undefined {

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
 import { browser, form, PASSPHRASE, postForm, startAuthGateway, type AuthGateway, type Browser } from './auth-helpers.js'
 
-// The OAuth routes (routes/oauth.ts) along the paths the other auth tests do not take: bodies that
+// The OAuth routes (routes/oauth.ts, routes/oauth/) along the paths the other auth tests do not take: bodies that
 // are missing or repeat a field, an owner already logged in, secure (https) cookies, registration
 // turned off, and an upstream identity provider without OpenID Connect discovery (GitHub's kind).
 
