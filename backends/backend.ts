@@ -11,9 +11,10 @@ import { StdioTransport } from './stdio-transport.js'
 import { restartDelay, restartPolicy } from './restart.js'
 import { backendError, RpcCode, RpcError } from './errors.js'
 import { InFlightLimit } from './limit.js'
-import { carryTaskResults, uncarried } from './task-results.js'
+import { uncarried } from './task-results.js'
 import { DirectRequests } from './direct-requests.js'
 import { InboundQueue } from './inbound-queue.js'
+import { installInboundPipeline } from './inbound-pipeline.js'
 import { Cancellation } from './cancellation.js'
 
 export type BackendState = 'starting' | 'ready' | 'restarting' | 'stopped' | 'crash-loop'
@@ -101,7 +102,7 @@ export class Backend extends EventEmitter<BackendEvents> {
   private readonly watched = new Map<string, number>()
   /** the relayed requests of a 2025 stdio connection, sent beside the SDK client (see DirectRequests) */
   private direct?: DirectRequests
-  /** notifications dropped because no client would receive them (see dropUnheard) */
+  /** notifications dropped because no client would receive them (see dropUnheardLog) */
   droppedNotifications = 0
   /** whether a client listens to this backend's log messages, known for the current turn */
   private heard?: boolean
@@ -208,13 +209,9 @@ export class Backend extends EventEmitter<BackendEvents> {
     // a 2025 stdio backend gets the gateway's relayed requests directly; a 2026 backend's requests
     // need the SDK's era codec (`_meta`, input_required), and a remote backend's the SDK's HTTP session
     this.direct = transport instanceof StdioTransport && this.era === 'legacy' ? new DirectRequests(transport, () => this.droppedNotifications++) : undefined
-    // from the wire in: unheard notifications dropped, relayed answers and their progress taken at
-    // once, the rest through the bounded queue to the SDK client (innermost first)
     const pausable = transport instanceof StdioTransport ? { pause: () => transport.pause(), resume: () => transport.resume() } : {}
-    new InboundQueue({ maxQueued: this.config.maxQueuedMessages, ...pausable }).install(transport)
-    this.direct?.install()
-    this.dropUnheard(transport)
-    carryTaskResults(transport)
+    const queue = new InboundQueue({ maxQueued: this.config.maxQueuedMessages, ...pausable })
+    installInboundPipeline(transport, { dropLog: () => this.dropUnheardLog(), direct: this.direct, queue })
     this.client = client
     this.transport = transport
     client.onclose = () => this.onClosed(client)
@@ -222,20 +219,15 @@ export class Backend extends EventEmitter<BackendEvents> {
   }
 
   /**
-   * Drops the notifications no client would receive, before they cost more than their parsing: a
-   * log message when no session listens to this backend's logs and no call to it is in flight (the
-   * hook decides, once per turn of the event loop: a flood costs one look at the sessions per chunk).
+   * Whether a log message is dropped because no client would receive it, before it costs more than
+   * its parsing: no session listens to this backend's logs and no call to it is in flight (the hook
+   * decides, once per turn of the event loop: a flood costs one look at the sessions per chunk).
    * Counted in `droppedNotifications`.
    */
-  private dropUnheard (transport: Transport): void {
-    const next = transport.onmessage
-    transport.onmessage = (message, extra) => {
-      if ((message as { method?: unknown }).method === 'notifications/message' && !('id' in message) && !this.logsHeard()) {
-        this.droppedNotifications++
-        return
-      }
-      next?.(message, extra)
-    }
+  private dropUnheardLog (): boolean {
+    if (this.logsHeard()) return false
+    this.droppedNotifications++
+    return true
   }
 
   private logsHeard (): boolean {
@@ -447,7 +439,7 @@ export class Backend extends EventEmitter<BackendEvents> {
       throw new RpcError(RpcCode.BackendUnavailable, `backend '${this.name}' is unavailable: ${this.unavailableReason()}`, { backend: this.name, state: this.state })
     }
     const timeout = options.timeout ?? this.config.requestTimeout ?? DEFAULT_REQUEST_TIMEOUT_MS
-    if (this.direct) return uncarried(await this.direct.request(method, params, { timeout, cancellation: options.cancellation, onprogress: options.onprogress }))
+    if (this.direct) return await this.direct.request(method, params, { timeout, cancellation: options.cancellation, onprogress: options.onprogress })
     const requestOptions: RequestOptions = {
       signal: options.cancellation?.signal,
       timeout,

@@ -1,5 +1,3 @@
-import type { JSONRPCMessage, Transport } from '@modelcontextprotocol/client'
-
 /** messages handed on in a row before the queue lets the event loop serve other connections */
 const BATCH = 256
 /** messages a connection may hold before its source is paused */
@@ -45,18 +43,14 @@ export class InboundQueue {
   /** Messages waiting now. */
   get size (): number { return this.control.length + this.logs.length }
 
-  /** Puts the queue between the transport and whoever handles its messages (and its close, which comes last). */
-  install (transport: Transport): void {
-    const deliver = transport.onmessage
-    const closed = transport.onclose
-    if (deliver) transport.onmessage = (message, extra) => this.push(() => deliver(message, extra), !('id' in message), isLog(message))
-    if (closed) transport.onclose = () => this.push(closed, false, true)
-    this.onerror = (err) => transport.onerror?.(err)
-  }
+  /** where a handler that threw is reported (the transport's onerror) */
+  onerror: (err: Error) => void = () => {}
 
-  private onerror: (err: Error) => void = () => {}
-
-  private push (step: () => void, waits: boolean, bulk: boolean): void {
+  /**
+   * Hands `step` (a message's delivery, or the close) on in order. `waits`: a notification, whose
+   * handlers run before the next message; `bulk`: a log message, which waits while the source is paused.
+   */
+  push (step: () => void, waits: boolean, bulk: boolean): void {
     const item = { step, waits, seq: ++this.seq }
     // the common case, a response with nothing before it, costs no queue, promise or timer
     if (!this.scheduled && this.size === 0) {
@@ -116,8 +110,4 @@ export class InboundQueue {
     }
     return item
   }
-}
-
-function isLog (message: JSONRPCMessage): boolean {
-  return (message as { method?: unknown }).method === 'notifications/message' && !('id' in message)
 }
