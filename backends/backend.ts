@@ -2,34 +2,31 @@ import { EventEmitter } from 'node:events'
 import type { Logger } from 'pino'
 import {
   StreamableHTTPClientTransport,
-  type Client, type Implementation, type Notification, type Progress, type ProtocolEra, type Request, type RequestOptions, type Result,
+  type Client, type Implementation, type Notification, type ProtocolEra, type Request, type RequestOptions, type Result,
   type ServerCapabilities, type StandardSchemaV1, type Transport
 } from '@modelcontextprotocol/client'
 import type { ServerConfig } from '../schemas/config.js'
 import { StdioTransport } from './stdio-transport.js'
 import { restartDelay, restartPolicy } from './restart.js'
-import { backendError, isConnectionFailure, redactError, RpcCode, RpcError } from './errors.js'
-import { InFlightLimit } from './limit.js'
+import { redactError, RpcCode, RpcError } from './errors.js'
 import { uncarried } from './task-results.js'
-import { DirectRequests } from './direct-requests.js'
-import { InboundQueue } from './inbound-queue.js'
-import { installInboundPipeline } from './inbound-pipeline.js'
-import { Cancellation } from './cancellation.js'
+import type { DirectRequests } from './direct-requests.js'
+import { pipeInbound } from './inbound-pipeline.js'
+import { startPinging } from './heartbeat.js'
+import { Calls, type CallOptions } from './calls.js'
 import { createTransport, transportKind, type TransportKind } from './transports.js'
-import { Connector, type ServerRequestExtra } from './connector.js'
+import { Connector, DEFAULT_CONNECTION_TIMEOUT_MS, type ServerRequestExtra } from './connector.js'
 import { Subscriptions } from './subscriptions.js'
 import { StderrLog } from './stderr-log.js'
 
 export { connectionFingerprint, transportKind, type TransportKind } from './transports.js'
 export { GATEWAY_INFO, type ServerRequestExtra } from './connector.js'
 export { redactError } from './errors.js'
+export type { CallOptions } from './calls.js'
 
 export type BackendState = 'starting' | 'ready' | 'restarting' | 'stopped' | 'crash-loop'
 
-export const DEFAULT_CONNECTION_TIMEOUT_MS = 30_000
 export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000
-export const DEFAULT_PING_INTERVAL_MS = 30_000
-export const DEFAULT_MAX_IN_FLIGHT = 100
 /** Accepts any result: the gateway passes results through untouched instead of re-validating them. */
 const AnyResult: StandardSchemaV1<unknown, Result> = {
   '~standard': { version: 1, vendor: '1mcp', validate: (value: unknown) => ({ value: value as Result }) }
@@ -41,14 +38,6 @@ export interface BackendHooks {
   onNotification?: (backend: Backend, notification: Notification) => void
   /** whether any client would receive a log message (`notifications/message`) from the backend now */
   hearsLogs?: (backend: Backend) => boolean
-}
-
-export interface CallOptions {
-  cancellation?: Cancellation
-  onprogress?: (progress: Progress) => void
-  timeout?: number
-  /** safe to send again after a reconnect (lists, reads, read-only or idempotent tools) */
-  retryable?: boolean
 }
 
 interface BackendEvents {
@@ -74,26 +63,22 @@ export class Backend extends EventEmitter<BackendEvents> {
   private pingTimer?: NodeJS.Timeout
   private stopping = false
   private connecting: Promise<void> = Promise.resolve()
-  private readonly limit: InFlightLimit
+  private readonly calls: Calls
   private readonly connector: Connector
   /** the protocol generation of the current connection: `modern` is 2026-07-28 and later */
   era: ProtocolEra = 'legacy'
   private readonly subscriptions = new Subscriptions(this)
   /** the relayed requests of a 2025 stdio connection, sent beside the SDK client (see DirectRequests) */
   private direct?: DirectRequests
-  /** notifications dropped because no client would receive them (see dropUnheardLog) */
+  /** notifications dropped because no client would receive them (see pipeInbound) */
   droppedNotifications = 0
-  /** whether a client listens to this backend's log messages, known for the current turn */
-  private heard?: boolean
-  /** the cancellation of each call on the wire, so that a broken stream can fail them all at once */
-  private readonly calls = new Set<Cancellation>()
 
   constructor (readonly name: string, public config: ServerConfig, readonly log: Logger, baseDir: string, private readonly hooks: BackendHooks = {}) {
     super()
     this.kind = transportKind(config)
-    this.limit = new InFlightLimit(config.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT, name)
+    this.calls = new Calls(this, (method, params, options) => this.send(method, params, options))
     const stderr = new StderrLog(log)
-    const makeTransport = (kind: TransportKind) => createTransport(kind, () => this.config, baseDir, { onStderr: stderr.line, onOversized: (limit) => this.oversized(limit) })
+    const makeTransport = (kind: TransportKind) => createTransport(kind, () => this.config, baseDir, { onStderr: stderr.line, onOversized: (limit) => this.calls.oversized(limit) })
     this.connector = new Connector(this.kind, () => this.config, makeTransport, {
       onNotification: (notification) => this.hooks.onNotification?.(this, notification),
       onServerRequest: hooks.onServerRequest && ((request, extra) => hooks.onServerRequest!(this, request, extra))
@@ -101,7 +86,7 @@ export class Backend extends EventEmitter<BackendEvents> {
   }
 
   /** Calls in flight now. */
-  get active (): number { return this.limit.active }
+  get active (): number { return this.calls.active }
 
   get capabilities (): ServerCapabilities { return this.client?.getServerCapabilities() ?? {} }
   get instructions (): string | undefined { return this.client?.getInstructions() }
@@ -148,24 +133,7 @@ export class Backend extends EventEmitter<BackendEvents> {
     const policy = restartPolicy(this.config.restart)
     this.stableTimer = setTimeout(() => { this.failures = 0 }, policy.stableAfterMs)
     this.stableTimer.unref()
-    this.startPinging()
-  }
-
-  /** Pings the backend periodically; one that does not answer is recycled. */
-  private startPinging (): void {
-    const interval = this.config.pingInterval ?? DEFAULT_PING_INTERVAL_MS
-    if (interval === 0) return
-    const client = this.client
-    this.pingTimer = setInterval(() => {
-      if (this.client !== client || this.state !== 'ready') return
-      const timeout = Math.min(10_000, interval)
-      // 2026-07-28 has no ping: a 2026 backend is asked server/discover, which it must always answer
-      const check = this.era === 'modern' ? client?.discover({ timeout }) : client?.ping({ timeout })
-      check?.catch((err: Error) => {
-        if (this.client === client) this.recycle(`did not answer ${this.era === 'modern' ? 'server/discover' : 'ping'} within ${timeout} ms (${err.message})`)
-      })
-    }, interval)
-    this.pingTimer.unref()
+    this.pingTimer = startPinging(this)
   }
 
   /**
@@ -191,36 +159,15 @@ export class Backend extends EventEmitter<BackendEvents> {
     const timeout = this.config.connectionTimeout ?? DEFAULT_CONNECTION_TIMEOUT_MS
     const { client, transport } = await this.connector.open(timeout)
     this.era = client.getProtocolEra() ?? 'legacy'
-    // a 2025 stdio backend gets the gateway's relayed requests directly; a 2026 backend's requests
-    // need the SDK's era codec (`_meta`, input_required), and a remote backend's the SDK's HTTP session
-    this.direct = transport instanceof StdioTransport && this.era === 'legacy' ? new DirectRequests(transport, () => this.droppedNotifications++) : undefined
-    const pausable = transport instanceof StdioTransport ? { pause: () => transport.pause(), resume: () => transport.resume() } : {}
-    const queue = new InboundQueue({ maxQueued: this.config.maxQueuedMessages, ...pausable })
-    installInboundPipeline(transport, { dropLog: () => this.dropUnheardLog(), direct: this.direct, queue })
+    this.direct = pipeInbound(transport, this.era, {
+      maxQueued: this.config.maxQueuedMessages,
+      hearsLogs: () => this.hooks.hearsLogs?.(this) ?? true,
+      onDropped: () => this.droppedNotifications++
+    })
     this.client = client
     this.transport = transport
     client.onclose = () => this.onClosed(client)
     client.onerror = (err) => this.log.debug({ err }, 'backend transport error')
-  }
-
-  /**
-   * Whether a log message is dropped because no client would receive it, before it costs more than
-   * its parsing: no session listens to this backend's logs and no call to it is in flight (the hook
-   * decides, once per turn of the event loop: a flood costs one look at the sessions per chunk).
-   * Counted in `droppedNotifications`.
-   */
-  private dropUnheardLog (): boolean {
-    if (this.logsHeard()) return false
-    this.droppedNotifications++
-    return true
-  }
-
-  private logsHeard (): boolean {
-    if (this.heard === undefined) {
-      this.heard = this.hooks.hearsLogs?.(this) ?? true
-      setImmediate(() => { this.heard = undefined })
-    }
-    return this.heard
   }
 
   private onClosed (client: Client): void {
@@ -261,59 +208,6 @@ export class Backend extends EventEmitter<BackendEvents> {
     if (this.state === 'crash-loop') return `parked after repeated failures (last: ${this.lastError})`
     const exit = this.transport instanceof StdioTransport ? this.transport.exitReason : undefined
     return exit ?? this.lastError ?? this.state
-  }
-
-  /**
-   * Sends a request to the backend; rejects with an RpcError naming this backend. A remote
-   * backend whose connection broke is reconnected, and a retryable request is sent once more.
-   */
-  async request (method: string, params: Record<string, unknown> | undefined, options: CallOptions = {}): Promise<Result> {
-    if (!this.limit.tryAcquire()) await this.limit.acquire(options.cancellation?.signal)
-    if (!options.cancellation) options = { ...options, cancellation: new Cancellation() }
-    const cancellation = options.cancellation!
-    this.calls.add(cancellation)
-    try {
-      return await this.send(method, params, options)
-    } catch (err) {
-      // failed by the backend itself (failCallsInFlight): that reason, not the cancellation it caused
-      if (cancellation.reason instanceof RpcError) throw cancellation.reason
-      return await this.retry(err, method, params, options)
-    } finally {
-      this.calls.delete(cancellation)
-      this.limit.release()
-    }
-  }
-
-  /** Fails every call on the wire now with `err` (each backend request is cancelled); the connection stays. */
-  private failCallsInFlight (err: RpcError): number {
-    const calls = [...this.calls]
-    for (const call of calls) call.abort(err)
-    return calls.length
-  }
-
-  /**
-   * The backend wrote a line longer than maxMessageBytes: it is skipped up to its newline and the
-   * connection goes on. Which call it answered cannot be read from a message cut short (a response's
-   * id is often its last member), so every call in flight on this backend fails at once rather than
-   * waiting out its timeout; the process is not restarted (calls after it, and its state, are fine).
-   */
-  private oversized (limit: number): void {
-    const err = new RpcError(RpcCode.InternalError, `backend '${this.name}' sent a message larger than ${formatBytes(limit)} (maxMessageBytes); it was discarded and the calls in flight on this backend failed`, { backend: this.name, limit })
-    const failedCalls = this.failCallsInFlight(err)
-    this.log.warn({ limit, failedCalls }, 'backend sent a message over maxMessageBytes; skipped up to the next newline, calls in flight failed')
-  }
-
-  /** After a failed send: a remote connection that broke is reconnected and a retryable request sent once more; else the error. */
-  private async retry (err: unknown, method: string, params: Record<string, unknown> | undefined, options: CallOptions): Promise<Result> {
-    if (this.kind === 'stdio' || !isConnectionFailure(err)) throw backendError(this.name, err, this.unavailableReason())
-    this.recycle(`connection lost: ${(err as Error).message}`)
-    if (!options.retryable || options.cancellation?.aborted) throw backendError(this.name, err, this.unavailableReason())
-    await this.whenReady(this.config.connectionTimeout ?? DEFAULT_CONNECTION_TIMEOUT_MS, options.cancellation?.signal)
-    try {
-      return await this.send(method, params, options)
-    } catch (again) {
-      throw backendError(this.name, again, this.unavailableReason())
-    }
   }
 
   private async send (method: string, params: Record<string, unknown> | undefined, options: CallOptions): Promise<Result> {
@@ -359,10 +253,14 @@ export class Backend extends EventEmitter<BackendEvents> {
     })
   }
 
+  /** Sends a request to the backend; rejects with an RpcError naming this backend (see Calls). */
+  request (method: string, params: Record<string, unknown> | undefined, options: CallOptions = {}): Promise<Result> {
+    return this.calls.request(method, params, options)
+  }
+
   /** Waits until no call is in flight, or `timeoutMs` has passed. */
-  async drain (timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs
-    while (this.limit.active > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20).unref())
+  drain (timeoutMs: number): Promise<void> {
+    return this.calls.drain(timeoutMs)
   }
 
   async notify (method: string, params?: Record<string, unknown>): Promise<void> {
@@ -395,11 +293,4 @@ export class Backend extends EventEmitter<BackendEvents> {
   kill (signal: NodeJS.Signals = 'SIGKILL'): void {
     if (this.transport instanceof StdioTransport) this.transport.signal(signal)
   }
-}
-
-/** 10 MB, 512 KB, 1500 bytes: a size limit as an operator wrote it. */
-function formatBytes (bytes: number): string {
-  if (bytes % (1024 * 1024) === 0) return `${bytes / (1024 * 1024)} MB`
-  if (bytes % 1024 === 0) return `${bytes / 1024} KB`
-  return `${bytes} bytes`
 }

@@ -5,6 +5,8 @@ import { StdioTransport } from './stdio-transport.js'
 import { RpcCode, RpcError } from './errors.js'
 import type { TransportKind } from './transports.js'
 
+export const DEFAULT_CONNECTION_TIMEOUT_MS = 30_000
+
 export const GATEWAY_INFO: Implementation = { name: '1mcp-gateway', version: '0.1.0' }
 
 export interface ServerRequestExtra { signal: AbortSignal }
