@@ -46,7 +46,9 @@ interface BackendEvents {
 
 /**
  * One backend connection: a small state machine `starting → ready → (restarting → ready)* → stopped`,
- * parked as `crash-loop` after too many failures in a row.
+ * parked as `crash-loop` after too many failures in a row. Its parts: connector.ts opens the client
+ * over a transport from transports.ts, inbound-pipeline.ts carries the messages in, calls.ts bounds
+ * and retries the calls, subscriptions.ts keeps the resource subscriptions, heartbeat.ts pings.
  */
 export class Backend extends EventEmitter<BackendEvents> {
   readonly kind: TransportKind
