@@ -36,19 +36,6 @@ export class DirectRequests {
   /** @param onUnclaimed called for a progress notification of a request no longer waiting (it is dropped) */
   constructor (private readonly transport: Transport, private readonly onUnclaimed: () => void = () => {}) {}
 
-  /** Takes over the transport's messages: those for direct requests stop here, the rest go on to `next`. */
-  install (): void {
-    const next = this.transport.onmessage
-    const closed = this.transport.onclose
-    this.transport.onmessage = (message, extra) => {
-      if (!this.take(message)) next?.(message, extra)
-    }
-    this.transport.onclose = () => {
-      this.closeAll()
-      closed?.()
-    }
-  }
-
   /** Requests waiting for their answer. */
   get size (): number { return this.pending.size }
 
@@ -72,7 +59,7 @@ export class DirectRequests {
   }
 
   /** A response or progress notification for a direct request: handled here (true), or not ours (false). */
-  private take (message: JSONRPCMessage): boolean {
+  take (message: JSONRPCMessage): boolean {
     const { id, method } = message as { id?: unknown, method?: string }
     if (method === undefined) return isOurs(id) && this.answer(id, message as Answer)
     return method === 'notifications/progress' && this.progress((message as { params?: Record<string, unknown> }).params ?? {})
@@ -116,7 +103,7 @@ export class DirectRequests {
   }
 
   /** The connection closed: every request still waiting fails now. */
-  private closeAll (): void {
+  closeAll (): void {
     for (const id of [...this.pending.keys()]) this.settle(id)?.reject(new SdkError(SdkErrorCode.ConnectionClosed, 'Connection closed'))
   }
 }

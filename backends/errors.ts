@@ -1,4 +1,4 @@
-import { ProtocolError, SdkError, SdkErrorCode } from '@modelcontextprotocol/client'
+import { ProtocolError, SdkError, SdkErrorCode, SdkHttpError } from '@modelcontextprotocol/client'
 
 /** JSON-RPC error codes the gateway answers with. */
 export const RpcCode = {
@@ -61,4 +61,24 @@ function withBackend (backend: string, data: unknown): unknown {
   if (data === undefined) return { backend }
   if (data !== null && typeof data === 'object' && !Array.isArray(data)) return { ...data, backend }
   return { backend, backendData: data }
+}
+
+/** A failure of the connection itself (as opposed to an answer from the backend). */
+export function isConnectionFailure (err: unknown): boolean {
+  if (err instanceof RpcError) return false
+  if (err instanceof SdkHttpError) return err.status === 404 || err.status >= 500
+  if (err instanceof SdkError) return err.code === SdkErrorCode.ConnectionClosed || err.code === SdkErrorCode.SendFailed
+  return isNetworkError(err)
+}
+
+/** fetch and socket failures: the remote end could not be reached at all. */
+function isNetworkError (err: unknown): boolean {
+  return err instanceof TypeError || (err as NodeJS.ErrnoException)?.code === 'ECONNREFUSED' || /fetch failed|ECONNREFUSED|socket|network/i.test(String((err as Error)?.message))
+}
+
+/** Error text for /health and logs: no absolute paths, no credentials in URLs. */
+export function redactError (message: string): string {
+  return message
+    .replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^/\s:@]+(:[^@\s/]*)?@/gi, '$1***@')
+    .replace(/(^|[\s'"(=])\/(?:[^\s'"():]+\/)+([^\s'"():/]+)/g, '$1…/$2')
 }

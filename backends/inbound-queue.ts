@@ -1,9 +1,6 @@
-import type { JSONRPCMessage, Transport } from '@modelcontextprotocol/client'
-
+import { DEFAULTS } from '../schemas/config.js'
 /** messages handed on in a row before the queue lets the event loop serve other connections */
 const BATCH = 256
-/** messages a connection may hold before its source is paused */
-export const DEFAULT_MAX_QUEUED = 4096
 
 export interface InboundQueueOptions {
   /** messages held before the source is paused; it is resumed once they are down to a quarter */
@@ -39,24 +36,20 @@ export class InboundQueue {
   private readonly maxQueued: number
 
   constructor (private readonly options: InboundQueueOptions = {}) {
-    this.maxQueued = options.maxQueued ?? DEFAULT_MAX_QUEUED
+    this.maxQueued = options.maxQueued ?? DEFAULTS.server.maxQueuedMessages
   }
 
   /** Messages waiting now. */
   get size (): number { return this.control.length + this.logs.length }
 
-  /** Puts the queue between the transport and whoever handles its messages (and its close, which comes last). */
-  install (transport: Transport): void {
-    const deliver = transport.onmessage
-    const closed = transport.onclose
-    if (deliver) transport.onmessage = (message, extra) => this.push(() => deliver(message, extra), !('id' in message), isLog(message))
-    if (closed) transport.onclose = () => this.push(closed, false, true)
-    this.onerror = (err) => transport.onerror?.(err)
-  }
+  /** where a handler that threw is reported (the transport's onerror) */
+  onerror: (err: Error) => void = () => {}
 
-  private onerror: (err: Error) => void = () => {}
-
-  private push (step: () => void, waits: boolean, bulk: boolean): void {
+  /**
+   * Hands `step` (a message's delivery, or the close) on in order. `waits`: a notification, whose
+   * handlers run before the next message; `bulk`: a log message, which waits while the source is paused.
+   */
+  push (step: () => void, waits: boolean, bulk: boolean): void {
     const item = { step, waits, seq: ++this.seq }
     // the common case, a response with nothing before it, costs no queue, promise or timer
     if (!this.scheduled && this.size === 0) {
@@ -116,8 +109,4 @@ export class InboundQueue {
     }
     return item
   }
-}
-
-function isLog (message: JSONRPCMessage): boolean {
-  return (message as { method?: unknown }).method === 'notifications/message' && !('id' in message)
 }

@@ -1,14 +1,7 @@
-import type { RestartPolicy } from '../schemas/config.js'
-
-export const DEFAULT_RESTART: Required<RestartPolicy> = {
-  maxRetries: 10,
-  initialDelayMs: 100,
-  maxDelayMs: 30_000,
-  stableAfterMs: 60_000
-}
+import { DEFAULTS, type RestartPolicy } from '../schemas/config.js'
 
 export function restartPolicy (policy: RestartPolicy | undefined): Required<RestartPolicy> {
-  return { ...DEFAULT_RESTART, ...policy }
+  return { ...DEFAULTS.restart, ...policy }
 }
 
 /**

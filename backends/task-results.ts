@@ -1,4 +1,4 @@
-import type { JSONRPCMessage, Result, Transport } from '@modelcontextprotocol/client'
+import type { JSONRPCMessage, Result } from '@modelcontextprotocol/client'
 
 /** Where a backend's task result rides inside a result the SDK accepts. */
 const CARRIER = 'io.1mcp/taskResult'
@@ -12,14 +12,9 @@ function isTaskResult (value: unknown): value is Result {
  * extension (SEP-2663) answers a task-creating `tools/call` with `resultType: "task"`: such a result
  * is carried inside a complete one on its way through the SDK, and taken out again by `uncarried`.
  */
-export function carryTaskResults (transport: Transport): void {
-  const deliver = transport.onmessage
-  if (!deliver) return
-  transport.onmessage = (message, extra) => {
-    const result = (message as { result?: unknown }).result
-    const carried: JSONRPCMessage = isTaskResult(result) ? { ...message, result: { resultType: 'complete', content: [], [CARRIER]: result } } as JSONRPCMessage : message
-    deliver(carried, extra)
-  }
+export function carryTaskResult (message: JSONRPCMessage): JSONRPCMessage {
+  const result = (message as { result?: unknown }).result
+  return isTaskResult(result) ? { ...message, result: { resultType: 'complete', content: [], [CARRIER]: result } } as JSONRPCMessage : message
 }
 
 /** The task result a response carried, or the response itself. */

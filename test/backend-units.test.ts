@@ -3,7 +3,7 @@ import { ProtocolError, SdkError, SdkErrorCode } from '@modelcontextprotocol/cli
 import { backendError, RpcCode, RpcError } from '../backends/errors.js'
 import { InFlightLimit } from '../backends/limit.js'
 import { connectionFingerprint, redactError, transportKind } from '../backends/backend.js'
-import { LineReader } from '../backends/stdio-transport.js'
+import { LineReader } from '../backends/stdio-line-reader.js'
 import { restartDelay, restartPolicy } from '../backends/restart.js'
 
 t.test('a backend failure keeps its code, message and data, tagged with the backend', async (t) => {

@@ -8,6 +8,7 @@ import { Cancellation } from '../backends/cancellation.js'
 import { backendError } from '../backends/errors.js'
 import { StdioTransport } from '../backends/stdio-transport.js'
 import { InboundQueue } from '../backends/inbound-queue.js'
+import { installInboundPipeline } from '../backends/inbound-pipeline.js'
 import { connect, echoFixture, startGateway, waitFor } from './helpers.js'
 
 /** An in-memory transport: what is sent is recorded, the test plays the backend with `receive`. */
@@ -36,7 +37,7 @@ class FakeTransport implements Transport {
   }
 }
 
-/** DirectRequests installed over a transport that already had its own handlers, which record what reaches them. */
+/** DirectRequests, the only stage of the inbound pipeline, installed over a transport that already had its own handlers, which record what reaches them. */
 function installed () {
   const transport = new FakeTransport()
   const passedOn: JSONRPCMessage[] = []
@@ -44,7 +45,7 @@ function installed () {
   transport.onmessage = (message) => { passedOn.push(message) }
   transport.onclose = () => { closes.push('closed') }
   const direct = new DirectRequests(transport)
-  direct.install()
+  installInboundPipeline(transport, { direct })
   return { transport, direct, passedOn, closes }
 }
 
@@ -91,6 +92,16 @@ t.test('a result resolves its request; what is not a direct request goes on to t
   t.strictSame(await call, { content: [{ type: 'text', text: 'hi' }] })
   t.equal(passedOn.length, foreign.length, 'the answer stopped at the direct requests')
   t.equal(direct.size, 0)
+})
+
+t.test('the pipeline: a direct task result arrives as it came; one for the SDK client is carried in a complete result', async (t) => {
+  const { transport, direct, passedOn } = installed()
+  const call = bounded(direct.request('tools/call', { name: 'slow' }, { timeout: 1000 }))
+  const task = { resultType: 'task', task: { taskId: 't1', status: 'working' } }
+  transport.receive({ jsonrpc: '2.0', id: transport.at(0).id, result: task })
+  t.equal(await call, task, 'the direct answer is the very result the backend sent: never wrapped, never unwrapped')
+  transport.receive({ jsonrpc: '2.0', id: 1, result: task })
+  t.strictSame(passedOn, [{ jsonrpc: '2.0', id: 1, result: { resultType: 'complete', content: [], 'io.1mcp/taskResult': task } }], 'the SDK client gets a result it accepts, the task inside')
 })
 
 t.test('an error response rejects with the SDK ProtocolError, keeping code, message and data', async (t) => {
@@ -349,7 +360,7 @@ function ordered () {
   }
   transport.onclose = () => { log.push('closed') }
   transport.onerror = (err) => { errors.push(err.message) }
-  new InboundQueue().install(transport)
+  installInboundPipeline(transport, { queue: new InboundQueue() })
   return { transport, log, errors }
 }
 
@@ -418,7 +429,7 @@ t.test('bounded: a flood pauses the source at maxQueued and resumes it at a quar
     if (!('id' in message)) void Promise.resolve().then(() => {})
   }
   const events: string[] = []
-  new InboundQueue({ maxQueued: 16, pause: () => events.push(`pause at ${log.length}`), resume: () => events.push(`resume at ${log.length}`) }).install(transport)
+  installInboundPipeline(transport, { queue: new InboundQueue({ maxQueued: 16, pause: () => events.push(`pause at ${log.length}`), resume: () => events.push(`resume at ${log.length}`) }) })
   for (let i = 0; i < 40; i++) transport.receive(note('notifications/message'))
   transport.receive(response(1))
   t.strictSame(events, ['pause at 1'], 'paused once 16 messages wait (the first went on at once)')
