@@ -1,0 +1,16 @@
+import type { BackendPool } from '../../backends/pool.js'
+import type { CapabilityIndex } from '../../plugins/capabilities.js'
+import type { SessionRegistry } from '../../plugins/sessions.js'
+import type { GatewayConfig } from '../../schemas/config.js'
+
+/** What the dispatcher works with, named: no Fastify instance as a service locator. */
+export interface DispatchDeps {
+  backends: BackendPool
+  capabilities: CapabilityIndex
+  sessions: SessionRegistry
+  /** the config as it is now (it is hot-reloaded) */
+  config: () => GatewayConfig
+  log: { debug: (details: object, message: string) => void }
+}
+
+export type Params = Record<string, unknown>

@@ -1,0 +1,138 @@
+import type { Progress, Request, RequestId, Result } from '@modelcontextprotocol/client'
+import type { Backend, CallOptions, ServerRequestExtra } from '../../backends/backend.js'
+import { Cancellation } from '../../backends/cancellation.js'
+import { RpcCode, RpcError } from '../../backends/errors.js'
+import type { Channel, Session } from '../../plugins/sessions.js'
+import type { DispatchDeps, Params } from './deps.js'
+
+/** How the caller of a request wants it answered. */
+export interface RequestOptions {
+  /** the caller hands a 2026 backend's `input_required` answer to its client itself (a 2026-07-28 client) */
+  allowInputRequired?: boolean
+  /** how long the backend may take, when not the server's requestTimeout */
+  timeoutMs?: number
+}
+
+/** rounds of `input_required` the gateway fulfils for a 2025 client before it gives up */
+export const MAX_INPUT_ROUNDS = 8
+
+/** An `input_required` answer (protocol 2026-07-28): the backend needs the client's input before it can finish. */
+export function isInputRequired (result: Result): result is Result & { resultType: 'input_required', inputRequests?: Record<string, { method: string, params?: Params }>, requestState?: string } {
+  return (result as { resultType?: unknown }).resultType === 'input_required'
+}
+
+const CLIENT_CAPABILITY: Record<string, 'sampling' | 'elicitation' | 'roots'> = {
+  'sampling/createMessage': 'sampling',
+  'elicitation/create': 'elicitation',
+  'roots/list': 'roots'
+}
+
+/**
+ * A request for a 2026 backend carries the capabilities of the client behind the gateway, so the
+ * backend asks only for the input that client can give (the gateway relays each kind it declares),
+ * and the log level the client set, as 2026 has no logging/setLevel.
+ */
+function withClientCapabilities (params: Params, session: Session): Params {
+  const meta: Params = { ...(params._meta as Params | undefined), 'io.modelcontextprotocol/clientCapabilities': session.clientCapabilities }
+  if (session.logLevel) meta['io.modelcontextprotocol/logLevel'] = session.logLevel
+  return { ...params, _meta: meta }
+}
+
+/**
+ * Both directions of a call: a client's request to its backend (progress and cancellation relayed,
+ * a 2026 backend's `input_required` fulfilled for a 2025 client), and a backend's request to the one
+ * client whose call can have caused it.
+ */
+export class Relay {
+  constructor (private readonly deps: DispatchDeps) {}
+
+  /** Sends a request to a backend on behalf of a session; the call is in `session.inflight` meanwhile. */
+  async forward (session: Session, id: RequestId, backendName: string, method: string, params: Params, channel: Channel, retryable = false, options: RequestOptions = {}): Promise<Result> {
+    const backend = await this.deps.backends.forSession(backendName, session.id)
+    if (!backend) throw new RpcError(RpcCode.BackendUnavailable, `backend '${backendName}' is not configured`, { backend: backendName })
+    const meta = params._meta as Params | undefined
+    const progressToken = meta?.progressToken as string | number | undefined
+    const cancellation = new Cancellation()
+    channel.backend = backendName
+    session.inflight.set(id, { backend: backendName, cancellation, channel })
+    session.backendsTouched.add(backendName)
+    const callOptions = {
+      cancellation,
+      retryable,
+      timeout: options.timeoutMs,
+      onprogress: progressToken === undefined
+        ? undefined
+        : (progress: Progress) => channel.send({ jsonrpc: '2.0', method: 'notifications/progress', params: { ...progress, progressToken } })
+    }
+    try {
+      const result = await backend.request(method, backend.era === 'modern' ? withClientCapabilities(params, session) : params, callOptions)
+      return options.allowInputRequired ? result : await this.untilComplete(session, backend, channel, method, params, result, callOptions)
+    } finally {
+      session.inflight.delete(id)
+    }
+  }
+
+  /** Fulfils a 2026 backend's `input_required` answers for a 2025 client until the backend answers for good. */
+  private async untilComplete (session: Session, backend: Backend, channel: Channel, method: string, params: Params, first: Result, callOptions: CallOptions & { cancellation: Cancellation }): Promise<Result> {
+    let result = first
+    for (let round = 1; isInputRequired(result); round++) {
+      if (round > MAX_INPUT_ROUNDS) throw new RpcError(RpcCode.InternalError, `backend '${backend.name}' asked for client input more than ${MAX_INPUT_ROUNDS} times`, { backend: backend.name })
+      const inputResponses = await this.fulfil(session, channel, result.inputRequests ?? {}, callOptions.cancellation.signal)
+      const retry = { ...withClientCapabilities(params, session), inputResponses, ...(result.requestState === undefined ? {} : { requestState: result.requestState }) }
+      result = await backend.request(method, retry, callOptions)
+    }
+    return result
+  }
+
+  /** Asks a 2025 client for what a 2026 backend's `input_required` answer needs, all at once. */
+  private async fulfil (session: Session, channel: Channel, requests: Record<string, { method: string, params?: Params }>, signal: AbortSignal): Promise<Record<string, Result>> {
+    const answers = await Promise.all(Object.entries(requests).map(async ([key, request]) => {
+      this.checkClientCapability(session, request.method, channel)
+      return [key, await session.requestClient(channel, request.method, request.params, signal)] as const
+    }))
+    return Object.fromEntries(answers)
+  }
+
+  /** Refuses a server→client request the client did not declare it can answer (the call's channel learns why too). */
+  private checkClientCapability (session: Session, method: string, channel?: Channel): void {
+    const needed = Object.hasOwn(CLIENT_CAPABILITY, method) ? CLIENT_CAPABILITY[method] : undefined
+    if (!needed || session.clientCapabilities[needed]) return
+    const err = new RpcError(RpcCode.MethodNotFound, `the client did not declare the ${needed} capability needed for ${method}`)
+    channel?.refuse?.(new RpcError(RpcCode.MissingClientCapability, err.message, { requiredCapabilities: { [needed]: {} } }))
+    throw err
+  }
+
+  /** A server→client request raised by a backend: to the one session whose call can have caused it. */
+  async serverRequest (backend: Backend, request: Request, extra: ServerRequestExtra): Promise<Result> {
+    const owner = this.deps.backends.ownerOf(backend)
+    const callers = owner === undefined
+      ? this.sessionsCalling(backend.name)
+      : this.sessionsCalling(backend.name).filter(([s]) => s.id === owner)
+    if (callers.length === 0) {
+      // a backend asking for roots on its own (at start, most do) is told there are none, rather
+      // than failed: no client is there to ask, and roots are the client's to give
+      if (request.method === 'roots/list') {
+        this.deps.log.debug({ backend: backend.name }, 'roots/list with no client call in flight: answered with no roots')
+        return { roots: [] }
+      }
+      throw new RpcError(RpcCode.InvalidRequest, `${request.method} from backend '${backend.name}' cannot be routed: no client call is in flight to it`)
+    }
+    if (callers.length > 1) {
+      throw new RpcError(RpcCode.InvalidRequest, `${request.method} from backend '${backend.name}' cannot be routed: several client sessions have calls in flight to it (set "sessionMode": "per-client" for this server)`)
+    }
+    const [session, call] = callers[0]
+    this.checkClientCapability(session, request.method, call.channel)
+    return session.requestClient(call.channel, request.method, request.params, extra.signal)
+  }
+
+  /** Sessions with a call in flight to `backend`, each with its latest such call. */
+  sessionsCalling (backend: string): Array<[Session, { channel: Channel }]> {
+    const found: Array<[Session, { channel: Channel }]> = []
+    for (const session of this.deps.sessions.all()) {
+      let latest: { channel: Channel } | undefined
+      for (const call of session.inflight.values()) if (call.backend === backend && !call.channel.closed) latest = call
+      if (latest) found.push([session, latest])
+    }
+    return found
+  }
+}
