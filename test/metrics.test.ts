@@ -1,7 +1,7 @@
 import t from 'tap'
 import { Writable } from 'node:stream'
-import { connect, echoFixture, settle, startGateway, waitFor } from './helpers.js'
-import { forgeToken, startAuthGateway } from './auth-helpers.js'
+import { connect, echoFixture, postMcp, settle, startGateway, waitFor } from './helpers.js'
+import { forgeToken } from './auth-helpers.js'
 
 /** The value of one sample line (`name{labels} value`), or undefined when absent. */
 function sample (text: string, series: string): number | undefined {
@@ -57,11 +57,7 @@ t.test('/metrics: restarts, closed sessions, removed backends, auth failures', a
   t.notOk(text.includes('backend="gone"'), 'a removed backend leaves no series behind')
 
   const before = sample(text, 'onemcp_sessions_closed_total')
-  const session = await fetch(gw.url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } })
-  })
+  const session = await postMcp(gw.url)
   const id = session.headers.get('mcp-session-id')!
   await session.text()
   t.equal(sample((await scrape(gw.base)).text, 'onemcp_sessions'), 2)
@@ -100,12 +96,8 @@ t.test('logs: one debug line per call with request id, session, backend, method 
 })
 
 t.test('/metrics: the auth plugin counts each refusal by the OAuth error the client got', async (t) => {
-  const gw = await startAuthGateway(t)
-  const post = (headers: Record<string, string>) => fetch(gw.url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' })
-  }).then(async (res) => { await res.text(); return res.status })
+  const gw = await startGateway(t, { auth: true })
+  const post = (headers: Record<string, string>) => postMcp(gw.url, { headers, body: { jsonrpc: '2.0', id: 1, method: 'ping' } }).then(async (res) => { await res.text(); return res.status })
   t.equal(await post({}), 401)
   t.equal(await post({}), 401)
   t.equal(await post({ authorization: 'Basic Zm9vOmJhcg==' }), 401)

@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import { CreateMessageRequestSchema, ElicitRequestSchema, ListRootsRequestSchema } from '@modelcontextprotocol/sdk/types.js'
 import { Client as ModernClient, StreamableHTTPClientTransport as ModernTransport } from '@modelcontextprotocol/client'
-import { alive, connect, echoFixture, MODERN_VERSION as VERSION, modernHeaders, postModern, settle, startGateway, waitFor, type Gateway } from './helpers.js'
+import { alive, connect, echoFixture, type Gateway, MODERN_VERSION as VERSION, modernHeaders, postMcp, postModern, settle, startGateway, waitFor } from './helpers.js'
 
 /** A 2026-07-28 client (SDK v2, pinned to the stateless generation) answering input requests with `answers`. */
 async function modernClient (t: Test, url: URL, name: string, answers: { elicit?: string, sample?: string, roots?: string[] } = {}): Promise<ModernClient> {
@@ -267,11 +267,10 @@ t.test('subscriptions/listen on /mcp: list changes and updates of a 2025 backend
 
   const backend = gw.app.backends.get('a')!
   const aborter = new AbortController()
-  const call = fetch(gw.url, {
-    method: 'POST',
+  const call = postMcp(gw.url, {
     signal: aborter.signal,
     headers: modernHeaders('tools/call', 'a_1mcp_hang'),
-    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'a_1mcp_hang', arguments: {}, _meta: meta() } })
+    body: { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'a_1mcp_hang', arguments: {}, _meta: meta() } }
   }).catch((err: Error) => err)
   await waitFor(() => backend.active === 1, 'the call to reach the backend')
   aborter.abort()

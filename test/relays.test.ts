@@ -5,7 +5,6 @@ import {
   CreateMessageRequestSchema, ElicitRequestSchema, LoggingMessageNotificationSchema, ResourceUpdatedNotificationSchema, type Notification
 } from '@modelcontextprotocol/sdk/types.js'
 import { connect, echoFixture, startGateway, waitFor } from './helpers.js'
-import { startAuthGateway } from './auth-helpers.js'
 
 function sampler (client: Client, answer: string, asked: string[]): void {
   client.setRequestHandler(CreateMessageRequestSchema, async (request) => {
@@ -185,7 +184,7 @@ t.test('sessionMode per-client: each session gets its own connection, so relays 
 })
 
 t.test('with auth on, the legacy transport needs a token too', async (t) => {
-  const gw = await startAuthGateway(t, { config: { mcpServers: {} } })
+  const gw = await startGateway(t, { auth: true, config: { mcpServers: {} } })
   const sse = await fetch(`${gw.base}/sse`, { headers: { accept: 'text/event-stream' } })
   t.equal(sse.status, 401)
   t.match(sse.headers.get('www-authenticate') ?? '', /^Bearer resource_metadata=/)

@@ -5,7 +5,7 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { CallToolResultSchema, TaskStatusNotificationSchema, type Task } from '@modelcontextprotocol/sdk/types.js'
 import { MAX_TRACKED_TASKS, TaskRegistry, TASKS_EXTENSION } from '../routes/tasks.js'
 import type { Session } from '../plugins/sessions.js'
-import { forgeToken, startAuthGateway } from './auth-helpers.js'
+import { forgeToken } from './auth-helpers.js'
 import { connect, echoFixture, MODERN_VERSION as VERSION, postModern, startGateway, waitFor } from './helpers.js'
 
 const taskBackend = (name: string) => echoFixture(name, { TASKS: '1' })
@@ -262,7 +262,7 @@ t.test('2026-07-28: the tasks extension is advertised where a backend offers it,
 })
 
 t.test('2026-07-28: one principal cannot reach another\'s tasks', async (t) => {
-  const gw = await startAuthGateway(t, { config: { mcpServers: { c26: tasks2026 } } })
+  const gw = await startGateway(t, { auth: true, config: { mcpServers: { c26: tasks2026 } } })
   const url = new URL(`${gw.base}/mcp/c26`)
   const claims = { iss: gw.base, aud: `${gw.base}/mcp`, client_id: 'c1', scope: 'mcp' }
   const alice = await forgeToken(gw.dataDir, { ...claims, sub: 'alice' })
