@@ -97,6 +97,7 @@ t.test('Streamable HTTP: edges of one gateway', async (t) => {
     controller.abort()
     await t.rejects(call, 'the client gave up')
     await waitFor(() => live.inflight.size === 0, 'the gateway to drop the call')
+    t.equal(live.inflight.size, 0, 'the gateway dropped the call')
     const ping = await postMcp(gw.url, { body: { jsonrpc: '2.0', id: 'p', method: 'ping' }, session: id })
     t.same(await ping.json(), { jsonrpc: '2.0', id: 'p', result: {} }, 'the session still works')
     t.equal(gw.app.backends.get('echo')!.active, 0, 'no call is left in flight at the backend')

@@ -153,6 +153,7 @@ t.test('the legacy HTTP+SSE transport (2024-11-05) with the same filters', async
   t.equal(gw.app.sessions.size, 1)
   await client.close()
   await waitFor(() => gw.app.sessions.size === 0, 'the session to end with the stream')
+  t.equal(gw.app.sessions.size, 0, 'the session ended with the stream')
   const unknown = await fetch(`${gw.base}/messages?sessionId=nope`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })
   t.equal(unknown.status, 404)
 })

@@ -32,6 +32,7 @@ t.test('a remote backend that goes away and comes back', async (t) => {
   const down = await client.callTool({ name: 'remote_1mcp_echo', arguments: { text: 'two' } }).catch((e) => e)
   t.match(String(down?.message ?? JSON.stringify(down)), /backend 'remote'/, 'a call while it is down fails naming the backend')
   await waitFor(() => backend.state !== 'ready', 'the gateway to notice')
+  t.not(backend.state, 'ready', 'the gateway noticed the remote went away')
 
   await startRemote(t, first.port)
   await waitFor(() => backend.state === 'ready', 'the reconnect', 15_000)

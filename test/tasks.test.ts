@@ -140,10 +140,11 @@ t.test('a task is forgotten after its ttl; a closed session\'s running tasks are
   const client = await connect(t, gw.url)
   const short = await startTask(client, 'a_1mcp_slow_task', { ms: 10, text: 'brief' }, 300)
   t.equal(short.ttl, 300, 'the requested ttl reached the backend')
-  await waitFor(async () => {
+  const expired = await waitFor(async () => {
     const err = await client.experimental.tasks.getTask(short.taskId).then(() => undefined, (e: Error) => e)
-    return err && /unknown task/.test(err.message)
+    return err && /unknown task/.test(err.message) ? err : undefined
   }, 'the task to expire')
+  t.match(expired, { message: /unknown task/ }, 'the task is forgotten after its ttl')
 
   const other = await connect(t, gw.url, {}, 'leaver')
   const running = await startTask(other, 'a_1mcp_slow_task', { ms: 60_000, text: 'abandoned' })
