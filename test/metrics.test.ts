@@ -1,7 +1,6 @@
 import t from 'tap'
-import { Writable } from 'node:stream'
 import { connect, echoFixture, postMcp, settle, startGateway, waitFor } from './helpers.js'
-import { forgeToken } from './auth-helpers.js'
+import { forgeToken, LogCapture } from './auth-helpers.js'
 
 /** The value of one sample line (`name{labels} value`), or undefined when absent. */
 function sample (text: string, series: string): number | undefined {
@@ -68,30 +67,24 @@ t.test('/metrics: restarts, closed sessions, removed backends, auth failures', a
 })
 
 t.test('logs: one debug line per call with request id, session, backend, method and duration; failures at warn', async (t) => {
-  const lines: Array<Record<string, unknown>> = []
-  const stream = new Writable({
-    write (chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) lines.push(JSON.parse(line))
-      done()
-    }
-  })
-  const gw = await startGateway(t, { config: { mcpServers: { a: echoFixture('a') } }, logger: { level: 'debug', stream } })
+  const logs = new LogCapture()
+  const gw = await startGateway(t, { config: { mcpServers: { a: echoFixture('a') } }, logger: { level: 'debug', stream: logs.stream } })
   const client = await connect(t, gw.url)
   await client.callTool({ name: 'a_1mcp_echo', arguments: { text: 'logged' } })
   await t.rejects(client.callTool({ name: 'a_1mcp_fail', arguments: {} }))
 
-  const call = lines.find((l) => l.msg === 'call' && l.method === 'tools/call')
+  const call = logs.entries.find((l) => l.msg === 'call' && l.method === 'tools/call')
   t.ok(call, 'the call is logged')
   t.equal(call?.level, 20, 'at debug')
   t.equal(call?.backend, 'a')
   t.match(call?.reqId, /\S/)
   t.match(call?.session, /^[A-Za-z0-9_-]{8}$/)
   t.type(call?.durationMs, 'number')
-  const failed = lines.find((l) => l.msg === 'call failed')
+  const failed = logs.entries.find((l) => l.msg === 'call failed')
   t.equal(failed?.level, 40, 'a failed call is logged at warn')
   t.equal(failed?.backend, 'a')
   t.equal(failed?.code, -32042)
-  const perRequest = lines.filter((l) => l.msg === 'incoming request' || l.msg === 'request completed')
+  const perRequest = logs.entries.filter((l) => l.msg === 'incoming request' || l.msg === 'request completed')
   t.ok(perRequest.length > 0 && perRequest.every((l) => l.level === 20), 'the per-request lines are at debug, not info')
 })
 
