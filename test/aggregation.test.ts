@@ -1,6 +1,6 @@
 import t from 'tap'
 import { ListToolsResultSchema } from '@modelcontextprotocol/sdk/types.js'
-import { connect, echoFixture, startGateway } from './helpers.js'
+import { connect, echoFixture, initializeRequest, postMcp, startGateway } from './helpers.js'
 
 t.test('two backends behind one endpoint', async (t) => {
   const gw = await startGateway(t, {
@@ -114,10 +114,6 @@ t.test('/mcp/<server> serves one backend under its original names', async (t) =>
   t.same(result.content, [{ type: 'text', text: 'alpha: x' }])
   const read = await client.readResource({ uri: 'fixture://hello' })
   t.equal((read.contents[0] as { text: string }).text, 'hello from alpha')
-  const res = await fetch(`${gw.base}/mcp/nosuch`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'x', version: '1' } } })
-  })
+  const res = await postMcp(`${gw.base}/mcp/nosuch`, { body: initializeRequest('2025-11-25', 'x') })
   t.equal(res.status, 404)
 })

@@ -3,7 +3,8 @@ import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
 import { FETCH_FAILED, fetchClientMetadata, isNonPublicAddress } from '../auth/client-metadata.js'
 import { s256 } from '../auth/pkce.js'
-import { approve, postForm, startAuthGateway, mcpPost } from './auth-helpers.js'
+import { approve, postForm } from './auth-helpers.js'
+import { postMcp, startGateway } from './helpers.js'
 
 /** Serves client metadata documents on loopback: path → body (a function gets the server's base). */
 async function serveDocs (t: Test, docs: Record<string, (base: string) => unknown>): Promise<string> {
@@ -61,7 +62,7 @@ t.test('a client identified by its metadata document URL gets tokens (gateway on
     '/client.json': (b) => ({ client_id: `${b}/client.json`, client_name: 'Document Client', redirect_uris: [redirect] })
   })
   const clientId = `${docBase}/client.json`
-  const gw = await startAuthGateway(t, { config: { mcpServers: {} } })
+  const gw = await startGateway(t, { auth: true, config: { mcpServers: {} } })
   const verifier = 'v'.repeat(50)
   const url = new URL(`${gw.base}/authorize`)
   for (const [k, v] of Object.entries({ response_type: 'code', client_id: clientId, redirect_uri: redirect, code_challenge: s256(verifier), code_challenge_method: 'S256', state: 's1', scope: 'mcp', resource: `${gw.base}/mcp` })) url.searchParams.set(k, v)
@@ -72,7 +73,7 @@ t.test('a client identified by its metadata document URL gets tokens (gateway on
   const res = await postForm(`${gw.base}/token`, { grant_type: 'authorization_code', code: back.searchParams.get('code')!, code_verifier: verifier, redirect_uri: redirect, client_id: clientId })
   t.equal(res.status, 200)
   const tokens = await res.json()
-  t.equal((await mcpPost(gw.url, tokens.access_token)).status, 200)
+  t.equal((await postMcp(gw.url, { token: tokens.access_token })).status, 200)
 
   const wrongRedirect = new URL(url)
   wrongRedirect.searchParams.set('redirect_uri', 'http://127.0.0.1:9/other')

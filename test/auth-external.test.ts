@@ -4,8 +4,7 @@ import t, { type Test } from 'tap'
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
-import { echoFixture } from './helpers.js'
-import { mcpPost, startAuthGateway } from './auth-helpers.js'
+import { echoFixture, postMcp, startGateway } from './helpers.js'
 
 /** An external authorization server: only its discovery document and JWKS, on loopback. */
 async function startIssuer (t: Test): Promise<{ issuer: string, sign: (claims: Record<string, unknown>, key?: CryptoKey) => Promise<string> }> {
@@ -35,7 +34,7 @@ const servers = () => ({ alpha: echoFixture('alpha', {}, { tags: ['a'] }), beta:
 
 t.test('external issuer: the gateway trusts its JWTs and issues none', async (t) => {
   const idp = await startIssuer(t)
-  const gw = await startAuthGateway(t, { config: { mcpServers: servers() }, auth: { passphraseHash: undefined, external: { issuer: idp.issuer } } })
+  const gw = await startGateway(t, { config: { mcpServers: servers() }, auth: { passphraseHash: undefined, external: { issuer: idp.issuer } } })
   const aud = `${gw.base}/mcp`
 
   const prm = await (await fetch(`${gw.base}/.well-known/oauth-protected-resource/mcp`)).json()
@@ -68,19 +67,19 @@ t.test('external issuer: the gateway trusts its JWTs and issues none', async (t)
     ['another key', await idp.sign({ aud, scope: 'mcp' }, other.privateKey), 401],
     ['no MCP scope', await idp.sign({ aud, scope: 'openid profile' }), 403]
   ]
-  for (const [name, bad, status] of cases) t.equal((await mcpPost(gw.url, bad)).status, status, name)
+  for (const [name, bad, status] of cases) t.equal((await postMcp(gw.url, { token: bad })).status, status, name)
 })
 
 t.test('external issuer with a configured audience and JWKS URL', async (t) => {
   const idp = await startIssuer(t)
-  const gw = await startAuthGateway(t, {
+  const gw = await startGateway(t, {
     config: { mcpServers: servers() },
     auth: { passphraseHash: undefined, external: { issuer: idp.issuer, jwksUrl: `${idp.issuer}/keys`, audience: ['api://1mcp'] } }
   })
-  t.equal((await mcpPost(gw.url, await idp.sign({ aud: 'api://1mcp', scope: 'tag:a' }))).status, 200)
-  t.equal((await mcpPost(gw.url, await idp.sign({ aud: `${gw.base}/mcp`, scope: 'mcp' }))).status, 401, 'only the configured audience counts')
+  t.equal((await postMcp(gw.url, { token: await idp.sign({ aud: 'api://1mcp', scope: 'tag:a' }) })).status, 200)
+  t.equal((await postMcp(gw.url, { token: await idp.sign({ aud: `${gw.base}/mcp`, scope: 'mcp' }) })).status, 401, 'only the configured audience counts')
 })
 
 t.test('external issuer and passphrase cannot be combined', async (t) => {
-  await t.rejects(startAuthGateway(t, { config: { mcpServers: {} }, auth: { external: { issuer: 'https://idp.example' } } }), /cannot both be set/)
+  await t.rejects(startGateway(t, { config: { mcpServers: {} }, auth: { external: { issuer: 'https://idp.example' } } }), /cannot both be set/)
 })

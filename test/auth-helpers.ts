@@ -1,15 +1,10 @@
-import { mkdtemp, open, readFile, rm, unlink } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { open, readFile, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
-import type { Test } from 'tap'
-import type { FastifyInstance } from 'fastify'
 import { importJWK, SignJWT, type JWK } from 'jose'
 import type { OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js'
 import type { OAuthClientInformationMixed, OAuthClientMetadata, OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js'
-import { buildApp, type BuildOptions } from '../app.js'
 import { hashPassphrase } from '../auth/passphrase.js'
-import { settle } from './helpers.js'
 
 export const PASSPHRASE = 'correct horse battery staple'
 let passphraseHash: Promise<string> | undefined
@@ -17,12 +12,6 @@ let passphraseHash: Promise<string> | undefined
 export function testPassphraseHash (): Promise<string> {
   passphraseHash ??= hashPassphrase(PASSPHRASE)
   return passphraseHash
-}
-
-export async function tempDir (t: Test, prefix = '1mcp-auth-'): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), prefix))
-  t.teardown(() => rm(dir, { recursive: true, force: true }))
-  return dir
 }
 
 /** Every log line the app writes, as text and parsed. */
@@ -42,35 +31,6 @@ export class LogCapture {
   audits (event?: string): Array<Record<string, unknown>> {
     return this.entries.filter((e) => e.audit !== undefined && (event === undefined || e.audit === event))
   }
-}
-
-export interface AuthGateway {
-  app: FastifyInstance
-  base: string
-  url: URL
-  logs: LogCapture
-  dataDir: string
-}
-
-/** A gateway with auth ON, listening on loopback, logging (at debug) into a capture. */
-export async function startAuthGateway (t: Test, options: BuildOptions & { dataDir?: string, auth?: Record<string, unknown>, port?: number } = {}): Promise<AuthGateway> {
-  const dataDir = options.dataDir ?? await tempDir(t)
-  const logs = new LogCapture()
-  const { auth, dataDir: _d, port, config, ...rest } = options
-  // Load shedding (503 when the event loop lags) is not what these tests look at, and a busy test
-  // machine can trip it: it stays off here.
-  const cfg = { loadShedding: false, ...(config ?? { mcpServers: {} }) } as { mcpServers: object, auth?: object }
-  const app = await buildApp({
-    logger: { level: 'debug', stream: logs.stream },
-    ...rest,
-    config: { ...cfg, auth: Object.fromEntries(Object.entries({ dataDir, passphraseHash: await testPassphraseHash(), ...cfg.auth, ...auth }).filter(([, v]) => v !== undefined)) }
-  })
-  t.teardown(() => app.close())
-  await app.listen({ port: port ?? 0, host: '127.0.0.1' })
-  await settle(app)
-  const address = app.server.address()
-  const base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`
-  return { app, base, url: new URL(`${base}/mcp`), logs, dataDir }
 }
 
 /** Signs an access token with the gateway's own key (read from its data dir), claims as given. */
@@ -197,20 +157,6 @@ export class MemoryProvider implements OAuthClientProvider {
 /** POSTs a form to the gateway. */
 export function postForm (url: string, values: Record<string, string>, headers: Record<string, string> = {}): Promise<Response> {
   return fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body: new URLSearchParams(values) })
-}
-
-/** A minimal MCP POST with a bearer token: the status and headers are what the tests look at. */
-export function mcpPost (url: string | URL, token?: string, headers: Record<string, string> = {}): Promise<Response> {
-  return fetch(url, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-      ...headers
-    },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } })
-  })
 }
 
 /** Whether this process can create a file in a folder (root can in a 0500 one). */

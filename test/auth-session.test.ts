@@ -1,21 +1,12 @@
 import t from 'tap'
-import { echoFixture } from './helpers.js'
-import { forgeToken, startAuthGateway } from './auth-helpers.js'
+import { echoFixture, initializeRequest, postMcp, startGateway } from './helpers.js'
+import { forgeToken } from './auth-helpers.js'
 
 t.test('a session is bound to the token\'s subject, client and scopes', async (t) => {
-  const gw = await startAuthGateway(t, { config: { mcpServers: { alpha: echoFixture('alpha', {}, { tags: ['a'] }) } } })
+  const gw = await startGateway(t, { auth: true, config: { mcpServers: { alpha: echoFixture('alpha', {}, { tags: ['a'] }) } } })
   const claims = { iss: gw.base, aud: `${gw.base}/mcp`, sub: 'owner', client_id: 'c1', scope: 'mcp' }
-  const post = (token: string, body: unknown, session?: string) => fetch(gw.url, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-      authorization: `Bearer ${token}`,
-      ...(session ? { 'mcp-session-id': session } : {})
-    },
-    body: JSON.stringify(body)
-  })
-  const init = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'x', version: '1' } } }
+  const post = (token: string, body: unknown, session?: string) => postMcp(gw.url, { token, body, session })
+  const init = initializeRequest('2025-11-25', 'x')
   const ping = { jsonrpc: '2.0', id: 2, method: 'ping' }
   const started = await post(await forgeToken(gw.dataDir, claims), init)
   t.equal(started.status, 200)

@@ -5,8 +5,8 @@ import Provider from 'oidc-provider'
 import { auth } from '@modelcontextprotocol/sdk/client/auth.js'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
-import { echoFixture } from './helpers.js'
-import { browser, form, MemoryProvider, startAuthGateway, type Browser } from './auth-helpers.js'
+import { echoFixture, startGateway } from './helpers.js'
+import { browser, form, MemoryProvider, type Browser } from './auth-helpers.js'
 
 async function listen (server: Server, port = 0): Promise<number> {
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve))
@@ -86,7 +86,7 @@ t.test('the owner logs in through an upstream OpenID Connect provider', async (t
   const port = await freePort()
   const base = `http://127.0.0.1:${port}`
   const issuer = await startIdp(t, `${base}/oauth/callback`)
-  const gw = await startAuthGateway(t, {
+  const gw = await startGateway(t, {
     port,
     config: { mcpServers: { alpha: echoFixture('alpha') } },
     auth: { passphraseHash: undefined, upstream: { name: 'Test IdP', issuer, clientId: 'gateway', clientSecret: 'idp-client-secret', allowedUsers: ['alice', 'carol@example.org'] } }

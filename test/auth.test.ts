@@ -5,8 +5,8 @@ import { auth } from '@modelcontextprotocol/sdk/client/auth.js'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { buildApp } from '../app.js'
-import { echoFixture } from './helpers.js'
-import { approve, browser, forgeToken, MemoryProvider, mcpPost, PASSPHRASE, postForm, startAuthGateway, type AuthGateway } from './auth-helpers.js'
+import { type AuthGateway, echoFixture, postMcp, startGateway } from './helpers.js'
+import { approve, browser, forgeToken, MemoryProvider, PASSPHRASE, postForm } from './auth-helpers.js'
 
 const servers = () => ({
   alpha: echoFixture('alpha', {}, { tags: ['a'] }),
@@ -40,7 +40,7 @@ async function connectWith (t: Test, url: URL, provider: MemoryProvider): Promis
 }
 
 t.test('the SDK client completes discovery, registration, PKCE authorization, token and refresh, then uses MCP', async (t) => {
-  const gw = await startAuthGateway(t, { config: { mcpServers: servers() } })
+  const gw = await startGateway(t, { auth: true, config: { mcpServers: servers() } })
   const provider = await sdkLogin(gw)
   t.ok(provider.info?.client_id, 'registered dynamically')
   t.ok(provider.saved?.access_token, 'got an access token')
@@ -79,7 +79,7 @@ t.test('the SDK client completes discovery, registration, PKCE authorization, to
 })
 
 t.test('metadata documents', async (t) => {
-  const gw = await startAuthGateway(t, { config: { mcpServers: servers() } })
+  const gw = await startGateway(t, { auth: true, config: { mcpServers: servers() } })
   const prm = await (await fetch(`${gw.base}/.well-known/oauth-protected-resource/mcp`)).json()
   t.same(prm.resource, `${gw.base}/mcp`)
   t.same(prm.authorization_servers, [gw.base])
@@ -101,41 +101,41 @@ t.test('metadata documents', async (t) => {
 })
 
 t.test('published URLs come from externalUrl, never from the Host header', async (t) => {
-  const gw = await startAuthGateway(t, { config: { mcpServers: {}, externalUrl: 'https://gw.example.com/' } })
+  const gw = await startGateway(t, { auth: true, config: { mcpServers: {}, externalUrl: 'https://gw.example.com/' } })
   const res = await fetch(`${gw.base}/.well-known/oauth-authorization-server`, { headers: { host: 'gw.example.com', 'x-forwarded-host': 'evil.example' } })
   const as = await res.json()
   t.equal(as.issuer, 'https://gw.example.com')
   t.equal(as.authorization_endpoint, 'https://gw.example.com/authorize')
-  const denied = await mcpPost(gw.url)
+  const denied = await postMcp(gw.url)
   t.equal(denied.status, 401)
   t.equal(denied.headers.get('www-authenticate'), 'Bearer resource_metadata="https://gw.example.com/.well-known/oauth-protected-resource/mcp"')
 })
 
 t.test('401 and 403 on the MCP endpoints', async (t) => {
-  const gw = await startAuthGateway(t, { config: { mcpServers: servers() } })
+  const gw = await startGateway(t, { auth: true, config: { mcpServers: servers() } })
   const good = { sub: 'owner', client_id: 'c1', scope: 'mcp', aud: `${gw.base}/mcp` }
   const iss = gw.base
 
   const cases: Array<[string, Promise<Response>, number, RegExp]> = [
-    ['no token', mcpPost(gw.url), 401, /^Bearer resource_metadata="[^"]+\/mcp"$/],
-    ['not a Bearer header', mcpPost(gw.url, undefined, { authorization: 'Basic Zm9vOmJhcg==' }), 401, /error="invalid_request"/],
-    ['a token in the query string only', mcpPost(`${gw.url}?access_token=${await forgeToken(gw.dataDir, { ...good, iss })}`), 401, /resource_metadata=/],
-    ['garbage', mcpPost(gw.url, 'not.a.jwt'), 401, /error="invalid_token"/],
-    ['an expired token', mcpPost(gw.url, await forgeToken(gw.dataDir, { ...good, iss }, { expiresIn: -30 })), 401, /error="invalid_token", error_description="the token expired"/],
-    ['another issuer', mcpPost(gw.url, await forgeToken(gw.dataDir, { ...good, iss: 'https://other.example' })), 401, /invalid_token/],
-    ['an ID token, not an access token', mcpPost(gw.url, await forgeToken(gw.dataDir, { ...good, iss }, { typ: 'JWT' })), 401, /invalid_token/],
-    ['a token for another audience', mcpPost(gw.url, await forgeToken(gw.dataDir, { ...good, iss, aud: 'https://other.example/mcp' })), 401, /error="invalid_token", error_description="the token was issued for another resource \(audience\)"/],
-    ['a token with no MCP scope', mcpPost(gw.url, await forgeToken(gw.dataDir, { ...good, iss, scope: 'openid' })), 403, /error="insufficient_scope".*scope="openid mcp"/],
-    ['a tag scope for another server', mcpPost(`${gw.url}/beta`, await forgeToken(gw.dataDir, { ...good, iss, scope: 'tag:a' })), 403, /resource_metadata="[^"]+\/oauth-protected-resource\/mcp\/beta".*error="insufficient_scope".*scope="tag:a tag:b"/]
+    ['no token', postMcp(gw.url), 401, /^Bearer resource_metadata="[^"]+\/mcp"$/],
+    ['not a Bearer header', postMcp(gw.url, { headers: { authorization: 'Basic Zm9vOmJhcg==' } }), 401, /error="invalid_request"/],
+    ['a token in the query string only', postMcp(`${gw.url}?access_token=${await forgeToken(gw.dataDir, { ...good, iss })}`), 401, /resource_metadata=/],
+    ['garbage', postMcp(gw.url, { token: 'not.a.jwt' }), 401, /error="invalid_token"/],
+    ['an expired token', postMcp(gw.url, { token: await forgeToken(gw.dataDir, { ...good, iss }, { expiresIn: -30 }) }), 401, /error="invalid_token", error_description="the token expired"/],
+    ['another issuer', postMcp(gw.url, { token: await forgeToken(gw.dataDir, { ...good, iss: 'https://other.example' }) }), 401, /invalid_token/],
+    ['an ID token, not an access token', postMcp(gw.url, { token: await forgeToken(gw.dataDir, { ...good, iss }, { typ: 'JWT' }) }), 401, /invalid_token/],
+    ['a token for another audience', postMcp(gw.url, { token: await forgeToken(gw.dataDir, { ...good, iss, aud: 'https://other.example/mcp' }) }), 401, /error="invalid_token", error_description="the token was issued for another resource \(audience\)"/],
+    ['a token with no MCP scope', postMcp(gw.url, { token: await forgeToken(gw.dataDir, { ...good, iss, scope: 'openid' }) }), 403, /error="insufficient_scope".*scope="openid mcp"/],
+    ['a tag scope for another server', postMcp(`${gw.url}/beta`, { token: await forgeToken(gw.dataDir, { ...good, iss, scope: 'tag:a' }) }), 403, /resource_metadata="[^"]+\/oauth-protected-resource\/mcp\/beta".*error="insufficient_scope".*scope="tag:a tag:b"/]
   ]
   for (const [name, pending, status, header] of cases) {
     const res = await pending
     t.equal(res.status, status, `${name}: ${status}`)
     t.match(res.headers.get('www-authenticate') ?? '', header, `${name}: WWW-Authenticate`)
   }
-  const forged = await mcpPost(gw.url, await forgeToken(gw.dataDir, { ...good, iss }))
+  const forged = await postMcp(gw.url, { token: await forgeToken(gw.dataDir, { ...good, iss }) })
   t.equal(forged.status, 200, 'a well-formed token passes (the forged ones above fail for their one flaw)')
-  const other = await mcpPost(gw.url, (await forgeToken(gw.dataDir, { ...good, iss })).replace(/\.[^.]+$/, '.AAAA'))
+  const other = await postMcp(gw.url, { token: (await forgeToken(gw.dataDir, { ...good, iss })).replace(/\.[^.]+$/, '.AAAA') })
   t.equal(other.status, 401, 'a bad signature fails')
   const denials = gw.logs.audits('access').filter((e) => e.outcome === 'denied')
   t.ok(denials.length >= cases.length, 'every denial is audited')
@@ -145,7 +145,7 @@ t.test('401 and 403 on the MCP endpoints', async (t) => {
 })
 
 t.test('scopes are tags: a tag:a token sees and calls only alpha', async (t) => {
-  const gw = await startAuthGateway(t, { config: { mcpServers: servers() } })
+  const gw = await startGateway(t, { auth: true, config: { mcpServers: servers() } })
   const provider = await sdkLogin(gw, { scope: 'tag:a' })
   t.equal(provider.saved?.scope, 'tag:a')
   const client = await connectWith(t, gw.url, provider)
@@ -156,9 +156,9 @@ t.test('scopes are tags: a tag:a token sees and calls only alpha', async (t) => 
   t.match(err, { message: /unknown tool/ }, 'calling a hidden server is refused')
   const ok = await client.callTool({ name: 'alpha_1mcp_echo', arguments: { text: 'x' } })
   t.same(ok.content, [{ type: 'text', text: 'alpha: x' }])
-  const direct = await mcpPost(`${gw.url}/beta`, provider.saved!.access_token)
+  const direct = await postMcp(`${gw.url}/beta`, { token: provider.saved!.access_token })
   t.equal(direct.status, 403, '/mcp/beta is refused')
-  const alpha = await mcpPost(`${gw.url}/alpha`, provider.saved!.access_token)
+  const alpha = await postMcp(`${gw.url}/alpha`, { token: provider.saved!.access_token })
   t.equal(alpha.status, 200, '/mcp/alpha is served')
 
   t.test('the owner can narrow the grant on the consent page', async (t) => {
@@ -171,7 +171,7 @@ t.test('scopes are tags: a tag:a token sees and calls only alpha', async (t) => 
 })
 
 t.test('refresh-token reuse revokes the whole family, access tokens included', async (t) => {
-  const gw = await startAuthGateway(t, { config: { mcpServers: servers() } })
+  const gw = await startGateway(t, { auth: true, config: { mcpServers: servers() } })
   const provider = await sdkLogin(gw)
   const clientId = provider.info!.client_id
   const first = provider.saved!
@@ -180,19 +180,19 @@ t.test('refresh-token reuse revokes the whole family, access tokens included', a
   t.equal(r1.status, 200)
   t.equal(r1.headers.get('cache-control'), 'no-store', 'token responses are not cached')
   const second = await r1.json()
-  t.equal((await mcpPost(gw.url, second.access_token)).status, 200)
+  t.equal((await postMcp(gw.url, { token: second.access_token })).status, 200)
 
   const reused = await refresh(first.refresh_token!)
   t.equal(reused.status, 400)
   t.equal((await reused.json()).error, 'invalid_grant')
   const afterReuse = await refresh(second.refresh_token)
   t.equal(afterReuse.status, 400, 'the newest refresh token of the family is dead too')
-  t.equal((await mcpPost(gw.url, second.access_token)).status, 401, 'and so are its access tokens')
+  t.equal((await postMcp(gw.url, { token: second.access_token })).status, 401, 'and so are its access tokens')
   t.ok(gw.logs.audits('token').some((e) => e.outcome === 'revoked'), 'the reuse is audited')
 })
 
 t.test('authorization codes: single use, PKCE, exact redirect URIs', async (t) => {
-  const gw = await startAuthGateway(t, { config: { mcpServers: servers() } })
+  const gw = await startGateway(t, { auth: true, config: { mcpServers: servers() } })
   const provider = new MemoryProvider()
   await auth(provider, { serverUrl: gw.url })
   const authUrl = provider.lastAuthorizationUrl!
@@ -240,14 +240,14 @@ t.test('authorization codes: single use, PKCE, exact redirect URIs', async (t) =
   const once = await postForm(`${gw.base}/token`, { grant_type: 'authorization_code', code: code2, code_verifier: provider2.verifier, redirect_uri: provider.redirectUrl, client_id: clientId })
   t.equal(once.status, 200)
   const tokens = await once.json()
-  t.equal((await mcpPost(gw.url, tokens.access_token)).status, 200)
+  t.equal((await postMcp(gw.url, { token: tokens.access_token })).status, 200)
   const twice = await postForm(`${gw.base}/token`, { grant_type: 'authorization_code', code: code2, code_verifier: provider2.verifier, redirect_uri: provider.redirectUrl, client_id: clientId })
   t.equal(twice.status, 400)
-  t.equal((await mcpPost(gw.url, tokens.access_token)).status, 401, 'replaying a code revokes what it bought')
+  t.equal((await postMcp(gw.url, { token: tokens.access_token })).status, 401, 'replaying a code revokes what it bought')
 })
 
 t.test('consent page: CSRF, login, framing', async (t) => {
-  const gw = await startAuthGateway(t, { config: { mcpServers: servers() } })
+  const gw = await startGateway(t, { auth: true, config: { mcpServers: servers() } })
   const provider = new MemoryProvider()
   await auth(provider, { serverUrl: gw.url })
   const b = browser()
@@ -290,22 +290,22 @@ t.test('consent page: CSRF, login, framing', async (t) => {
 })
 
 t.test('revocation (RFC 7009) ends the grant', async (t) => {
-  const gw = await startAuthGateway(t, { config: { mcpServers: servers() } })
+  const gw = await startGateway(t, { auth: true, config: { mcpServers: servers() } })
   const provider = await sdkLogin(gw)
   const clientId = provider.info!.client_id
   const access = provider.saved!.access_token
-  t.equal((await mcpPost(gw.url, access)).status, 200)
+  t.equal((await postMcp(gw.url, { token: access })).status, 200)
   const unknown = await postForm(`${gw.base}/revoke`, { token: 'nonsense', client_id: clientId })
   t.equal(unknown.status, 200, 'an unknown token is not an error')
   const res = await postForm(`${gw.base}/revoke`, { token: provider.saved!.refresh_token!, token_type_hint: 'refresh_token', client_id: clientId })
   t.equal(res.status, 200)
-  t.equal((await mcpPost(gw.url, access)).status, 401, 'the access token of the revoked grant is refused')
+  t.equal((await postMcp(gw.url, { token: access })).status, 401, 'the access token of the revoked grant is refused')
   const refresh = await postForm(`${gw.base}/token`, { grant_type: 'refresh_token', refresh_token: provider.saved!.refresh_token!, client_id: clientId })
   t.equal(refresh.status, 400)
 })
 
 t.test('dynamic registration checks what it is given; confidential clients authenticate', async (t) => {
-  const gw = await startAuthGateway(t, { config: { mcpServers: servers() } })
+  const gw = await startGateway(t, { auth: true, config: { mcpServers: servers() } })
   const register = (body: unknown) => fetch(`${gw.base}/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
   t.equal((await register({ redirect_uris: ['http://example.com/cb'] })).status, 400, 'http off loopback is refused')
   t.equal((await register({ redirect_uris: ['javascript:alert(1)'] })).status, 400)
@@ -333,13 +333,13 @@ t.test('dynamic registration checks what it is given; confidential clients authe
 })
 
 t.test('registrations, refresh families and the signing key survive a restart', async (t) => {
-  const first = await startAuthGateway(t, { config: { mcpServers: servers() } })
+  const first = await startGateway(t, { auth: true, config: { mcpServers: servers() } })
   const provider = await sdkLogin(first)
   const port = Number(new URL(first.base).port)
   await first.app.close()
-  const second = await startAuthGateway(t, { config: { mcpServers: servers() }, dataDir: first.dataDir, port })
+  const second = await startGateway(t, { auth: true, config: { mcpServers: servers() }, dataDir: first.dataDir, port })
   t.equal(second.base, first.base)
-  t.equal((await mcpPost(second.url, provider.saved!.access_token)).status, 200, 'an access token from before the restart verifies')
+  t.equal((await postMcp(second.url, { token: provider.saved!.access_token })).status, 200, 'an access token from before the restart verifies')
   t.equal(await auth(provider, { serverUrl: second.url }), 'AUTHORIZED', 'the refresh family survived')
   const client = await connectWith(t, second.url, provider)
   t.ok((await client.listTools()).tools.length > 0)
@@ -351,7 +351,7 @@ t.test('registrations, refresh families and the signing key survive a restart', 
 })
 
 t.test('rate limits cover the OAuth endpoints, not /health', async (t) => {
-  const gw = await startAuthGateway(t, { config: { mcpServers: {} }, auth: { rateLimit: { max: 3, windowSeconds: 60 } } })
+  const gw = await startGateway(t, { config: { mcpServers: {} }, auth: { rateLimit: { max: 3, windowSeconds: 60 } } })
   const statuses: number[] = []
   for (let i = 0; i < 5; i++) statuses.push((await postForm(`${gw.base}/token`, { grant_type: 'nope' })).status)
   t.same(statuses.slice(3), [429, 429])
@@ -377,7 +377,7 @@ t.test('an unknown key under auth is a config error', async (t) => {
 
 t.test('with no passphrase set, one is generated, shown once, and kept only as a hash', async (t) => {
   const shown: string[] = []
-  const first = await startAuthGateway(t, { config: { mcpServers: {} }, auth: { passphraseHash: undefined }, announcePassphrase: (text) => shown.push(text) })
+  const first = await startGateway(t, { config: { mcpServers: {} }, auth: { passphraseHash: undefined }, announcePassphrase: (text) => shown.push(text) })
   t.equal(shown.length, 1, 'shown once')
   const passphrase = /\n {6}(\S+)\n/.exec(shown[0])?.[1]
   t.match(passphrase, /^[a-z2-9]{5}(-[a-z2-9]{5}){4}$/)
@@ -393,13 +393,13 @@ t.test('with no passphrase set, one is generated, shown once, and kept only as a
   t.ok(back.searchParams.get('code'), 'the generated passphrase logs the owner in')
   await first.app.close()
 
-  const second = await startAuthGateway(t, { config: { mcpServers: {} }, dataDir: first.dataDir, auth: { passphraseHash: undefined }, announcePassphrase: (text) => shown.push(text) })
+  const second = await startGateway(t, { config: { mcpServers: {} }, dataDir: first.dataDir, auth: { passphraseHash: undefined }, announcePassphrase: (text) => shown.push(text) })
   t.equal(shown.length, 1, 'not shown again at the next start')
   t.ok(second.app.auth.embedded?.passphraseHash)
 })
 
 t.test('the OAuth endpoints answer browser clients cross-origin; the pages do not', async (t) => {
-  const gw = await startAuthGateway(t, { config: { mcpServers: {} } })
+  const gw = await startGateway(t, { auth: true, config: { mcpServers: {} } })
   const origin = { origin: 'http://localhost:6274' }
   const meta = await fetch(`${gw.base}/.well-known/oauth-authorization-server`, { headers: origin })
   t.equal(meta.headers.get('access-control-allow-origin'), '*')

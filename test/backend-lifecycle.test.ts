@@ -1,5 +1,4 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import t, { type Test } from 'tap'
@@ -9,7 +8,7 @@ import { BackendPool } from '../backends/pool.js'
 import { StdioTransport } from '../backends/stdio-transport.js'
 import type { ServerConfig } from '../schemas/config.js'
 import { LogCapture } from './auth-helpers.js'
-import { alive, ECHO_SERVER, echoFixture, waitFor } from './helpers.js'
+import { alive, ECHO_SERVER, echoFixture, tempDir, waitFor } from './helpers.js'
 
 // Backends without an HTTP server (STYLE.md habit 5): a Backend, the pool and the stdio transport,
 // driven directly with real child processes, along the paths the gateway tests do not take.
@@ -25,12 +24,6 @@ function backend (t: Test, config: ServerConfig, log: Logger = silent, name = 'b
   const b = new Backend(name, config, log, process.cwd())
   t.teardown(() => b.stop())
   return b
-}
-
-async function tempDir (t: Test): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), '1mcp-backend-'))
-  t.teardown(() => rm(dir, { recursive: true, force: true }))
-  return dir
 }
 
 t.test('a backend with no handler for server requests refuses them with a clear error', async (t) => {

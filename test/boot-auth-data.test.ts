@@ -2,7 +2,8 @@ import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { buildApp } from '../app.js'
-import { canWrite, postForm, tempDir, testPassphraseHash } from './auth-helpers.js'
+import { canWrite, postForm, testPassphraseHash } from './auth-helpers.js'
+import { tempDir } from './helpers.js'
 
 // Issue 17, item 1: bad data under auth.dataDir fails the boot with one line naming the file, the
 // cause and the fix (server.ts exits non-zero on any rejection of buildApp).

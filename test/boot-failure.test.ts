@@ -3,8 +3,8 @@ import { chmod, mkdir, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import { canWrite, tempDir, testPassphraseHash } from './auth-helpers.js'
-import { alive, waitFor } from './helpers.js'
+import { canWrite, testPassphraseHash } from './auth-helpers.js'
+import { alive, tempDir, waitFor } from './helpers.js'
 import { backendWithGrandchild, pidIn, processesWith, startServe } from './process-helpers.js'
 
 // Issue 17, item 1: every fatal boot error ends the real process within seconds, non-zero, with one

@@ -5,9 +5,9 @@ import { createServer, type AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
-import { cli, cliEnv, tempHome } from './cli-helpers.js'
-import { PASSPHRASE, startAuthGateway } from './auth-helpers.js'
-import { echoFixture, uncoveredChildEnv } from './helpers.js'
+import { cli, cliEnv } from './cli-helpers.js'
+import { PASSPHRASE } from './auth-helpers.js'
+import { echoFixture, startGateway, tempDir, uncoveredChildEnv } from './helpers.js'
 import { stripJsonComments } from '../cli/apps.js'
 import { CredentialFile, credentialsDir } from '../cli/credentials.js'
 
@@ -38,7 +38,7 @@ async function writeApps (home: string) {
 }
 
 t.test('app list and discover find every app at its standard path', async (t) => {
-  const home = await tempHome(t)
+  const home = await tempDir(t)
   const env = cliEnv(home)
   const before = await cli(['app', 'list', '--json'], env)
   t.equal(before.code, 0, before.err)
@@ -60,7 +60,7 @@ t.test('app list and discover find every app at its standard path', async (t) =>
 })
 
 t.test('an app config path can be set by environment', async (t) => {
-  const home = await tempHome(t)
+  const home = await tempDir(t)
   const elsewhere = join(home, 'elsewhere.json')
   await writeFile(elsewhere, JSON.stringify({ mcpServers: { x: { command: 'x' } } }))
   const env = cliEnv(home, { ONEMCP_APP_CURSOR_CONFIG: elsewhere })
@@ -69,7 +69,7 @@ t.test('an app config path can be set by environment', async (t) => {
 })
 
 t.test('consolidate imports, backs up and points each app at the gateway; restore undoes it', async (t) => {
-  const home = await tempHome(t)
+  const home = await tempDir(t)
   const env = cliEnv(home)
   const gatewayPath = env.ONEMCP_CONFIG!
   await writeFile(gatewayPath, JSON.stringify({ mcpServers: { remote: { url: 'https://other.example.com/mcp' } }, port: 4200, presets: { dev: { filter: 'cursor' } } }, null, 2))
@@ -126,7 +126,7 @@ t.test('consolidate imports, backs up and points each app at the gateway; restor
 })
 
 t.test('consolidate with a preset and through the stdio proxy', async (t) => {
-  const home = await tempHome(t)
+  const home = await tempDir(t)
   const env = cliEnv(home)
   await writeFile(env.ONEMCP_CONFIG!, JSON.stringify({ mcpServers: {}, presets: { dev: { filter: 'cursor' } } }))
   const files = await writeApps(home)
@@ -141,7 +141,7 @@ t.test('consolidate with a preset and through the stdio proxy', async (t) => {
 })
 
 t.test('mistakes say what to do next', async (t) => {
-  const home = await tempHome(t)
+  const home = await tempDir(t)
   const env = cliEnv(home)
   t.match((await cli(['app', 'consolidate'], env)).err, /name one or more apps .* or pass --all/)
   t.match((await cli(['app', 'consolidate', 'cursor', '--all'], env)).err, /not both/)
@@ -155,8 +155,8 @@ t.test('mistakes say what to do next', async (t) => {
 })
 
 t.test('consolidate logs the stdio proxy in to a gateway with auth on before it changes anything', async (t) => {
-  const gw = await startAuthGateway(t, { config: { mcpServers: { echo: echoFixture('echo') } } })
-  const home = await tempHome(t)
+  const gw = await startGateway(t, { auth: true, config: { mcpServers: { echo: echoFixture('echo') } } })
+  const home = await tempDir(t)
   const browserLog = join(home, 'browser.log')
   const env = cliEnv(home, { ONEMCP_BROWSER: `${process.execPath} ${BROWSER}`, BROWSER_PASSPHRASE: PASSPHRASE, BROWSER_LOG: browserLog, ONEMCP_LOGIN_TIMEOUT_MS: '60000' })
   const gatewayConfig = JSON.stringify({ mcpServers: {} })

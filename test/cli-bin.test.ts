@@ -3,8 +3,8 @@ import { execFile } from 'node:child_process'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { BIN, cliEnv, tempHome } from './cli-helpers.js'
-import { NO_CHILD_COVERAGE } from './helpers.js'
+import { BIN, cliEnv } from './cli-helpers.js'
+import { NO_CHILD_COVERAGE, tempDir } from './helpers.js'
 
 const run = promisify(execFile)
 
@@ -22,7 +22,7 @@ async function bin (args: string[], env: NodeJS.ProcessEnv): Promise<{ code: num
 t.setTimeout(180_000)
 
 t.test('the 1mcp executable: help, exit codes, errors with a next step', async (t) => {
-  const home = await tempHome(t)
+  const home = await tempDir(t)
   const env = cliEnv(home)
   const help = await bin(['--help'], env)
   t.equal(help.code, 0)

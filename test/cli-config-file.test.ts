@@ -4,10 +4,10 @@ import { readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { editConfigFile, readConfigFile, resolveConfigPath } from '../cli/config-file.js'
 import { CliError } from '../cli/errors.js'
-import { tempHome } from './cli-helpers.js'
+import { tempDir } from './helpers.js'
 
 t.test('an edit keeps key order, indent, line endings and ${VAR} references', async (t) => {
-  const dir = await tempHome(t)
+  const dir = await tempDir(t)
   const path = join(dir, 'config.json')
   const text = '{\r\n\t"port": 4000,\r\n\t"mcpServers": {\r\n\t\t"a": { "command": "node", "env": { "TOKEN": "${TOKEN}" } }\r\n\t},\r\n\t"logLevel": "warn"\r\n}'
   await writeFile(path, text)
@@ -21,7 +21,7 @@ t.test('an edit keeps key order, indent, line endings and ${VAR} references', as
 })
 
 t.test('an edit that makes the config invalid writes nothing', async (t) => {
-  const dir = await tempHome(t)
+  const dir = await tempDir(t)
   const path = join(dir, 'config.json')
   const text = '{\n    "mcpServers": {}\n}\n'
   await writeFile(path, text)
@@ -33,7 +33,7 @@ t.test('an edit that makes the config invalid writes nothing', async (t) => {
 })
 
 t.test('a file changed during the edit is not overwritten', async (t) => {
-  const dir = await tempHome(t)
+  const dir = await tempDir(t)
   const path = join(dir, 'config.json')
   await writeFile(path, '{ "mcpServers": {} }')
   const err = await editConfigFile(path, async (doc) => {
@@ -45,7 +45,7 @@ t.test('a file changed during the edit is not overwritten', async (t) => {
 })
 
 t.test('read errors say what to do next', async (t) => {
-  const dir = await tempHome(t)
+  const dir = await tempDir(t)
   const missing = await readConfigFile(join(dir, 'none.json')).catch((e) => e)
   t.match(missing.message, /no config file at/)
   t.match(missing.hint, /--config FILE or set ONEMCP_CONFIG/)
@@ -61,7 +61,7 @@ t.test('read errors say what to do next', async (t) => {
 t.test('the config path: --config, then ONEMCP_CONFIG, then ./config.json, else the user config file', async (t) => {
   t.equal(resolveConfigPath('x.json', { ONEMCP_CONFIG: '/e.json' }, '/w'), '/w/x.json')
   t.equal(resolveConfigPath(undefined, { ONEMCP_CONFIG: '/e.json' }, '/w'), '/e.json')
-  const dir = await tempHome(t)
+  const dir = await tempDir(t)
   t.equal(resolveConfigPath(undefined, { ONEMCP_HOME: '/h' }, dir), '/h/.config/1mcp/config.json', 'no ./config.json: the user one')
   t.equal(resolveConfigPath(undefined, { XDG_CONFIG_HOME: '/x' }, dir), '/x/1mcp/config.json')
   await writeFile(join(dir, 'config.json'), '{"mcpServers":{}}')

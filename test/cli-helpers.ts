@@ -1,8 +1,5 @@
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { Test } from 'tap'
 import { run } from '../cli/index.js'
 
 export const BIN = fileURLToPath(new URL('../bin/1mcp.mjs', import.meta.url))
@@ -15,13 +12,6 @@ export async function cli (argv: string[], env: NodeJS.ProcessEnv, cwd = env.ONE
   let err = ''
   const code = await run(argv, { out: (s) => { out += s }, err: (s) => { err += s }, env, cwd })
   return { code, out, err }
-}
-
-/** A temporary directory standing in for the home directory; removed at teardown. */
-export async function tempHome (t: Test): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), '1mcp-cli-'))
-  t.teardown(() => rm(dir, { recursive: true, force: true }))
-  return dir
 }
 
 /** The environment a CLI test runs in: the temp home and nothing of the real user's. */

@@ -1,11 +1,11 @@
 /* eslint-disable no-template-curly-in-string -- these strings are the config's own `${VAR}` references, written and read back literally */
 import t from 'tap'
 import { readFile, writeFile } from 'node:fs/promises'
-import { ECHO_SERVER, echoFixture, startGateway, waitFor } from './helpers.js'
-import { cli, cliEnv, tempHome } from './cli-helpers.js'
+import { ECHO_SERVER, echoFixture, startGateway, tempDir, waitFor } from './helpers.js'
+import { cli, cliEnv } from './cli-helpers.js'
 
 t.test('mcp add, list, disable, enable, remove edit the config file', async (t) => {
-  const home = await tempHome(t)
+  const home = await tempDir(t)
   const env = cliEnv(home)
   const path = env.ONEMCP_CONFIG!
 
@@ -46,7 +46,7 @@ t.test('mcp add, list, disable, enable, remove edit the config file', async (t) 
 })
 
 t.test('mcp list --tag-filter shows the servers a filter selects', async (t) => {
-  const home = await tempHome(t)
+  const home = await tempDir(t)
   const env = cliEnv(home)
   await writeFile(env.ONEMCP_CONFIG!, JSON.stringify({ mcpServers: { a: { command: 'a', tags: ['web'] }, b: { command: 'b', tags: ['web', 'beta'] }, c: { command: 'c' } } }))
   const out = (await cli(['mcp', 'list', '--tag-filter', 'web and not beta'], env)).out
@@ -59,7 +59,7 @@ t.test('mcp list --tag-filter shows the servers a filter selects', async (t) => 
 })
 
 t.test('mistakes are refused with what to do next, and nothing is written', async (t) => {
-  const home = await tempHome(t)
+  const home = await tempDir(t)
   const env = cliEnv(home)
   const cases: Array<[string[], RegExp]> = [
     [['mcp', 'add'], /a server NAME is required[\s\S]*1mcp mcp add --help/],
@@ -84,7 +84,7 @@ t.test('mistakes are refused with what to do next, and nothing is written', asyn
 })
 
 t.test('every command has --help', async (t) => {
-  const env = cliEnv(await tempHome(t))
+  const env = cliEnv(await tempDir(t))
   const top = await cli(['--help'], env)
   t.equal(top.code, 0)
   for (const group of ['mcp', 'preset', 'app']) {
@@ -103,7 +103,7 @@ t.test('every command has --help', async (t) => {
 })
 
 t.test('mcp status asks the running gateway; mcp tokens counts tool tokens', async (t) => {
-  const home = await tempHome(t)
+  const home = await tempDir(t)
   const env = cliEnv(home)
   const config = { mcpServers: { alpha: echoFixture('alpha', {}, { tags: ['a'] }), beta: echoFixture('beta', { EXTRA_TOOLS: 'one,two,three' }, { tags: ['b'] }) }, loadShedding: false }
   await writeFile(env.ONEMCP_CONFIG!, JSON.stringify(config, null, 2))

@@ -1,9 +1,10 @@
 import t from 'tap'
 import { readFile, writeFile } from 'node:fs/promises'
-import { cli, cliEnv, tempHome } from './cli-helpers.js'
+import { cli, cliEnv } from './cli-helpers.js'
+import { tempDir } from './helpers.js'
 
 t.test('preset create, list, show, url, delete', async (t) => {
-  const home = await tempHome(t)
+  const home = await tempDir(t)
   const env = cliEnv(home)
   const path = env.ONEMCP_CONFIG!
   await writeFile(path, JSON.stringify({
@@ -48,7 +49,7 @@ t.test('preset create, list, show, url, delete', async (t) => {
 })
 
 t.test('a bad filter is refused with a pointer to the position', async (t) => {
-  const home = await tempHome(t)
+  const home = await tempDir(t)
   const env = cliEnv(home)
   await writeFile(env.ONEMCP_CONFIG!, '{ "mcpServers": {} }')
   const bad = await cli(['preset', 'create', 'p', '--filter', 'web and (db or'], env)

@@ -466,6 +466,7 @@ t.test('through a gateway: a 2025 stdio backend is told of a cancelled call and 
   controller.abort('changed my mind')
   await call
   await waitFor(() => cancelledLines().length === 1, 'the backend handler to see the cancellation')
+  t.equal(cancelledLines().length, 1, 'the backend handler saw the client\'s cancellation')
 
   const timedOut = await client.callTool({ name: 'a_1mcp_hang', arguments: {} }).catch((e: Error & { code?: number }) => e)
   t.match(timedOut, { code: -32001, message: /did not answer within 300 ms/ })

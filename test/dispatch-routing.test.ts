@@ -1,12 +1,10 @@
 import t from 'tap'
 import { LoggingMessageNotificationSchema, ResourceUpdatedNotificationSchema } from '@modelcontextprotocol/sdk/types.js'
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js'
-import { connect, echoFixture, startGateway, waitFor } from './helpers.js'
+import { connect, echoFixture, initializeRequest, postMcp, startGateway, waitFor } from './helpers.js'
 
 // Where the dispatcher (routes/dispatch.ts) sends what: cancellation, completion refs, and the
 // notifications of shared and per-client backends, each to the sessions it concerns.
-
-const ACCEPT = 'application/json, text/event-stream'
 
 interface Seen { method: string, params: { data?: unknown, uri?: string, level?: string } }
 
@@ -26,14 +24,9 @@ t.test('one gateway, shared and per-client backends', async (t) => {
       }
     }
   })
-  const post = (body: unknown, session?: string, signal?: AbortSignal) => fetch(gw.url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', accept: ACCEPT, ...(session ? { 'mcp-session-id': session } : {}) },
-    body: JSON.stringify(body),
-    signal
-  })
+  const post = (body: unknown, session?: string, signal?: AbortSignal) => postMcp(gw.url, { body, session, signal })
   async function rawSession (): Promise<string> {
-    const res = await post({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } })
+    const res = await post({ ...initializeRequest(), id: 0 })
     await res.body?.cancel()
     return res.headers.get('mcp-session-id')!
   }

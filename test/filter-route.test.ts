@@ -1,15 +1,7 @@
 import t from 'tap'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { connect, echoFixture, startGateway, waitFor } from './helpers.js'
-import { tempHome } from './cli-helpers.js'
-
-const INIT = {
-  jsonrpc: '2.0',
-  id: 1,
-  method: 'initialize',
-  params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } }
-}
+import { connect, echoFixture, initializeRequest, postMcp, startGateway, tempDir, waitFor } from './helpers.js'
 
 t.test('tag filters and presets narrow what a session sees and may call', async (t) => {
   const gw = await startGateway(t, {
@@ -74,11 +66,7 @@ t.test('tag filters and presets narrow what a session sees and may call', async 
     t.notOk(own.some((tool) => tool.name === 'crash'))
   })
 
-  const post = (query: string) => fetch(`${gw.base}/mcp${query}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
-    body: JSON.stringify(INIT)
-  })
+  const post = (query: string) => postMcp(`${gw.base}/mcp${query}`, { body: initializeRequest('2025-06-18') })
 
   t.test('a bad filter is a 400 naming the position', async (t) => {
     const res = await post('?tag-filter=' + encodeURIComponent('web and (db or'))
@@ -118,7 +106,7 @@ t.test('tag filters and presets narrow what a session sees and may call', async 
 })
 
 t.test('a preset added to the config file applies to new sessions', async (t) => {
-  const dir = await tempHome(t)
+  const dir = await tempDir(t)
   const path = join(dir, 'config.json')
   const config = { mcpServers: { web: echoFixture('web', {}, { tags: ['web'] }), db: echoFixture('db', {}, { tags: ['db'] }) }, reloadDebounceMs: 0 }
   await writeFile(path, JSON.stringify(config))

@@ -1,3 +1,6 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
@@ -6,6 +9,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import type { ClientCapabilities } from '@modelcontextprotocol/sdk/types.js'
 import { buildApp, type BuildOptions } from '../app.js'
 import type { ServerConfig } from '../schemas/config.js'
+import { LogCapture, testPassphraseHash } from './auth-helpers.js'
 
 export const ECHO_SERVER = fileURLToPath(new URL('./fixtures/echo-server.mjs', import.meta.url))
 
@@ -22,24 +26,67 @@ export interface Gateway {
   url: URL
 }
 
-/** Builds the gateway (auth off unless asked), listens on loopback and waits for the backends' first attempt. */
-export async function startGateway (t: Test, options: BuildOptions = {}): Promise<Gateway> {
-  // Load shedding reacts to event-loop lag, which a busy 2-core test machine produces at random:
-  // it is off here unless a test turns it on (resilience.test.ts does).
-  const config = options.config as { loadShedding?: unknown } | undefined
-  if (config && config.loadShedding === undefined) options = { ...options, config: { ...config, loadShedding: false } }
-  const app = await buildApp({ noAuth: true, logger: false, ...options })
+/** A gateway with auth on: its log lines and its data folder besides. */
+export interface AuthGateway extends Gateway {
+  logs: LogCapture
+  dataDir: string
+}
+
+export interface StartOptions extends BuildOptions {
+  /**
+   * Auth on: `true`, or settings laid over the test owner's passphrase hash and the data folder
+   * (a setting given as undefined is left out). Without it the gateway serves with no auth.
+   */
+  auth?: true | Record<string, unknown>
+  /** with auth: the data folder (default: a new temporary one) */
+  dataDir?: string
+  /** the port to listen on (default: any free one) */
+  port?: number
+}
+
+/**
+ * Builds the gateway, listens on loopback and waits for the backends' first attempt. Auth is off
+ * unless `auth` is given; with it the gateway logs (at debug) into a capture and keeps its data in
+ * a temporary folder (or `dataDir`).
+ */
+export async function startGateway (t: Test, options: StartOptions & { auth: true | Record<string, unknown> }): Promise<AuthGateway>
+export async function startGateway (t: Test, options?: StartOptions): Promise<Gateway>
+export async function startGateway (t: Test, options: StartOptions = {}): Promise<Gateway | AuthGateway> {
+  const { auth, dataDir, port, ...build } = options
+  const secured = auth ? { logs: new LogCapture(), dataDir: dataDir ?? await tempDir(t, '1mcp-auth-') } : undefined
+  build.config = await testConfig(build.config, auth, secured?.dataDir)
+  const app = await buildApp(secured ? { logger: { level: 'debug', stream: secured.logs.stream }, ...build } : { noAuth: true, logger: false, ...build })
   let base = ''
   t.teardown(async () => {
     await closeClientsOf(base)
     await app.close()
   })
-  await app.listen({ port: 0, host: '127.0.0.1' })
+  await app.listen({ port: port ?? 0, host: '127.0.0.1' })
   await settle(app)
   const address = app.server.address()
-  const port = typeof address === 'object' && address ? address.port : 0
-  base = `http://127.0.0.1:${port}`
-  return { app, base, url: new URL(`${base}/mcp`) }
+  base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`
+  return { app, base, url: new URL(`${base}/mcp`), ...secured }
+}
+
+/**
+ * The config a test gateway starts with. Load shedding reacts to event-loop lag, which a busy 2-core
+ * test machine produces at random: it is off unless a test turns it on (resilience.test.ts does).
+ * With auth: the test owner's passphrase hash and the data folder, under what the test sets.
+ */
+async function testConfig (config: BuildOptions['config'], auth: StartOptions['auth'], dataDir?: string): Promise<BuildOptions['config']> {
+  const given = (config ?? (auth ? { mcpServers: {} } : undefined)) as { loadShedding?: unknown, auth?: object } | undefined
+  if (!given) return undefined
+  const withDefaults = { ...given, loadShedding: given.loadShedding ?? false }
+  if (!auth) return withDefaults as BuildOptions['config']
+  const settings = { dataDir, passphraseHash: await testPassphraseHash(), ...given.auth, ...(auth === true ? {} : auth) }
+  return { ...withDefaults, auth: Object.fromEntries(Object.entries(settings).filter(([, v]) => v !== undefined)) } as BuildOptions['config']
+}
+
+/** A temporary folder, removed at teardown. */
+export async function tempDir (t: Test, prefix = '1mcp-test-'): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  return dir
 }
 
 /** Waits until every backend has had its first attempt and every list fetch has finished. */
@@ -117,13 +164,42 @@ export function uncoveredChildEnv (extra: NodeJS.ProcessEnv = {}): NodeJS.Proces
   return env
 }
 
+/** The headers of a raw JSON-RPC POST to an MCP endpoint: JSON in, JSON or an SSE stream out. */
+export const MCP_HEADERS = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' } as const
+
+/** An initialize request, as a raw client sends it first. */
+export function initializeRequest (protocolVersion = '2025-11-25', name = 'raw'): Record<string, unknown> {
+  return { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion, capabilities: {}, clientInfo: { name, version: '1' } } }
+}
+
+export interface RawPost {
+  /** the JSON-RPC message (a string is sent as it is); default: an initialize request */
+  body?: unknown
+  /** sent as `Authorization: Bearer …` */
+  token?: string
+  /** sent as `Mcp-Session-Id` */
+  session?: string
+  /** over the defaults */
+  headers?: Record<string, string>
+  signal?: AbortSignal
+}
+
+/** A raw POST to an MCP endpoint, for what a well-behaved SDK client never sends (or to see the bare HTTP answer). */
+export function postMcp (url: URL | string, { body = initializeRequest(), token, session, headers = {}, signal }: RawPost = {}): Promise<Response> {
+  return fetch(url, {
+    method: 'POST',
+    headers: { ...MCP_HEADERS, ...(token ? { authorization: `Bearer ${token}` } : {}), ...(session ? { 'mcp-session-id': session } : {}), ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+    signal
+  })
+}
+
 export const MODERN_VERSION = '2026-07-28'
 
 /** The headers of a 2026-07-28 POST: the version, `Mcp-Method`, and `Mcp-Name` when the message names a tool, prompt or task. */
 export function modernHeaders (method: string, name?: unknown): Record<string, string> {
   return {
-    'content-type': 'application/json',
-    accept: 'application/json, text/event-stream',
+    ...MCP_HEADERS,
     'mcp-protocol-version': MODERN_VERSION,
     'mcp-method': method,
     ...(typeof name === 'string' ? { 'mcp-name': name } : {})
@@ -136,11 +212,7 @@ export function modernHeaders (method: string, name?: unknown): Record<string, s
  */
 export async function postModern (url: URL | string, message: Record<string, unknown>, headers: Record<string, string> = {}): Promise<{ status: number, json: Record<string, unknown> }> {
   const params = message.params as { name?: unknown, taskId?: unknown } | undefined
-  const response = await fetch(url, {
-    method: 'POST',
-    headers: { ...modernHeaders(String(message.method), params?.name ?? params?.taskId), ...headers },
-    body: JSON.stringify({ jsonrpc: '2.0', ...message })
-  })
+  const response = await postMcp(url, { body: { jsonrpc: '2.0', ...message }, headers: { ...modernHeaders(String(message.method), params?.name ?? params?.taskId), ...headers } })
   const text = await response.text()
   const data = text.startsWith('{') ? text : text.split('\n').filter((line) => line.startsWith('data: {')).pop()?.slice(6) ?? '{}'
   return { status: response.status, json: JSON.parse(data) as Record<string, unknown> }

@@ -1,13 +1,12 @@
 import t from 'tap'
-import { MODERN_VERSION, echoFixture, startGateway, waitFor } from './helpers.js'
+import { echoFixture, MCP_HEADERS, MODERN_VERSION, postMcp, startGateway, waitFor } from './helpers.js'
 
 // Input an attacker picks (issue 16, item 5): bodies nested deeper than anything recurses safely
 // through, names that exist on Object.prototype, ids a request must not carry. Each gets a 4xx
 // JSON-RPC (or HTTP) error: never a 5xx, never a session for a server that does not exist, never a
 // 202 that leaves the client waiting.
 
-const JSON_HEADERS = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }
-const MODERN_HEADERS = { ...JSON_HEADERS, 'mcp-protocol-version': MODERN_VERSION, 'mcp-method': 'tools/list' }
+const MODERN_HEADERS = { ...MCP_HEADERS, 'mcp-protocol-version': MODERN_VERSION, 'mcp-method': 'tools/list' }
 const PROTOTYPE_NAMES = ['constructor', '__proto__', 'toString', 'hasOwnProperty', 'valueOf', '__defineGetter__']
 const BAD_IDS: unknown[] = [1.5, null, {}, [], true, false, { a: 1 }, [1]]
 
@@ -16,8 +15,8 @@ const nested = (depth: number) => '{"a":'.repeat(depth) + '1' + '}'.repeat(depth
 
 t.test('hostile input on the MCP endpoints: 4xx answers, no phantom sessions, no swallowed requests', async (t) => {
   const gw = await startGateway(t, { config: { mcpServers: { echo: echoFixture('echo') }, presets: { dev: { filter: 'dev' } } } })
-  const post = (path: string, body: string, headers: Record<string, string> = JSON_HEADERS) =>
-    fetch(`${gw.base}${path}`, { method: 'POST', headers, body, signal: AbortSignal.timeout(10_000) })
+  const post = (path: string, body: string, headers: Record<string, string> = {}) =>
+    postMcp(`${gw.base}${path}`, { body, headers, signal: AbortSignal.timeout(10_000) })
 
   t.test('a body nested 20,000 deep is refused before anything recurses through it', async (t) => {
     for (const where of ['_meta', 'arguments']) {
@@ -28,12 +27,12 @@ t.test('hostile input on the MCP endpoints: 4xx answers, no phantom sessions, no
     }
     const init = await post('/mcp', initialize())
     const session = init.headers.get('mcp-session-id')!
-    const deep = await post('/mcp', `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo_1mcp_echo","arguments":${nested(5000)}}}`, { ...JSON_HEADERS, 'mcp-session-id': session })
+    const deep = await post('/mcp', `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo_1mcp_echo","arguments":${nested(5000)}}}`, { 'mcp-session-id': session })
     t.equal(deep.status, 400, 'a 2025 session\'s deep call')
     t.match(await deep.json(), { error: { code: -32600 } })
-    const fine = await post('/mcp', `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"echo_1mcp_echo","arguments":{"text":"ok","deep":${nested(40)}}}}`, { ...JSON_HEADERS, 'mcp-session-id': session })
+    const fine = await post('/mcp', `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"echo_1mcp_echo","arguments":{"text":"ok","deep":${nested(40)}}}}`, { 'mcp-session-id': session })
     t.equal(fine.status, 200, 'nesting within the limit still passes (strings with brackets do not count)')
-    const quoted = await post('/mcp', JSON.stringify({ jsonrpc: '2.0', id: 4, method: 'tools/call', params: { name: 'echo_1mcp_echo', arguments: { text: '{['.repeat(500) } } }), { ...JSON_HEADERS, 'mcp-session-id': session })
+    const quoted = await post('/mcp', JSON.stringify({ jsonrpc: '2.0', id: 4, method: 'tools/call', params: { name: 'echo_1mcp_echo', arguments: { text: '{['.repeat(500) } } }), { 'mcp-session-id': session })
     t.equal(quoted.status, 200, 'brackets inside a string are not nesting')
   })
 
@@ -68,7 +67,7 @@ t.test('hostile input on the MCP endpoints: 4xx answers, no phantom sessions, no
     const session = init.headers.get('mcp-session-id')!
     for (const id of BAD_IDS) {
       const body = JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/list' })
-      const legacy = await post('/mcp', body, { ...JSON_HEADERS, 'mcp-session-id': session })
+      const legacy = await post('/mcp', body, { 'mcp-session-id': session })
       t.equal(legacy.status, 400, `id ${JSON.stringify(id)} in a 2025 session`)
       t.same(await legacy.json(), { jsonrpc: '2.0', id: null, error: { code: -32600, message: 'Invalid Request: the id must be a string or an integer (a notification has no id at all)' } })
       const modern = await post('/mcp', body, MODERN_HEADERS)
@@ -78,9 +77,9 @@ t.test('hostile input on the MCP endpoints: 4xx answers, no phantom sessions, no
       t.equal(opening.status, 400, `initialize with id ${JSON.stringify(id)}`)
       t.notOk(opening.headers.get('mcp-session-id'))
     }
-    const good = await post('/mcp', JSON.stringify({ jsonrpc: '2.0', id: 'a-string', method: 'tools/list' }), { ...JSON_HEADERS, 'mcp-session-id': session })
+    const good = await post('/mcp', JSON.stringify({ jsonrpc: '2.0', id: 'a-string', method: 'tools/list' }), { 'mcp-session-id': session })
     t.equal(good.status, 200, 'a string id is fine')
-    const note = await post('/mcp', JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }), { ...JSON_HEADERS, 'mcp-session-id': session })
+    const note = await post('/mcp', JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }), { 'mcp-session-id': session })
     t.equal(note.status, 202, 'a notification (no id at all) is still a notification')
   })
 

@@ -3,8 +3,8 @@ import { connect as netConnect } from 'node:net'
 import t, { type Test } from 'tap'
 import Fastify from 'fastify'
 import { buildApp, gateway } from '../app.js'
-import { approve, browser, LogCapture, PASSPHRASE, tempDir, testPassphraseHash } from './auth-helpers.js'
-import { echoFixture, settle } from './helpers.js'
+import { approve, browser, LogCapture, PASSPHRASE, testPassphraseHash } from './auth-helpers.js'
+import { echoFixture, initializeRequest, postMcp, settle, tempDir } from './helpers.js'
 
 // Issue 16, item 4: no token, code, session id, passphrase or secret reaches any log line at any
 // level. A real gateway logs at trace, standalone (buildApp) and embedded in an app with a pino logger
@@ -14,7 +14,6 @@ import { echoFixture, settle } from './helpers.js'
 // for in every line.
 
 const REDIRECT = 'http://127.0.0.1:9/callback'
-const MCP_HEADERS = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }
 
 const s256 = (verifier: string) => createHash('sha256').update(verifier).digest('base64url')
 const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`
@@ -112,21 +111,21 @@ async function driveEverything (t: Test, base: string): Promise<Record<string, s
   secrets.refreshToken = tokens.refresh_token
 
   // MCP with the bearer token and a session
-  const bearer = { ...MCP_HEADERS, authorization: `Bearer ${tokens.access_token}` }
-  const init = await fetch(`${base}/mcp`, { method: 'POST', headers: bearer, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'log test', version: '1' } } }), signal: timeout() })
+  const token = tokens.access_token
+  const init = await postMcp(`${base}/mcp`, { token, body: initializeRequest('2025-11-25', 'log test'), signal: timeout() })
   t.equal(init.status, 200, 'a session starts with the token')
   const session = init.headers.get('mcp-session-id')!
   secrets.sessionId = session
-  const call = await fetch(`${base}/mcp`, { method: 'POST', headers: { ...bearer, 'mcp-session-id': session }, body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'echo_1mcp_echo', arguments: { text: 'hi' } } }), signal: timeout() })
+  const call = await postMcp(`${base}/mcp`, { token, session, body: { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'echo_1mcp_echo', arguments: { text: 'hi' } } }, signal: timeout() })
   t.equal(call.status, 200, 'a tool call in the session')
-  const failing = await fetch(`${base}/mcp`, { method: 'POST', headers: { ...bearer, 'mcp-session-id': session }, body: JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'no_such_tool', arguments: {} } }), signal: timeout() })
+  const failing = await postMcp(`${base}/mcp`, { token, session, body: { jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'no_such_tool', arguments: {} } }, signal: timeout() })
   t.equal(failing.status, 200, 'a failing call (logged at warn)')
   const forged = `eyJhbGciOiJFUzI1NiJ9.${randomBytes(40).toString('base64url')}.${randomBytes(40).toString('base64url')}`
   secrets.forgedToken = forged
-  t.equal((await fetch(`${base}/mcp`, { method: 'POST', headers: { ...MCP_HEADERS, authorization: `Bearer ${forged}` }, body: '{}', signal: timeout() })).status, 401, 'a forged token is refused')
+  t.equal((await postMcp(`${base}/mcp`, { token: forged, body: '{}', signal: timeout() })).status, 401, 'a forged token is refused')
 
   // secrets where they must not be: in URLs
-  t.equal((await fetch(`${base}/mcp?access_token=${tokens.access_token}`, { method: 'POST', headers: MCP_HEADERS, body: '{}', signal: timeout() })).status, 401, 'a token in the query is not a bearer token')
+  t.equal((await postMcp(`${base}/mcp?access_token=${tokens.access_token}`, { body: '{}', signal: timeout() })).status, 401, 'a token in the query is not a bearer token')
   await fetch(`${base}/token?code=${code}&client_secret=${client.client_secret}&refresh_token=${tokens.refresh_token}`, { method: 'POST', signal: timeout() })
   await fetch(`${base}/authorize?code=${code}&state=${secrets.state}`, { signal: timeout() })
   await fetch(`${base}/.well-known/oauth-protected-resource/mcp?access_token=${tokens.access_token}`, { signal: timeout() })

@@ -1,23 +1,11 @@
 import t from 'tap'
-import { echoFixture, startGateway, waitFor } from './helpers.js'
-
-const ACCEPT = 'application/json, text/event-stream'
-const INIT = (version = '2025-11-25') => ({
-  jsonrpc: '2.0',
-  id: 1,
-  method: 'initialize',
-  params: { protocolVersion: version, capabilities: {}, clientInfo: { name: 'raw', version: '1' } }
-})
+import { echoFixture, initializeRequest, MCP_HEADERS, postMcp, startGateway, waitFor } from './helpers.js'
 
 t.test('Streamable HTTP rules and bad input', async (t) => {
   const gw = await startGateway(t, { config: { mcpServers: { alpha: echoFixture('alpha') }, bodyLimit: 64 * 1024 } })
-  const post = (body: unknown, headers: Record<string, string> = {}) => fetch(gw.url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', accept: ACCEPT, ...headers },
-    body: typeof body === 'string' ? body : JSON.stringify(body)
-  })
+  const post = (body: unknown, headers: Record<string, string> = {}) => postMcp(gw.url, { body, headers })
   async function session (version?: string): Promise<string> {
-    const res = await post(INIT(version))
+    const res = await post(initializeRequest(version))
     t.equal(res.status, 200)
     const id = res.headers.get('mcp-session-id')
     t.ok(id && /^[\x21-\x7e]+$/.test(id), 'session id is visible ASCII')
@@ -27,10 +15,10 @@ t.test('Streamable HTTP rules and bad input', async (t) => {
 
   t.test('version negotiation', async (t) => {
     for (const version of ['2025-11-25', '2025-06-18', '2025-03-26']) {
-      const body = await (await post(INIT(version))).json()
+      const body = await (await post(initializeRequest(version))).json()
       t.equal(body.result.protocolVersion, version, `echoes ${version}`)
     }
-    const body = await (await post(INIT('1999-01-01'))).json()
+    const body = await (await post(initializeRequest('1999-01-01'))).json()
     t.equal(body.result.protocolVersion, '2025-11-25', 'an unknown version gets our latest')
   })
 
@@ -92,12 +80,12 @@ t.test('Streamable HTTP rules and bad input', async (t) => {
 
   t.test('Host and Origin are validated (DNS rebinding)', async (t) => {
     const inject = (headers: Record<string, string>) => gw.app.inject({
-      method: 'POST', url: '/mcp', payload: INIT(), headers: { 'content-type': 'application/json', accept: ACCEPT, ...headers }
+      method: 'POST', url: '/mcp', payload: initializeRequest(), headers: { ...MCP_HEADERS, ...headers }
     })
     const evilHost = await inject({ host: 'evil.example:80' })
     t.equal(evilHost.statusCode, 403)
     t.match(evilHost.json().message, /Host 'evil.example:80' is not allowed/)
-    const evilOrigin = await post(INIT(), { origin: 'https://evil.example' })
+    const evilOrigin = await post(initializeRequest(), { origin: 'https://evil.example' })
     t.equal(evilOrigin.status, 403)
     t.match((await evilOrigin.json()).message, /Origin 'https:\/\/evil.example' is not allowed/)
     const local = await inject({ origin: 'http://localhost:6274', host: 'localhost:1234' })
@@ -107,9 +95,9 @@ t.test('Streamable HTTP rules and bad input', async (t) => {
   })
 
   t.test('Accept and Content-Type are checked', async (t) => {
-    const res = await post(INIT(), { accept: 'application/json' })
+    const res = await post(initializeRequest(), { accept: 'application/json' })
     t.equal(res.status, 406)
-    const text = await fetch(gw.url, { method: 'POST', headers: { 'content-type': 'text/plain', accept: ACCEPT }, body: 'hi' })
+    const text = await postMcp(gw.url, { body: 'hi', headers: { 'content-type': 'text/plain' } })
     t.equal(text.status, 415)
   })
 
@@ -117,7 +105,7 @@ t.test('Streamable HTTP rules and bad input', async (t) => {
     const res = await post({ jsonrpc: '2.0', id: 1, method: 'ping', params: { pad: 'x'.repeat(100 * 1024) } })
     t.equal(res.status, 413)
     t.equal((await res.json()).error.code, -32600)
-    const after = await post(INIT())
+    const after = await post(initializeRequest())
     t.equal(after.status, 200)
   })
 
@@ -140,10 +128,9 @@ t.test('Streamable HTTP rules and bad input', async (t) => {
 
 t.test('GET with Last-Event-ID replays what the client missed', async (t) => {
   const gw = await startGateway(t, { config: { mcpServers: { alpha: echoFixture('alpha') } } })
-  const headers = { 'content-type': 'application/json', accept: ACCEPT }
-  const init = await fetch(gw.url, { method: 'POST', headers, body: JSON.stringify(INIT()) })
+  const init = await postMcp(gw.url)
   const id = init.headers.get('mcp-session-id')!
-  await fetch(gw.url, { method: 'POST', headers: { ...headers, 'mcp-session-id': id }, body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }) })
+  await postMcp(gw.url, { body: { jsonrpc: '2.0', method: 'notifications/initialized' }, session: id })
   const session = gw.app.sessions.get(id)!
   const decoder = new TextDecoder()
 

@@ -1,24 +1,19 @@
 import t from 'tap'
-import { connect, echoFixture, startGateway, waitFor, type Gateway } from './helpers.js'
+import { connect, echoFixture, type Gateway, initializeRequest, MCP_HEADERS, postMcp, startGateway, waitFor } from './helpers.js'
 
 // Streamable HTTP and legacy SSE transport edges (routes/mcp.ts, routes/sse.ts, routes/sse-stream.ts,
 // routes/host-guard.ts, routes/scope.ts): requests that are missing a header or a field, a client
 // that goes away mid-call, resumption with nothing missed, and the session limit.
 
-const ACCEPT = 'application/json, text/event-stream'
-const INIT = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } }
+const INIT = initializeRequest()
 const decoder = new TextDecoder()
-
-function post (gw: Gateway, body: unknown, headers: Record<string, string> = {}, signal?: AbortSignal): Promise<Response> {
-  return fetch(gw.url, { method: 'POST', headers: { 'content-type': 'application/json', accept: ACCEPT, ...headers }, body: JSON.stringify(body), signal })
-}
 
 /** A new, initialized session's id. */
 async function session (gw: Gateway): Promise<string> {
-  const res = await post(gw, INIT)
+  const res = await postMcp(gw.url)
   const id = res.headers.get('mcp-session-id')!
   await res.body?.cancel()
-  await post(gw, { jsonrpc: '2.0', method: 'notifications/initialized' }, { 'mcp-session-id': id })
+  await postMcp(gw.url, { body: { jsonrpc: '2.0', method: 'notifications/initialized' }, session: id })
   return id
 }
 
@@ -59,13 +54,13 @@ t.test('Streamable HTTP: edges of one gateway', async (t) => {
   })
 
   t.test('a POST without a Content-Type (and no body) is 415', async (t) => {
-    const res = await gw.app.inject({ method: 'POST', url: '/mcp', headers: { accept: ACCEPT } })
+    const res = await gw.app.inject({ method: 'POST', url: '/mcp', headers: { accept: MCP_HEADERS.accept } })
     t.equal(res.statusCode, 415)
     t.match(res.json(), { error: { code: -32600, message: /must be application\/json/ } })
   })
 
   t.test('initialize with no params gets our latest version and a session', async (t) => {
-    const res = await post(gw, { jsonrpc: '2.0', id: 7, method: 'initialize' })
+    const res = await postMcp(gw.url, { body: { jsonrpc: '2.0', id: 7, method: 'initialize' } })
     t.equal(res.status, 200)
     const body = await res.json()
     t.equal(body.id, 7)
@@ -82,13 +77,13 @@ t.test('Streamable HTTP: edges of one gateway', async (t) => {
   })
 
   t.test('an Origin that is not a URL is refused', async (t) => {
-    const res = await post(gw, INIT, { origin: 'null' })
+    const res = await postMcp(gw.url, { body: INIT, headers: { origin: 'null' } })
     t.equal(res.status, 403)
     t.match(await res.json(), { code: 'GW_ORIGIN_NOT_ALLOWED', message: /Origin 'null'/ })
   })
 
   t.test('a query filter given twice is 400', async (t) => {
-    const res = await fetch(`${gw.url}?tags=a&tags=b`, { method: 'POST', headers: { 'content-type': 'application/json', accept: ACCEPT }, body: JSON.stringify(INIT) })
+    const res = await postMcp(`${gw.url}?tags=a&tags=b`)
     t.equal(res.status, 400)
     t.match(await res.json(), { message: '?tags= may be given once' })
   })
@@ -97,12 +92,13 @@ t.test('Streamable HTTP: edges of one gateway', async (t) => {
     const id = await session(gw)
     const live = gw.app.sessions.get(id)!
     const controller = new AbortController()
-    const call = post(gw, { jsonrpc: '2.0', id: 'h1', method: 'tools/call', params: { name: 'echo_1mcp_hang', arguments: {} } }, { 'mcp-session-id': id }, controller.signal)
+    const call = postMcp(gw.url, { body: { jsonrpc: '2.0', id: 'h1', method: 'tools/call', params: { name: 'echo_1mcp_hang', arguments: {} } }, session: id, signal: controller.signal })
     await waitFor(() => live.inflight.size === 1, 'the call to reach the backend')
     controller.abort()
     await t.rejects(call, 'the client gave up')
     await waitFor(() => live.inflight.size === 0, 'the gateway to drop the call')
-    const ping = await post(gw, { jsonrpc: '2.0', id: 'p', method: 'ping' }, { 'mcp-session-id': id })
+    t.equal(live.inflight.size, 0, 'the gateway dropped the call')
+    const ping = await postMcp(gw.url, { body: { jsonrpc: '2.0', id: 'p', method: 'ping' }, session: id })
     t.same(await ping.json(), { jsonrpc: '2.0', id: 'p', result: {} }, 'the session still works')
     t.equal(gw.app.backends.get('echo')!.active, 0, 'no call is left in flight at the backend')
   })
@@ -122,7 +118,7 @@ t.test('Streamable HTTP: edges of one gateway', async (t) => {
     const resumed = await fetch(gw.url, { headers: { accept: 'text/event-stream', 'mcp-session-id': id, 'last-event-id': primed![1] }, signal: second.signal })
     t.equal(resumed.status, 200)
     // a real change: the backend grows a tool, the index refreshes, the session hears of it
-    const grow = await post(gw, { jsonrpc: '2.0', id: 'g', method: 'tools/call', params: { name: 'echo_1mcp_grow', arguments: { tool: 'sprout' } } }, { 'mcp-session-id': id })
+    const grow = await postMcp(gw.url, { body: { jsonrpc: '2.0', id: 'g', method: 'tools/call', params: { name: 'echo_1mcp_grow', arguments: { tool: 'sprout' } } }, session: id })
     t.match(await grow.json(), { result: { content: [{ text: 'added sprout' }] } })
     const text = await readUntil(resumed.body!.getReader(), /tools\/list_changed/)
     const [stream, seq] = primed![1].split(':')
@@ -163,7 +159,7 @@ t.test('the session limit: a new session is refused with 503 on both transports'
   const client = await connect(t, gw.url)
   t.ok(client.getServerVersion(), 'the one session allowed')
 
-  const res = await post(gw, INIT)
+  const res = await postMcp(gw.url)
   t.equal(res.status, 503)
   t.equal(res.headers.get('retry-after'), '5')
   t.match(await res.json(), { jsonrpc: '2.0', id: 1, error: { code: -32003, message: /limit of 1 sessions/ } })

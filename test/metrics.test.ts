@@ -1,7 +1,6 @@
 import t from 'tap'
-import { Writable } from 'node:stream'
-import { connect, echoFixture, settle, startGateway, waitFor } from './helpers.js'
-import { forgeToken, startAuthGateway } from './auth-helpers.js'
+import { connect, echoFixture, postMcp, settle, startGateway, waitFor } from './helpers.js'
+import { forgeToken, LogCapture } from './auth-helpers.js'
 
 /** The value of one sample line (`name{labels} value`), or undefined when absent. */
 function sample (text: string, series: string): number | undefined {
@@ -57,11 +56,7 @@ t.test('/metrics: restarts, closed sessions, removed backends, auth failures', a
   t.notOk(text.includes('backend="gone"'), 'a removed backend leaves no series behind')
 
   const before = sample(text, 'onemcp_sessions_closed_total')
-  const session = await fetch(gw.url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } })
-  })
+  const session = await postMcp(gw.url)
   const id = session.headers.get('mcp-session-id')!
   await session.text()
   t.equal(sample((await scrape(gw.base)).text, 'onemcp_sessions'), 2)
@@ -72,40 +67,30 @@ t.test('/metrics: restarts, closed sessions, removed backends, auth failures', a
 })
 
 t.test('logs: one debug line per call with request id, session, backend, method and duration; failures at warn', async (t) => {
-  const lines: Array<Record<string, unknown>> = []
-  const stream = new Writable({
-    write (chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) lines.push(JSON.parse(line))
-      done()
-    }
-  })
-  const gw = await startGateway(t, { config: { mcpServers: { a: echoFixture('a') } }, logger: { level: 'debug', stream } })
+  const logs = new LogCapture()
+  const gw = await startGateway(t, { config: { mcpServers: { a: echoFixture('a') } }, logger: { level: 'debug', stream: logs.stream } })
   const client = await connect(t, gw.url)
   await client.callTool({ name: 'a_1mcp_echo', arguments: { text: 'logged' } })
   await t.rejects(client.callTool({ name: 'a_1mcp_fail', arguments: {} }))
 
-  const call = lines.find((l) => l.msg === 'call' && l.method === 'tools/call')
+  const call = logs.entries.find((l) => l.msg === 'call' && l.method === 'tools/call')
   t.ok(call, 'the call is logged')
   t.equal(call?.level, 20, 'at debug')
   t.equal(call?.backend, 'a')
   t.match(call?.reqId, /\S/)
   t.match(call?.session, /^[A-Za-z0-9_-]{8}$/)
   t.type(call?.durationMs, 'number')
-  const failed = lines.find((l) => l.msg === 'call failed')
+  const failed = logs.entries.find((l) => l.msg === 'call failed')
   t.equal(failed?.level, 40, 'a failed call is logged at warn')
   t.equal(failed?.backend, 'a')
   t.equal(failed?.code, -32042)
-  const perRequest = lines.filter((l) => l.msg === 'incoming request' || l.msg === 'request completed')
+  const perRequest = logs.entries.filter((l) => l.msg === 'incoming request' || l.msg === 'request completed')
   t.ok(perRequest.length > 0 && perRequest.every((l) => l.level === 20), 'the per-request lines are at debug, not info')
 })
 
 t.test('/metrics: the auth plugin counts each refusal by the OAuth error the client got', async (t) => {
-  const gw = await startAuthGateway(t)
-  const post = (headers: Record<string, string>) => fetch(gw.url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' })
-  }).then(async (res) => { await res.text(); return res.status })
+  const gw = await startGateway(t, { auth: true })
+  const post = (headers: Record<string, string>) => postMcp(gw.url, { headers, body: { jsonrpc: '2.0', id: 1, method: 'ping' } }).then(async (res) => { await res.text(); return res.status })
   t.equal(await post({}), 401)
   t.equal(await post({}), 401)
   t.equal(await post({ authorization: 'Basic Zm9vOmJhcg==' }), 401)

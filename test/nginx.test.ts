@@ -6,8 +6,8 @@ import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
-import { tempDir } from './auth-helpers.js'
-import { echoFixture, MODERN_VERSION, postModern, waitFor } from './helpers.js'
+
+import { echoFixture, MODERN_VERSION, postModern, tempDir, waitFor } from './helpers.js'
 import { startServe, type ServeProcess } from './process-helpers.js'
 
 // Issue 17, items 4 and 5, behind a real nginx running docs/deploy/nginx.conf: one of two gateways is

@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto'
 import t from 'tap'
 import { auth } from '@modelcontextprotocol/sdk/client/auth.js'
 import { decodeJwt } from 'jose'
-import { echoFixture } from './helpers.js'
-import { approve, forgeToken, MemoryProvider, mcpPost, postForm, startAuthGateway, type AuthGateway } from './auth-helpers.js'
+import { type AuthGateway, echoFixture, postMcp, startGateway } from './helpers.js'
+import { approve, forgeToken, MemoryProvider, postForm } from './auth-helpers.js'
 
 // Token audience (issue 16, item 2; RFC 8707): a token issued for /mcp/alpha reaches /mcp/alpha
 // only; one for the base URL or /mcp reaches what its scopes grant; a resource the gateway does not
@@ -41,7 +41,7 @@ function metricsGet (gw: AuthGateway, token: string): Promise<Response> {
 }
 
 t.test('a token reaches the resource it was issued for', async (t) => {
-  const gw = await startAuthGateway(t, { config: { mcpServers: { alpha: echoFixture('alpha'), beta: echoFixture('beta') } } })
+  const gw = await startGateway(t, { auth: true, config: { mcpServers: { alpha: echoFixture('alpha'), beta: echoFixture('beta') } } })
   const iss = gw.base
   const claims = { iss, sub: 'owner', client_id: 'c1', scope: 'mcp' }
 
@@ -54,10 +54,10 @@ t.test('a token reaches the resource it was issued for', async (t) => {
     const token = provider.saved!.access_token
     t.equal(decodeJwt(token).aud, `${gw.base}/mcp/alpha`)
 
-    t.equal((await mcpPost(`${gw.base}/mcp/alpha`, token)).status, 200, 'accepted on /mcp/alpha')
+    t.equal((await postMcp(`${gw.base}/mcp/alpha`, { token })).status, 200, 'accepted on /mcp/alpha')
     for (const [name, res, metadata] of [
-      ['/mcp', await mcpPost(gw.url, token), '/mcp'],
-      ['/mcp/beta', await mcpPost(`${gw.base}/mcp/beta`, token), '/mcp/beta'],
+      ['/mcp', await postMcp(gw.url, { token }), '/mcp'],
+      ['/mcp/beta', await postMcp(`${gw.base}/mcp/beta`, { token }), '/mcp/beta'],
       ['/metrics', await metricsGet(gw, token), '/metrics'],
       ['/sse', await fetch(`${gw.base}/sse`, { headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' } }), '/sse']
     ] as const) {
@@ -70,19 +70,19 @@ t.test('a token reaches the resource it was issued for', async (t) => {
   t.test('tokens for the base URL and for /mcp reach what their scopes grant', async (t) => {
     for (const aud of [gw.base, `${gw.base}/mcp`]) {
       const token = await forgeToken(gw.dataDir, { ...claims, aud })
-      for (const path of ['/mcp', '/mcp/alpha', '/mcp/beta']) t.equal((await mcpPost(`${gw.base}${path}`, token)).status, 200, `${aud} on ${path}`)
+      for (const path of ['/mcp', '/mcp/alpha', '/mcp/beta']) t.equal((await postMcp(`${gw.base}${path}`, { token })).status, 200, `${aud} on ${path}`)
       t.equal((await metricsGet(gw, token)).status, 200, `${aud} on /metrics`)
     }
   })
 
   t.test('a token for /mcp/beta does not reach /mcp/alpha, nor one for /metrics an MCP endpoint', async (t) => {
     const beta = await forgeToken(gw.dataDir, { ...claims, aud: `${gw.base}/mcp/beta` })
-    t.equal((await mcpPost(`${gw.base}/mcp/beta`, beta)).status, 200)
-    t.equal((await mcpPost(`${gw.base}/mcp/alpha`, beta)).status, 401)
-    t.equal((await mcpPost(`${gw.base}/mcp/al%70ha`, beta)).status, 401, 'nor through an escaped name')
+    t.equal((await postMcp(`${gw.base}/mcp/beta`, { token: beta })).status, 200)
+    t.equal((await postMcp(`${gw.base}/mcp/alpha`, { token: beta })).status, 401)
+    t.equal((await postMcp(`${gw.base}/mcp/al%70ha`, { token: beta })).status, 401, 'nor through an escaped name')
     const metrics = await forgeToken(gw.dataDir, { ...claims, aud: `${gw.base}/metrics` })
     t.equal((await metricsGet(gw, metrics)).status, 200)
-    t.equal((await mcpPost(gw.url, metrics)).status, 401)
+    t.equal((await postMcp(gw.url, { token: metrics })).status, 401)
   })
 
   t.test('an unknown resource is refused at /authorize with invalid_target', async (t) => {
@@ -112,6 +112,6 @@ t.test('a token reaches the resource it was issued for', async (t) => {
     t.equal(narrowed.status, 200, 'a code for /mcp may buy a token for /mcp/beta')
     const token = (await narrowed.json() as { access_token: string }).access_token
     t.equal(decodeJwt(token).aud, `${gw.base}/mcp/beta`)
-    t.equal((await mcpPost(gw.url, token)).status, 401, 'which then reaches /mcp/beta only')
+    t.equal((await postMcp(gw.url, { token })).status, 401, 'which then reaches /mcp/beta only')
   })
 })

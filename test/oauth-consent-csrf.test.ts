@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
-import { echoFixture } from './helpers.js'
-import { browser, form, PASSPHRASE, postForm, startAuthGateway, type AuthGateway, type Browser } from './auth-helpers.js'
+import { type AuthGateway, echoFixture, startGateway } from './helpers.js'
+import { browser, form, PASSPHRASE, postForm, type Browser } from './auth-helpers.js'
 
 // Consent CSRF (issue 16, item 1): a page on another loopback port starts an authorization of its
 // own and has the logged-in owner's browser approve it. The consent form's token is bound to the
@@ -90,7 +90,7 @@ function codeIn (res: Response): string | null {
 }
 
 t.test('a foreign page cannot have the logged-in owner approve its authorization', async (t) => {
-  const gw = await startAuthGateway(t)
+  const gw = await startGateway(t, { auth: true })
   const legit = await register(gw.base, 'Owner client', 'http://127.0.0.1:9/legit')
   const attacker = await register(gw.base, 'Attacker client', 'http://127.0.0.1:9/evil')
   const owner = browser()
@@ -168,8 +168,8 @@ t.test('a foreign page cannot have the logged-in owner approve its authorization
 })
 
 t.test('the owner cookie: SameSite=Strict, HttpOnly, a name of this gateway\'s own', async (t) => {
-  const one = await startAuthGateway(t)
-  const two = await startAuthGateway(t)
+  const one = await startGateway(t, { auth: true })
+  const two = await startGateway(t, { auth: true })
   const names: string[] = []
   for (const gw of [one, two]) {
     const b = browser()
@@ -191,7 +191,7 @@ t.test('the owner cookie: SameSite=Strict, HttpOnly, a name of this gateway\'s o
 })
 
 t.test('the consent page names the client, the redirect URI and the resource, escaped', async (t) => {
-  const gw = await startAuthGateway(t, { config: { mcpServers: { alpha: echoFixture('alpha') } } })
+  const gw = await startGateway(t, { auth: true, config: { mcpServers: { alpha: echoFixture('alpha') } } })
   const clientId = await register(gw.base, '<script>alert(1)</script>', 'http://127.0.0.1:9/cb?a=1&b=2')
   const b = browser()
   const page = await b.fetch(authorizeUrl(gw.base, clientId, 's') + '&' + new URLSearchParams({ resource: `${gw.base}/mcp/alpha` }))

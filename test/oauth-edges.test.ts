@@ -1,11 +1,12 @@
 import t from 'tap'
-import { PASSPHRASE, postForm, startAuthGateway } from './auth-helpers.js'
+import { PASSPHRASE, postForm } from './auth-helpers.js'
+import { startGateway } from './helpers.js'
 
 // The OAuth endpoints' refusals, one by one: each must answer with the right status and error
 // code, and none may redirect to a client before its redirect URI is known to be registered.
 
 t.test('OAuth endpoints refuse malformed requests with the right error', async (t) => {
-  const gw = await startAuthGateway(t)
+  const gw = await startGateway(t, { auth: true })
   const base = gw.base
   const json = async (res: Response) => ({ status: res.status, body: await res.json() as Record<string, unknown> })
   const register = async (body: unknown) => json(await fetch(`${base}/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }))
@@ -91,7 +92,7 @@ t.test('OAuth endpoints refuse malformed requests with the right error', async (
 })
 
 t.test('behind a proxy that serves the gateway under a path (externalUrl https://mcp.example.com/gw): the login and consent forms post under it', async (t) => {
-  const gw = await startAuthGateway(t, { config: { mcpServers: {}, externalUrl: 'https://mcp.example.com/gw' } })
+  const gw = await startGateway(t, { auth: true, config: { mcpServers: {}, externalUrl: 'https://mcp.example.com/gw' } })
   const headers = { host: 'mcp.example.com', 'x-forwarded-proto': 'https' }
   const registered = await gw.app.inject({ method: 'POST', url: '/register', headers: { ...headers, 'content-type': 'application/json' }, payload: { redirect_uris: ['https://client.example/cb'], token_endpoint_auth_method: 'none', client_name: 'prefixed' } })
   t.equal(registered.statusCode, 201)

@@ -1,7 +1,8 @@
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
-import { browser, form, PASSPHRASE, postForm, startAuthGateway, type AuthGateway, type Browser } from './auth-helpers.js'
+import { browser, form, PASSPHRASE, postForm, type Browser } from './auth-helpers.js'
+import { type AuthGateway, startGateway } from './helpers.js'
 
 // The OAuth routes (routes/oauth.ts, routes/oauth/) along the paths the other auth tests do not take: bodies that
 // are missing or repeat a field, an owner already logged in, secure (https) cookies, registration
@@ -39,7 +40,7 @@ async function pendingRequest (b: Browser, gw: AuthGateway, clientId: string): P
 }
 
 t.test('embedded issuer: requests with missing or repeated fields', async (t) => {
-  const gw = await startAuthGateway(t)
+  const gw = await startGateway(t, { auth: true })
   const clientId = await registerClient(gw.base)
 
   t.test('a form field given twice is refused', async (t) => {
@@ -94,7 +95,7 @@ t.test('embedded issuer: requests with missing or repeated fields', async (t) =>
 })
 
 t.test('embedded issuer behind https: __Host- cookies, and a logged-in owner goes straight to consent', async (t) => {
-  const gw = await startAuthGateway(t, { config: { mcpServers: {}, externalUrl: 'https://gw.example' } })
+  const gw = await startGateway(t, { auth: true, config: { mcpServers: {}, externalUrl: 'https://gw.example' } })
   const clientId = await registerClient(gw.base)
   const b = browser()
   const { requestId, csrf } = await pendingRequest(b, gw, clientId)
@@ -113,7 +114,7 @@ t.test('embedded issuer behind https: __Host- cookies, and a logged-in owner goe
 })
 
 t.test('dynamic registration turned off', async (t) => {
-  const gw = await startAuthGateway(t, { auth: { allowDynamicRegistration: false } })
+  const gw = await startGateway(t, { auth: { allowDynamicRegistration: false } })
   const meta = await (await fetch(`${gw.base}/.well-known/oauth-authorization-server`)).json() as Record<string, unknown>
   t.equal(meta.registration_endpoint, undefined, 'no registration endpoint is advertised')
   t.ok(meta.token_endpoint)
@@ -170,7 +171,7 @@ async function startPlainIdp (t: Test): Promise<{ base: string, next: { user: Id
 
 t.test('an upstream provider without discovery (GitHub-style)', async (t) => {
   const idp = await startPlainIdp(t)
-  const gw = await startAuthGateway(t, {
+  const gw = await startGateway(t, {
     config: { mcpServers: {} },
     auth: {
       passphraseHash: undefined,
@@ -259,7 +260,7 @@ t.test('an upstream provider without discovery (GitHub-style)', async (t) => {
 })
 
 t.test('an upstream provider needs an issuer or all three endpoints', async (t) => {
-  await t.rejects(startAuthGateway(t, {
+  await t.rejects(startGateway(t, {
     auth: { passphraseHash: undefined, upstream: { clientId: 'x', clientSecret: 'y', authorizationUrl: 'https://idp.example/authorize', allowedUsers: ['*'] } }
   }), /auth\.upstream needs either "issuer"/)
 })

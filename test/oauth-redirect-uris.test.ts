@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t from 'tap'
-import { approve, postForm, startAuthGateway, type AuthGateway } from './auth-helpers.js'
+import { approve, postForm } from './auth-helpers.js'
+import { type AuthGateway, startGateway } from './helpers.js'
 
 // Redirect URIs (issue 16, item 8): https, http on loopback, and reverse-DNS private-use schemes
 // only, stored in their WHATWG serialisation and compared in it at /authorize and /token.
@@ -55,7 +56,7 @@ function authorizeUrl (base: string, clientId: string, redirectUri: string): str
 }
 
 t.test('redirect URIs at /register', async (t) => {
-  const gw = await startAuthGateway(t)
+  const gw = await startGateway(t, { auth: true })
 
   t.test('odd schemes, plain http elsewhere, credentials, fragments are refused', async (t) => {
     for (const uri of REFUSED) {
@@ -79,7 +80,7 @@ t.test('redirect URIs at /register', async (t) => {
 })
 
 t.test('an un-normalised URI is matched and used in its normalised form', async (t) => {
-  const gw = await startAuthGateway(t)
+  const gw = await startGateway(t, { auth: true })
 
   t.test('https:evil.example is shown and redirected to as https://evil.example/', async (t) => {
     const { body } = await register(gw, ['https:evil.example'])
@@ -136,7 +137,7 @@ t.test('redirect URIs in client metadata documents follow the same rule', async 
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   t.teardown(() => new Promise((resolve) => { server.closeAllConnections(); server.close(resolve) }))
   const docs = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-  const gw = await startAuthGateway(t)
+  const gw = await startGateway(t, { auth: true })
 
   for (const [path, [uri]] of Object.entries(redirects)) {
     if (path === '/odd.json') continue

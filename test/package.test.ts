@@ -4,7 +4,7 @@ import { cp, readFile, symlink, writeFile } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
-import { tempDir } from './auth-helpers.js'
+import { tempDir } from './helpers.js'
 
 // The package as npm publishes it: packed from a copy of this checkout (so the build that `prepack`
 // runs writes no dist/ into the checkout other tests run from), installed into an empty project.

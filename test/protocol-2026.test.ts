@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import { CreateMessageRequestSchema, ElicitRequestSchema, ListRootsRequestSchema } from '@modelcontextprotocol/sdk/types.js'
 import { Client as ModernClient, StreamableHTTPClientTransport as ModernTransport } from '@modelcontextprotocol/client'
-import { alive, connect, echoFixture, MODERN_VERSION as VERSION, modernHeaders, postModern, settle, startGateway, waitFor, type Gateway } from './helpers.js'
+import { alive, connect, echoFixture, type Gateway, MODERN_VERSION as VERSION, modernHeaders, postMcp, postModern, settle, startGateway, waitFor } from './helpers.js'
 
 /** A 2026-07-28 client (SDK v2, pinned to the stateless generation) answering input requests with `answers`. */
 async function modernClient (t: Test, url: URL, name: string, answers: { elicit?: string, sample?: string, roots?: string[] } = {}): Promise<ModernClient> {
@@ -158,6 +158,7 @@ t.test('2026 clients calling a 2025 backend: its server→client requests become
     t.equal(contexts(), before + 1, 'the parked call holds its request context')
     t.equal(gw.app.sessions.size, sessions, 'which is not a session')
     await waitFor(() => contexts() === before, 'the parked call to expire', 15_000)
+    t.equal(contexts(), before, 'the parked call expired and its request context is gone')
     const backend = gw.app.backends.get('a')!
     t.equal(backend.active, 0, 'nothing is left in flight at the backend')
     t.ok(alive(backend.pid!), 'and the backend lives on')
@@ -256,22 +257,25 @@ t.test('subscriptions/listen on /mcp: list changes and updates of a 2025 backend
   const touched = await client.callTool({ name: 'a_1mcp_touch', arguments: { uri: 'fixture://hello' } })
   t.equal(text(touched as { content?: unknown }), 'notified', 'the gateway subscribed at the 2025 backend for the listen stream')
   await waitFor(() => events.includes('updated fixture://hello'), 'the resource update on the listen stream')
+  t.ok(events.includes('updated fixture://hello'), 'the resource update arrived on the listen stream')
 
   await client.callTool({ name: 'a_1mcp_grow', arguments: { tool: 'grown' } })
   await waitFor(() => events.includes('tools changed'), 'tools/list_changed on the listen stream')
   t.ok((await client.listTools()).tools.some((tool) => tool.name === 'a_1mcp_grown'), 'and the new tool is listed')
 
   await subscription.close()
-  await waitFor(async () => text(await client.callTool({ name: 'a_1mcp_touch', arguments: { uri: 'fixture://hello' } }) as { content?: unknown }) === 'nobody subscribed',
-    'the backend subscription to end with the stream')
+  const unsubscribed = await waitFor(async () => {
+    const answer = text(await client.callTool({ name: 'a_1mcp_touch', arguments: { uri: 'fixture://hello' } }) as { content?: unknown })
+    return answer === 'nobody subscribed' && answer
+  }, 'the backend subscription to end with the stream')
+  t.equal(unsubscribed, 'nobody subscribed', 'the backend subscription ended with the stream')
 
   const backend = gw.app.backends.get('a')!
   const aborter = new AbortController()
-  const call = fetch(gw.url, {
-    method: 'POST',
+  const call = postMcp(gw.url, {
     signal: aborter.signal,
     headers: modernHeaders('tools/call', 'a_1mcp_hang'),
-    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'a_1mcp_hang', arguments: {}, _meta: meta() } })
+    body: { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'a_1mcp_hang', arguments: {}, _meta: meta() } }
   }).catch((err: Error) => err)
   await waitFor(() => backend.active === 1, 'the call to reach the backend')
   aborter.abort()

@@ -5,8 +5,8 @@ import { readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Test } from 'tap'
-import { PASSPHRASE, startAuthGateway, tempDir, type AuthGateway } from './auth-helpers.js'
-import { echoFixture, uncoveredChildEnv } from './helpers.js'
+import { PASSPHRASE } from './auth-helpers.js'
+import { type AuthGateway, echoFixture, startGateway, tempDir, uncoveredChildEnv } from './helpers.js'
 import { BIN } from './cli-helpers.js'
 import { CredentialFile, loginResource, type StoredLogin } from '../cli/credentials.js'
 
@@ -54,7 +54,7 @@ async function logins (browserLog: string): Promise<number> {
 t.setTimeout(240_000)
 
 t.test('1mcp proxy logs in to a gateway with auth on, keeps its tokens and refreshes them', async (t) => {
-  const gw = await startAuthGateway(t, { config: { mcpServers: { echo: echoFixture('echo') } } })
+  const gw = await startGateway(t, { auth: true, config: { mcpServers: { echo: echoFixture('echo') } } })
   const dir = await tempDir(t, '1mcp-proxy-login-')
   const browserLog = join(dir, 'browser.log')
   const env = proxyEnv(join(dir, 'credentials'), browserLog)
@@ -113,7 +113,7 @@ t.test('1mcp proxy logs in to a gateway with auth on, keeps its tokens and refre
 })
 
 t.test('with ONEMCP_BROWSER=none and no login, the request fails with the URL on stderr, never on stdout', async (t) => {
-  const gw = await startAuthGateway(t, { config: { mcpServers: { echo: echoFixture('echo') } } })
+  const gw = await startGateway(t, { auth: true, config: { mcpServers: { echo: echoFixture('echo') } } })
   const dir = await tempDir(t, '1mcp-proxy-login-')
   const env = { ...proxyEnv(join(dir, 'credentials'), join(dir, 'browser.log')), ONEMCP_BROWSER: 'none', ONEMCP_LOGIN_TIMEOUT_MS: '1500' }
   const err = await useProxy(t, gw, env).catch((e: Error) => e)

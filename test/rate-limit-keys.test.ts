@@ -2,23 +2,23 @@ import { randomInt } from 'node:crypto'
 import { createServer, request as httpRequest, type IncomingHttpHeaders } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
-import { browser, startAuthGateway, type AuthGateway } from './auth-helpers.js'
+import { browser } from './auth-helpers.js'
 import { tokenFor } from './oauth-client.js'
+import { type AuthGateway, initializeRequest, postMcp, startGateway } from './helpers.js'
 
 // Issue 16, item 7: what the rate limits count. The MCP limit is one budget per token subject and
 // client (every client the owner approves has the subject `owner`); the login limit counts the
 // client's real address, which `trustProxy: true` hands to whoever writes X-Forwarded-For.
 
-const MCP_HEADERS = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }
-const INITIALIZE = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'burst', version: '1' } } })
+const INITIALIZE = initializeRequest('2025-11-25', 'burst')
 
 t.test('two clients the owner approved (both subject owner) have separate MCP budgets', async (t) => {
-  const gw = await startAuthGateway(t, { config: { mcpServers: {}, rateLimit: { max: 5, timeWindowMs: 60_000 } } })
+  const gw = await startGateway(t, { auth: true, config: { mcpServers: {}, rateLimit: { max: 5, timeWindowMs: 60_000 } } })
   const owner = browser()
   const a = await tokenFor(gw.base, 'client A', { owner })
   const b = await tokenFor(gw.base, 'client B', { owner })
   t.not(a.clientId, b.clientId)
-  const call = (token: string) => fetch(gw.url, { method: 'POST', headers: { ...MCP_HEADERS, authorization: `Bearer ${token}` }, body: INITIALIZE, signal: AbortSignal.timeout(10_000) })
+  const call = (token: string) => postMcp(gw.url, { token, body: INITIALIZE, signal: AbortSignal.timeout(10_000) })
   const statuses: number[] = []
   for (let i = 0; i < 6; i++) statuses.push((await call(a.accessToken)).status)
   t.same(statuses, [200, 200, 200, 200, 200, 429], 'client A spends its budget of 5 and is limited')
@@ -67,7 +67,7 @@ async function wrongLogins (gw: AuthGateway, url: string, localAddress?: string)
 }
 
 t.test('trustProxy: true (the advice the issue found) lets any client choose its address', async (t) => {
-  const gw = await startAuthGateway(t, { config: { mcpServers: {}, trustProxy: true } })
+  const gw = await startGateway(t, { auth: true, config: { mcpServers: {}, trustProxy: true } })
   const { statuses, audited, claimed } = await wrongLogins(gw, `${gw.base}/authorize/login`)
   t.notOk(statuses.includes(429), 'no login limit: each wrong login comes from "another" address')
   t.equal(audited.length, 25)
@@ -75,7 +75,7 @@ t.test('trustProxy: true (the advice the issue found) lets any client choose its
 })
 
 t.test('trustProxy set to addresses that do not include the client: X-Forwarded-For is ignored', async (t) => {
-  const gw = await startAuthGateway(t, { config: { mcpServers: {}, trustProxy: '10.20.30.40' } })
+  const gw = await startGateway(t, { auth: true, config: { mcpServers: {}, trustProxy: '10.20.30.40' } })
   const { statuses, audited } = await wrongLogins(gw, `${gw.base}/authorize/login`)
   t.same(statuses.slice(0, 10), Array(10).fill(401), 'ten wrong logins are answered')
   t.same(statuses.slice(10), Array(15).fill(429), 'then the login limit (10 per minute) holds')
@@ -101,7 +101,7 @@ async function overwritingProxy (t: Test, target: string): Promise<string> {
 }
 
 t.test('the safe setting: trustProxy is the proxy\'s address, and the proxy overwrites X-Forwarded-For', async (t) => {
-  const gw = await startAuthGateway(t, { config: { mcpServers: {}, trustProxy: '127.0.0.1' } })
+  const gw = await startGateway(t, { auth: true, config: { mcpServers: {}, trustProxy: '127.0.0.1' } })
   const proxy = await overwritingProxy(t, gw.base)
   // the client is 127.0.0.7 (another loopback address), seen by the proxy, which the gateway trusts
   const { statuses, audited } = await wrongLogins(gw, `${proxy}/authorize/login`, '127.0.0.7')

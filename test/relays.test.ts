@@ -5,7 +5,6 @@ import {
   CreateMessageRequestSchema, ElicitRequestSchema, LoggingMessageNotificationSchema, ResourceUpdatedNotificationSchema, type Notification
 } from '@modelcontextprotocol/sdk/types.js'
 import { connect, echoFixture, startGateway, waitFor } from './helpers.js'
-import { startAuthGateway } from './auth-helpers.js'
 
 function sampler (client: Client, answer: string, asked: string[]): void {
   client.setRequestHandler(CreateMessageRequestSchema, async (request) => {
@@ -154,6 +153,7 @@ t.test('the legacy HTTP+SSE transport (2024-11-05) with the same filters', async
   t.equal(gw.app.sessions.size, 1)
   await client.close()
   await waitFor(() => gw.app.sessions.size === 0, 'the session to end with the stream')
+  t.equal(gw.app.sessions.size, 0, 'the session ended with the stream')
   const unknown = await fetch(`${gw.base}/messages?sessionId=nope`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })
   t.equal(unknown.status, 404)
 })
@@ -185,7 +185,7 @@ t.test('sessionMode per-client: each session gets its own connection, so relays 
 })
 
 t.test('with auth on, the legacy transport needs a token too', async (t) => {
-  const gw = await startAuthGateway(t, { config: { mcpServers: {} } })
+  const gw = await startGateway(t, { auth: true, config: { mcpServers: {} } })
   const sse = await fetch(`${gw.base}/sse`, { headers: { accept: 'text/event-stream' } })
   t.equal(sse.status, 401)
   t.match(sse.headers.get('www-authenticate') ?? '', /^Bearer resource_metadata=/)

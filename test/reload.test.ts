@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { PromptListChangedNotificationSchema, ResourceListChangedNotificationSchema, ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js'
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { fileURLToPath } from 'node:url'
-import { connect, echoFixture, settle, startGateway, waitFor, type Gateway } from './helpers.js'
+import { alive, connect, echoFixture, type Gateway, settle, startGateway, waitFor } from './helpers.js'
 
 function tempConfig (doc: unknown): string {
   const path = join(mkdtempSync(join(tmpdir(), '1mcp-reload-')), 'config.json')
@@ -61,6 +61,7 @@ t.test('adding and removing servers: clients are told once per reload and can ca
   const after = await client.listTools()
   t.notOk(after.tools.some((tool) => tool.name.startsWith('beta_')), 'the removed server\'s tools are gone')
   await waitFor(() => { try { process.kill(betaPid, 0); return false } catch { return true } }, 'the removed server to stop')
+  t.notOk(alive(betaPid), 'the removed server\'s process stopped')
   const err = await client.callTool({ name: 'beta_1mcp_echo', arguments: { text: 'x' } }).catch((e) => e)
   t.equal(err.code, -32602)
 })
@@ -89,6 +90,7 @@ t.test('changing a server\'s args while a client calls it in a loop: no call fai
   t.ok(calls > 5, `${calls} calls made`)
   t.same(failures, [], 'no call failed during the replacement')
   await waitFor(() => { try { process.kill(oldPid, 0); return false } catch { return true } }, 'the old process to stop')
+  t.notOk(alive(oldPid), 'the replaced process stopped')
 })
 
 t.test('tag and disabled-tool changes apply without a restart', async (t) => {

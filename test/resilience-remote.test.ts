@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { connect, echoFixture, startGateway, waitFor } from './helpers.js'
+import { connect, echoFixture, initializeRequest, MCP_HEADERS, postMcp, startGateway, waitFor } from './helpers.js'
 
 const HTTP_ECHO = fileURLToPath(new URL('./fixtures/http-echo.mjs', import.meta.url))
 
@@ -32,6 +32,7 @@ t.test('a remote backend that goes away and comes back', async (t) => {
   const down = await client.callTool({ name: 'remote_1mcp_echo', arguments: { text: 'two' } }).catch((e) => e)
   t.match(String(down?.message ?? JSON.stringify(down)), /backend 'remote'/, 'a call while it is down fails naming the backend')
   await waitFor(() => backend.state !== 'ready', 'the gateway to notice')
+  t.not(backend.state, 'ready', 'the gateway noticed the remote went away')
 
   await startRemote(t, first.port)
   await waitFor(() => backend.state === 'ready', 'the reconnect', 15_000)
@@ -63,11 +64,11 @@ t.test('an expired remote session is re-established; read-only calls are retried
 
 t.test('rate limits: 429 with Retry-After per client', async (t) => {
   const gw = await startGateway(t, { config: { mcpServers: {}, rateLimit: { max: 3, timeWindowMs: 60_000 } } })
-  const init = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'x', version: '1' } } }
+  const init = initializeRequest('2025-11-25', 'x')
   const statuses: number[] = []
   let last: Response | undefined
   for (let i = 0; i < 4; i++) {
-    last = await fetch(gw.url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: JSON.stringify(init) })
+    last = await postMcp(gw.url, { body: init })
     statuses.push(last.status)
   }
   t.same(statuses, [200, 200, 200, 429])
@@ -97,15 +98,15 @@ t.test('load shedding: 503 with Retry-After while the event loop lags', async (t
 
 t.test('idle sessions expire', async (t) => {
   const gw = await startGateway(t, { config: { mcpServers: { a: echoFixture('a') }, sessions: { idleTimeoutMs: 200 } } })
-  const init = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'x', version: '1' } } }
-  const res = await fetch(gw.url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: JSON.stringify(init) })
+  const init = initializeRequest('2025-11-25', 'x')
+  const res = await postMcp(gw.url, { body: init })
   const id = res.headers.get('mcp-session-id')!
   t.equal(gw.app.sessions.size, 1)
   await waitFor(() => gw.app.sessions.size === 0, 'the idle session to expire')
-  const after = await fetch(gw.url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': id }, body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'ping' }) })
+  const after = await postMcp(gw.url, { session: id, body: { jsonrpc: '2.0', id: 2, method: 'ping' } })
   t.equal(after.status, 404)
 })
 
 function postEmpty (app: { inject: (opts: object) => Promise<{ statusCode: number, headers: Record<string, unknown> }> }) {
-  return app.inject({ method: 'POST', url: '/mcp', payload: {}, headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' } })
+  return app.inject({ method: 'POST', url: '/mcp', payload: {}, headers: { ...MCP_HEADERS } })
 }

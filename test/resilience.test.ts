@@ -52,6 +52,7 @@ t.test('a backend that stops answering pings is restarted', async (t) => {
   t.not(backend.pid, pid)
   t.match(backend.lastError, /did not answer ping/)
   await waitFor(() => !alive(pid), 'the stopped process to be killed')
+  t.notOk(alive(pid), 'the process that stopped answering was killed')
 })
 
 t.test('a backend that crash-loops is parked while the others serve', async (t) => {
@@ -129,4 +130,5 @@ t.test('resource subscriptions survive a backend restart: the new process is ask
   }, 'the restarted backend to hold the subscription again')
   t.ok(touched, 'the new process was subscribed')
   await waitFor(() => updates.includes('fixture://hello'), 'the update to reach the subscriber')
+  t.ok(updates.includes('fixture://hello'), 'the subscriber got the update from the restarted backend')
 })

@@ -1,14 +1,14 @@
 import { connect as netConnect } from 'node:net'
 import t, { type Test } from 'tap'
-import { browser, startAuthGateway, type AuthGateway } from './auth-helpers.js'
+import { browser } from './auth-helpers.js'
 import { tokenFor } from './oauth-client.js'
+import { type AuthGateway, initializeRequest, postMcp, startGateway } from './helpers.js'
 
 // Issue 16, item 6: what one client can hold. A request must arrive within `receiveTimeoutMs`
 // (a trickled body is cut, no token needed), while responses, SSE streams included, last as long as
 // they need; sessions and /sse streams count against the global cap and against a per-client share.
 
-const MCP_HEADERS = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }
-const INITIALIZE = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'limits', version: '1' } } })
+const INITIALIZE = initializeRequest('2025-11-25', 'limits')
 
 /**
  * Sends `head` and then one byte of the announced body every 100 ms, up to 100 bytes (10 s): how many
@@ -58,7 +58,7 @@ async function until (check: () => boolean, what: string): Promise<void> {
 }
 
 t.test('a trickled request is cut after receiveTimeoutMs; streams outlive it', async (t) => {
-  const gw = await startAuthGateway(t, { config: { mcpServers: {}, receiveTimeoutMs: 500 } })
+  const gw = await startGateway(t, { auth: true, config: { mcpServers: {}, receiveTimeoutMs: 500 } })
   const { accessToken } = await tokenFor(gw.base, 'trickler')
 
   for (const [path, type, extra] of [
@@ -78,7 +78,7 @@ t.test('a trickled request is cut after receiveTimeoutMs; streams outlive it', a
   const sseEvents = readEvents(t, sse)
   await until(() => sseEvents.join('').includes('sessionId='), 'the endpoint event')
   const endpoint = /data: (\/messages\?sessionId=[\w-]+)/.exec(sseEvents.join(''))![1]
-  const init = await fetch(gw.url, { method: 'POST', headers: { ...MCP_HEADERS, ...auth }, body: INITIALIZE })
+  const init = await postMcp(gw.url, { headers: auth, body: INITIALIZE })
   const session = init.headers.get('mcp-session-id')!
   const standing = await fetch(gw.url, { headers: { ...auth, accept: 'text/event-stream', 'mcp-session-id': session }, signal: AbortSignal.timeout(15_000) })
   t.equal(standing.status, 200)
@@ -86,7 +86,7 @@ t.test('a trickled request is cut after receiveTimeoutMs; streams outlive it', a
 
   // four receive timeouts later (and more checks of the connections than that), both still answer
   await new Promise((resolve) => setTimeout(resolve, 2000))
-  const posted = await fetch(`${gw.base}${endpoint}`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: INITIALIZE })
+  const posted = await fetch(`${gw.base}${endpoint}`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify(INITIALIZE) })
   t.equal(posted.status, 202, 'the legacy session still takes messages')
   await until(() => sseEvents.join('').includes('"protocolVersion"'), 'the initialize result on the SSE stream')
   t.match(sseEvents.join(''), /"protocolVersion"/, 'the initialize result arrived on the SSE stream opened before the wait')
@@ -96,7 +96,7 @@ t.test('a trickled request is cut after receiveTimeoutMs; streams outlive it', a
 })
 
 async function initialize (gw: AuthGateway, token: string): Promise<{ status: number, session: string | null, body: Record<string, unknown> }> {
-  const res = await fetch(gw.url, { method: 'POST', headers: { ...MCP_HEADERS, authorization: `Bearer ${token}` }, body: INITIALIZE, signal: AbortSignal.timeout(10_000) })
+  const res = await postMcp(gw.url, { token, body: INITIALIZE, signal: AbortSignal.timeout(10_000) })
   return { status: res.status, session: res.headers.get('mcp-session-id'), body: await res.json() as Record<string, unknown> }
 }
 
@@ -109,7 +109,7 @@ async function openSse (t: Test, gw: AuthGateway, token: string): Promise<Respon
 }
 
 t.test('one client holds at most its share of sessions and /sse streams (a quarter of sessions.max)', async (t) => {
-  const gw = await startAuthGateway(t, { config: { mcpServers: {}, sessions: { max: 8 } } })
+  const gw = await startGateway(t, { auth: true, config: { mcpServers: {}, sessions: { max: 8 } } })
   const owner = browser()
   const a = await tokenFor(gw.base, 'client A', { owner })
   const b = await tokenFor(gw.base, 'client B', { owner })
@@ -135,7 +135,7 @@ t.test('one client holds at most its share of sessions and /sse streams (a quart
 })
 
 t.test('/sse streams count against sessions.max', async (t) => {
-  const gw = await startAuthGateway(t, { config: { mcpServers: {}, sessions: { max: 3, maxPerClient: 3 } } })
+  const gw = await startGateway(t, { auth: true, config: { mcpServers: {}, sessions: { max: 3, maxPerClient: 3 } } })
   const owner = browser()
   const a = await tokenFor(gw.base, 'streams', { owner })
   const b = await tokenFor(gw.base, 'late', { owner })

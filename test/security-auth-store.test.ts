@@ -7,7 +7,8 @@ import t, { type Test } from 'tap'
 import { buildApp } from '../app.js'
 import { FETCH_FAILED } from '../auth/client-metadata.js'
 import { AuthStore } from '../auth/store.js'
-import { forgeToken, postForm, startAuthGateway, tempDir, testPassphraseHash } from './auth-helpers.js'
+import { forgeToken, postForm, testPassphraseHash } from './auth-helpers.js'
+import { startGateway, tempDir } from './helpers.js'
 
 // Issue 16, items 3, 5 (part), 6 (part), 8b and 8c: SSRF through client metadata documents, DNS
 // rebinding on the OAuth endpoints, bad Basic escapes, the client store's growth and expiry, a
@@ -48,7 +49,7 @@ function authorizeUrl (base: string, clientId: string): string {
 
 t.test('client metadata SSRF: private, link-local and unreachable targets get one generic error (gateway on loopback)', async (t) => {
   const docs = await recordingDocServer(t)
-  const gw = await startAuthGateway(t)
+  const gw = await startGateway(t, { auth: true })
   const refusing = await closedPort()
   const generic = { status: 401, body: { error: 'invalid_client', error_description: FETCH_FAILED } }
   const targets = {
@@ -83,7 +84,7 @@ t.test('client metadata SSRF: private, link-local and unreachable targets get on
 
 t.test('client metadata SSRF: a gateway not on loopback never fetches loopback', async (t) => {
   const docs = await recordingDocServer(t)
-  const gw = await startAuthGateway(t, { config: { mcpServers: {}, externalUrl: 'https://gw.example.com' } })
+  const gw = await startGateway(t, { auth: true, config: { mcpServers: {}, externalUrl: 'https://gw.example.com' } })
   const port = new URL(docs.base).port
   for (const clientId of [`https://localhost:${port}/client.json`, `https://127.0.0.1:${port}/client.json`, `https://[::1]:${port}/client.json`]) {
     t.same(await tokenAnswer(gw.base, clientId), { status: 401, body: { error: 'invalid_client', error_description: FETCH_FAILED } }, clientId)
@@ -92,7 +93,7 @@ t.test('client metadata SSRF: a gateway not on loopback never fetches loopback',
 })
 
 t.test('DNS rebinding: the OAuth endpoints and /health refuse a foreign Host like /mcp', async (t) => {
-  const gw = await startAuthGateway(t)
+  const gw = await startGateway(t, { auth: true })
   const evil = { host: 'evil.example' }
   const form = { ...evil, 'content-type': 'application/x-www-form-urlencoded' }
   const requests = [
@@ -117,7 +118,7 @@ t.test('DNS rebinding: the OAuth endpoints and /health refuse a foreign Host lik
 })
 
 t.test('Basic credentials with a bad % escape are a 400, not a 500', async (t) => {
-  const gw = await startAuthGateway(t)
+  const gw = await startGateway(t, { auth: true })
   for (const credentials of ['%zz:secret', 'client:%E0%A4%A']) {
     const authorization = `Basic ${Buffer.from(credentials).toString('base64')}`
     for (const [path, values] of [['/token', { grant_type: 'authorization_code', code: 'x' }], ['/revoke', { token: 'x' }]] as const) {
@@ -140,7 +141,7 @@ async function filesUnder (dir: string): Promise<Map<string, { size: number, mti
 }
 
 t.test('registrations: one small file each, bounded metadata', async (t) => {
-  const gw = await startAuthGateway(t, { auth: { rateLimit: { max: 100000 } } })
+  const gw = await startGateway(t, { auth: { rateLimit: { max: 100000 } } })
   const register = (body: Record<string, unknown>) => gw.app.inject({ method: 'POST', url: '/register', headers: { 'content-type': 'application/json' }, payload: JSON.stringify(body) })
   const client = (i: number) => ({
     client_name: `client ${i} `.padEnd(200, 'x'),
@@ -177,7 +178,7 @@ t.test('registrations: one small file each, bounded metadata', async (t) => {
 })
 
 t.test('an unused registration expires (auth.registrationTtlSeconds)', async (t) => {
-  const gw = await startAuthGateway(t, { auth: { registrationTtlSeconds: 1 } })
+  const gw = await startGateway(t, { auth: { registrationTtlSeconds: 1 } })
   const res = await fetch(`${gw.base}/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ redirect_uris: ['http://127.0.0.1:9/cb'], token_endpoint_auth_method: 'none' }) })
   const { client_id: clientId } = await res.json() as { client_id: string }
   const file = join(gw.dataDir, 'clients', `${clientId}.json`)
@@ -231,7 +232,7 @@ t.test('a world-writable data dir is refused', async (t) => {
 
 t.test('a plugin route protected with onRequest: app.auth.protect names metadata that exists', async (t) => {
   const plugin = fileURLToPath(new URL('./fixtures/protected-plugin.mjs', import.meta.url))
-  const gw = await startAuthGateway(t, { config: { mcpServers: {}, plugins: [plugin] } })
+  const gw = await startGateway(t, { auth: true, config: { mcpServers: {}, plugins: [plugin] } })
   const denied = await fetch(`${gw.base}/hello/world`)
   t.equal(denied.status, 401)
   const metadataUrl = /resource_metadata="([^"]+)"/.exec(denied.headers.get('www-authenticate') ?? '')?.[1]

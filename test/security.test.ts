@@ -1,9 +1,9 @@
 import { connect as netConnect } from 'node:net'
 import t from 'tap'
 import { SignJWT, generateKeyPair } from 'jose'
-import { browser, forgeToken, tempDir, testPassphraseHash } from './auth-helpers.js'
+import { browser, forgeToken, testPassphraseHash } from './auth-helpers.js'
 import { tokenFor } from './oauth-client.js'
-import { echoFixture, MODERN_VERSION, startGateway } from './helpers.js'
+import { echoFixture, initializeRequest, MCP_HEADERS, MODERN_VERSION, postMcp, startGateway, tempDir } from './helpers.js'
 
 // Issue 16, "done means": a hostile-input sweep against a live gateway with auth on. Hundreds of
 // requests over every endpoint carry forged and garbage tokens, names from Object.prototype, bad
@@ -16,7 +16,7 @@ const CONCURRENCY = 6
 const PROTOTYPE_NAMES = ['constructor', '__proto__', 'toString', 'hasOwnProperty', 'valueOf', 'prototype', '__defineSetter__']
 const BAD_IDS: unknown[] = [1.5, null, {}, [], true, -0.5, { id: 1 }, [null]]
 const BAD_ESCAPES = ['%', '%Z', '%ZZ', '%E0%A4%A', '%C0%AF', '%FF%FE', '%00', '%uD800']
-const MCP_ACCEPT = 'application/json, text/event-stream'
+const MCP_ACCEPT = MCP_HEADERS.accept
 
 interface Probe { name: string, run: () => Promise<number> }
 interface Outcome { name: string, status?: number, error?: string }
@@ -91,7 +91,7 @@ function sweepContext (base: string, bearer: string, session: string): Ctx {
     good: { clientId: '', accessToken: '', refreshToken: '' },
     probes,
     add: (name, run) => { probes.push({ name, run }) },
-    mcpPost: (path, body, headers = {}) => status(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', accept: MCP_ACCEPT, ...headers }, body })
+    mcpPost: (path, body, headers = {}) => status(`${base}${path}`, { method: 'POST', headers: { ...MCP_HEADERS, ...headers }, body })
   }
 }
 
@@ -281,7 +281,7 @@ t.test('hostile-input sweep with auth on: no 5xx, no hang, still serving', async
   const owner = browser()
   const good = await tokenFor(base, 'sweep', { owner })
   const bearer = `Bearer ${good.accessToken}`
-  const init = await fetch(`${base}/mcp`, { method: 'POST', headers: { 'content-type': 'application/json', accept: MCP_ACCEPT, authorization: bearer }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'sweep', version: '1' } } }) })
+  const init = await postMcp(`${base}/mcp`, { token: good.accessToken, body: initializeRequest('2025-11-25', 'sweep') })
   t.equal(init.status, 200, 'an authorized session to attack from inside')
   const session = init.headers.get('mcp-session-id')!
 
@@ -320,9 +320,9 @@ t.test('hostile-input sweep with auth on: no 5xx, no hang, still serving', async
 
   // still serving: liveness, and a real authorized call in the session opened before the sweep
   t.equal(await status(`${base}/health/live`), 200, '/health/live')
-  const call = await fetch(`${base}/mcp`, { method: 'POST', headers: { 'content-type': 'application/json', accept: MCP_ACCEPT, authorization: bearer, 'mcp-session-id': session }, body: JSON.stringify({ jsonrpc: '2.0', id: 99, method: 'tools/call', params: { name: 'echo_1mcp_echo', arguments: { text: 'still here' } } }), signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) })
+  const call = await postMcp(`${base}/mcp`, { token: good.accessToken, session, body: { jsonrpc: '2.0', id: 99, method: 'tools/call', params: { name: 'echo_1mcp_echo', arguments: { text: 'still here' } } }, signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) })
   t.equal(call.status, 200)
   t.match(await call.json(), { id: 99, result: { content: [{ type: 'text', text: /still here/ }] } }, 'an authorized tool call still succeeds')
   const fresh = await tokenFor(base, 'after the sweep', { owner })
-  t.equal(await status(`${base}/mcp`, { method: 'POST', headers: { 'content-type': 'application/json', accept: MCP_ACCEPT, authorization: `Bearer ${fresh.accessToken}` }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'after', version: '1' } } }) }), 200, 'a new client still gets a token and a session')
+  t.equal((await postMcp(`${base}/mcp`, { token: fresh.accessToken, body: initializeRequest('2025-11-25', 'after'), signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) })).status, 200, 'a new client still gets a token and a session')
 })

@@ -4,8 +4,8 @@ import { request } from 'node:http'
 import { connect as tcpConnect, type Socket } from 'node:net'
 import { join } from 'node:path'
 import t from 'tap'
-import { tempDir } from './auth-helpers.js'
-import { alive, connect, echoFixture, MODERN_VERSION, modernHeaders, waitFor } from './helpers.js'
+
+import { alive, connect, echoFixture, MODERN_VERSION, modernHeaders, tempDir, waitFor } from './helpers.js'
 import { backendWithGrandchild, pidIn, processesWith, startServe } from './process-helpers.js'
 
 // Signals sent to a real `1mcp serve` process, as a supervisor or an operator sends them.

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { request } from 'node:http'
 import { fileURLToPath } from 'node:url'
-import { startGateway, waitFor } from './helpers.js'
+import { initializeRequest, postMcp, startGateway, waitFor } from './helpers.js'
 import { STREAM_BACKLOG_LIMIT, type SseStream } from '../routes/sse-stream.js'
 
 // A client that asks for log messages and then stops reading its stream must not grow the gateway's
@@ -9,12 +9,11 @@ import { STREAM_BACKLOG_LIMIT, type SseStream } from '../routes/sse-stream.js'
 // answers are always written.
 
 const FLOOD = fileURLToPath(new URL('./fixtures/flood-server.mjs', import.meta.url))
-const HEADERS = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }
 
 t.test('a client that stops reading its stream: notifications to it are dropped past the backlog limit, and counted', async (t) => {
   const gw = await startGateway(t, { config: { mcpServers: { flood: { command: process.execPath, args: [FLOOD] } } } })
-  const post = (body: object, session?: string) => fetch(gw.url, { method: 'POST', headers: { ...HEADERS, ...(session ? { 'mcp-session-id': session } : {}) }, body: JSON.stringify(body) })
-  const init = await post({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'slow', version: '1' } } })
+  const post = (body: object, session?: string) => postMcp(gw.url, { body, session })
+  const init = await post(initializeRequest('2025-11-25', 'slow'))
   const session = init.headers.get('mcp-session-id')!
   await init.text()
   await (await post({ jsonrpc: '2.0', method: 'notifications/initialized' }, session)).text()

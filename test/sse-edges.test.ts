@@ -73,4 +73,5 @@ t.test('legacy SSE: POST /messages answers by kind of message, replies go on the
 
   stream.close()
   await waitFor(async () => (await post(messages, '{}')).status === 404, 'the session ends with its stream')
+  t.equal((await post(messages, '{}')).status, 404, 'the session ended with its stream')
 })

@@ -1,21 +1,18 @@
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import { startGateway } from './helpers.js'
+import { initializeRequest, postMcp, startGateway } from './helpers.js'
 
 const CONFORMANCE_SERVER = fileURLToPath(new URL('./fixtures/conformance-server.mjs', import.meta.url))
-const ACCEPT = 'application/json, text/event-stream'
 
 // A call whose backend logs before answering is upgraded to SSE. Its stream starts with a priming
 // event (an id, empty data) only for clients of 2025-11-25 or later: older ones fail on empty data.
 t.test('SSE priming events go only to clients that negotiated 2025-11-25 or later', async (t) => {
   const gw = await startGateway(t, { config: { mcpServers: { conformance: { command: process.execPath, args: [CONFORMANCE_SERVER] } } } })
   const url = `${gw.base}/mcp/conformance`
-  const post = (body: unknown, headers: Record<string, string> = {}) => fetch(url, {
-    method: 'POST', headers: { 'content-type': 'application/json', accept: ACCEPT, ...headers }, body: JSON.stringify(body)
-  })
+  const post = (body: unknown, headers: Record<string, string> = {}) => postMcp(url, { body, headers })
 
   async function loggingCallStream (version: string): Promise<string> {
-    const init = await post({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: version, capabilities: {}, clientInfo: { name: 'raw', version: '1' } } })
+    const init = await post(initializeRequest(version))
     t.equal(init.status, 200)
     const session = init.headers.get('mcp-session-id') ?? ''
     const headers = { 'mcp-session-id': session, 'mcp-protocol-version': version }

@@ -5,7 +5,7 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { CallToolResultSchema, TaskStatusNotificationSchema, type Task } from '@modelcontextprotocol/sdk/types.js'
 import { MAX_TRACKED_TASKS, TaskRegistry, TASKS_EXTENSION } from '../routes/tasks.js'
 import type { Session } from '../plugins/sessions.js'
-import { forgeToken, startAuthGateway } from './auth-helpers.js'
+import { forgeToken } from './auth-helpers.js'
 import { connect, echoFixture, MODERN_VERSION as VERSION, postModern, startGateway, waitFor } from './helpers.js'
 
 const taskBackend = (name: string) => echoFixture(name, { TASKS: '1' })
@@ -140,10 +140,11 @@ t.test('a task is forgotten after its ttl; a closed session\'s running tasks are
   const client = await connect(t, gw.url)
   const short = await startTask(client, 'a_1mcp_slow_task', { ms: 10, text: 'brief' }, 300)
   t.equal(short.ttl, 300, 'the requested ttl reached the backend')
-  await waitFor(async () => {
+  const expired = await waitFor(async () => {
     const err = await client.experimental.tasks.getTask(short.taskId).then(() => undefined, (e: Error) => e)
-    return err && /unknown task/.test(err.message)
+    return err && /unknown task/.test(err.message) ? err : undefined
   }, 'the task to expire')
+  t.match(expired, { message: /unknown task/ }, 'the task is forgotten after its ttl')
 
   const other = await connect(t, gw.url, {}, 'leaver')
   const running = await startTask(other, 'a_1mcp_slow_task', { ms: 60_000, text: 'abandoned' })
@@ -262,7 +263,7 @@ t.test('2026-07-28: the tasks extension is advertised where a backend offers it,
 })
 
 t.test('2026-07-28: one principal cannot reach another\'s tasks', async (t) => {
-  const gw = await startAuthGateway(t, { config: { mcpServers: { c26: tasks2026 } } })
+  const gw = await startGateway(t, { auth: true, config: { mcpServers: { c26: tasks2026 } } })
   const url = new URL(`${gw.base}/mcp/c26`)
   const claims = { iss: gw.base, aud: `${gw.base}/mcp`, client_id: 'c1', scope: 'mcp' }
   const alice = await forgeToken(gw.dataDir, { ...claims, sub: 'alice' })
