@@ -2,12 +2,13 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { once } from 'node:events'
+import { request, type IncomingMessage } from 'node:http'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 
-import { echoFixture, MODERN_VERSION, postModern, tempDir, waitFor } from './helpers.js'
+import { echoFixture, MODERN_VERSION, modernHeaders, postModern, tempDir, waitFor } from './helpers.js'
 import { startServe, type ServeProcess } from './process-helpers.js'
 
 // Issue 17, items 4 and 5, behind a real nginx running docs/deploy/nginx.conf: one of two gateways is
@@ -72,7 +73,7 @@ async function startInstance (t: Test, dir: string, label: string): Promise<{ ga
 }
 
 /** One stateless 2026-07-28 call through nginx; resolves with who answered, or why it failed. */
-async function call (url: string, i: number): Promise<{ by?: string, failure?: string }> {
+async function call (url: string, i: number, post: typeof postModern = postModern): Promise<{ by?: string, failure?: string }> {
   const message = {
     id: i,
     method: 'tools/call',
@@ -83,7 +84,7 @@ async function call (url: string, i: number): Promise<{ by?: string, failure?: s
     }
   }
   try {
-    const { status, json } = await postModern(url, message)
+    const { status, json } = await post(url, message)
     const text = ((json.result as { content?: Array<{ text?: string }> } | undefined)?.content ?? [])[0]?.text ?? ''
     const by = /^(gw-\w+): waited 30 ms$/.exec(text)?.[1]
     return by ? { by } : { failure: `${status} ${JSON.stringify(json).slice(0, 200)}` }
@@ -152,4 +153,52 @@ t.test('behind nginx: SIGTERM to one of two gateways under load fails no call; /
   t.ok(results.filter((r) => r.afterStop && !r.failure).every((r) => r.by === 'gw-two' || r.by === 'gw-one'), 'after it the calls were answered')
   t.equal((await one.gateway.exited()).code, 0, 'the stopped gateway exited 0')
   t.comment(`served: gw-one ${results.filter((r) => r.by === 'gw-one').length}, gw-two ${results.filter((r) => r.by === 'gw-two').length}, failed ${failures.length}`)
+})
+
+/**
+ * postModern on a connection of its own (`Connection: close`): a reloading nginx closes its idle
+ * keep-alive connections, and a client that sends on one as it closes loses that request, whatever
+ * the gateway behind does.
+ */
+async function postOnce (url: string | URL, message: Record<string, unknown>): Promise<{ status: number, json: Record<string, unknown> }> {
+  const params = message.params as { name?: unknown } | undefined
+  const req = request(url, { method: 'POST', agent: false, headers: { ...modernHeaders(String(message.method), params?.name), connection: 'close' } })
+  req.end(JSON.stringify({ jsonrpc: '2.0', ...message }))
+  const [res] = await once(req, 'response') as [IncomingMessage]
+  let text = ''
+  for await (const chunk of res) text += String(chunk)
+  const data = text.startsWith('{') ? text : text.split('\n').filter((line) => line.startsWith('data: {')).pop()?.slice(6) ?? '{}'
+  return { status: res.statusCode ?? 0, json: JSON.parse(data) as Record<string, unknown> }
+}
+
+t.test('a rolling restart as docs/deploy/README.md says (out of the upstream, nginx reloaded, then SIGTERM) fails no call', async (t) => {
+  const dir = await tempDir(t, '1mcp-nginx-roll-')
+  const [one, two] = await Promise.all([startInstance(t, dir, 'gw-one'), startInstance(t, dir, 'gw-two')])
+  const port = await freePort()
+  const conf = await nginxConfig(dir, port, [one.address, two.address])
+  const nginx = await startNginx(t, dir, conf, port)
+  const url = `http://127.0.0.1:${port}/mcp`
+
+  // 4 calls at a time for the whole procedure; bounded by count and by the test's timeout
+  const TOTAL = 300
+  const results: Array<{ by?: string, failure?: string }> = []
+  let next = 0
+  const load = Promise.all(Array.from({ length: 4 }, async () => {
+    while (next < TOTAL) results.push(await call(url, next++, postOnce))
+  }))
+  await waitFor(() => results.filter((r) => r.by === 'gw-one').length >= 10, 'gw-one to serve calls', 10_000)
+
+  // 1. out of rotation: `down` in the upstream, and a graceful nginx reload (SIGHUP to its master)
+  await writeFile(join(dir, 'nginx.conf'), conf.replace(`server ${one.address};`, `server ${one.address} down;`))
+  nginx.kill('SIGHUP')
+  // 2. the calls in flight on gw-one end: the last 40 answers all come from gw-two
+  await waitFor(() => results.length >= 40 && results.slice(-40).every((r) => r.by === 'gw-two'), 'the reloaded nginx to send every call to gw-two', 20_000)
+  // 3. stop it
+  one.gateway.child.kill('SIGTERM')
+  t.equal((await one.gateway.exited()).code, 0, 'the stopped gateway exited 0')
+  await load
+
+  t.equal(results.length, TOTAL, 'every call was made')
+  t.same(results.filter((r) => r.failure), [], `0 of ${TOTAL} calls failed`)
+  t.ok(results.some((r) => r.by === 'gw-one') && results.some((r) => r.by === 'gw-two'), 'both instances served')
 })
