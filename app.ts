@@ -7,7 +7,8 @@ import configPlugin, { loadConfig, type ConfigPluginOptions } from './plugins/co
 import authPlugin from './plugins/auth.js'
 import backendsPlugin from './plugins/backends.js'
 import capabilitiesPlugin from './plugins/capabilities.js'
-import sessionsPlugin, { type Session } from './plugins/sessions.js'
+import sessionsPlugin from './plugins/sessions.js'
+import type { Session } from './mcp/session.js'
 import healthPlugin from './plugins/health.js'
 import metricsPlugin from './plugins/metrics.js'
 import { pluginImportTarget } from './plugins/third-party.js'
@@ -24,7 +25,7 @@ import { DEFAULTS, type GatewayConfig } from './schemas/config.js'
 export type { GatewayConfig } from './schemas/config.js'
 export { BackendPool } from './backends/pool.js'
 export { CapabilityIndex } from './plugins/capabilities.js'
-export { SessionRegistry } from './plugins/sessions.js'
+export { SessionRegistry } from './mcp/sessions.js'
 
 export interface GatewayOptions extends ConfigPluginOptions {
   /** serve without authentication (`--no-auth`) */

@@ -4,7 +4,7 @@ import { Client as ModernClient, StreamableHTTPClientTransport as ModernTranspor
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { CallToolResultSchema, TaskStatusNotificationSchema, type Task } from '@modelcontextprotocol/sdk/types.js'
 import { MAX_TRACKED_TASKS, TaskRegistry, TASKS_EXTENSION } from '../routes/tasks.js'
-import type { Session } from '../plugins/sessions.js'
+import type { Session } from '../mcp/session.js'
 import { forgeToken, startAuthGateway } from './auth-helpers.js'
 import { connect, echoFixture, MODERN_VERSION as VERSION, postModern, startGateway, waitFor } from './helpers.js'
 
