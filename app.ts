@@ -24,7 +24,7 @@ import { DEFAULTS, type GatewayConfig } from './schemas/config.js'
 
 export type { GatewayConfig } from './schemas/config.js'
 export { BackendPool } from './backends/pool.js'
-export { CapabilityIndex } from './plugins/capabilities.js'
+export { CapabilityIndex } from './mcp/capabilities.js'
 export { SessionRegistry } from './mcp/sessions.js'
 
 export interface GatewayOptions extends ConfigPluginOptions {
