@@ -8,7 +8,7 @@
 export type { GatewayConfig, Preset, ServerConfig } from './schemas/config.js'
 export { DEFAULT_HOST, DEFAULT_PORT, DEFAULTS } from './schemas/config.js'
 export type { HealthReport } from './schemas/health.js'
-export { editDistance, locateConfig, userConfigDir, validateConfigTemplate, type ConfigLocation } from './plugins/config.js'
+export { editDistance, locateConfig, userConfigDir, validateConfigTemplate, type ConfigLocation } from './plugins/config-load.js'
 export { compileTagFilter, TagFilterError } from './mcp/tag-filter.js'
 export { GATEWAY_INFO, transportKind } from './backends/backend.js'
 export { exposedName } from './mcp/capability-names.js'
