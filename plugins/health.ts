@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import { redactError, GATEWAY_INFO } from '../backends/backend.js'
-import { exposedName } from './capabilities.js'
+import { exposedName } from '../mcp/capability-names.js'
 import { countToolTokens } from './tool-tokens.js'
 import type { HealthReport, Readiness } from '../schemas/health.js'
 

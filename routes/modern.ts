@@ -1,162 +1,29 @@
-import { createHash, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { Readable } from 'node:stream'
 import type { ReadableStream as WebReadableStream } from 'node:stream/web'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import {
   createMcpHandler, createRequestStateCodec, inputRequired, Server,
-  type AuthInfo, type InputRequests, type McpHttpHandler, type RequestStateCodec, type ServerCapabilities, type ServerContext, type StandardSchemaV1
+  type AuthInfo, type InputRequests, type McpHttpHandler, type RequestStateCodec, type ServerCapabilities, type ServerContext
 } from '@modelcontextprotocol/server'
-import type { ClientCapabilities, JSONRPCMessage, RequestId, Result } from '@modelcontextprotocol/client'
+import type { ClientCapabilities, RequestId, Result } from '@modelcontextprotocol/client'
 import { GATEWAY_INFO, type Backend } from '../backends/backend.js'
 import { RpcCode, RpcError } from '../backends/errors.js'
-import type { Kind } from '../plugins/capabilities.js'
+import type { Kind } from '../mcp/capability-names.js'
 import { admits, type Scope } from '../mcp/scope.js'
-import { wrapUri } from '../plugins/resource-uris.js'
-import { LOG_LEVELS, type Channel, type Session } from '../plugins/sessions.js'
-import type { Dispatcher } from './dispatch.js'
-import { isInputRequired } from './dispatch/relay.js'
+import { wrapUri } from '../mcp/resource-uris.js'
+import type { Session } from '../mcp/session.js'
+import type { Dispatcher } from '../mcp/dispatch.js'
+import { isInputRequired } from '../mcp/dispatch/relay.js'
 import { checkParamHeaders } from './param-headers.js'
-import { TASKS_EXTENSION } from './tasks.js'
+import { TASKS_EXTENSION } from '../mcp/tasks.js'
 import { DEFAULTS } from '../schemas/config.js'
 import { STATELESS_VERSION } from '../mcp/versions.js'
-
-/** The stateless protocol generation, served beside the 2025 one on the same endpoints. */
-const PROTOCOL_META = 'io.modelcontextprotocol/protocolVersion'
-const DATED_VERSION = /^\d{4}-\d{2}-\d{2}$/
-/** how long a call waits for the client's retry with `inputResponses` before it is cancelled */
-
-type Params = Record<string, unknown>
-
-/**
- * Whether a POST belongs to the 2026-07-28 generation: it has no session and claims a protocol
- * version per request (in `_meta`, or a dated `MCP-Protocol-Version` of 2026 or later). Everything
- * else is the 2025 generation, which starts with `initialize`.
- */
-export function isModernPost (headers: FastifyRequest['headers'], body: unknown): boolean {
-  if (headers['mcp-session-id'] !== undefined) return false
-  if (isModernHeader(headers)) return true
-  const meta = ((body as { params?: { _meta?: unknown } } | null)?.params)?._meta
-  return meta !== null && typeof meta === 'object' && Object.hasOwn(meta, PROTOCOL_META)
-}
-
-/** A dated `MCP-Protocol-Version` header of the stateless generation. */
-export function isModernHeader (headers: FastifyRequest['headers']): boolean {
-  const version = headers['mcp-protocol-version']
-  return typeof version === 'string' && DATED_VERSION.test(version) && version >= '2026'
-}
-
-function webHeaders (incoming: FastifyRequest['headers']): Headers {
-  const headers = new Headers()
-  for (const [name, value] of Object.entries(incoming)) {
-    if (typeof value === 'string') headers.set(name, value)
-    else if (Array.isArray(value)) headers.set(name, value.join(', '))
-  }
-  return headers
-}
-
-/** The methods of the tasks extension (SEP-2663) a 2026 client sends about a task. */
-const TASK_METHODS = ['tasks/get', 'tasks/update', 'tasks/cancel'] as const
-/** the skills extension (SEP-2640), passed through from a backend that offers it */
-const SKILLS_EXTENSION = 'io.modelcontextprotocol/skills'
-const SKILL_METHODS = ['skills/list', 'skills/get', 'resources/directory/read'] as const
-
-/** the methods of the protocol itself that the gateway answers for 2026 clients */
-const CORE_METHODS = ['tools/list', 'prompts/list', 'resources/list', 'resources/templates/list', 'tools/call', 'prompts/get', 'resources/read', 'completion/complete']
-
-function extensionsOf (backend: Backend | undefined): Record<string, unknown> {
-  return (backend?.capabilities as { extensions?: Record<string, unknown> } | undefined)?.extensions ?? {}
-}
-
-/** Params passed through as they are: the backend validates them. */
-const ANY_PARAMS: StandardSchemaV1<Params, Params> = {
-  '~standard': { version: 1, vendor: '1mcp', validate: (value: unknown) => ({ value: (value ?? {}) as Params }) }
-}
-
-/** What a gateway `requestState` carries: a call parked here, or the backend's own state to hand back to it. */
-interface StatePayload {
-  /** the parked call (a 2025 backend waiting on the client's input) */
-  k?: string
-  /** the backend's own requestState (a 2026 backend) */
-  s?: string
-}
-
-/** A retry's params for a 2026 backend: the client's answers and the backend's own state, as the backend asked. */
-function withInput (params: Params, inputResponses: Record<string, unknown> | undefined, backendState: string | undefined): Params {
-  if (inputResponses === undefined && backendState === undefined) return params
-  return { ...params, ...(inputResponses ? { inputResponses } : {}), ...(backendState === undefined ? {} : { requestState: backendState }) }
-}
-
-/** Who may resume a flow: a hash of the session owner (the token's subject, client and scopes). */
-function principal (ctx: ServerContext): string {
-  const owner = (ctx.http?.authInfo?.extra as { owner?: string } | undefined)?.owner ?? ''
-  return `${ctx.mcpReq.method}\n${createHash('sha256').update(owner).digest('base64url')}`
-}
-
-/**
- * The response channel of a 2026 call: notifications go to the current HTTP exchange, and a
- * server→client request of a 2025 backend is kept as an input request for the client's next round.
- */
-class InputChannel implements Channel {
-  backend?: string
-  ctx: ServerContext
-  readonly requests = new Map<string, { method: string, params?: Params }>()
-  private wake?: () => void
-  finished = false
-  /** why the call cannot go on, when a request it raised cannot be put to this client */
-  refused?: Error
-
-  constructor (ctx: ServerContext, private readonly logLevel: string | undefined) {
-    this.ctx = ctx
-  }
-
-  get closed (): boolean { return this.finished }
-
-  send (message: JSONRPCMessage): void {
-    if (this.finished || !('method' in message)) return
-    if ('id' in message) {
-      this.requests.set(String(message.id), { method: message.method, params: message.params as Params | undefined })
-      this.wake?.()
-    } else if (this.passes(message.method, message.params as Params | undefined)) {
-      void this.ctx.mcpReq.notify({ method: message.method, params: message.params }).catch(() => {})
-    }
-  }
-
-  /** Whether a notification reaches the client: not a cancellation of an input request it never saw, a log message only at its level. */
-  private passes (method: string, params: Params | undefined): boolean {
-    if (method === 'notifications/cancelled') return !this.requests.delete(String(params?.requestId))
-    if (method === 'notifications/message') return this.logs(params?.level)
-    return true
-  }
-
-  refuse (err: Error): void {
-    this.refused ??= err
-    this.wake?.()
-  }
-
-  /** Log messages reach a 2026 client only when it asked for them with a level in `_meta`. */
-  private logs (level: unknown): boolean {
-    return this.logLevel !== undefined && LOG_LEVELS.indexOf(String(level)) >= LOG_LEVELS.indexOf(this.logLevel)
-  }
-
-  /** Resolves once at least one input request waits for the client. */
-  whenInputNeeded (): Promise<void> {
-    if (this.requests.size > 0 || this.refused) return Promise.resolve()
-    return new Promise((resolve) => {
-      // requests raised together reach the client together
-      this.wake = () => { this.wake = undefined; setImmediate(resolve) }
-    })
-  }
-}
-
-/** A 2025 backend's call waiting for the 2026 client to answer its server→client requests. */
-interface ParkedCall {
-  session: Session
-  channel: InputChannel
-  outcome: Promise<Outcome>
-  timer?: NodeJS.Timeout
-}
-
-type Outcome = { result?: Result, error?: unknown }
+import { InputChannel, type Outcome, type ParkedCall } from './modern-channel.js'
+import {
+  ANY_PARAMS, CORE_METHODS, extensionsOf, gatewayCapabilities, principal, SKILL_METHODS, SKILLS_EXTENSION, TASK_METHODS,
+  webHeaders, withInput, type Params, type StatePayload
+} from './modern-protocol.js'
 
 /**
  * The 2026-07-28 generation on `/mcp` and `/mcp/<server>`: the SDK's stateless handler does the
@@ -313,7 +180,7 @@ export class ModernEndpoint {
   }
 
   private serverCapabilities (single: Backend | undefined, tasks: boolean): ServerCapabilities {
-    const capabilities = this.capabilities(single?.state === 'ready' ? single.capabilities : undefined)
+    const capabilities = gatewayCapabilities(single?.state === 'ready' ? single.capabilities : undefined)
     // the aggregated endpoint offers the tasks extension when a backend it shows does
     if (!single && tasks) capabilities.extensions = { ...capabilities.extensions, [TASKS_EXTENSION]: {} }
     return capabilities
@@ -336,14 +203,6 @@ export class ModernEndpoint {
     for (const method of methods) {
       server.setRequestHandler(method, { params: ANY_PARAMS }, (params, ctx) => this.observed(method, ctx, () => this.handle(scope, owner, method, params, ctx)))
     }
-  }
-
-  private capabilities (backend: ServerCapabilities | undefined): ServerCapabilities {
-    if (!backend) {
-      return { tools: { listChanged: true }, prompts: { listChanged: true }, resources: { subscribe: true, listChanged: true }, completions: {} }
-    }
-    const { logging: _logging, tasks: _tasks, ...rest } = backend as ServerCapabilities & { tasks?: unknown }
-    return { tools: { listChanged: true }, prompts: { listChanged: true }, resources: { subscribe: true, listChanged: true }, completions: {}, ...rest }
   }
 
   /** Answers one request of a 2026 client through its request context, with the bridges for client input. */

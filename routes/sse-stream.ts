@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http'
 import type { JSONRPCMessage } from '@modelcontextprotocol/client'
-import type { Channel, ReplayBuffer } from '../plugins/sessions.js'
+import type { Channel, ReplayBuffer } from '../mcp/session.js'
 
 export function parseEventId (id: string): { stream: string, seq: number } | undefined {
   const at = id.lastIndexOf(':')

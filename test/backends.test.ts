@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { LogCapture } from './auth-helpers.js'
 import { ECHO_SERVER, echoFixture, startGateway, connect, waitFor, alive, settle } from './helpers.js'
-import { exposedName } from '../plugins/capabilities.js'
+import { exposedName } from '../mcp/capability-names.js'
 
 t.test('names: long, illegal and colliding names are exposed, never dropped', async (t) => {
   const long = 'a_very_long_tool_name_that_goes_on_and_on_well_past_the_sixty_four_character_limit'

@@ -2,11 +2,11 @@ import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
 import { buildApp } from '../app.js'
-import { validateConfig } from '../plugins/config.js'
+import { validateConfig } from '../plugins/config-load.js'
 
 import { echoFixture, startGateway, tempDir } from './helpers.js'
 
-// What a bad config does to the rest of the gateway (plugins/config.ts, health.ts, metrics.ts, auth.ts):
+// What a bad config does to the rest of the gateway (plugins/config-load.ts, config-store.ts, health.ts, metrics.ts, auth.ts):
 // readiness and the config gauge follow a rejected reload, errors stay short, impossible auth settings
 // stop the boot.
 

@@ -7,7 +7,7 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { ResourceUpdatedNotificationSchema } from '@modelcontextprotocol/sdk/types.js'
 import { Client as ModernClient, StreamableHTTPClientTransport as ModernTransport } from '@modelcontextprotocol/client'
 import { connect, echoFixture, MODERN_VERSION, startGateway, waitFor } from './helpers.js'
-import { originOf, unwrapUri, UriIndex, wrapUri } from '../plugins/resource-uris.js'
+import { originOf, unwrapUri, UriIndex, wrapUri } from '../mcp/resource-uris.js'
 
 const EVERYTHING = fileURLToPath(new URL('../node_modules/@modelcontextprotocol/server-everything/dist/index.js', import.meta.url))
 

@@ -1,10 +1,11 @@
 import t from 'tap'
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js'
 import { RpcCode, RpcError } from '../backends/errors.js'
-import { ReplayBuffer, Session, SessionRegistry, type Channel } from '../plugins/sessions.js'
+import { ReplayBuffer, Session, type Channel } from '../mcp/session.js'
+import { SessionRegistry } from '../mcp/sessions.js'
 import { Cancellation } from '../backends/cancellation.js'
 
-// The session registry's parts without a gateway around them (plugins/sessions.ts): the replay
+// The session registry's parts without a gateway around them (mcp/session.ts, mcp/sessions.ts): the replay
 // buffer's bound, requests to the client and their answers, closing, and draining.
 
 /** A channel that keeps what is sent on it. */

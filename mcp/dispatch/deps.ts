@@ -1,6 +1,6 @@
 import type { BackendPool } from '../../backends/pool.js'
-import type { CapabilityIndex } from '../../plugins/capabilities.js'
-import type { SessionRegistry } from '../../plugins/sessions.js'
+import type { CapabilityIndex } from '../capabilities.js'
+import type { SessionRegistry } from '../sessions.js'
 import type { GatewayConfig } from '../../schemas/config.js'
 
 /** What the dispatcher works with, named: no Fastify instance as a service locator. */

@@ -1,6 +1,6 @@
 import type { Result } from '@modelcontextprotocol/client'
 import { RpcCode, RpcError } from '../backends/errors.js'
-import type { Session } from '../plugins/sessions.js'
+import type { Session } from './session.js'
 
 type Params = Record<string, unknown>
 

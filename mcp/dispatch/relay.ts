@@ -2,7 +2,7 @@ import type { Progress, Request, RequestId, Result } from '@modelcontextprotocol
 import type { Backend, CallOptions, ServerRequestExtra } from '../../backends/backend.js'
 import { Cancellation } from '../../backends/cancellation.js'
 import { RpcCode, RpcError } from '../../backends/errors.js'
-import type { Channel, Session } from '../../plugins/sessions.js'
+import type { Channel, Session } from '../session.js'
 import type { DispatchDeps, Params } from './deps.js'
 
 /** How the caller of a request wants it answered. */
