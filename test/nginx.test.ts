@@ -148,7 +148,8 @@ t.test('behind nginx: SIGTERM to one of two gateways under load fails no call; /
   t.same(failures.filter((f) => f.failure !== '502 {}'), [], 'no call failed with anything a gateway answered')
   t.equal(failures.length, resets.length, 'every failed call is one of those resets')
   t.ok(failures.length < 4, `fewer failures than calls at a time: ${failures.length} of ${TOTAL}`)
-  t.ok(refusals.length > 0, 'nginx met refused connections, which it retried on the other gateway')
+  // the first of either marks gw-one failed (max_fails 1), so nginx may meet only one kind
+  t.ok(refusals.length + resets.length > 0, `nginx saw the stopped gateway go: ${refusals.length} refused connections (retried on the other), ${resets.length} resets`)
   t.ok(results.some((r) => !r.afterStop && r.by === 'gw-one') && results.some((r) => !r.afterStop && r.by === 'gw-two'), 'both instances served calls before the SIGTERM')
   t.ok(results.filter((r) => r.afterStop && !r.failure).every((r) => r.by === 'gw-two' || r.by === 'gw-one'), 'after it the calls were answered')
   t.equal((await one.gateway.exited()).code, 0, 'the stopped gateway exited 0')
