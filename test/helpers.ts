@@ -1,4 +1,7 @@
+import { once } from 'node:events'
 import { mkdtemp, rm } from 'node:fs/promises'
+import { request, type IncomingMessage } from 'node:http'
+import type { Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -213,7 +216,27 @@ export function modernHeaders (method: string, name?: unknown): Record<string, s
 export async function postModern (url: URL | string, message: Record<string, unknown>, headers: Record<string, string> = {}): Promise<{ status: number, json: Record<string, unknown> }> {
   const params = message.params as { name?: unknown, taskId?: unknown } | undefined
   const response = await postMcp(url, { body: { jsonrpc: '2.0', ...message }, headers: { ...modernHeaders(String(message.method), params?.name ?? params?.taskId), ...headers } })
-  const text = await response.text()
+  return { status: response.status, json: lastRpcMessage(await response.text()) }
+}
+
+/** The JSON-RPC response in a body: the body itself, or the last message of an SSE stream. */
+function lastRpcMessage (text: string): Record<string, unknown> {
   const data = text.startsWith('{') ? text : text.split('\n').filter((line) => line.startsWith('data: {')).pop()?.slice(6) ?? '{}'
-  return { status: response.status, json: JSON.parse(data) as Record<string, unknown> }
+  return JSON.parse(data) as Record<string, unknown>
+}
+
+/**
+ * postModern over node:http without a shared keep-alive pool: on `socket`, a connection already
+ * open, or else on a connection of its own (`Connection: close`). Resolves with the response's
+ * Connection header too.
+ */
+export async function postModernOnce (url: URL | string, message: Record<string, unknown>, socket?: Socket): Promise<{ status: number, connection?: string, json: Record<string, unknown> }> {
+  const params = message.params as { name?: unknown } | undefined
+  const headers = { ...modernHeaders(String(message.method), params?.name), ...(socket ? {} : { connection: 'close' }) }
+  const req = request(url, { method: 'POST', headers, ...(socket ? { createConnection: () => socket } : { agent: false }) })
+  req.end(JSON.stringify({ jsonrpc: '2.0', ...message }))
+  const [res] = await once(req, 'response') as [IncomingMessage]
+  let text = ''
+  for await (const chunk of res) text += String(chunk)
+  return { status: res.statusCode ?? 0, connection: res.headers.connection, json: lastRpcMessage(text) }
 }

@@ -2,13 +2,12 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { once } from 'node:events'
-import { request, type IncomingMessage } from 'node:http'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 
-import { echoFixture, MODERN_VERSION, modernHeaders, postModern, tempDir, waitFor } from './helpers.js'
+import { echoFixture, MODERN_VERSION, postModern, postModernOnce, tempDir, waitFor } from './helpers.js'
 import { startServe, type ServeProcess } from './process-helpers.js'
 
 // Issue 17, items 4 and 5, behind a real nginx running docs/deploy/nginx.conf: one of two gateways is
@@ -73,7 +72,7 @@ async function startInstance (t: Test, dir: string, label: string): Promise<{ ga
 }
 
 /** One stateless 2026-07-28 call through nginx; resolves with who answered, or why it failed. */
-async function call (url: string, i: number, post: typeof postModern = postModern): Promise<{ by?: string, failure?: string }> {
+async function call (url: string, i: number, post: (url: string, message: Record<string, unknown>) => Promise<{ status: number, json: Record<string, unknown> }> = postModern): Promise<{ by?: string, failure?: string }> {
   const message = {
     id: i,
     method: 'tools/call',
@@ -156,22 +155,9 @@ t.test('behind nginx: SIGTERM to one of two gateways under load fails no call; /
   t.comment(`served: gw-one ${results.filter((r) => r.by === 'gw-one').length}, gw-two ${results.filter((r) => r.by === 'gw-two').length}, failed ${failures.length}`)
 })
 
-/**
- * postModern on a connection of its own (`Connection: close`): a reloading nginx closes its idle
- * keep-alive connections, and a client that sends on one as it closes loses that request, whatever
- * the gateway behind does.
- */
-async function postOnce (url: string | URL, message: Record<string, unknown>): Promise<{ status: number, json: Record<string, unknown> }> {
-  const params = message.params as { name?: unknown } | undefined
-  const req = request(url, { method: 'POST', agent: false, headers: { ...modernHeaders(String(message.method), params?.name), connection: 'close' } })
-  req.end(JSON.stringify({ jsonrpc: '2.0', ...message }))
-  const [res] = await once(req, 'response') as [IncomingMessage]
-  let text = ''
-  for await (const chunk of res) text += String(chunk)
-  const data = text.startsWith('{') ? text : text.split('\n').filter((line) => line.startsWith('data: {')).pop()?.slice(6) ?? '{}'
-  return { status: res.statusCode ?? 0, json: JSON.parse(data) as Record<string, unknown> }
-}
-
+// the rolling restart's calls go on connections of their own: a reloading nginx closes its idle
+// keep-alive connections, and a client that sends on one as it closes loses that request, whatever
+// the gateway behind does
 t.test('a rolling restart as docs/deploy/README.md says (out of the upstream, nginx reloaded, then SIGTERM) fails no call', async (t) => {
   const dir = await tempDir(t, '1mcp-nginx-roll-')
   const [one, two] = await Promise.all([startInstance(t, dir, 'gw-one'), startInstance(t, dir, 'gw-two')])
@@ -185,7 +171,7 @@ t.test('a rolling restart as docs/deploy/README.md says (out of the upstream, ng
   const results: Array<{ by?: string, failure?: string }> = []
   let next = 0
   const load = Promise.all(Array.from({ length: 4 }, async () => {
-    while (next < TOTAL) results.push(await call(url, next++, postOnce))
+    while (next < TOTAL) results.push(await call(url, next++, (to, message) => postModernOnce(to, message)))
   }))
   await waitFor(() => results.filter((r) => r.by === 'gw-one').length >= 10, 'gw-one to serve calls', 10_000)
 

@@ -1,11 +1,10 @@
 import { once } from 'node:events'
 import { writeFile } from 'node:fs/promises'
-import { request } from 'node:http'
-import { connect as tcpConnect, type Socket } from 'node:net'
+import { connect as tcpConnect } from 'node:net'
 import { join } from 'node:path'
 import t from 'tap'
 
-import { alive, connect, echoFixture, MODERN_VERSION, modernHeaders, tempDir, waitFor } from './helpers.js'
+import { alive, connect, echoFixture, MODERN_VERSION, postModernOnce, tempDir, waitFor } from './helpers.js'
 import { backendWithGrandchild, pidIn, processesWith, startServe } from './process-helpers.js'
 
 // Signals sent to a real `1mcp serve` process, as a supervisor or an operator sends them.
@@ -102,17 +101,6 @@ async function refused (port: number): Promise<boolean> {
   }
 }
 
-/** One 2026-07-28 tools/call sent over `socket`, an already open connection: the status, its Connection header and the text. */
-async function callOver (socket: Socket, port: number): Promise<{ status?: number, connection?: string, text: string }> {
-  const message = { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'a_1mcp_slow', arguments: { ms: 10, steps: 1 }, _meta: { 'io.modelcontextprotocol/protocolVersion': MODERN_VERSION, 'io.modelcontextprotocol/clientCapabilities': {} } } }
-  const req = request({ host: '127.0.0.1', port, method: 'POST', path: '/mcp', headers: modernHeaders('tools/call', 'a_1mcp_slow'), createConnection: () => socket })
-  req.end(JSON.stringify(message))
-  const [res] = await once(req, 'response') as [import('node:http').IncomingMessage]
-  let text = ''
-  for await (const chunk of res) text += String(chunk)
-  return { status: res.statusCode, connection: res.headers.connection, text }
-}
-
 t.test('on SIGTERM new connections are refused at once and a request on a connection already open is served, not reset nor 503 (issue 17.4)', async (t) => {
   const dir = await tempDir(t, '1mcp-drain-')
   const configPath = join(dir, 'config.json')
@@ -132,9 +120,11 @@ t.test('on SIGTERM new connections are refused at once and a request on a connec
   t.teardown(() => open.destroy())
   gateway.child.kill('SIGTERM')
   t.ok(await waitFor(() => refused(port), 'a new connection to be refused', 1000), 'a new connection is refused while the call in flight goes on')
-  const answer = await callOver(open, port)
-  t.equal(answer.status, 200, `the request on the open connection is served: ${answer.text.slice(0, 200)}`)
-  t.match(answer.text, /a: waited 10 ms/, 'with its result')
+  const message = { id: 1, method: 'tools/call', params: { name: 'a_1mcp_slow', arguments: { ms: 10, steps: 1 }, _meta: { 'io.modelcontextprotocol/protocolVersion': MODERN_VERSION, 'io.modelcontextprotocol/clientCapabilities': {} } } }
+  const answer = await postModernOnce(`${base}/mcp`, message, open)
+  const text = JSON.stringify(answer.json)
+  t.equal(answer.status, 200, `the request on the open connection is served: ${text.slice(0, 200)}`)
+  t.match(text, /a: waited 10 ms/, 'with its result')
   t.equal(answer.connection, 'close', 'and the connection is closed after it')
   t.same((await inFlight).content, [{ type: 'text', text: 'a: waited 1500 ms' }], 'the call in flight finished')
   t.equal((await gateway.exited()).code, 0, 'exit code 0')
