@@ -89,10 +89,9 @@ async function registerEach (app: FastifyInstance, specs: string[], baseDir: str
  */
 export const gateway = fp<GatewayOptions>(async (app, opts) => {
   // First of the preClose hooks: stop accepting connections at once, so a proxy in front fails over
-  // on "connection refused" while the calls in flight finish. Only the listening socket closes:
-  // http.Server#close would also drop the connections accepted but not yet read, and a proxy does not
-  // resend a POST it has already sent (a 502). Requests on open connections are still served, with
-  // `Connection: close`; Fastify closes the idle connections after the drain.
+  // on "connection refused" while the calls in flight finish. Only the listening socket closes here
+  // (http.Server#close also closes idle connections, which is Fastify's to do after the drain), and
+  // requests on open connections are still served, with `Connection: close`.
   app.addHook('preClose', async () => { if (app.server.listening) net.Server.prototype.close.call(app.server) })
   await app.register(configPlugin, opts)
   checkHostSettings(app, app.gatewayConfig.current)
