@@ -13,7 +13,7 @@ const FASTIFY = ['fastify', 'fastify-*', '@fastify/*']
 
 // One block per folder: which of our folders and which packages it may not import.
 // `import-x/no-restricted-paths` compares resolved files, however the path is spelled, and sees
-// `import()` and `export … from` too. test/architecture.test.ts proves each rule fails on a violation.
+// `import()` and `export … from` too. test/ops/architecture.test.ts proves each rule fails on a violation.
 const zone = (target, from, message) => ({ target, from, message })
 const boundaries = [
   {

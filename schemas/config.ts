@@ -3,7 +3,7 @@ import { AuthSettings } from './auth.js'
 
 /**
  * Every default of the config file, declared once. The schemas below carry each as their `default`
- * (docs/configuration.md is generated from them, test/config-reference.test.ts fails on drift) and
+ * (docs/configuration.md is generated from them, test/config/config-reference.test.ts fails on drift) and
  * the code reads them from here, never from a literal of its own.
  */
 export const DEFAULTS = {
