@@ -1,5 +1,5 @@
-import { ClientMetadataError, fetchClientMetadata, isMetadataDocumentUrl, type FetchPolicy } from './client-metadata.js'
-import { OAuthError } from './oauth-error.js'
+import { fetchClientMetadata, isMetadataDocumentUrl, type FetchPolicy } from './client-metadata.js'
+import { ClientMetadataError, OAuthError } from './errors.js'
 import { checkRedirectUri } from './redirect-uris.js'
 import type { AuthStore, ClientRecord } from './store.js'
 

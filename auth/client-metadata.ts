@@ -2,6 +2,7 @@ import { lookup as dnsLookup } from 'node:dns/promises'
 import { request as httpRequest, type IncomingMessage } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import { BlockList, isIP, type LookupFunction } from 'node:net'
+import { ClientMetadataError } from './errors.js'
 
 /** Addresses a client_id URL must never make the gateway fetch from (SSRF). */
 const BLOCKED = new BlockList()
@@ -58,17 +59,6 @@ export interface FetchPolicy {
   allowLoopback: boolean
   timeoutMs?: number
   maxBytes?: number
-}
-
-export class ClientMetadataError extends Error {
-  /** for the log: what went wrong, when `message` is kept generic for the client */
-  readonly detail: string
-
-  constructor (message: string, detail = message) {
-    super(message)
-    this.name = 'ClientMetadataError'
-    this.detail = detail
-  }
 }
 
 /**

@@ -1,4 +1,4 @@
-import { OAuthError } from './oauth-error.js'
+import { OAuthError } from './errors.js'
 import { isValidChallenge, verifyS256 } from './pkce.js'
 import { matchRedirectUri } from './redirect-uris.js'
 import { ALL_SERVERS_SCOPE, isGatewayScope, isScopeToken, parseScope } from './scopes.js'

@@ -1,4 +1,4 @@
-import { OAuthError } from './oauth-error.js'
+import { OAuthError } from './errors.js'
 import { checkRedirectUri } from './redirect-uris.js'
 import { isScopeToken, parseScope } from './scopes.js'
 import type { AuthStore, ClientAuthMethod } from './store.js'

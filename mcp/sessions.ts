@@ -1,9 +1,9 @@
 import { EventEmitter } from 'node:events'
 import type { ClientCapabilities, Implementation } from '@modelcontextprotocol/client'
-import { RpcCode, RpcError } from '../backends/errors.js'
 import type { Scope } from './scope.js'
 import { DEFAULTS } from '../schemas/config.js'
 import { newSessionId, Session } from './session.js'
+import { SessionLimitError } from './errors.js'
 
 export interface SessionInit {
   protocolVersion: string
@@ -24,18 +24,6 @@ export const DEFAULT_SESSION_SETTINGS: SessionSettings = { idleTimeoutMs: DEFAUL
 /** The sessions (and `/sse` streams) one token subject and client may hold: `maxPerClient`, else a quarter of `max`. */
 export function maxPerClient (settings: SessionSettings): number {
   return settings.maxPerClient ?? Math.max(1, Math.floor(settings.max / 4))
-}
-
-/**
- * No room for another session: the gateway is full (`perClient` false: 503), or this token's subject
- * and client hold their share already (`perClient` true: 429). JSON-RPC -32003 either way.
- */
-export class SessionLimitError extends RpcError {
-  constructor (message: string, readonly perClient: boolean) {
-    super(RpcCode.Overloaded, message)
-  }
-
-  get httpStatus (): number { return this.perClient ? 429 : 503 }
 }
 
 /**

@@ -1,3 +1,5 @@
+import { TagFilterError } from './errors.js'
+
 /**
  * Boolean tag filters: `web and (db or cache) and not beta`.
  *
@@ -9,13 +11,6 @@
  * Keywords are case-insensitive; a tag is `[A-Za-z0-9_.:-]+` (the config's tag alphabet). A bad
  * filter throws a `TagFilterError` naming the 1-based position of the problem.
  */
-
-export class TagFilterError extends Error {
-  constructor (message: string, readonly position: number) {
-    super(`invalid tag filter: ${message} at position ${position}`)
-    this.name = 'TagFilterError'
-  }
-}
 
 type Node =
   | { op: 'tag', tag: string }

@@ -5,15 +5,7 @@ import { dirname, join, resolve } from 'node:path'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { ValueErrorType } from '@sinclair/typebox/errors'
 import { GatewayConfig } from '../schemas/config.js'
-
-/** Finding, reading, substituting and validating the config; the watching store is config-store.ts. */
-
-export class ConfigError extends Error {
-  constructor (message: string) {
-    super(message)
-    this.name = 'ConfigError'
-  }
-}
+import { ConfigError } from './errors.js'
 
 const validator = TypeCompiler.Compile(GatewayConfig)
 

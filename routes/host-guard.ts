@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import type { GatewayConfig } from '../schemas/config.js'
+import { sendHttpError } from './errors.js'
 
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]', '::1'])
 
@@ -41,13 +42,13 @@ export function hostGuard (app: FastifyInstance, { checkOrigin = true }: { check
     const host = request.headers.host
     if (host && !hostAllowed(host, config, external)) {
       request.log.warn({ host }, 'request refused: Host not allowed')
-      void reply.code(403).send({ statusCode: 403, code: 'GW_HOST_NOT_ALLOWED', error: 'Forbidden', message: `Host '${host}' is not allowed; add it to "allowedHosts" or set "externalUrl"` })
+      sendHttpError(reply, 403, `Host '${host}' is not allowed; add it to "allowedHosts" or set "externalUrl"`, 'GW_HOST_NOT_ALLOWED')
       return
     }
     const origin = checkOrigin ? request.headers.origin : undefined
     if (origin !== undefined && !originAllowed(origin, config, external)) {
       request.log.warn({ origin }, 'request refused: Origin not allowed')
-      void reply.code(403).send({ statusCode: 403, code: 'GW_ORIGIN_NOT_ALLOWED', error: 'Forbidden', message: `Origin '${origin}' is not allowed; add it to "allowedOrigins"` })
+      sendHttpError(reply, 403, `Origin '${origin}' is not allowed; add it to "allowedOrigins"`, 'GW_ORIGIN_NOT_ALLOWED')
       return
     }
     done()

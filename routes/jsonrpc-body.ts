@@ -1,7 +1,7 @@
-import type { FastifyInstance, FastifyReply } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
-import type { JSONRPCMessage, RequestId } from '@modelcontextprotocol/client'
-import { RpcCode, type RpcError } from '../backends/errors.js'
+import type { RequestId } from '@modelcontextprotocol/client'
+import { RpcCode } from '../backends/errors.js'
 import { JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from '../schemas/jsonrpc.js'
 
 export const isRequest = TypeCompiler.Compile(JsonRpcRequest)
@@ -76,14 +76,6 @@ export function hasInvalidId (body: unknown): boolean {
 }
 
 export const INVALID_ID_MESSAGE = 'Invalid Request: the id must be a string or an integer (a notification has no id at all)'
-
-export function rpcError (id: RequestId | null, err: RpcError): JSONRPCMessage {
-  return { jsonrpc: '2.0', id: id as RequestId, error: err.toJSON() }
-}
-
-export function httpRpcError (reply: FastifyReply, status: number, code: number, message: string): FastifyReply {
-  return reply.code(status).send({ jsonrpc: '2.0', id: null, error: { code, message } })
-}
 
 /** A client's answer to a request the gateway sent it. */
 export interface ClientAnswer { id: RequestId, result?: Record<string, unknown>, error?: { code: number, message: string, data?: unknown } }

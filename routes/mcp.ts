@@ -5,7 +5,7 @@ import type { JSONRPCMessage } from '@modelcontextprotocol/client'
 import { RpcCode, RpcError } from '../backends/errors.js'
 import type { JsonRpcRequest } from '../schemas/jsonrpc.js'
 import type { Session } from '../mcp/session.js'
-import { SessionLimitError } from '../mcp/sessions.js'
+import { SessionLimitError } from '../mcp/errors.js'
 import type { Scope } from '../mcp/scope.js'
 import type { Dispatcher } from '../mcp/dispatch.js'
 import { negotiateVersion, SESSION_VERSIONS, STATELESS_VERSION, supportsPriming } from '../mcp/versions.js'
@@ -16,7 +16,8 @@ import { ModernEndpoint } from './modern.js'
 import { isModernHeader, isModernPost } from './modern-protocol.js'
 import { SseStream, parseEventId } from './sse-stream.js'
 import { buildScope, sessionClient, sessionOwner } from './scope.js'
-import { hasInvalidId, httpRpcError, INVALID_ID_MESSAGE, isNotification, isRequest, isResponse, parseJsonLeniently, rpcError, Unparsable, type ClientAnswer } from './jsonrpc-body.js'
+import { httpRpcError, rpcError, sendHttpError } from './errors.js'
+import { hasInvalidId, INVALID_ID_MESSAGE, isNotification, isRequest, isResponse, parseJsonLeniently, Unparsable, type ClientAnswer } from './jsonrpc-body.js'
 import { DEFAULTS } from '../schemas/config.js'
 
 function accepts (request: FastifyRequest, type: string): boolean {
@@ -60,9 +61,7 @@ async function registerLoadProtection (app: FastifyInstance): Promise<void> {
       // lag we act on, so a short pause (start-up, a GC) is not mistaken for overload
       sampleInterval: Math.max(100, maxEventLoopDelayMs),
       pressureHandler: (_request, reply, type, value) => {
-        void reply.code(503).header('retry-after', String(retryAfterSeconds)).send({
-          jsonrpc: '2.0', id: null, error: { code: RpcCode.Overloaded, message: `Service Unavailable: the gateway is overloaded (${type} ${value}); retry in ${retryAfterSeconds} s` }
-        })
+        httpRpcError(reply.header('retry-after', String(retryAfterSeconds)), 503, RpcCode.Overloaded, `Service Unavailable: the gateway is overloaded (${type} ${value}); retry in ${retryAfterSeconds} s`)
       }
     })
   }
@@ -174,13 +173,12 @@ const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, { dispatcher 
   /** The 2026-07-28 generation has no sessions: nothing to open with GET or end with DELETE. */
   function refuseModern (request: FastifyRequest, reply: FastifyReply): boolean {
     if (request.headers['mcp-session-id'] !== undefined || !isModernHeader(request.headers)) return false
-    void reply.code(405).header('allow', 'POST').send({ jsonrpc: '2.0', id: null, error: { code: RpcCode.MethodNotFound, message: `Method Not Allowed: protocol ${STATELESS_VERSION} has no sessions; send each request with POST` } })
+    httpRpcError(reply.header('allow', 'POST'), 405, RpcCode.MethodNotFound, `Method Not Allowed: protocol ${STATELESS_VERSION} has no sessions; send each request with POST`)
     return true
   }
 
   function sendScopeError (reply: FastifyReply, err: Error & { statusCode?: number }) {
-    const status = err.statusCode ?? 400
-    return reply.code(status).send({ statusCode: status, error: status === 404 ? 'Not Found' : 'Bad Request', message: err.message })
+    return sendHttpError(reply, err.statusCode ?? 400, err.message)
   }
 
   function findSession (request: FastifyRequest<{ Params: { server?: string } }>, reply: FastifyReply): Session | undefined {

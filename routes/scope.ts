@@ -1,14 +1,9 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { Scope } from '../mcp/scope.js'
 import { ownEntry } from '../schemas/config.js'
-import { anyOfTags, compileTagFilter, TagFilterError, type TagFilter } from '../mcp/tag-filter.js'
-
-export class ScopeError extends Error {
-  constructor (message: string, readonly statusCode: number) {
-    super(message)
-    this.name = 'ScopeError'
-  }
-}
+import { anyOfTags, compileTagFilter, type TagFilter } from '../mcp/tag-filter.js'
+import { TagFilterError } from '../mcp/errors.js'
+import { ScopeError } from './errors.js'
 
 function queryString (query: Record<string, unknown>, key: string): string | undefined {
   const value = Object.hasOwn(query, key) ? query[key] : undefined

@@ -3,15 +3,16 @@ import { FastifySSEPlugin } from 'fastify-sse-v2'
 import type { JSONRPCMessage } from '@modelcontextprotocol/client'
 import { RpcCode, RpcError } from '../backends/errors.js'
 import { newSessionId, type Channel, type Session } from '../mcp/session.js'
-import { SessionLimitError } from '../mcp/sessions.js'
+import { SessionLimitError } from '../mcp/errors.js'
 import type { Scope } from '../mcp/scope.js'
 import type { JsonRpcRequest } from '../schemas/jsonrpc.js'
 import type { Dispatcher } from '../mcp/dispatch.js'
 import { negotiateVersion } from '../mcp/versions.js'
 import { hostGuard } from './host-guard.js'
 import { EVENT_STREAM_HEADERS, streamBehind } from './sse-stream.js'
-import { buildScope, ScopeError, sessionClient, sessionOwner } from './scope.js'
-import { hasInvalidId, httpRpcError, INVALID_ID_MESSAGE, isNotification, isRequest, isResponse, parseJsonLeniently, rpcError, Unparsable, type ClientAnswer } from './jsonrpc-body.js'
+import { buildScope, sessionClient, sessionOwner } from './scope.js'
+import { httpRpcError, rpcError, ScopeError, sendHttpError } from './errors.js'
+import { hasInvalidId, INVALID_ID_MESSAGE, isNotification, isRequest, isResponse, parseJsonLeniently, Unparsable, type ClientAnswer } from './jsonrpc-body.js'
 
 const KEEP_ALIVE_MS = 15_000
 
@@ -70,8 +71,7 @@ const sseRoutes: FastifyPluginAsync<SseRouteOptions> = async (app, { dispatcher 
     try {
       scope = buildScope(app, request)
     } catch (err) {
-      const status = err instanceof ScopeError ? err.statusCode : 400
-      return reply.code(status).send({ statusCode: status, error: 'Bad Request', message: (err as Error).message })
+      return sendHttpError(reply, err instanceof ScopeError ? err.statusCode : 400, (err as Error).message)
     }
     const id = newSessionId()
     // a stream holds a session's place from the start: it counts against sessions.max and the client's share
@@ -79,7 +79,7 @@ const sseRoutes: FastifyPluginAsync<SseRouteOptions> = async (app, { dispatcher 
       app.sessions.reserve(id, sessionClient(request))
     } catch (err) {
       if (!(err instanceof SessionLimitError)) throw err
-      return reply.code(err.httpStatus).header('retry-after', '5').send({ statusCode: err.httpStatus, error: err.perClient ? 'Too Many Requests' : 'Service Unavailable', message: err.message })
+      return sendHttpError(reply.header('retry-after', '5'), err.httpStatus, err.message)
     }
     const channel = new LegacyChannel(reply, () => app.metrics.clientNotificationsDropped.inc())
     opened.set(id, { channel, scope, owner: sessionOwner(request) })

@@ -7,6 +7,7 @@ import type { AuthFailureReason } from '../metrics.js'
 import { audit } from './audit.js'
 import type { Issuer, VerifiedClaims } from './issuers.js'
 import type { GatewayUrls, ResourceRules } from './urls.js'
+import { httpErrorBody } from '../../schemas/errors.js'
 
 // The resource server: checks the Bearer token of every protected request (signature, audience,
 // revocation, scopes) and answers 401/403 with an RFC 6750 challenge naming the RFC 9728 metadata.
@@ -84,7 +85,7 @@ export function resourceServer (app: FastifyInstance, settings: AuthSettings, ur
     return reply.code(status)
       .header('www-authenticate', `Bearer ${parts.join(', ')}`)
       .header('cache-control', 'no-store')
-      .send({ statusCode: status, error: status === 401 ? 'Unauthorized' : 'Forbidden', code: error ?? 'unauthorized', message: description })
+      .send(httpErrorBody(status, description, error ?? 'unauthorized'))
   }
 
   /** The verified claims of the request's Bearer token, or why there are none. */

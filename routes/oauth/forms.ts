@@ -1,4 +1,4 @@
-import { OAuthError } from '../../auth/oauth-error.js'
+import { OAuthError } from '../../auth/errors.js'
 
 // The form bodies of the OAuth endpoints (application/x-www-form-urlencoded) and their parameters.
 

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { scopesSupported } from '../../auth/scopes.js'
+import { sendHttpError } from '../errors.js'
 
 // The documents: RFC 9728 protected resource metadata (always, when auth is on) and, with the
 // embedded issuer, RFC 8414 authorization server metadata and the JWKS; CORS for browser clients.
@@ -46,7 +47,7 @@ export function metadataRoutes (app: FastifyInstance): void {
     reply.header('cache-control', 'max-age=60').send(protectedResourceMetadata('')))
   app.get('/.well-known/oauth-protected-resource/*', async (request, reply) => {
     const suffix = '/' + (request.params as { '*': string })['*']
-    if (!PRM_SUFFIX.test(suffix) && !auth.isProtectedPath(suffix)) return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: 'no protected resource at this path' })
+    if (!PRM_SUFFIX.test(suffix) && !auth.isProtectedPath(suffix)) return sendHttpError(reply, 404, 'no protected resource at this path')
     return reply.header('cache-control', 'max-age=60').send(protectedResourceMetadata(suffix))
   })
 

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { OAuthError } from '../../auth/oauth-error.js'
+import { OAuthError } from '../../auth/errors.js'
 import type { ClientAuthMethod } from '../../auth/store.js'
 import type { EmbeddedIssuer } from '../../plugins/auth/issuers.js'
 import { basicPart, single, type Form } from './forms.js'

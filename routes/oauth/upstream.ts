@@ -4,6 +4,7 @@ import { errorPage } from '../../auth/pages.js'
 import type { EmbeddedIssuer } from '../../plugins/auth/issuers.js'
 import type { UpstreamIdpSettings } from '../../schemas/auth.js'
 import { sendPage, type BrowserPages } from './browser.js'
+import { sendHttpError } from '../errors.js'
 
 // Logging the owner in through an upstream identity provider (@fastify/oauth2), and its callback.
 
@@ -77,7 +78,7 @@ export async function upstreamLogin (app: FastifyInstance, embedded: EmbeddedIss
   }
 
   app.get('/oauth/callback', async (request, reply) => {
-    if (!idp || !upstream) return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: 'no upstream identity provider is configured' })
+    if (!idp || !upstream) return sendHttpError(reply, 404, 'no upstream identity provider is configured')
     const via = upstream.name ?? 'upstream'
     const pendingId = request.cookies[loginCookie()]
     reply.clearCookie(loginCookie(), { path: '/' })

@@ -4,7 +4,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import pino from 'pino'
-import { ConfigError, editDistance, loadConfig, parseConfigText, substituteEnv, validateConfig } from '../../plugins/config-load.js'
+import { ConfigError } from '../../plugins/errors.js'
+import { editDistance, loadConfig, parseConfigText, substituteEnv, validateConfig } from '../../plugins/config-load.js'
 import { ConfigStore } from '../../plugins/config-store.js'
 
 const log = pino({ level: 'silent' })

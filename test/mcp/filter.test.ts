@@ -1,5 +1,6 @@
 import t from 'tap'
-import { anyOfTags, compileTagFilter, TagFilterError } from '../../mcp/tag-filter.js'
+import { anyOfTags, compileTagFilter } from '../../mcp/tag-filter.js'
+import { TagFilterError } from '../../mcp/errors.js'
 
 t.test('boolean expressions over a server\'s tags', async (t) => {
   const cases: Array<[string, string[], boolean]> = [

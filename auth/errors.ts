@@ -1,3 +1,5 @@
+// The auth core's errors: what the OAuth endpoints answer, and why a client metadata document was refused.
+
 /** An OAuth error response (RFC 6749 §5.2 and friends). */
 export class OAuthError extends Error {
   /** for the audit log only, never sent: what really went wrong when the description is kept generic */
@@ -11,5 +13,17 @@ export class OAuthError extends Error {
 
   toJSON (): { error: string, error_description: string } {
     return { error: this.error, error_description: this.description }
+  }
+}
+
+/** A client metadata document that could not be fetched or is not acceptable. */
+export class ClientMetadataError extends Error {
+  /** for the log: what went wrong, when `message` is kept generic for the client */
+  readonly detail: string
+
+  constructor (message: string, detail = message) {
+    super(message)
+    this.name = 'ClientMetadataError'
+    this.detail = detail
   }
 }
