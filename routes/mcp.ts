@@ -12,8 +12,8 @@ import { negotiateVersion, SESSION_VERSIONS, STATELESS_VERSION, supportsPriming 
 import { hostGuard } from './host-guard.js'
 import { debugOn } from '../plugins/request-logger.js'
 import { CallChannel } from './call-channel.js'
-import { ModernEndpoint } from './modern.js'
-import { isModernHeader, isModernPost } from './modern-protocol.js'
+import { StatelessEndpoint } from './stateless.js'
+import { isStatelessHeader, isStatelessPost } from './generation.js'
 import { SseStream, parseEventId } from './sse-stream.js'
 import { buildScope, sessionClient, sessionOwner } from './scope.js'
 import { httpRpcError, rpcError, sendHttpError } from './errors.js'
@@ -82,18 +82,18 @@ const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, { dispatcher 
     return httpRpcError(reply, status, code, message)
   })
 
-  const modern = new ModernEndpoint(app, dispatcher)
-  app.capabilities.on('changed', (kinds, backends) => modern.listsChanged(kinds, backends))
+  const stateless = new StatelessEndpoint(app, dispatcher)
+  app.capabilities.on('changed', (kinds, backends) => stateless.listsChanged(kinds, backends))
   app.backends.on('notification', (backend, notification) => {
     const uri = (notification.params as { uri?: unknown } | undefined)?.uri
-    if (notification.method === 'notifications/resources/updated' && typeof uri === 'string') modern.resourceUpdated(backend.name, uri)
+    if (notification.method === 'notifications/resources/updated' && typeof uri === 'string') stateless.resourceUpdated(backend.name, uri)
   })
-  app.addHook('onClose', async () => { await modern.close() })
+  app.addHook('onClose', async () => { await stateless.close() })
 
   async function post (request: FastifyRequest<{ Params: { server?: string } }>, reply: FastifyReply) {
     if (refusePost(request, reply)) return reply
     const body = request.body
-    if (isModernPost(request.headers, body)) return serveModern(request, reply)
+    if (isStatelessPost(request.headers, body)) return serveStateless(request, reply)
     if (isRequest.Check(body) && body.method === 'initialize') return initialize(request, reply, body)
     const session = findSession(request, reply)
     if (!session) return reply
@@ -160,19 +160,19 @@ const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, { dispatcher 
   }
 
   /** A 2026-07-28 request: no session; its scope comes from the path, the query and the token, every time. */
-  function serveModern (request: FastifyRequest<{ Params: { server?: string } }>, reply: FastifyReply) {
+  function serveStateless (request: FastifyRequest<{ Params: { server?: string } }>, reply: FastifyReply) {
     let scope: Scope
     try {
       scope = buildScope(app, request)
     } catch (err) {
       return sendScopeError(reply, err as Error & { statusCode?: number })
     }
-    return modern.serve(request, reply, scope, sessionOwner(request), sessionClient(request))
+    return stateless.serve(request, reply, scope, sessionOwner(request), sessionClient(request))
   }
 
   /** The 2026-07-28 generation has no sessions: nothing to open with GET or end with DELETE. */
-  function refuseModern (request: FastifyRequest, reply: FastifyReply): boolean {
-    if (request.headers['mcp-session-id'] !== undefined || !isModernHeader(request.headers)) return false
+  function refuseStateless (request: FastifyRequest, reply: FastifyReply): boolean {
+    if (request.headers['mcp-session-id'] !== undefined || !isStatelessHeader(request.headers)) return false
     httpRpcError(reply.header('allow', 'POST'), 405, RpcCode.MethodNotFound, `Method Not Allowed: protocol ${STATELESS_VERSION} has no sessions; send each request with POST`)
     return true
   }
@@ -223,7 +223,7 @@ const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, { dispatcher 
   }
 
   async function listen (request: FastifyRequest<{ Params: { server?: string } }>, reply: FastifyReply) {
-    if (refuseModern(request, reply)) return reply
+    if (refuseStateless(request, reply)) return reply
     if (!accepts(request, 'text/event-stream')) return httpRpcError(reply, 406, RpcCode.InvalidRequest, 'Not Acceptable: the client must accept text/event-stream')
     const session = findSession(request, reply)
     if (!session) return reply
@@ -249,7 +249,7 @@ const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, { dispatcher 
   }
 
   async function end (request: FastifyRequest<{ Params: { server?: string } }>, reply: FastifyReply) {
-    if (refuseModern(request, reply)) return reply
+    if (refuseStateless(request, reply)) return reply
     const session = findSession(request, reply)
     if (!session) return reply
     app.sessions.delete(session.id, 'session ended by the client')

@@ -13,6 +13,7 @@ import type { ClientCapabilities } from '@modelcontextprotocol/sdk/types.js'
 import { buildApp, type BuildOptions } from '../app.js'
 import type { ServerConfig } from '../schemas/config.js'
 import { LogCapture, testPassphraseHash } from './auth-helpers.js'
+import { STATELESS_VERSION } from '../mcp/versions.js'
 
 export const ECHO_SERVER = fileURLToPath(new URL('./fixtures/echo-server.mjs', import.meta.url))
 
@@ -197,13 +198,13 @@ export function postMcp (url: URL | string, { body = initializeRequest(), token,
   })
 }
 
-export const MODERN_VERSION = '2026-07-28'
+export { STATELESS_VERSION }
 
 /** The headers of a 2026-07-28 POST: the version, `Mcp-Method`, and `Mcp-Name` when the message names a tool, prompt or task. */
-export function modernHeaders (method: string, name?: unknown): Record<string, string> {
+export function statelessHeaders (method: string, name?: unknown): Record<string, string> {
   return {
     ...MCP_HEADERS,
-    'mcp-protocol-version': MODERN_VERSION,
+    'mcp-protocol-version': STATELESS_VERSION,
     'mcp-method': method,
     ...(typeof name === 'string' ? { 'mcp-name': name } : {})
   }
@@ -213,9 +214,9 @@ export function modernHeaders (method: string, name?: unknown): Record<string, s
  * A raw 2026-07-28 POST, for what a well-behaved SDK client never sends (or cannot receive); `headers`
  * override the defaults. Resolves with the status and the JSON-RPC response (the last one on an SSE stream).
  */
-export async function postModern (url: URL | string, message: Record<string, unknown>, headers: Record<string, string> = {}): Promise<{ status: number, json: Record<string, unknown> }> {
+export async function postStateless (url: URL | string, message: Record<string, unknown>, headers: Record<string, string> = {}): Promise<{ status: number, json: Record<string, unknown> }> {
   const params = message.params as { name?: unknown, taskId?: unknown } | undefined
-  const response = await postMcp(url, { body: { jsonrpc: '2.0', ...message }, headers: { ...modernHeaders(String(message.method), params?.name ?? params?.taskId), ...headers } })
+  const response = await postMcp(url, { body: { jsonrpc: '2.0', ...message }, headers: { ...statelessHeaders(String(message.method), params?.name ?? params?.taskId), ...headers } })
   return { status: response.status, json: lastRpcMessage(await response.text()) }
 }
 
@@ -226,13 +227,13 @@ function lastRpcMessage (text: string): Record<string, unknown> {
 }
 
 /**
- * postModern over node:http without a shared keep-alive pool: on `socket`, a connection already
+ * postStateless over node:http without a shared keep-alive pool: on `socket`, a connection already
  * open, or else on a connection of its own (`Connection: close`). Resolves with the response's
  * Connection header too.
  */
-export async function postModernOnce (url: URL | string, message: Record<string, unknown>, socket?: Socket): Promise<{ status: number, connection?: string, json: Record<string, unknown> }> {
+export async function postStatelessOnce (url: URL | string, message: Record<string, unknown>, socket?: Socket): Promise<{ status: number, connection?: string, json: Record<string, unknown> }> {
   const params = message.params as { name?: unknown } | undefined
-  const headers = { ...modernHeaders(String(message.method), params?.name), ...(socket ? {} : { connection: 'close' }) }
+  const headers = { ...statelessHeaders(String(message.method), params?.name), ...(socket ? {} : { connection: 'close' }) }
   const req = request(url, { method: 'POST', headers, ...(socket ? { createConnection: () => socket } : { agent: false }) })
   req.end(JSON.stringify({ jsonrpc: '2.0', ...message }))
   const [res] = await once(req, 'response') as [IncomingMessage]

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
-import { Client as ModernClient } from '@modelcontextprotocol/client'
+import { Client as StatelessClient } from '@modelcontextprotocol/client'
 import { StdioClientTransport as ModernStdioTransport } from '@modelcontextprotocol/client/stdio'
 import { CreateMessageRequestSchema, ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js'
 import type { Test } from 'tap'
@@ -162,7 +162,7 @@ t.test('the target URL', async (t) => {
 
 t.test('a 2026-07-28 stdio client reaches the gateway through 1mcp proxy, its input rounds included', async (t) => {
   const gw = await startGateway(t, { config: { mcpServers: { web: echoFixture('web') }, loadShedding: false } })
-  const client = new ModernClient({ name: 'stdio-2026-client', version: '1.0.0' }, {
+  const client = new StatelessClient({ name: 'stdio-2026-client', version: '1.0.0' }, {
     capabilities: { elicitation: {} },
     versionNegotiation: { mode: { pin: '2026-07-28' } }
   })

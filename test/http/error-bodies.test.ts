@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { request as httpRequest, STATUS_CODES } from 'node:http'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { HttpErrorBody } from '../../schemas/errors.js'
@@ -30,7 +30,6 @@ async function refusal (t: Test, url: string, init: { method?: string, headers?:
   t.equal(json.error, STATUS_CODES[status], 'error is the reason phrase of the status')
   if (code) t.equal(json.code, code)
 }
-type Test = Parameters<Parameters<typeof t.test>[1]>[0]
 
 t.test('auth off: the host guard, the scope of /mcp and of /sse refuse with one body', async (t) => {
   const gw = await startGateway(t, { config: { mcpServers: { alpha: echoFixture('alpha') } } })

@@ -3,7 +3,7 @@ import t from 'tap'
 import { SignJWT, generateKeyPair } from 'jose'
 import { browser, forgeToken, testPassphraseHash } from '../auth-helpers.js'
 import { tokenFor } from '../oauth-client.js'
-import { echoFixture, initializeRequest, MCP_HEADERS, MODERN_VERSION, postMcp, startGateway, tempDir } from '../helpers.js'
+import { echoFixture, initializeRequest, MCP_HEADERS, STATELESS_VERSION, postMcp, startGateway, tempDir } from '../helpers.js'
 
 // Issue 16, "done means": a hostile-input sweep against a live gateway with auth on. Hundreds of
 // requests over every endpoint carry forged and garbage tokens, names from Object.prototype, bad
@@ -112,7 +112,7 @@ function prototypeProbes (c: Ctx): Probe[] {
   const { base, bearer, session, add, mcpPost } = c
   for (const name of PROTOTYPE_NAMES) {
     add(`/mcp/${name}`, () => mcpPost(`/mcp/${name}`, '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}', { authorization: bearer }))
-    add(`/mcp/${name} (2026)`, () => mcpPost(`/mcp/${name}`, '{"jsonrpc":"2.0","id":1,"method":"tools/list"}', { authorization: bearer, 'mcp-protocol-version': MODERN_VERSION, 'mcp-method': 'tools/list' }))
+    add(`/mcp/${name} (2026)`, () => mcpPost(`/mcp/${name}`, '{"jsonrpc":"2.0","id":1,"method":"tools/list"}', { authorization: bearer, 'mcp-protocol-version': STATELESS_VERSION, 'mcp-method': 'tools/list' }))
     add(`/mcp?preset=${name}`, () => mcpPost(`/mcp?preset=${name}`, '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}', { authorization: bearer }))
     add(`/sse?preset=${name}`, () => status(`${base}/sse?preset=${name}`, { headers: { authorization: bearer, accept: 'text/event-stream' } }))
     add(`/sse/${name}`, () => status(`${base}/sse/${name}`, { headers: { authorization: bearer, accept: 'text/event-stream' } }))
@@ -139,7 +139,7 @@ function idProbes (c: Ctx): Probe[] {
   for (const id of BAD_IDS) {
     const body = JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/list' })
     add(`id ${JSON.stringify(id)} in a session`, () => mcpPost('/mcp', body, { authorization: bearer, 'mcp-session-id': session }))
-    add(`id ${JSON.stringify(id)} 2026`, () => mcpPost('/mcp', body, { authorization: bearer, 'mcp-protocol-version': MODERN_VERSION, 'mcp-method': 'tools/list' }))
+    add(`id ${JSON.stringify(id)} 2026`, () => mcpPost('/mcp', body, { authorization: bearer, 'mcp-protocol-version': STATELESS_VERSION, 'mcp-method': 'tools/list' }))
     add(`id ${JSON.stringify(id)} initialize`, () => mcpPost('/mcp', JSON.stringify({ jsonrpc: '2.0', id, method: 'initialize', params: {} }), { authorization: bearer }))
     add(`id ${JSON.stringify(id)} response`, () => mcpPost('/mcp', JSON.stringify({ jsonrpc: '2.0', id, result: {} }), { authorization: bearer, 'mcp-session-id': session }))
   }
@@ -151,7 +151,7 @@ function nestingProbes (c: Ctx): Probe[] {
   const { base, bearer, session, add, mcpPost } = c
   for (const depth of [65, 1000, 20_000, 100_000]) {
     add(`deep array ${depth} in a session`, () => mcpPost('/mcp', `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo_1mcp_echo","arguments":{"x":${nested(depth)}}}}`, { authorization: bearer, 'mcp-session-id': session }))
-    add(`deep _meta ${depth} 2026`, () => mcpPost('/mcp', `{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":${deepObject(depth)}}}`, { authorization: bearer, 'mcp-protocol-version': MODERN_VERSION, 'mcp-method': 'tools/list' }))
+    add(`deep _meta ${depth} 2026`, () => mcpPost('/mcp', `{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":${deepObject(depth)}}}`, { authorization: bearer, 'mcp-protocol-version': STATELESS_VERSION, 'mcp-method': 'tools/list' }))
     add(`deep /register ${depth}`, () => status(`${base}/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: `{"redirect_uris":["http://127.0.0.1:9/cb"],"x":${nested(depth)}}` }))
     add(`deep /messages ${depth}`, () => mcpPost('/messages?sessionId=x', deepObject(depth), { authorization: bearer }))
     add(`deep unauthenticated ${depth}`, () => mcpPost('/mcp', deepObject(depth)))

@@ -1,12 +1,12 @@
 import t from 'tap'
-import { echoFixture, MCP_HEADERS, MODERN_VERSION, postMcp, startGateway, waitFor } from '../helpers.js'
+import { echoFixture, MCP_HEADERS, STATELESS_VERSION, postMcp, startGateway, waitFor } from '../helpers.js'
 
 // Input an attacker picks (issue 16, item 5): bodies nested deeper than anything recurses safely
 // through, names that exist on Object.prototype, ids a request must not carry. Each gets a 4xx
 // JSON-RPC (or HTTP) error: never a 5xx, never a session for a server that does not exist, never a
 // 202 that leaves the client waiting.
 
-const MODERN_HEADERS = { ...MCP_HEADERS, 'mcp-protocol-version': MODERN_VERSION, 'mcp-method': 'tools/list' }
+const STATELESS_HEADERS = { ...MCP_HEADERS, 'mcp-protocol-version': STATELESS_VERSION, 'mcp-method': 'tools/list' }
 const PROTOTYPE_NAMES = ['constructor', '__proto__', 'toString', 'hasOwnProperty', 'valueOf', '__defineGetter__']
 const BAD_IDS: unknown[] = [1.5, null, {}, [], true, false, { a: 1 }, [1]]
 
@@ -21,7 +21,7 @@ t.test('hostile input on the MCP endpoints: 4xx answers, no phantom sessions, no
   t.test('a body nested 20,000 deep is refused before anything recurses through it', async (t) => {
     for (const where of ['_meta', 'arguments']) {
       const body = `{"jsonrpc":"2.0","id":7,"method":"tools/list","params":{"${where}":${nested(20_000)}}}`
-      const modern = await post('/mcp', body, MODERN_HEADERS)
+      const modern = await post('/mcp', body, STATELESS_HEADERS)
       t.equal(modern.status, 400, `2026-07-28 with a deep ${where}`)
       t.match(await modern.json(), { jsonrpc: '2.0', id: null, error: { code: -32600, message: /nests deeper than 64/ } })
     }
@@ -43,7 +43,7 @@ t.test('hostile input on the MCP endpoints: 4xx answers, no phantom sessions, no
       t.equal(legacy.status, 404, `POST /mcp/${name} initialize`)
       t.match(await legacy.json(), { message: /no server named/ })
       t.notOk(legacy.headers.get('mcp-session-id'), `no session for /mcp/${name}`)
-      const modern = await post(`/mcp/${name}`, JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }), MODERN_HEADERS)
+      const modern = await post(`/mcp/${name}`, JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }), STATELESS_HEADERS)
       t.equal(modern.status, 404, `2026-07-28 POST /mcp/${name}`)
       const preset = await post(`/mcp?preset=${name}`, initialize())
       t.equal(preset.status, 400, `?preset=${name}`)
@@ -70,7 +70,7 @@ t.test('hostile input on the MCP endpoints: 4xx answers, no phantom sessions, no
       const legacy = await post('/mcp', body, { 'mcp-session-id': session })
       t.equal(legacy.status, 400, `id ${JSON.stringify(id)} in a 2025 session`)
       t.same(await legacy.json(), { jsonrpc: '2.0', id: null, error: { code: -32600, message: 'Invalid Request: the id must be a string or an integer (a notification has no id at all)' } })
-      const modern = await post('/mcp', body, MODERN_HEADERS)
+      const modern = await post('/mcp', body, STATELESS_HEADERS)
       t.equal(modern.status, 400, `id ${JSON.stringify(id)} in 2026-07-28`)
       t.match(await modern.json(), { id: null, error: { code: -32600 } })
       const opening = await post('/mcp', initialize(id))

@@ -1,17 +1,17 @@
 import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import { CreateMessageRequestSchema, ElicitRequestSchema, ListRootsRequestSchema } from '@modelcontextprotocol/sdk/types.js'
-import { Client as ModernClient, StreamableHTTPClientTransport as ModernTransport } from '@modelcontextprotocol/client'
-import { alive, connect, echoFixture, type Gateway, MODERN_VERSION as VERSION, modernHeaders, postMcp, postModern, settle, startGateway, waitFor } from '../helpers.js'
+import { Client as StatelessClient, StreamableHTTPClientTransport as ModernTransport } from '@modelcontextprotocol/client'
+import { alive, connect, echoFixture, type Gateway, STATELESS_VERSION as VERSION, statelessHeaders, postMcp, postStateless, settle, startGateway, waitFor } from '../helpers.js'
 
 /** A 2026-07-28 client (SDK v2, pinned to the stateless generation) answering input requests with `answers`. */
-async function modernClient (t: Test, url: URL, name: string, answers: { elicit?: string, sample?: string, roots?: string[] } = {}): Promise<ModernClient> {
+async function statelessClient (t: Test, url: URL, name: string, answers: { elicit?: string, sample?: string, roots?: string[] } = {}): Promise<StatelessClient> {
   const capabilities = {
     ...(answers.elicit !== undefined ? { elicitation: {} } : {}),
     ...(answers.sample !== undefined ? { sampling: {} } : {}),
     ...(answers.roots !== undefined ? { roots: {} } : {})
   }
-  const client = new ModernClient({ name, version: '1.0.0' }, { capabilities, versionNegotiation: { mode: { pin: VERSION } } })
+  const client = new StatelessClient({ name, version: '1.0.0' }, { capabilities, versionNegotiation: { mode: { pin: VERSION } } })
   if (answers.elicit !== undefined) client.setRequestHandler('elicitation/create', async () => ({ action: 'accept', content: { answer: answers.elicit ?? '' } }))
   if (answers.sample !== undefined) {
     client.setRequestHandler('sampling/createMessage', async () => ({ role: 'assistant', content: { type: 'text', text: answers.sample }, model: 'test' }) as never)
@@ -24,7 +24,7 @@ async function modernClient (t: Test, url: URL, name: string, answers: { elicit?
 
 /** A raw 2026 POST (request id 7), for the header and envelope rules a well-behaved SDK client never breaks. */
 function post (url: URL, body: Record<string, unknown>, headers: Record<string, string> = {}): Promise<{ status: number, json: Record<string, unknown> }> {
-  return postModern(url, { id: 7, ...body }, headers)
+  return postStateless(url, { id: 7, ...body }, headers)
 }
 
 const meta = (extra: Record<string, unknown> = {}) => ({
@@ -39,14 +39,14 @@ function text (result: { content?: unknown }): string {
 
 t.test('a 2026-07-28 client is served on /mcp and /mcp/<server> beside 2025 clients', async (t) => {
   const gw = await startGateway(t, { config: { mcpServers: { a: echoFixture('a'), b: echoFixture('b') } } })
-  const modern = await modernClient(t, gw.url, 'modern')
+  const modern = await statelessClient(t, gw.url, 'modern')
   t.equal(modern.getProtocolEra(), 'modern', 'the client negotiated the stateless generation')
   const legacy = await connect(t, gw.url)
 
-  const modernTools = (await modern.listTools()).tools.map((tool) => tool.name).sort()
+  const statelessTools = (await modern.listTools()).tools.map((tool) => tool.name).sort()
   const legacyTools = (await legacy.listTools()).tools.map((tool) => tool.name).sort()
-  t.same(modernTools, legacyTools, 'both generations see the same namespaced tools')
-  t.ok(modernTools.includes('a_1mcp_echo') && modernTools.includes('b_1mcp_echo'))
+  t.same(statelessTools, legacyTools, 'both generations see the same namespaced tools')
+  t.ok(statelessTools.includes('a_1mcp_echo') && statelessTools.includes('b_1mcp_echo'))
 
   const [m, l] = await Promise.all([
     modern.callTool({ name: 'a_1mcp_echo', arguments: { text: 'from 2026' } }),
@@ -55,7 +55,7 @@ t.test('a 2026-07-28 client is served on /mcp and /mcp/<server> beside 2025 clie
   t.equal(text(m as { content?: unknown }), 'a: from 2026')
   t.equal(text(l as { content?: unknown }), 'b: from 2025')
 
-  const single = await modernClient(t, new URL(`${gw.base}/mcp/b`), 'single')
+  const single = await statelessClient(t, new URL(`${gw.base}/mcp/b`), 'single')
   const singleTools = (await single.listTools()).tools.map((tool) => tool.name)
   t.ok(singleTools.includes('echo') && !singleTools.some((n) => n.includes('_1mcp_')), '/mcp/<server> shows original names')
 
@@ -113,8 +113,8 @@ t.test('2026 clients calling a 2025 backend: its server→client requests become
   const gw = await startGateway(t, { config: { mcpServers: { a: echoFixture('a'), b: echoFixture('b') }, sessions: { inputTimeoutMs: 1500 } } })
 
   await t.test('two clients at once, each answered with its own input', async (t) => {
-    const alice = await modernClient(t, gw.url, 'alice', { elicit: 'alice-answer' })
-    const bob = await modernClient(t, gw.url, 'bob', { sample: 'bob-sample' })
+    const alice = await statelessClient(t, gw.url, 'alice', { elicit: 'alice-answer' })
+    const bob = await statelessClient(t, gw.url, 'bob', { sample: 'bob-sample' })
     const [a, b] = await Promise.all([
       alice.callTool({ name: 'a_1mcp_elicit', arguments: { message: 'who?' } }),
       bob.callTool({ name: 'b_1mcp_sample', arguments: { prompt: 'hi' } })
@@ -219,7 +219,7 @@ t.test('2025 clients calling a 2026 backend: its input_required answers become s
   })
 
   await t.test('a 2026 client gets the backend\'s own input requests and state, passed through', async (t) => {
-    const modern = await modernClient(t, gw.url, 'erin', { elicit: 'erin' })
+    const modern = await statelessClient(t, gw.url, 'erin', { elicit: 'erin' })
     modern.setRequestHandler('elicitation/create', async () => ({ action: 'accept', content: { name: 'erin' } }))
     t.equal(text(await modern.callTool({ name: 'n_1mcp_ask', arguments: {} }) as { content?: unknown }), 'hello erin')
     const first = await post(gw.url, { method: 'tools/call', params: { name: 'n_1mcp_ask', arguments: {}, _meta: meta({ 'io.modelcontextprotocol/clientCapabilities': { elicitation: {} } }) } })
@@ -247,7 +247,7 @@ t.test('a 2025 server that exits on the server/discover probe is connected the 2
 
 t.test('subscriptions/listen on /mcp: list changes and updates of a 2025 backend\'s resources; a closed stream cancels its call', async (t) => {
   const gw = await startGateway(t, { config: { mcpServers: { a: echoFixture('a') } } })
-  const client = await modernClient(t, gw.url, 'listener')
+  const client = await statelessClient(t, gw.url, 'listener')
   const events: string[] = []
   client.setNotificationHandler('notifications/tools/list_changed', async () => { events.push('tools changed') })
   client.setNotificationHandler('notifications/resources/updated', async (notification) => { events.push(`updated ${notification.params.uri}`) })
@@ -274,7 +274,7 @@ t.test('subscriptions/listen on /mcp: list changes and updates of a 2025 backend
   const aborter = new AbortController()
   const call = postMcp(gw.url, {
     signal: aborter.signal,
-    headers: modernHeaders('tools/call', 'a_1mcp_hang'),
+    headers: statelessHeaders('tools/call', 'a_1mcp_hang'),
     body: { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'a_1mcp_hang', arguments: {}, _meta: meta() } }
   }).catch((err: Error) => err)
   await waitFor(() => backend.active === 1, 'the call to reach the backend')
@@ -286,7 +286,7 @@ t.test('subscriptions/listen on /mcp: list changes and updates of a 2025 backend
 
 t.test('2026 calls are counted in /metrics under their method and backend', async (t) => {
   const gw = await startGateway(t, { config: { mcpServers: { a: echoFixture('a') } } })
-  const client = await modernClient(t, gw.url, 'metered')
+  const client = await statelessClient(t, gw.url, 'metered')
   await client.callTool({ name: 'a_1mcp_echo', arguments: { text: 'count me' } })
   await client.callTool({ name: 'a_1mcp_fail', arguments: {} }).catch(() => {})
   const metrics = await (await fetch(`${gw.base}/metrics`)).text()

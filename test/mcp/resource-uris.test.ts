@@ -5,8 +5,8 @@ import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { ResourceUpdatedNotificationSchema } from '@modelcontextprotocol/sdk/types.js'
-import { Client as ModernClient, StreamableHTTPClientTransport as ModernTransport } from '@modelcontextprotocol/client'
-import { connect, echoFixture, MODERN_VERSION, startGateway, waitFor } from '../helpers.js'
+import { Client as StatelessClient, StreamableHTTPClientTransport as ModernTransport } from '@modelcontextprotocol/client'
+import { connect, echoFixture, STATELESS_VERSION, startGateway, waitFor } from '../helpers.js'
 import { originOf, unwrapUri, UriIndex, wrapUri } from '../../mcp/resource-uris.js'
 
 const EVERYTHING = fileURLToPath(new URL('../../node_modules/@modelcontextprotocol/server-everything/dist/index.js', import.meta.url))
@@ -51,8 +51,8 @@ async function allResources (client: Client): Promise<Array<{ uri: string, name:
 }
 
 /** A 2026-07-28 client (SDK v2, pinned to the stateless generation). */
-async function modernClient (t: Test, url: URL): Promise<ModernClient> {
-  const client = new ModernClient({ name: 'modern', version: '1.0.0' }, { capabilities: {}, versionNegotiation: { mode: { pin: MODERN_VERSION } } })
+async function statelessClient (t: Test, url: URL): Promise<StatelessClient> {
+  const client = new StatelessClient({ name: 'modern', version: '1.0.0' }, { capabilities: {}, versionNegotiation: { mode: { pin: STATELESS_VERSION } } })
   await client.connect(new ModernTransport(url))
   t.teardown(() => client.close())
   return client
@@ -182,7 +182,7 @@ t.test('resource URIs through /mcp', async (t) => {
   })
 
   t.test('the 2026-07-28 generation: the same URIs, read statelessly', async (t) => {
-    const modern = await modernClient(t, gw.url)
+    const modern = await statelessClient(t, gw.url)
     t.same((await modern.listResources()).resources.map((r) => r.uri), resources.slice(0, 1000).map((r) => r.uri), 'the same exposed URIs')
     const texts = await Promise.all(hello.map(async (uri) => textOf((await modern.readResource({ uri })).contents as Contents)))
     t.same(texts.sort(), ['hello from alpha', 'hello from beta'])

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { echoFixture, MODERN_VERSION as VERSION, postModern, startGateway, waitFor } from '../helpers.js'
+import { echoFixture, STATELESS_VERSION as VERSION, postStateless, startGateway, waitFor } from '../helpers.js'
 
 /** The value of one sample line (`name{labels} value`), or undefined when absent. */
 function sample (text: string, series: string): number | undefined {
@@ -14,7 +14,7 @@ async function metrics (base: string): Promise<string> {
 const meta = { 'io.modelcontextprotocol/protocolVersion': VERSION, 'io.modelcontextprotocol/clientCapabilities': {} }
 
 function call (url: URL, id: number, name: string, args: Record<string, unknown>) {
-  return postModern(url, { id, method: 'tools/call', params: { name, arguments: args, _meta: meta } })
+  return postStateless(url, { id, method: 'tools/call', params: { name, arguments: args, _meta: meta } })
 }
 
 function text (json: Record<string, unknown>): string {

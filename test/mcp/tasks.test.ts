@@ -1,12 +1,12 @@
 import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
-import { Client as ModernClient, StreamableHTTPClientTransport as ModernTransport } from '@modelcontextprotocol/client'
+import { Client as StatelessClient, StreamableHTTPClientTransport as ModernTransport } from '@modelcontextprotocol/client'
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { CallToolResultSchema, TaskStatusNotificationSchema, type Task } from '@modelcontextprotocol/sdk/types.js'
 import { MAX_TRACKED_TASKS, TaskRegistry, TASKS_EXTENSION } from '../../mcp/tasks.js'
 import type { Session } from '../../mcp/session.js'
 import { forgeToken } from '../auth-helpers.js'
-import { connect, echoFixture, MODERN_VERSION as VERSION, postModern, startGateway, waitFor } from '../helpers.js'
+import { connect, echoFixture, STATELESS_VERSION as VERSION, postStateless, startGateway, waitFor } from '../helpers.js'
 
 const taskBackend = (name: string) => echoFixture(name, { TASKS: '1' })
 
@@ -201,7 +201,7 @@ const tasks2026 = { command: process.execPath, args: [CONFORMANCE_2026] }
 /** A raw 2026 request (the SDK client refuses a `resultType: "task"` answer); the JSON-RPC response. */
 async function post26 (url: URL, method: string, params: Record<string, unknown>, opts: { token?: string, extension?: boolean } = {}): Promise<{ status: number, result?: Record<string, unknown>, error?: { code: number, message: string } }> {
   const capabilities = opts.extension === false ? {} : { extensions: { [TASKS_EXTENSION]: {} } }
-  const { status, json } = await postModern(url, {
+  const { status, json } = await postStateless(url, {
     id: 1,
     method,
     params: { ...params, _meta: { 'io.modelcontextprotocol/protocolVersion': VERSION, 'io.modelcontextprotocol/clientCapabilities': capabilities } }
@@ -217,9 +217,9 @@ async function taskReaches (url: URL, taskId: string, status: string, token?: st
   }, `task ${taskId} to be ${status}`) as Record<string, unknown>
 }
 
-async function modernClient (t: Test, url: URL, extension: boolean): Promise<ModernClient> {
+async function statelessClient (t: Test, url: URL, extension: boolean): Promise<StatelessClient> {
   const capabilities = extension ? { extensions: { [TASKS_EXTENSION]: {} } } : {}
-  const client = new ModernClient({ name: 'tasks-2026', version: '1.0.0' }, { capabilities: capabilities as never, versionNegotiation: { mode: { pin: VERSION } } })
+  const client = new StatelessClient({ name: 'tasks-2026', version: '1.0.0' }, { capabilities: capabilities as never, versionNegotiation: { mode: { pin: VERSION } } })
   await client.connect(new ModernTransport(url))
   t.teardown(() => client.close())
   return client
@@ -228,10 +228,10 @@ async function modernClient (t: Test, url: URL, extension: boolean): Promise<Mod
 t.test('2026-07-28: the tasks extension is advertised where a backend offers it, and its methods reach that backend', async (t) => {
   const gw = await startGateway(t, { config: { mcpServers: { c26: tasks2026, b: echoFixture('b') } } })
   const single = new URL(`${gw.base}/mcp/c26`)
-  const extensions = (client: ModernClient) => (client.getServerCapabilities() as { extensions?: Record<string, unknown> } | undefined)?.extensions ?? {}
-  t.ok(extensions(await modernClient(t, single, true))[TASKS_EXTENSION], '/mcp/<server> passes the backend\'s extension on')
-  t.ok(extensions(await modernClient(t, gw.url, true))[TASKS_EXTENSION], '/mcp offers it: a visible backend does')
-  t.notOk(extensions(await modernClient(t, new URL(`${gw.base}/mcp/b`), true))[TASKS_EXTENSION], 'a backend without it does not get it')
+  const extensions = (client: StatelessClient) => (client.getServerCapabilities() as { extensions?: Record<string, unknown> } | undefined)?.extensions ?? {}
+  t.ok(extensions(await statelessClient(t, single, true))[TASKS_EXTENSION], '/mcp/<server> passes the backend\'s extension on')
+  t.ok(extensions(await statelessClient(t, gw.url, true))[TASKS_EXTENSION], '/mcp offers it: a visible backend does')
+  t.notOk(extensions(await statelessClient(t, new URL(`${gw.base}/mcp/b`), true))[TASKS_EXTENSION], 'a backend without it does not get it')
 
   for (const [url, prefix] of [[single, ''], [gw.url, 'c26_1mcp_']] as const) {
     const created = (await post26(url, 'tools/call', { name: `${prefix}slow_compute`, arguments: { seconds: 0.2, label: 'x' } })).result ?? {}

@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 
-import { echoFixture, MODERN_VERSION, postModern, postModernOnce, tempDir, waitFor } from '../helpers.js'
+import { echoFixture, STATELESS_VERSION, postStateless, postStatelessOnce, tempDir, waitFor } from '../helpers.js'
 import { startServe, type ServeProcess } from '../process-helpers.js'
 
 // Issue 17, items 4 and 5, behind a real nginx running docs/deploy/nginx.conf: one of two gateways is
@@ -72,14 +72,14 @@ async function startInstance (t: Test, dir: string, label: string): Promise<{ ga
 }
 
 /** One stateless 2026-07-28 call through nginx; resolves with who answered, or why it failed. */
-async function call (url: string, i: number, post: (url: string, message: Record<string, unknown>) => Promise<{ status: number, json: Record<string, unknown> }> = postModern): Promise<{ by?: string, failure?: string }> {
+async function call (url: string, i: number, post: (url: string, message: Record<string, unknown>) => Promise<{ status: number, json: Record<string, unknown> }> = postStateless): Promise<{ by?: string, failure?: string }> {
   const message = {
     id: i,
     method: 'tools/call',
     params: {
       name: 'a_1mcp_slow',
       arguments: { ms: 30, steps: 1 },
-      _meta: { 'io.modelcontextprotocol/protocolVersion': MODERN_VERSION, 'io.modelcontextprotocol/clientCapabilities': {} }
+      _meta: { 'io.modelcontextprotocol/protocolVersion': STATELESS_VERSION, 'io.modelcontextprotocol/clientCapabilities': {} }
     }
   }
   try {
@@ -171,7 +171,7 @@ t.test('a rolling restart as docs/deploy/README.md says (out of the upstream, ng
   const results: Array<{ by?: string, failure?: string }> = []
   let next = 0
   const load = Promise.all(Array.from({ length: 4 }, async () => {
-    while (next < TOTAL) results.push(await call(url, next++, (to, message) => postModernOnce(to, message)))
+    while (next < TOTAL) results.push(await call(url, next++, (to, message) => postStatelessOnce(to, message)))
   }))
   await waitFor(() => results.filter((r) => r.by === 'gw-one').length >= 10, 'gw-one to serve calls', 10_000)
 

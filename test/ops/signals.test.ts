@@ -4,7 +4,7 @@ import { connect as tcpConnect } from 'node:net'
 import { join } from 'node:path'
 import t from 'tap'
 
-import { alive, connect, echoFixture, MODERN_VERSION, postModernOnce, tempDir, waitFor } from '../helpers.js'
+import { alive, connect, echoFixture, STATELESS_VERSION, postStatelessOnce, tempDir, waitFor } from '../helpers.js'
 import { backendWithGrandchild, pidIn, processesWith, startServe } from '../process-helpers.js'
 
 // Signals sent to a real `1mcp serve` process, as a supervisor or an operator sends them.
@@ -120,8 +120,8 @@ t.test('on SIGTERM new connections are refused at once and a request on a connec
   t.teardown(() => open.destroy())
   gateway.child.kill('SIGTERM')
   t.ok(await waitFor(() => refused(port), 'a new connection to be refused', 1000), 'a new connection is refused while the call in flight goes on')
-  const message = { id: 1, method: 'tools/call', params: { name: 'a_1mcp_slow', arguments: { ms: 10, steps: 1 }, _meta: { 'io.modelcontextprotocol/protocolVersion': MODERN_VERSION, 'io.modelcontextprotocol/clientCapabilities': {} } } }
-  const answer = await postModernOnce(`${base}/mcp`, message, open)
+  const message = { id: 1, method: 'tools/call', params: { name: 'a_1mcp_slow', arguments: { ms: 10, steps: 1 }, _meta: { 'io.modelcontextprotocol/protocolVersion': STATELESS_VERSION, 'io.modelcontextprotocol/clientCapabilities': {} } } }
+  const answer = await postStatelessOnce(`${base}/mcp`, message, open)
   const text = JSON.stringify(answer.json)
   t.equal(answer.status, 200, `the request on the open connection is served: ${text.slice(0, 200)}`)
   t.match(text, /a: waited 10 ms/, 'with its result')

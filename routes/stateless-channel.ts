@@ -1,7 +1,7 @@
 import type { JSONRPCMessage, Result } from '@modelcontextprotocol/client'
 import type { ServerContext } from '@modelcontextprotocol/server'
 import { LOG_LEVELS, type Channel, type Session } from '../mcp/session.js'
-import type { Params } from './modern-protocol.js'
+import type { Params } from './generation.js'
 
 /**
  * The response channel of a 2026 call: notifications go to the current HTTP exchange, and a

@@ -19,11 +19,11 @@ import { checkParamHeaders } from './param-headers.js'
 import { TASKS_EXTENSION } from '../mcp/tasks.js'
 import { DEFAULTS } from '../schemas/config.js'
 import { STATELESS_VERSION } from '../mcp/versions.js'
-import { InputChannel, type Outcome, type ParkedCall } from './modern-channel.js'
+import { InputChannel, type Outcome, type ParkedCall } from './stateless-channel.js'
 import {
   ANY_PARAMS, CORE_METHODS, extensionsOf, gatewayCapabilities, principal, SKILL_METHODS, SKILLS_EXTENSION, TASK_METHODS,
   webHeaders, withInput, type Params, type StatePayload
-} from './modern-protocol.js'
+} from './generation.js'
 
 /**
  * The 2026-07-28 generation on `/mcp` and `/mcp/<server>`: the SDK's stateless handler does the
@@ -31,7 +31,7 @@ import {
  * the integrity of `requestState`); its request handlers call the same Dispatcher as the 2025 route,
  * through a request context (a Session object that is not a session: see SessionRegistry). Server→client requests are bridged both ways.
  */
-export class ModernEndpoint {
+export class StatelessEndpoint {
   private readonly handlers = new Map<string, McpHttpHandler>()
   private readonly codec: RequestStateCodec<StatePayload>
   private readonly parked = new Map<string, ParkedCall>()

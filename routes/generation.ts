@@ -3,7 +3,7 @@ import type { FastifyRequest } from 'fastify'
 import type { ServerCapabilities, ServerContext, StandardSchemaV1 } from '@modelcontextprotocol/server'
 import type { Backend } from '../backends/backend.js'
 
-// The 2026-07-28 generation's protocol parts beside routes/modern.ts: which POSTs belong to it, the
+// The 2026-07-28 generation's protocol parts beside routes/stateless.ts: which POSTs belong to it, the
 // methods it serves, what the gateway offers, and what its requestState carries.
 
 /** The stateless protocol generation, served beside the 2025 one on the same endpoints. */
@@ -17,15 +17,15 @@ export type Params = Record<string, unknown>
  * version per request (in `_meta`, or a dated `MCP-Protocol-Version` of 2026 or later). Everything
  * else is the 2025 generation, which starts with `initialize`.
  */
-export function isModernPost (headers: FastifyRequest['headers'], body: unknown): boolean {
+export function isStatelessPost (headers: FastifyRequest['headers'], body: unknown): boolean {
   if (headers['mcp-session-id'] !== undefined) return false
-  if (isModernHeader(headers)) return true
+  if (isStatelessHeader(headers)) return true
   const meta = ((body as { params?: { _meta?: unknown } } | null)?.params)?._meta
   return meta !== null && typeof meta === 'object' && Object.hasOwn(meta, PROTOCOL_META)
 }
 
 /** A dated `MCP-Protocol-Version` header of the stateless generation. */
-export function isModernHeader (headers: FastifyRequest['headers']): boolean {
+export function isStatelessHeader (headers: FastifyRequest['headers']): boolean {
   const version = headers['mcp-protocol-version']
   return typeof version === 'string' && DATED_VERSION.test(version) && version >= '2026'
 }
