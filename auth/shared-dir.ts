@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { link, mkdir, open, unlink } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import lockfile from 'proper-lockfile'
+import { OAuthError } from './oauth-error.js'
 
 // What makes one data dir safe to share between gateway instances (processes, on one host or one
 // shared file system): a lock across processes for read-modify-write, and create-if-absent for the
@@ -27,10 +28,13 @@ export class DirLock {
         lockfilePath: join(this.dir, '.lock'),
         realpath: false,
         stale: STALE_MS,
-        retries: { retries: 400, minTimeout: 2, maxTimeout: 25, factor: 1.3 },
+        // about 15 s of waiting: past the stale time, so a dead holder's lock is taken over first
+        retries: { retries: 600, minTimeout: 2, maxTimeout: 25, factor: 1.3 },
         // another process took the lock over as stale: every write re-reads under the lock, so the
         // worst case is one write racing another; nothing to throw at (the default throws in a timer)
         onCompromised: () => {}
+      }).catch(() => {
+        throw new OAuthError('temporarily_unavailable', 'the authorization data is busy (its lock is held by another instance); try again', 503)
       })
       try {
         return await critical()

@@ -1,0 +1,52 @@
+import { mkdir, readFile, utimes } from 'node:fs/promises'
+import { join } from 'node:path'
+import t from 'tap'
+import { Sealer } from '../auth/sealed.js'
+import { createJsonExclusive } from '../auth/shared-dir.js'
+import { AuthStore } from '../auth/store.js'
+import { tempDir } from './helpers.js'
+
+// Issue 20, item 3: the parts that let instances share a data dir (docs/authentication.md, "Several
+// instances"); test/auth-instances.test.ts runs them in three real processes.
+
+t.test('sealed state opens only as sealed: not altered, not under another purpose, not under another key', async (t) => {
+  const dir = await tempDir(t)
+  const sealer = await Sealer.open(join(dir, 'state-key.json'))
+  const again = await Sealer.open(join(dir, 'state-key.json'))
+  const other = await Sealer.open(join(await tempDir(t), 'state-key.json'))
+  const sealed = sealer.seal('code', { clientId: 'c', expiresAt: 1 })
+  t.same(again.open('code', sealed), { clientId: 'c', expiresAt: 1 }, 'an instance reading the same key file opens it')
+  t.equal(sealer.open('owner-session', sealed), undefined, 'a code does not pass as a login')
+  t.equal(other.open('code', sealed), undefined, 'another data dir\'s key does not open it')
+  const flipped = Buffer.from(sealed, 'base64url')
+  flipped[20] ^= 1
+  t.equal(sealer.open('code', flipped.toString('base64url')), undefined, 'one altered bit is refused')
+  for (const bad of [undefined, 42, '', 'not base64!', 'A'.repeat(20_000), sealed.slice(0, 20)]) t.equal(sealer.open('code', bad), undefined, `refused: ${String(bad).slice(0, 20)}`)
+  t.equal(sealer.mac('consent', 'a', 'b'), again.mac('consent', 'a', 'b'), 'the same MAC on every instance')
+  t.not(sealer.mac('consent', 'a', 'b'), sealer.mac('consent', 'a\0b'), 'parts are kept apart')
+})
+
+t.test('twenty creators of one file at once: one wins, and the file is the winner\'s whole content', async (t) => {
+  const dir = await tempDir(t)
+  const path = join(dir, 'once.json')
+  const results = await Promise.all(Array.from({ length: 20 }, (_, i) => createJsonExclusive(path, { i, pad: 'x'.repeat(10_000) })))
+  t.equal(results.filter(Boolean).length, 1, 'exactly one created it')
+  const stored = JSON.parse(await readFile(path, 'utf8')) as { i: number }
+  t.equal(stored.i, results.indexOf(true), 'the file holds the winner\'s content')
+})
+
+t.test('a lock left by a dead instance is taken over, and the change is made', async (t) => {
+  const dir = await tempDir(t)
+  const store = await AuthStore.open(dir)
+  t.teardown(() => store.close())
+  const { family } = await store.createFamily({ clientId: 'c', subject: 'owner', scope: 'mcp', audience: 'http://x/mcp' }, 3600)
+  // what a killed holder leaves: the lock folder, its mtime no longer refreshed
+  await mkdir(join(dir, '.lock'))
+  const old = new Date(Date.now() - 60_000)
+  await utimes(join(dir, '.lock'), old, old)
+  t.equal(await store.revokeFamily(family.id, 'test'), true, 'the revocation went through')
+  t.ok(store.isRevoked(family.id))
+  const reopened = await AuthStore.open(dir)
+  t.teardown(() => reopened.close())
+  t.ok(reopened.isRevoked(family.id), 'and is on disk for every instance')
+})
