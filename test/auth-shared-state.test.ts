@@ -1,9 +1,10 @@
-import { mkdir, readFile, utimes } from 'node:fs/promises'
+import { mkdir, readdir, readFile, utimes } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
 import { Sealer } from '../auth/sealed.js'
 import { createJsonExclusive } from '../auth/shared-dir.js'
 import { AuthStore } from '../auth/store.js'
+import { UsedCodes } from '../auth/used-codes.js'
 import { tempDir } from './helpers.js'
 
 // Issue 20, item 3: the parts that let instances share a data dir (docs/authentication.md, "Several
@@ -49,4 +50,33 @@ t.test('a lock left by a dead instance is taken over, and the change is made', a
   const reopened = await AuthStore.open(dir)
   t.teardown(() => reopened.close())
   t.ok(reopened.isRevoked(family.id), 'and is on disk for every instance')
+})
+
+t.test('a revocation by one store on the data dir reaches another within 5 s, without a request to it', async (t) => {
+  const dir = await tempDir(t)
+  const a = await AuthStore.open(dir)
+  const b = await AuthStore.open(dir)
+  t.teardown(() => { a.close(); b.close() })
+  const { family } = await a.createFamily({ clientId: 'c', subject: 'owner', scope: 'mcp', audience: 'http://x/mcp' }, 3600)
+  t.notOk(b.isRevoked(family.id))
+  await a.revokeFamily(family.id, 'test')
+  let seen = false
+  for (let i = 0; i < 100 && !seen; i++) {
+    seen = b.isRevoked(family.id)
+    if (!seen) await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  t.ok(seen, 'the other store follows the revocation markers')
+  t.equal(await b.revokeFamily(family.id, 'again'), false, 'and its file: already revoked, not revoked twice')
+})
+
+t.test('a code is claimed once; the claim outlives the code by a minute, then is pruned', async (t) => {
+  const dir = await tempDir(t)
+  const codes = new UsedCodes(join(dir, 'codes'))
+  const expiresAt = Date.now() + 60_000
+  t.equal(await codes.claim('the-code', 'family-1', expiresAt), undefined, 'the first claim wins')
+  t.same(await codes.claim('the-code', 'family-2', expiresAt), { firstFamily: 'family-1' }, 'a second one learns whose it was')
+  await codes.prune(expiresAt + 30_000)
+  t.equal((await readdir(join(dir, 'codes'))).length, 1, 'kept until a minute after the code expired')
+  await codes.prune(expiresAt + 60_000)
+  t.same(await readdir(join(dir, 'codes')), [], 'then deleted')
 })
