@@ -234,8 +234,9 @@ export class AuthStore {
     if (family.revokedAt !== undefined) return false
     family.revokedAt = this.now()
     family.revokedReason = reason
-    await this.saveFamily(family)
+    // the marker first: a crash between the two leaves the grant revoked everywhere, not only in its file
     await this.revoked.add(family.id)
+    await this.saveFamily(family)
     return true
   }
 
