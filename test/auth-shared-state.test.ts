@@ -1,4 +1,4 @@
-import { mkdir, readdir, readFile, utimes } from 'node:fs/promises'
+import { mkdir, readdir, readFile, utimes, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
 import { Sealer } from '../auth/sealed.js'
@@ -79,4 +79,17 @@ t.test('a code is claimed once; the claim outlives the code by a minute, then is
   t.equal((await readdir(join(dir, 'codes'))).length, 1, 'kept until a minute after the code expired')
   await codes.prune(expiresAt + 60_000)
   t.same(await readdir(join(dir, 'codes')), [], 'then deleted')
+})
+
+t.test('three stores opening a data dir of the first layout at once move it once, and all three know its client', async (t) => {
+  const dir = await tempDir(t)
+  const id = '3d2c1b0a-9f8e-4d7c-8b6a-5e4d3c2b1a01'
+  const client = { client_id: id, redirect_uris: ['http://127.0.0.1:9/cb'], grant_types: ['authorization_code'], response_types: ['code'], token_endpoint_auth_method: 'none', client_id_issued_at: Math.floor(Date.now() / 1000), source: 'registration' }
+  await writeFile(join(dir, 'clients.json'), JSON.stringify({ clients: [client] }), { mode: 0o600 })
+  const opened = await Promise.allSettled([0, 1, 2].map(() => AuthStore.open(dir)))
+  const stores = opened.flatMap((o) => o.status === 'fulfilled' ? [o.value] : [])
+  t.teardown(() => { for (const s of stores) s.close() })
+  t.same(opened.map((o) => o.status === 'rejected' ? (o.reason as Error).message : 'opened'), ['opened', 'opened', 'opened'])
+  for (const store of stores) t.equal((await store.findClient(id))?.client_id, id)
+  t.notOk((await readdir(dir)).includes('clients.json'), 'the old file is gone')
 })
