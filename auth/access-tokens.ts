@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { exportJWK, generateKeyPair, importJWK, jwtVerify, SignJWT, type JWK, type CryptoKey, type JWTPayload } from 'jose'
-import { dataFileError, JsonFile, type DataFileRole } from './files.js'
+import { dataFileError, readJson, type DataFileRole } from './files.js'
+import { createJsonExclusive } from './shared-dir.js'
 
 const ALG = 'ES256'
 const TYP = 'at+jwt'
@@ -51,12 +52,13 @@ export class AccessTokens {
   ) {}
 
   static async open (path: string): Promise<AccessTokens> {
-    const file = new JsonFile<KeyFile>(path, SIGNING_KEY)
-    let stored = await file.read()
+    let stored = await readJson<KeyFile>(path, SIGNING_KEY)
     if (!stored) {
+      // instances starting together on one data dir: one key is created, the others read it
       const { privateKey } = await generateKeyPair(ALG, { extractable: true })
-      stored = { kid: randomUUID(), alg: ALG, privateJwk: await exportJWK(privateKey), createdAt: new Date().toISOString() }
-      await file.save(stored)
+      const created: KeyFile = { kid: randomUUID(), alg: ALG, privateJwk: await exportJWK(privateKey), createdAt: new Date().toISOString() }
+      stored = await createJsonExclusive(path, created) ? created : await readJson<KeyFile>(path, SIGNING_KEY)
+      if (!stored) throw dataFileError(SIGNING_KEY, path, 'vanished while it was being created')
     }
     const { privateKey, publicKey, publicJwk } = await importKeys(stored, path)
     return new AccessTokens(privateKey, publicKey, { ...publicJwk, kid: stored.kid, alg: ALG, use: 'sig' }, stored.kid)

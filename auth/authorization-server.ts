@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto'
+import { randomBytes, randomUUID } from 'node:crypto'
 import type { AccessTokens } from './access-tokens.js'
 import { ClientLookup } from './client-lookup.js'
 import type { FetchPolicy } from './client-metadata.js'
@@ -7,7 +7,9 @@ import { OAuthError } from './errors.js'
 import { matchRedirectUri } from './redirect-uris.js'
 import { registeredMetadata } from './registration.js'
 import { parseScope } from './scopes.js'
+import type { Sealer } from './sealed.js'
 import type { AuthStore, ClientAuthMethod, ClientRecord } from './store.js'
+import type { UsedCodes } from './used-codes.js'
 
 export interface AuthorizationServerOptions {
   /** the issuer URL, known once the gateway listens */
@@ -33,7 +35,7 @@ export interface PendingAuthorization {
   id: string
   /** the login form's CSRF token; the consent form's is bound to the owner session (OwnerSessions.consentToken) */
   csrf: string
-  client: ClientRecord
+  client: Pick<ClientRecord, 'client_id' | 'client_name'>
   redirectUri: string
   state?: string
   codeChallenge: string
@@ -47,7 +49,11 @@ export type AuthorizeCheck =
   | { ok: true, pending: PendingAuthorization }
   | { ok: false, error: OAuthError, redirect?: { uri: string, state?: string } }
 
-const MAX_PENDING = 10_000
+/** A pending authorization as sealed into its id (short keys: the id travels in URLs and a cookie). */
+interface SealedPending { c: string, cn?: string, r: string, s?: string, ch: string, sc: string[], res: string, e: number, n: string }
+/** An authorization code as sealed into itself. */
+type SealedCode = CodeRecord & { n: string }
+
 const PENDING_TTL_MS = 10 * 60 * 1000
 const NOT_A_RESOURCE = 'resource is not one this gateway serves: the base URL, /mcp or /mcp/<server>'
 
@@ -55,18 +61,25 @@ function random (bytes = 32): string {
   return randomBytes(bytes).toString('base64url')
 }
 
+/** What lets any instance sharing the data dir serve a flow another began (auth/sealed.ts, auth/used-codes.ts). */
+export interface SharedState {
+  sealer: Sealer
+  usedCodes: UsedCodes
+}
+
 /**
  * The OAuth 2.1 authorization server, without HTTP: authorization requests, codes with PKCE,
  * token exchange and refresh with rotation, revocation, registration, and Client ID Metadata
- * Documents. The routes in routes/oauth.ts speak HTTP for it.
+ * Documents. The routes in routes/oauth.ts speak HTTP for it. Pending requests and codes are
+ * sealed (they hold their own state), so a flow may go through any instance sharing the data dir.
  */
 export class AuthorizationServer {
-  private readonly pending = new Map<string, PendingAuthorization>()
-  private readonly codes = new Map<string, CodeRecord>()
+  /** pending requests ended here (consent given or refused), until they expire */
+  private readonly taken = new Map<string, number>()
   private readonly now: () => number
   private readonly clients: ClientLookup
 
-  constructor (private readonly tokens: AccessTokens, private readonly store: AuthStore, private readonly options: AuthorizationServerOptions) {
+  constructor (private readonly tokens: AccessTokens, private readonly store: AuthStore, private readonly shared: SharedState, private readonly options: AuthorizationServerOptions) {
     this.now = options.now ?? Date.now
     this.clients = new ClientLookup(store, options, this.now)
   }
@@ -98,21 +111,22 @@ export class AuthorizationServer {
     const asked = this.checkAuthorizeParams(query, str, client)
     if ('error' in asked) return fail(asked.error, asked.description)
     const { challenge, resource, scopes } = asked
-    if (this.pending.size >= MAX_PENDING) this.prune()
-    if (this.pending.size >= MAX_PENDING) return fail('temporarily_unavailable', 'too many authorizations in progress')
-    const pending: PendingAuthorization = {
-      id: random(18),
-      csrf: random(),
-      client,
-      redirectUri,
-      state,
-      codeChallenge: challenge,
-      scopes,
-      resource,
-      expiresAt: this.now() + PENDING_TTL_MS
+    const sealed: SealedPending = { c: client.client_id, cn: client.client_name, r: redirectUri, s: state, ch: challenge, sc: scopes, res: resource, e: this.now() + PENDING_TTL_MS, n: random(9) }
+    return { ok: true, pending: this.pendingOf(this.shared.sealer.seal('pending', sealed), sealed) }
+  }
+
+  private pendingOf (id: string, p: SealedPending): PendingAuthorization {
+    return {
+      id,
+      csrf: this.shared.sealer.mac('login', id),
+      client: { client_id: p.c, client_name: p.cn },
+      redirectUri: p.r,
+      state: p.s,
+      codeChallenge: p.ch,
+      scopes: p.sc,
+      resource: p.res,
+      expiresAt: p.e
     }
-    this.pending.set(pending.id, pending)
-    return { ok: true, pending }
   }
 
   /** The grant an /authorize request asks for (PKCE challenge, resource, scopes), or the error to redirect with. */
@@ -136,28 +150,27 @@ export class AuthorizationServer {
     return typeof asked === 'string' && this.options.isResource(asked) ? asked : undefined
   }
 
+  /** The pending request sealed in `id`, unless it expired or was ended here. */
   getPending (id: unknown): PendingAuthorization | undefined {
-    if (typeof id !== 'string') return undefined
-    const pending = this.pending.get(id)
-    if (!pending) return undefined
-    if (pending.expiresAt <= this.now()) {
-      this.pending.delete(id)
-      return undefined
-    }
-    return pending
+    const sealed = this.shared.sealer.open<SealedPending>('pending', id)
+    if (!sealed || !(sealed.e > this.now()) || this.taken.has(id as string)) return undefined
+    return this.pendingOf(id as string, sealed)
   }
 
-  /** Ends a pending authorization (consent given or refused): it can be used once only. */
+  /**
+   * Ends a pending authorization (consent given or refused) on this instance. Another instance could
+   * still show its consent page, to the same logged-in owner only (the form's token is bound to the
+   * owner's session); the code it gives is single-use everywhere.
+   */
   takePending (id: string): PendingAuthorization | undefined {
     const pending = this.getPending(id)
-    this.pending.delete(id)
+    if (pending) this.taken.set(id, pending.expiresAt)
     return pending
   }
 
   /** The owner approved `scopes` (a subset of those asked) for this request: a single-use code. */
   issueCode (pending: PendingAuthorization, subject: string, scopes: string[]): string {
-    const code = random()
-    this.codes.set(code, {
+    const code: SealedCode = {
       clientId: pending.client.client_id,
       redirectUri: pending.redirectUri,
       codeChallenge: pending.codeChallenge,
@@ -165,9 +178,9 @@ export class AuthorizationServer {
       scope: scopes.join(' '),
       resource: pending.resource,
       expiresAt: this.now() + this.options.codeTtlSeconds * 1000,
-      used: false
-    })
-    return code
+      n: random(9)
+    }
+    return this.shared.sealer.seal('code', code)
   }
 
   /** Authenticates the client at the token or revocation endpoint. */
@@ -184,18 +197,19 @@ export class AuthorizationServer {
 
   async exchangeCode (client: ClientRecord, params: Record<string, unknown>): Promise<TokenOutcome> {
     const code = typeof params.code === 'string' ? params.code : ''
-    const record = this.codes.get(code)
-    if (!record || record.expiresAt <= this.now()) throw new OAuthError('invalid_grant', 'the authorization code is invalid or expired')
-    if (record.used) {
-      // A replayed code: whatever it bought is revoked (OAuth 2.1 §4.1.3).
-      if (record.familyId) await this.store.revokeFamily(record.familyId, 'authorization code replayed')
+    const record = this.shared.sealer.open<SealedCode>('code', code)
+    if (!record || !(record.expiresAt > this.now())) throw new OAuthError('invalid_grant', 'the authorization code is invalid or expired')
+    // The first redemption, on whichever instance, claims the code for the family it is about to buy.
+    const familyId = randomUUID()
+    const replayed = await this.shared.usedCodes.claim(code, familyId, record.expiresAt)
+    if (replayed) {
+      // A replayed code: whatever it bought is revoked (OAuth 2.1 §4.1.3), even if not yet made.
+      await this.store.revokeFamily(replayed.firstFamily, 'authorization code replayed')
       throw new OAuthError('invalid_grant', 'the authorization code was already used')
     }
-    record.used = true
     checkCodeRedemption(record, client, params)
     const audience = this.audienceFor(params.resource, record.resource)
-    const { family, refreshToken } = await this.store.createFamily({ clientId: client.client_id, subject: record.subject, scope: record.scope, audience }, this.options.refreshTokenTtlSeconds)
-    record.familyId = family.id
+    const { family, refreshToken } = await this.store.createFamily({ clientId: client.client_id, subject: record.subject, scope: record.scope, audience }, this.options.refreshTokenTtlSeconds, familyId)
     const access = await this.tokens.issue(this.options.issuer(), { sub: record.subject, clientId: client.client_id, scope: record.scope, audience, family: family.id }, this.options.accessTokenTtlSeconds)
     return {
       response: { access_token: access.token, token_type: 'Bearer', expires_in: access.expiresIn, refresh_token: refreshToken, scope: record.scope },
@@ -235,14 +249,14 @@ export class AuthorizationServer {
    * which also ends the access tokens issued from it. Unknown tokens are not an error.
    */
   async revoke (client: ClientRecord, token: string): Promise<string | undefined> {
-    let familyId = this.store.familyOfRefreshToken(token)?.id
+    let familyId = (await this.store.familyOfRefreshToken(token))?.id
     if (!familyId) {
       try {
         const claims = await this.tokens.verify(token, this.options.issuer())
         familyId = claims.fam
       } catch {}
     }
-    const family = familyId ? this.store.getFamily(familyId) : undefined
+    const family = familyId ? await this.store.getFamily(familyId) : undefined
     if (!family || family.clientId !== client.client_id) return undefined
     await this.store.revokeFamily(family.id, 'revoked by the client')
     return family.id
@@ -262,11 +276,11 @@ export class AuthorizationServer {
     }
   }
 
-  /** Drops expired pending requests and codes. */
-  prune (): void {
+  /** Forgets ended requests and redeemed codes that expired. */
+  async prune (): Promise<void> {
     const now = this.now()
-    for (const [id, p] of this.pending) if (p.expiresAt <= now) this.pending.delete(id)
-    for (const [code, c] of this.codes) if (c.expiresAt + 60_000 <= now) this.codes.delete(code)
+    for (const [id, expiresAt] of this.taken) if (expiresAt <= now) this.taken.delete(id)
+    await this.shared.usedCodes.prune(now)
   }
 
   private audienceFor (asked: unknown, granted: string): string {

@@ -71,26 +71,8 @@ export async function writeJsonAtomic (path: string, value: unknown): Promise<vo
   await writeFileAtomic(path, JSON.stringify(value, null, 2) + '\n', { mode: 0o600, dirMode: 0o700 })
 }
 
-/** A JSON file written in order: each save waits for the one before, so the last state wins. */
-export class JsonFile<T> {
-  private pending: Promise<void> = Promise.resolve()
-  constructor (readonly path: string, private readonly role: DataFileRole) {}
-
-  read (): Promise<T | undefined> {
-    return readJson<T>(this.path, this.role)
-  }
-
-  save (value: T): Promise<void> {
-    const snapshot = JSON.parse(JSON.stringify(value)) as T
-    this.pending = this.pending.catch(() => {}).then(() => writeJsonAtomic(this.path, snapshot))
-    return this.pending
-  }
-
-  /** Resolves once every save so far is on disk. */
-  flushed (): Promise<void> {
-    return this.pending.catch(() => {})
-  }
-}
+/** Registered clients and families have UUIDs: safe as file names, and nothing else is looked up on disk. */
+export const RECORD_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
 /**
  * A folder of small JSON records, one file per id (`<id>.json`), each written atomically: a change

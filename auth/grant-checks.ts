@@ -14,9 +14,6 @@ export interface CodeRecord {
   scope: string
   resource: string
   expiresAt: number
-  used: boolean
-  /** the family the code was exchanged for, revoked if the code is replayed */
-  familyId?: string
 }
 
 export interface TokenResponse {

@@ -1,10 +1,12 @@
-import { createHash, randomBytes, randomUUID } from 'node:crypto'
-import { unlink } from 'node:fs/promises'
+import { randomBytes, randomUUID } from 'node:crypto'
 import { join } from 'node:path'
-import { Type } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { AUTH_DEFAULTS, StoredClient, StoredFamily } from '../schemas/auth.js'
-import { dataFileError, readChecked, RecordDir, type DataFileRole } from './files.js'
+import { RECORD_ID, RecordDir, type DataFileRole } from './files.js'
+import { familyIdOf, holdsToken, newRefreshToken, rotation, sha256, type RotateResult } from './rotation.js'
+import { migrateLegacy } from './store-legacy.js'
+import { Revocations } from './revocations.js'
+import { DirLock } from './shared-dir.js'
 import { safeEqual } from './safe-equal.js'
 
 /** A client as registered (RFC 7591) or read from its metadata document. */
@@ -13,32 +15,11 @@ export type ClientAuthMethod = ClientRecord['token_endpoint_auth_method']
 /** The grant behind a chain of refresh tokens (see `StoredFamily`). */
 export type RefreshFamily = StoredFamily
 
-export type RotateResult =
-  | { outcome: 'rotated', family: RefreshFamily, refreshToken: string }
-  | { outcome: 'reused', family: RefreshFamily }
-  | { outcome: 'invalid', reason: string }
-
-const PREVIOUS_KEPT = 100
-
-export function sha256 (value: string): string {
-  return createHash('sha256').update(value).digest('base64url')
-}
-
-function newRefreshToken (familyId: string): string {
-  return `${familyId}.${randomBytes(32).toString('base64url')}`
-}
-
 const CLIENT: DataFileRole = { what: 'client registration', fix: 'delete it (that client must register again)' }
 const FAMILY: DataFileRole = { what: 'refresh-token grant', fix: 'delete it (the client it was issued to must log in again)' }
-const LEGACY_CLIENTS: DataFileRole = { what: 'client registrations', fix: 'fix it or delete it (registered clients must register again)' }
-const LEGACY_FAMILIES: DataFileRole = { what: 'refresh-token grants', fix: 'fix it or delete it (every client must log in again)' }
 
-/** Registered clients and families have UUIDs: safe as file names, and nothing else is looked up on disk. */
-const RECORD_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 const isClient = (v: unknown): v is ClientRecord => Value.Check(StoredClient, v)
 const isFamily = (v: unknown): v is RefreshFamily => Value.Check(StoredFamily, v)
-const LegacyClients = Type.Object({ clients: Type.Array(StoredClient) })
-const LegacyFamilies = Type.Object({ families: Type.Array(StoredFamily) })
 
 export interface AuthStoreOptions {
   now?: () => number
@@ -47,31 +28,25 @@ export interface AuthStoreOptions {
 }
 
 /**
- * Moves a store of the first layout (one file of every record, rewritten on each change) into one
- * file per record, once: the records are written first, the old file is deleted last, so a crash in
- * between only repeats the move.
- */
-async function migrateLegacy<T> (path: string, role: DataFileRole, schema: typeof LegacyClients | typeof LegacyFamilies, records: RecordDir<T>, idOf: (record: T) => string): Promise<void> {
-  const doc = await readChecked(path, role, (v): v is Record<string, T[]> => Value.Check(schema, v), `in the expected shape (${Object.keys(schema.properties)[0]}: a list of records)`)
-  if (!doc) return
-  const list = Object.values(doc)[0]
-  const bad = list.find((r) => !RECORD_ID.test(idOf(r)))
-  if (bad) throw dataFileError(role, path, `holds the id ${JSON.stringify(idOf(bad))}, which is not a UUID`)
-  await Promise.all(list.map((r) => records.save(idOf(r), r)))
-  await unlink(path)
-}
-
-/**
- * Client registrations and refresh-token families, in memory and under the data dir, one small file
- * per record (`clients/<id>.json`, `families/<id>.json`) written atomically on each change, so they
- * survive a restart and a change never rewrites the others. Only hashes of secrets are kept.
- * Registered clients unused for `registrationTtlSeconds` are deleted.
+ * Client registrations and refresh-token families under the data dir, one small file per record
+ * (`clients/<id>.json`, `families/<id>.json`) written atomically, so they survive a restart and a
+ * change never rewrites the others. Only hashes of secrets are kept. Registered clients unused for
+ * `registrationTtlSeconds` are deleted.
+ *
+ * Several gateway instances may share the data dir (docs/authentication.md, "Several instances"):
+ * the files are the truth and memory a cache. A change to an existing record (a rotation, a
+ * revocation, a client's use, an expiry) re-reads that record under the data dir's cross-process
+ * lock and writes it back before the lock is released, so no instance writes from a stale copy.
+ * Revocations are also marker files under `revoked/` that every instance follows in the background.
  */
 export class AuthStore {
   private readonly clients = new Map<string, ClientRecord>()
   private readonly families = new Map<string, RefreshFamily>()
-  /** families revoked and not yet expired: read on every request, so kept as a Set */
-  private readonly revoked = new Set<string>()
+  /** families revoked and not yet expired, by any instance: read on every request, so kept as a Set */
+  private readonly revoked: Revocations
+  private readonly lock: DirLock
+  /** prunes in progress, for `flushed` */
+  private readonly pruning = new Set<Promise<unknown>>()
   private readonly clientDir: RecordDir<ClientRecord>
   private readonly familyDir: RecordDir<RefreshFamily>
   private readonly now: () => number
@@ -85,20 +60,30 @@ export class AuthStore {
     this.touchSeconds = Math.min(86400, this.ttlSeconds / 10)
     this.clientDir = new RecordDir(join(dir, 'clients'), CLIENT, isClient, 'a client record')
     this.familyDir = new RecordDir(join(dir, 'families'), FAMILY, isFamily, 'a refresh-token family record')
+    this.revoked = new Revocations(join(dir, 'revoked'), (name) => RECORD_ID.test(name))
+    this.lock = new DirLock(dir)
   }
 
   static async open (dir: string, options: AuthStoreOptions = {}): Promise<AuthStore> {
     const store = new AuthStore(dir, options)
-    await migrateLegacy(join(dir, 'clients.json'), LEGACY_CLIENTS, LegacyClients, store.clientDir, (c) => c.client_id)
-    await migrateLegacy(join(dir, 'refresh-families.json'), LEGACY_FAMILIES, LegacyFamilies, store.familyDir, (f) => f.id)
+    await store.lock.run(async () => {
+      await migrateLegacy(dir, store.clientDir, store.familyDir)
+    })
     for (const client of await store.clientDir.readAll()) store.clients.set(client.client_id, client)
+    await store.revoked.follow()
     for (const family of await store.familyDir.readAll()) {
       store.families.set(family.id, family)
-      if (family.revokedAt !== undefined) store.revoked.add(family.id)
+      // a store of before the revocation markers: its revoked families get one
+      if (family.revokedAt !== undefined && !store.revoked.has(family.id)) await store.revoked.add(family.id)
     }
     store.prune()
     await store.flushed()
     return store
+  }
+
+  /** Stops following the other instances' revocations. */
+  close (): void {
+    this.revoked.close()
   }
 
   /**
@@ -112,11 +97,8 @@ export class AuthStore {
       if (client) this.clients.set(id, client)
     }
     if (!client) return undefined
-    if (this.expired(client, this.liveClients())) {
-      this.forgetClient(id)
-      return undefined
-    }
-    return client
+    if (this.expired(client, this.liveClients()) && await this.expire(id)) return undefined
+    return this.clients.get(id)
   }
 
   get clientCount (): number { return this.clients.size }
@@ -142,7 +124,13 @@ export class AuthStore {
     const now = Math.floor(this.now() / 1000)
     if (now - (client.last_used_at ?? client.client_id_issued_at) < this.touchSeconds) return
     client.last_used_at = now
-    await this.clientDir.save(client.client_id, client)
+    await this.lock.run(async () => {
+      const stored = await this.clientDir.read(client.client_id).catch(() => undefined)
+      if (!stored) return
+      stored.last_used_at = Math.max(now, stored.last_used_at ?? 0)
+      this.clients.set(client.client_id, stored)
+      await this.clientDir.save(client.client_id, stored)
+    })
   }
 
   /** A registered client unused past the TTL, unless a live (unrevoked, unexpired) refresh family still speaks for it. */
@@ -163,10 +151,29 @@ export class AuthStore {
     }
   }
 
-  private forgetClient (id: string): void {
-    this.clients.delete(id)
-    // a failed delete leaves the file: the client is expired again at the next start
-    this.clientDir.remove(id).catch(() => {})
+  /**
+   * Deletes a client that looks expired here, after checking under the lock what every instance
+   * wrote: its file (another may have used it since) and the families on disk (another may have
+   * granted it one). True when it is gone.
+   */
+  private expire (id: string): Promise<boolean> {
+    return this.lock.run(async () => {
+      const stored = await this.clientDir.read(id).catch(() => undefined)
+      if (!stored) {
+        this.clients.delete(id)
+        return true
+      }
+      this.clients.set(id, stored)
+      const families = await this.familyDir.readAll().catch(() => undefined)
+      // a family file that cannot be read might be the one that keeps this client: keep it
+      if (!families) return false
+      for (const f of families) this.families.set(f.id, f)
+      if (!this.expired(stored, this.liveClients())) return false
+      this.clients.delete(id)
+      // a failed delete leaves the file: the client is expired again later
+      await this.clientDir.remove(id).catch(() => {})
+      return true
+    })
   }
 
   checkClientSecret (client: ClientRecord, secret: string | undefined): boolean {
@@ -174,9 +181,8 @@ export class AuthStore {
     return secret !== undefined && client.client_secret_sha256 !== undefined && safeEqual(sha256(secret), client.client_secret_sha256)
   }
 
-  /** Starts a family for a new grant; returns its first refresh token. */
-  async createFamily (grant: { clientId: string, subject: string, scope: string, audience: string }, ttlSeconds: number): Promise<{ family: RefreshFamily, refreshToken: string }> {
-    const id = randomUUID()
+  /** Starts a family for a new grant (under the id given, when the code it comes from was claimed for it); returns its first refresh token. */
+  async createFamily (grant: { clientId: string, subject: string, scope: string, audience: string }, ttlSeconds: number, id = randomUUID()): Promise<{ family: RefreshFamily, refreshToken: string }> {
     const refreshToken = newRefreshToken(id)
     const now = this.now()
     const family: RefreshFamily = { id, ...grant, createdAt: now, expiresAt: now + ttlSeconds * 1000, current: sha256(refreshToken), previous: [] }
@@ -185,53 +191,65 @@ export class AuthStore {
     return { family, refreshToken }
   }
 
-  /** Exchanges a refresh token for the next one; a reused token revokes its family. */
-  async rotate (refreshToken: string, clientId: string): Promise<RotateResult> {
-    const dot = refreshToken.indexOf('.')
-    const family = dot > 0 ? this.families.get(refreshToken.slice(0, dot)) : undefined
-    if (!family) return { outcome: 'invalid', reason: 'unknown refresh token' }
-    if (family.clientId !== clientId) return { outcome: 'invalid', reason: 'refresh token issued to another client' }
-    if (family.revokedAt !== undefined) return { outcome: 'invalid', reason: `refresh token revoked (${family.revokedReason ?? 'revoked'})` }
-    if (family.expiresAt <= this.now()) return { outcome: 'invalid', reason: 'refresh token expired' }
-    const hash = sha256(refreshToken)
-    if (!safeEqual(hash, family.current)) {
-      if (family.previous.some((h) => safeEqual(h, hash))) {
-        await this.revokeFamily(family.id, 'refresh token reused')
-        return { outcome: 'reused', family }
-      }
-      return { outcome: 'invalid', reason: 'unknown refresh token' }
-    }
-    const next = newRefreshToken(family.id)
-    family.previous = [...family.previous, family.current].slice(-PREVIOUS_KEPT)
-    family.current = sha256(next)
-    await this.saveFamily(family)
-    return { outcome: 'rotated', family, refreshToken: next }
+  /**
+   * Exchanges a refresh token for the next one; a reused token revokes its family. Under the lock,
+   * from the family's file: a token rotated on another instance is a reused one here too.
+   */
+  rotate (refreshToken: string, clientId: string): Promise<RotateResult> {
+    return this.lock.run(() => this.rotateLocked(refreshToken, clientId))
+  }
+
+  private async rotateLocked (refreshToken: string, clientId: string): Promise<RotateResult> {
+    const family = await this.load(familyIdOf(refreshToken))
+    const step = rotation(family, refreshToken, clientId, this.now(), family !== undefined && this.revoked.has(family.id))
+    if (step.outcome === 'invalid') return step
+    if (step.outcome === 'reused') await this.revokeLoaded(step.family, 'refresh token reused')
+    else await this.saveFamily(step.family)
+    return step
   }
 
   /** The family a refresh token belongs to, if the token is its current or a past one. */
-  familyOfRefreshToken (refreshToken: string): RefreshFamily | undefined {
-    const dot = refreshToken.indexOf('.')
-    const family = dot > 0 ? this.families.get(refreshToken.slice(0, dot)) : undefined
-    if (!family) return undefined
-    const hash = sha256(refreshToken)
-    return safeEqual(hash, family.current) || family.previous.some((h) => safeEqual(h, hash)) ? family : undefined
+  async familyOfRefreshToken (refreshToken: string): Promise<RefreshFamily | undefined> {
+    const family = await this.load(familyIdOf(refreshToken))
+    return family && holdsToken(family, refreshToken) ? family : undefined
   }
 
-  getFamily (id: string): RefreshFamily | undefined {
-    return this.families.get(id)
+  /** A family as its file holds it now (whichever instance wrote it last). */
+  getFamily (id: string): Promise<RefreshFamily | undefined> {
+    return this.load(id)
   }
 
-  async revokeFamily (id: string, reason: string): Promise<boolean> {
-    const family = this.families.get(id)
-    if (!family || family.revokedAt !== undefined) return false
+  /** Revokes a family, on every instance: under the lock, from its file. False when unknown or already revoked. */
+  revokeFamily (id: string, reason: string): Promise<boolean> {
+    return this.lock.run(async () => {
+      const family = await this.load(id)
+      if (family) return await this.revokeLoaded(family, reason)
+      // not made yet (a code replayed while its first redemption runs): the marker revokes it once it is
+      if (RECORD_ID.test(id)) await this.revoked.add(id)
+      return false
+    })
+  }
+
+  private async revokeLoaded (family: RefreshFamily, reason: string): Promise<boolean> {
+    if (family.revokedAt !== undefined) return false
     family.revokedAt = this.now()
     family.revokedReason = reason
-    this.revoked.add(id)
+    // the marker first: a crash between the two leaves the grant revoked everywhere, not only in its file
+    await this.revoked.add(family.id)
     await this.saveFamily(family)
     return true
   }
 
-  /** The hot-path check for an access token's family: a Set lookup. */
+  /** The family's file, read now (and cached); undefined when it is not there. */
+  private async load (id: string | undefined): Promise<RefreshFamily | undefined> {
+    if (id === undefined || !RECORD_ID.test(id)) return undefined
+    const family = await this.familyDir.read(id).catch(() => undefined)
+    if (family) this.families.set(id, family)
+    else this.families.delete(id)
+    return family
+  }
+
+  /** The hot-path check for an access token's family: a Set lookup (revocations of every instance, followed in the background). */
   isRevoked (familyId: string): boolean {
     return this.revoked.has(familyId)
   }
@@ -242,11 +260,16 @@ export class AuthStore {
     for (const [id, family] of this.families) {
       if (family.expiresAt > now) continue
       this.families.delete(id)
-      this.revoked.delete(id)
-      this.familyDir.remove(id).catch(() => {})
+      this.track(this.familyDir.remove(id).then(() => this.revoked.drop(id)))
     }
     const live = this.liveClients()
-    for (const client of this.clients.values()) if (this.expired(client, live)) this.forgetClient(client.client_id)
+    for (const client of this.clients.values()) if (this.expired(client, live)) this.track(this.expire(client.client_id))
+  }
+
+  private track (work: Promise<unknown>): void {
+    const settled = work.catch(() => {})
+    this.pruning.add(settled)
+    settled.finally(() => this.pruning.delete(settled)).catch(() => {})
   }
 
   private saveFamily (family: RefreshFamily): Promise<void> {
@@ -255,6 +278,7 @@ export class AuthStore {
 
   /** Resolves once every write so far is on disk (or failed). */
   async flushed (): Promise<void> {
+    await Promise.all([...this.pruning])
     await Promise.all([this.clientDir.flushed(), this.familyDir.flushed()])
   }
 }

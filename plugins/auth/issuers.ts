@@ -3,11 +3,14 @@ import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose'
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import { AccessTokens } from '../../auth/access-tokens.js'
 import { AuthorizationServer } from '../../auth/authorization-server.js'
-import { dataFileError, JsonFile, prepareDataDir, type DataFileRole } from '../../auth/files.js'
+import { dataFileError, prepareDataDir, readJson, type DataFileRole } from '../../auth/files.js'
+import { createJsonExclusive } from '../../auth/shared-dir.js'
 import { OwnerSessions } from '../../auth/owner-sessions.js'
 import { generatePassphrase, hashPassphrase, isPassphraseHash } from '../../auth/passphrase.js'
 import { parseScope } from '../../auth/scopes.js'
+import { Sealer } from '../../auth/sealed.js'
 import { AuthStore } from '../../auth/store.js'
+import { UsedCodes } from '../../auth/used-codes.js'
 import { AUTH_DEFAULTS, type AuthSettings } from '../../schemas/auth.js'
 import type { GatewayUrls, ResourceRules } from './urls.js'
 
@@ -54,18 +57,28 @@ async function ownerPassphrase (app: FastifyInstance, settings: AuthSettings, da
     if (!isPassphraseHash(settings.passphraseHash)) throw new Error('auth.passphraseHash is not a hash made by hashPassphrase (scrypt$N$r$p$salt$hash): make one as the README shows, or remove it to have one generated')
     return settings.passphraseHash
   }
-  const file = new JsonFile<{ passphraseHash: string, createdAt: string }>(join(dataDir, 'owner.json'), OWNER_FILE)
-  const stored = await file.read()
-  if (stored !== undefined) {
-    if (!isPassphraseHash(stored?.passphraseHash)) throw dataFileError(OWNER_FILE, file.path, 'does not hold a passphrase hash ({ "passphraseHash": "scrypt$…" })')
-    return stored.passphraseHash
-  }
+  const path = join(dataDir, 'owner.json')
+  const stored = await storedPassphrase(path)
+  if (stored !== undefined) return stored
   const passphrase = generatePassphrase()
   const passphraseHash = await hashPassphrase(passphrase)
-  await file.save({ passphraseHash, createdAt: new Date().toISOString() })
-  app.log.warn({ file: file.path }, 'generated the owner passphrase; it is shown once on standard error and kept only as a hash')
-  announce(`\n  1MCP owner passphrase (shown once; stored only as a hash in ${file.path}):\n\n      ${passphrase}\n\n  Enter it in the browser when an MCP client asks for access. To set your own, put "auth.passphraseHash" in the config.\n\n`)
+  // instances starting together: one passphrase is made and shown; the others use it and show nothing
+  if (!await createJsonExclusive(path, { passphraseHash, createdAt: new Date().toISOString() })) {
+    const theirs = await storedPassphrase(path)
+    if (theirs === undefined) throw dataFileError(OWNER_FILE, path, 'vanished while it was being created')
+    return theirs
+  }
+  app.log.warn({ file: path }, 'generated the owner passphrase; it is shown once on standard error and kept only as a hash')
+  announce(`\n  1MCP owner passphrase (shown once; stored only as a hash in ${path}):\n\n      ${passphrase}\n\n  Enter it in the browser when an MCP client asks for access. To set your own, put "auth.passphraseHash" in the config.\n\n`)
   return passphraseHash
+}
+
+/** The passphrase hash of the data dir's owner.json; undefined when there is none yet. */
+async function storedPassphrase (path: string): Promise<string | undefined> {
+  const stored = await readJson<{ passphraseHash: string }>(path, OWNER_FILE)
+  if (stored === undefined) return undefined
+  if (!isPassphraseHash(stored?.passphraseHash)) throw dataFileError(OWNER_FILE, path, 'does not hold a passphrase hash ({ "passphraseHash": "scrypt$…" })')
+  return stored.passphraseHash
 }
 
 /** A verifier of another issuer's access tokens (external-issuer mode), with its keys fetched lazily. */
@@ -133,16 +146,17 @@ export async function embeddedIssuer (app: FastifyInstance, settings: AuthSettin
   const tokens = await AccessTokens.open(join(dataDir, 'signing-key.json'))
   const store = await AuthStore.open(dataDir, { now, registrationTtlSeconds: settings.registrationTtlSeconds ?? AUTH_DEFAULTS.registrationTtlSeconds })
   const passphraseHash = settings.upstream ? undefined : await ownerPassphrase(app, settings, dataDir, opts.announce ?? ((text) => { process.stderr.write(text) }))
-  const server = new AuthorizationServer(tokens, store, authorizationSettings(settings, urls, resources, now))
-  const owners = new OwnerSessions((settings.ownerSessionTtlSeconds ?? AUTH_DEFAULTS.ownerSessionTtlSeconds) * 1000, now)
+  const sealer = await Sealer.open(join(dataDir, 'state-key.json'))
+  const server = new AuthorizationServer(tokens, store, { sealer, usedCodes: new UsedCodes(join(dataDir, 'codes')) }, authorizationSettings(settings, urls, resources, now))
+  const owners = new OwnerSessions((settings.ownerSessionTtlSeconds ?? AUTH_DEFAULTS.ownerSessionTtlSeconds) * 1000, sealer, now)
   const pruner = setInterval(() => {
-    server.prune()
-    owners.prune()
+    server.prune().catch(() => {})
     store.prune()
   }, 60_000)
   pruner.unref()
   app.addHook('onClose', async () => {
     clearInterval(pruner)
+    store.close()
     await store.flushed()
   })
   log.info({ dataDir, owner: settings.upstream ? 'upstream identity provider' : 'passphrase' }, 'authorization server ready')
@@ -155,7 +169,7 @@ export async function embeddedIssuer (app: FastifyInstance, settings: AuthSettin
   }
 }
 
-function authorizationSettings (settings: AuthSettings, urls: GatewayUrls, resources: ResourceRules, now: () => number): ConstructorParameters<typeof AuthorizationServer>[2] {
+function authorizationSettings (settings: AuthSettings, urls: GatewayUrls, resources: ResourceRules, now: () => number): ConstructorParameters<typeof AuthorizationServer>[3] {
   const loopbackGateway = () => LOOPBACK.has(new URL(urls.base()).hostname.replace(/^\[|\]$/g, ''))
   return {
     issuer: urls.issuer,
