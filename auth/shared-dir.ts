@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { link, mkdir, open, unlink } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import lockfile from 'proper-lockfile'
-import { OAuthError } from './oauth-error.js'
+import { OAuthError } from './errors.js'
 
 // What makes one data dir safe to share between gateway instances (processes, on one host or one
 // shared file system): a lock across processes for read-modify-write, and create-if-absent for the

@@ -2,10 +2,10 @@ import { createHash, randomBytes } from 'node:crypto'
 import { readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
-import { verifyPassphrase } from '../auth/passphrase.js'
-import { browser, form, type Browser } from './auth-helpers.js'
-import { postMcp, tempDir } from './helpers.js'
-import { startServe, type ServeProcess } from './process-helpers.js'
+import { verifyPassphrase } from '../../auth/passphrase.js'
+import { browser, form, type Browser } from '../auth-helpers.js'
+import { postMcp, tempDir } from '../helpers.js'
+import { startServe, type ServeProcess } from '../process-helpers.js'
 
 // Issue 20, item 3: three real gateway processes on one auth data dir, behind one public URL (as behind
 // a load balancer), each request of a flow sent to another of them. See docs/authentication.md,

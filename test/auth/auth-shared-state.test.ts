@@ -1,14 +1,14 @@
 import { mkdir, readdir, readFile, utimes, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
-import { Sealer } from '../auth/sealed.js'
-import { createJsonExclusive } from '../auth/shared-dir.js'
-import { AuthStore } from '../auth/store.js'
-import { UsedCodes } from '../auth/used-codes.js'
-import { tempDir } from './helpers.js'
+import { Sealer } from '../../auth/sealed.js'
+import { createJsonExclusive } from '../../auth/shared-dir.js'
+import { AuthStore } from '../../auth/store.js'
+import { UsedCodes } from '../../auth/used-codes.js'
+import { tempDir } from '../helpers.js'
 
 // Issue 20, item 3: the parts that let instances share a data dir (docs/authentication.md, "Several
-// instances"); test/auth-instances.test.ts runs them in three real processes.
+// instances"); test/auth/auth-instances.test.ts runs them in three real processes.
 
 t.test('sealed state opens only as sealed: not altered, not under another purpose, not under another key', async (t) => {
   const dir = await tempDir(t)
