@@ -20,7 +20,7 @@ export interface WindowPoint {
 
 interface Slot { start: number, calls: number, errors: number, samples: number[] }
 
-export interface CallWindowOptions {
+interface CallWindowOptions {
   /** length of one slot, ms */
   slotMs?: number
   /** slots kept per backend (the window is slotMs × slots) */
@@ -43,9 +43,9 @@ export class CallWindow {
   private readonly rings = new Map<string, Slot[]>()
 
   constructor (opts: CallWindowOptions = {}) {
-    this.slotMs = opts.slotMs ?? 10_000
-    this.slots = opts.slots ?? 30
-    this.samplesPerSlot = opts.samplesPerSlot ?? 128
+    this.slotMs = opts.slotMs ?? 5000
+    this.slots = opts.slots ?? 60
+    this.samplesPerSlot = opts.samplesPerSlot ?? 64
     this.now = opts.now ?? Date.now
     this.random = opts.random ?? Math.random
   }
@@ -117,7 +117,7 @@ export class CallWindow {
 }
 
 /** The nearest-rank percentile of sorted values. */
-export function percentile (sorted: number[], q: number): number | undefined {
+function percentile (sorted: number[], q: number): number | undefined {
   if (sorted.length === 0) return undefined
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]
 }

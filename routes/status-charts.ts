@@ -25,7 +25,7 @@ function y (value: number, max: number): number {
 function frame (label: string, max: string, inner: string): string {
   return `<svg class="chart" role="img" aria-label="${label}" width="${WIDTH}" height="${HEIGHT}" viewBox="0 0 ${WIDTH} ${HEIGHT}" xmlns="http://www.w3.org/2000/svg">` +
     `<rect x="0" y="0" width="${WIDTH}" height="${HEIGHT}" fill="#fafafa" stroke="#ddd"/>${inner}` +
-    `<text x="${WIDTH - 4}" y="11" font-size="10" text-anchor="end" fill="#666">${max}</text></svg>`
+    `<text x="4" y="11" font-size="10" fill="#666">${max}</text></svg>`
 }
 
 /** Calls per second over the window, one bar per slot; failed calls in red on top. */

@@ -51,7 +51,7 @@ function backendRow (backend: Backend, model: StatusModel): string {
 <td>${stateBadge(backend.state)}<div class="muted">since ${escapeHtml(backend.since)}</div>${error}</td>
 <td class="num restarts">${backend.restarts}</td>
 <td class="num tools">${backend.tools}</td>
-<td>${rateChart(points)}<br>${latencyChart(points)}<br>${lastCalls(points)}</td></tr>`
+<td>${rateChart(points)}${latencyChart(points)}${lastCalls(points)}</td></tr>`
 }
 
 function configSection (config: HealthReport['config']): string {
@@ -73,7 +73,7 @@ export function statusMain (model: StatusModel): string {
   return `<p>Status <strong class="overall">${escapeHtml(report.status)}</strong> · version ${escapeHtml(report.version)} · up ${report.uptimeSeconds} s ·
 <span class="sessions">${report.sessions}</span> client sessions · auth ${report.auth.enabled ? 'on' : '<span class="error">off</span>'}</p>${problems}
 <h2>Backends</h2>
-<table><thead><tr><th>backend</th><th>state</th><th>restarts</th><th>tools</th><th>last ${model.windowMinutes} minutes: calls/s, latency p50 p95 p99</th></tr></thead>
+<table><thead><tr><th>backend</th><th>state</th><th>restarts</th><th>tools</th><th>last ${model.windowMinutes} minutes: calls/s (<span style="color:#c14a4a">failed</span>), latency <span style="color:#4a7fc1">p50</span> <span style="color:#d08c2b">p95</span> <span style="color:#c14a4a">p99</span></th></tr></thead>
 <tbody>${rows || '<tr><td colspan="5" class="muted">no MCP servers are configured</td></tr>'}</tbody></table>${collisions}
 ${configSection(report.config)}
 <p class="muted">as of ${escapeHtml(model.generatedAt.toISOString())}</p>`
