@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import type { ServerResponse } from 'node:http'
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import cookie from '@fastify/cookie'
 import { PAGE_HEADERS } from '../auth/pages.js'
@@ -71,36 +72,48 @@ const statusRoutes: FastifyPluginAsync = async (app) => {
     return reply.code(200).headers(pageHeaders(nonce)).send(statusPage({ main: statusMain(model()), nonce, eventsPath: `${basePath()}/status/events` }))
   })
 
-  const streams = new Set<() => void>()
+  // The open pages' streams share one listener, one timer and one rendering per update.
+  const streams = new Set<ServerResponse>()
+  const event = () => `event: status\ndata: ${JSON.stringify({ main: statusMain(model()) })}\n\n`
+  const write = (res: ServerResponse, text: string) => { if (res.writableLength <= STREAM_BACKLOG) res.write(text) }
+  const pushAll = () => {
+    if (streams.size === 0) return
+    const text = event()
+    for (const res of streams) write(res, text)
+  }
+  // a change of state is sent in the next turn: a burst of changes makes one update
+  let queued: NodeJS.Immediate | undefined
+  const onState = () => { queued ??= setImmediate(() => { queued = undefined; pushAll() }) }
+  let timer: NodeJS.Timeout | undefined
+  function stop (res: ServerResponse): void {
+    if (!streams.delete(res)) return
+    res.end()
+    if (streams.size > 0) return
+    clearInterval(timer)
+    timer = undefined
+    app.backends.off('state', onState)
+  }
+
   app.get('/status/events', { onRequest: access }, async (_request, reply) => {
     if (streams.size >= MAX_STREAMS) return reply.code(429).header('cache-control', 'no-store').send({ statusCode: 429, error: 'Too Many Requests', message: `at most ${MAX_STREAMS} status pages may be open at once` })
     reply.hijack()
     const res = reply.raw
     res.writeHead(200, { ...EVENT_STREAM_HEADERS, 'x-content-type-options': 'nosniff' })
-    const push = () => {
-      if (res.writableLength > STREAM_BACKLOG) return
-      res.write(`event: status\ndata: ${JSON.stringify({ main: statusMain(model()) })}\n\n`)
+    if (streams.size === 0) {
+      app.backends.on('state', onState)
+      timer = setInterval(pushAll, UPDATE_MS)
+      timer.unref()
     }
-    // a change of state is sent in the next turn: a burst of changes makes one update
-    let queued: NodeJS.Immediate | undefined
-    const onState = () => { queued ??= setImmediate(() => { queued = undefined; push() }) }
-    const timer = setInterval(push, UPDATE_MS)
-    timer.unref()
-    const stop = () => {
-      if (!streams.delete(stop)) return
-      clearInterval(timer)
-      if (queued) clearImmediate(queued)
-      app.backends.off('state', onState)
-      res.end()
-    }
-    streams.add(stop)
-    app.backends.on('state', onState)
-    res.on('close', stop)
-    res.on('error', stop)
-    push()
+    streams.add(res)
+    res.on('close', () => stop(res))
+    res.on('error', () => stop(res))
+    write(res, event())
   })
   // open pages would hold the close up: their streams end first
-  app.addHook('preClose', async () => { for (const stop of [...streams]) stop() })
+  app.addHook('preClose', async () => {
+    for (const res of [...streams]) stop(res)
+    if (queued) clearImmediate(queued)
+  })
 }
 
 export default statusRoutes

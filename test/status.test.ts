@@ -1,7 +1,11 @@
 import { request } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import t from 'tap'
+import { buildApp } from '../app.js'
 import { CallWindow } from '../mcp/call-window.js'
-import { connect, echoFixture, startGateway } from './helpers.js'
+import { statusMain } from '../routes/status-view.js'
+import type { HealthReport } from '../schemas/health.js'
+import { connect, echoFixture, startGateway, waitFor } from './helpers.js'
 import { browser, forgeToken, form, PASSPHRASE } from './auth-helpers.js'
 
 /** A GET with a Host header of our choosing (fetch sets its own). */
@@ -142,4 +146,75 @@ t.test('the call window: slots, percentiles, bounded samples, forgetting', async
   t.equal(series[2].p95, 7)
   w.forget('a')
   t.same(w.backends, [])
+})
+
+t.test('at most 32 status pages stream at once, and their streams end when the gateway closes', async (t) => {
+  // its own app, not startGateway's: this test closes it
+  const app = await buildApp({ noAuth: true, logger: false, config: { mcpServers: {}, loadShedding: false } })
+  let closed = false
+  t.teardown(async () => { if (!closed) await app.close() })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const gw = { base: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}` }
+  const open: Array<{ controller: AbortController, reader: ReadableStreamDefaultReader<Uint8Array> }> = []
+  t.teardown(() => { for (const s of open) s.controller.abort() })
+  for (let i = 0; i < 32; i++) {
+    const controller = new AbortController()
+    const res = await fetch(`${gw.base}/status/events`, { signal: controller.signal })
+    t.equal(res.status, 200)
+    open.push({ controller, reader: res.body!.getReader() })
+  }
+  const refused = await fetch(`${gw.base}/status/events`)
+  t.equal(refused.status, 429, 'the 33rd is refused')
+  t.match((await refused.json() as { message: string }).message, /at most 32/)
+  const first = open.shift()!
+  first.controller.abort()
+  await waitFor(async () => {
+    const controller = new AbortController()
+    const res = await fetch(`${gw.base}/status/events`, { signal: controller.signal })
+    if (res.status !== 200) return false
+    open.push({ controller, reader: res.body!.getReader() })
+    return true
+  }, 'a place freed by a page that closed')
+  closed = true
+  await app.close()
+  for (const s of open) {
+    let done = false
+    for (let i = 0; i < 100 && !done; i++) done = (await s.reader.read()).done
+    t.ok(done, 'the stream ended with the gateway')
+  }
+})
+
+t.test('the page shows replicas when the health data has them, a bad config, and escapes what it shows', async (t) => {
+  const report: HealthReport = {
+    status: 'degraded',
+    problems: ['the config file is invalid (see config.error); the last good config is in force'],
+    version: '0.1.0',
+    uptimeSeconds: 5,
+    auth: { enabled: true },
+    sessions: 2,
+    backends: [{
+      name: 'x<script>',
+      transport: 'stdio',
+      state: 'crash-loop',
+      since: '2026-12-03T00:00:00.000Z',
+      tools: 3,
+      toolTokens: 10,
+      restarts: 11,
+      tags: [],
+      lastError: 'boom <img src=x onerror=alert(1)>',
+      lastErrorAt: '2026-12-03T00:00:01.000Z',
+      replicas: [{ id: 'r1', state: 'ready', pid: 41 }, { id: 'r2', state: 'restarting' }]
+    } as HealthReport['backends'][number]],
+    collisions: [],
+    config: { valid: false, loadedAt: '2026-12-03T00:00:00.000Z', error: 'mcpServers.a.comand: unknown key', errorAt: '2026-12-03T00:00:02.000Z', pendingRestart: ['port', 'auth'] }
+  }
+  const html = statusMain({ report, pids: new Map(), series: () => new CallWindow().series('x'), windowMinutes: 5, generatedAt: new Date(0) })
+  t.notMatch(html, /<script>|<img/, 'names and errors are escaped')
+  t.match(html, /x&lt;script&gt;/)
+  t.match(html, /<li class="replica">id <code>r1<\/code> <span class="state"[^>]*>ready<\/span> pid <code>41<\/code><\/li>/, 'each replica with its state')
+  t.match(html, /<li class="replica">id <code>r2<\/code> <span class="state"[^>]*>restarting</)
+  t.match(html, /config-valid">invalid<\/span>: mcpServers\.a\.comand: unknown key/)
+  t.match(html, /pending-restart">changes that need a restart of the gateway: <code>port<\/code>, <code>auth<\/code>/)
+  t.match(html, /class="num restarts">11</)
+  t.match(html, /0 calls, 0 failed/)
 })
