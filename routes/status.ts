@@ -40,7 +40,8 @@ const statusRoutes: FastifyPluginAsync = async (app) => {
 
   /** Whether the request comes from the owner's browser session (no Bearer token sent). */
   const ownerSession = (request: FastifyRequest) => request.headers.authorization === undefined && pages?.owner(request) !== undefined
-  const canLogIn = (request: FastifyRequest) => request.headers.authorization === undefined && Boolean(embedded?.passphraseHash) && request.routeOptions.url === '/status'
+  // the page (not its stream) sends a browser to the login page; with an upstream identity provider that page says how
+  const canLogIn = (request: FastifyRequest) => request.headers.authorization === undefined && embedded !== undefined && request.routeOptions.url === '/status'
 
   /** Lets the owner or an `mcp` token through; answers everyone else (a browser: the login page). */
   async function access (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {

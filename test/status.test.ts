@@ -108,6 +108,20 @@ t.test('the owner logs in to the status page with the passphrase', async (t) => 
   t.notOk(gw.logs.lines.some((l) => l.includes(PASSPHRASE)), 'the passphrase is in no log line')
 })
 
+t.test('owners who log in through an identity provider are told how to reach the page', async (t) => {
+  const gw = await startGateway(t, {
+    auth: { passphraseHash: undefined, upstream: { clientId: 'x', clientSecret: 'y', authorizationUrl: 'https://idp.example/authorize', tokenUrl: 'https://idp.example/token', userinfoUrl: 'https://idp.example/user', allowedUsers: ['*'] } },
+    config: { mcpServers: {} }
+  })
+  const page = await fetch(`${gw.base}/status`, { redirect: 'manual' })
+  t.equal(page.status, 303)
+  const login = await fetch(new URL(page.headers.get('location')!, gw.base))
+  t.equal(login.status, 400)
+  t.match(await login.text(), /identity provider here: approve an MCP client once/)
+  const post = await fetch(`${gw.base}/status/login`, { method: 'POST', body: form({ passphrase: PASSPHRASE }) })
+  t.equal(post.status, 400, 'no passphrase login to post to')
+})
+
 t.test('with auth off the page is open (behind the Host check) and counts the calls per backend', async (t) => {
   const gw = await startGateway(t, { config: { mcpServers: { alpha: echoFixture('alpha'), beta: echoFixture('beta') } } })
   const client = await connect(t, gw.url)
