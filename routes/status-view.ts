@@ -71,7 +71,7 @@ export function statusMain (model: StatusModel): string {
   const rows = report.backends.map((b) => backendRow(b, model)).join('\n')
   const collisions = report.collisions.length ? `<p class="error">${report.collisions.length} name collisions between backends (see <code>/health</code>)</p>` : ''
   return `<p>Status <strong class="overall">${escapeHtml(report.status)}</strong> · version ${escapeHtml(report.version)} · up ${report.uptimeSeconds} s ·
-<span class="sessions">${report.sessions}</span> client sessions · auth ${report.auth.enabled ? 'on' : '<span class="error">off</span>'}</p>${problems}
+<span class="sessions">${report.sessions}</span> client session${report.sessions === 1 ? '' : 's'} · auth ${report.auth.enabled ? 'on' : '<span class="error">off</span>'}</p>${problems}
 <h2>Backends</h2>
 <table><thead><tr><th>backend</th><th>state</th><th>restarts</th><th>tools</th><th>last ${model.windowMinutes} minutes: calls/s (<span style="color:#c14a4a">failed</span>), latency <span style="color:#4a7fc1">p50</span> <span style="color:#d08c2b">p95</span> <span style="color:#c14a4a">p99</span></th></tr></thead>
 <tbody>${rows || '<tr><td colspan="5" class="muted">no MCP servers are configured</td></tr>'}</tbody></table>${collisions}

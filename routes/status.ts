@@ -40,13 +40,16 @@ const statusRoutes: FastifyPluginAsync = async (app) => {
 
   /** Whether the request comes from the owner's browser session (no Bearer token sent). */
   const ownerSession = (request: FastifyRequest) => request.headers.authorization === undefined && pages?.owner(request) !== undefined
-  // the page (not its stream) sends a browser to the login page; with an upstream identity provider that page says how
-  const canLogIn = (request: FastifyRequest) => request.headers.authorization === undefined && embedded !== undefined && request.routeOptions.url === '/status'
+  // with an upstream identity provider the login page says how to log in
+  const canLogIn = (request: FastifyRequest) => request.headers.authorization === undefined && embedded !== undefined
 
-  /** Lets the owner or an `mcp` token through; answers everyone else (a browser: the login page). */
-  async function access (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
+  /**
+   * Lets the owner or an `mcp` token through; answers everyone else: for the page (`toLogin`), a
+   * browser goes to the login page; the event stream answers 401.
+   */
+  const access = (toLogin: boolean) => async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
     if (!app.auth.enabled || ownerSession(request)) return
-    if (canLogIn(request)) return reply.code(303).header('cache-control', 'no-store').redirect(`${basePath()}/status/login`, 303)
+    if (toLogin && canLogIn(request)) return reply.code(303).header('cache-control', 'no-store').redirect(`${basePath()}/status/login`, 303)
     await app.auth.protect(request, reply)
     if (reply.sent) return reply
     if (request.auth?.scopes.includes(ALL_SERVERS_SCOPE)) return
@@ -68,7 +71,7 @@ const statusRoutes: FastifyPluginAsync = async (app) => {
     return { report: app.health.report(), pids, series: (name) => window.series(name), windowMinutes: (window.slotMs * window.slots) / 60_000, generatedAt: new Date() }
   }
 
-  app.get('/status', { onRequest: access }, async (_request, reply) => {
+  app.get('/status', { onRequest: access(true) }, async (_request, reply) => {
     const nonce = randomBytes(16).toString('base64')
     return reply.code(200).headers(pageHeaders(nonce)).send(statusPage({ main: statusMain(model()), nonce, eventsPath: `${basePath()}/status/events` }))
   })
@@ -95,7 +98,7 @@ const statusRoutes: FastifyPluginAsync = async (app) => {
     app.backends.off('state', onState)
   }
 
-  app.get('/status/events', { onRequest: access }, async (_request, reply) => {
+  app.get('/status/events', { onRequest: access(false) }, async (_request, reply) => {
     if (streams.size >= MAX_STREAMS) return reply.code(429).header('cache-control', 'no-store').send({ statusCode: 429, error: 'Too Many Requests', message: `at most ${MAX_STREAMS} status pages may be open at once` })
     reply.hijack()
     const res = reply.raw
