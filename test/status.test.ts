@@ -108,6 +108,15 @@ t.test('the owner logs in to the status page with the passphrase', async (t) => 
   t.notOk(gw.logs.lines.some((l) => l.includes(PASSPHRASE)), 'the passphrase is in no log line')
 })
 
+t.test('the status login has the rate limit of the passphrase login', async (t) => {
+  const gw = await startGateway(t, { auth: { rateLimit: { loginMax: 2 } }, config: { mcpServers: {} } })
+  const post = () => fetch(`${gw.base}/status/login`, { method: 'POST', body: form({ passphrase: 'guess' }), redirect: 'manual' })
+  t.equal((await post()).status, 401)
+  t.equal((await post()).status, 401)
+  t.equal((await post()).status, 429, 'the third guess in the window is refused unheard')
+  t.equal((await fetch(`${gw.base}/status/login`)).status, 200, 'the form itself is not counted as a guess')
+})
+
 t.test('owners who log in through an identity provider are told how to reach the page', async (t) => {
   const gw = await startGateway(t, {
     auth: { passphraseHash: undefined, upstream: { clientId: 'x', clientSecret: 'y', authorizationUrl: 'https://idp.example/authorize', tokenUrl: 'https://idp.example/token', userinfoUrl: 'https://idp.example/user', allowedUsers: ['*'] } },
