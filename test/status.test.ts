@@ -227,7 +227,7 @@ t.test('the page shows replicas when the health data has them, a bad config, and
       lastError: 'boom <img src=x onerror=alert(1)>',
       lastErrorAt: '2026-12-03T00:00:01.000Z',
       replicas: [{ id: 'r1', state: 'ready', pid: 41 }, { id: 'r2', state: 'restarting' }]
-    } as HealthReport['backends'][number]],
+    } as unknown as HealthReport['backends'][number]],
     collisions: [],
     config: { valid: false, loadedAt: '2026-12-03T00:00:00.000Z', error: 'mcpServers.a.comand: unknown key', errorAt: '2026-12-03T00:00:02.000Z', pendingRestart: ['port', 'auth'] }
   }
