@@ -111,6 +111,8 @@ const statusRoutes: FastifyPluginAsync = async (app) => {
     streams.add(res)
     res.on('close', () => stop(res))
     res.on('error', () => stop(res))
+    // a page that went away before its stream was set up has no close event to come
+    if (res.destroyed) return stop(res)
     write(res, event())
   })
   // open pages would hold the close up: their streams end first
