@@ -19,6 +19,7 @@ import mcpRoutes from './routes/mcp.js'
 import oauthRoutes from './routes/oauth.js'
 import sseRoutes from './routes/sse.js'
 import metricsRoutes from './routes/metrics.js'
+import statusRoutes from './routes/status.js'
 import { Dispatcher } from './mcp/dispatch.js'
 import { hostGuard } from './routes/host-guard.js'
 import { DEFAULTS, type GatewayConfig } from './schemas/config.js'
@@ -126,6 +127,7 @@ export const gateway = fp<GatewayOptions>(async (app, opts) => {
     await routes.register(healthRoutes)
     await routes.register(oauthRoutes)
     await routes.register(metricsRoutes)
+    await routes.register(statusRoutes)
     await routes.register(mcpRoutes, { dispatcher })
     await routes.register(sseRoutes, { dispatcher })
     await registerThirdParty(routes, app.gatewayConfig.current.plugins ?? [], baseDir)

@@ -63,6 +63,16 @@ ${opts.error ? `<p class="error">${escapeHtml(opts.error)}</p>` : ''}
 <p><button type="submit">Log in</button></p></form>`)
 }
 
+/** The owner's login to the status page (no client involved): the passphrase, posted to `<basePath>/status/login`. */
+export function statusLoginPage (opts: { basePath: string, error?: string }): string {
+  return page('Log in to the status page', `<p>Enter the owner passphrase to see the gateway's status.</p>
+${opts.error ? `<p class="error">${escapeHtml(opts.error)}</p>` : ''}
+<form method="post" action="${escapeHtml(opts.basePath)}/status/login">
+<label for="passphrase">Owner passphrase</label>
+<input type="password" id="passphrase" name="passphrase" autocomplete="current-password" autofocus required>
+<p><button type="submit">Log in</button></p></form>`)
+}
+
 export function consentPage (opts: { requestId: string, csrf: string, client: ClientView, basePath: string, scopes: string[], subject: string }): string {
   const boxes = opts.scopes.map((s) => `<label><input type="checkbox" name="scope" value="${escapeHtml(s)}" checked> ${describeScope(s)} <span class="muted">(<code>${escapeHtml(s)}</code>)</span></label>`).join('\n')
   return page('Allow access?', `${describeClient(opts.client)}

@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { BackendState } from '../backends/backend.js'
+import { CallWindow } from '../mcp/call-window.js'
 
 declare module 'fastify' {
   interface FastifyInstance { metrics: GatewayMetrics }
@@ -24,6 +25,8 @@ export interface GatewayMetrics {
   readonly authFailures: Counter<'reason'>
   /** Notifications not written to a client stream because the client is too far behind in reading it */
   readonly clientNotificationsDropped: Counter
+  /** the last minutes of calls per backend (rate, errors, latency percentiles), for the status page */
+  readonly recent: CallWindow
 }
 
 /** Label for requests the gateway answers without a backend. */
@@ -149,6 +152,7 @@ export default fp(async (app) => {
 
   // one histogram child per (method, backend): the per-call cost is one Map lookup
   const children = new Map<string, { observe: (v: number) => void }>()
+  const recent = new CallWindow()
   function observeRequest (method: string, backend: string | undefined, seconds: number, errorCode?: number): void {
     const m = KNOWN_METHODS.has(method) ? method : 'other'
     const b = backend ?? NO_BACKEND
@@ -160,9 +164,11 @@ export default fp(async (app) => {
     }
     child.observe(seconds)
     if (errorCode !== undefined) errors.inc({ method: m, backend: b, code: String(errorCode) })
+    if (backend !== undefined) recent.observe(backend, seconds * 1000, errorCode !== undefined)
   }
   /** A removed backend's series go away with it, so label values do not pile up across reloads. */
   function forget (backend: string): void {
+    recent.forget(backend)
     for (const key of [...children.keys()]) {
       const [method, b] = key.split('\n')
       if (b !== backend) continue
@@ -180,6 +186,6 @@ export default fp(async (app) => {
     })
   })
 
-  app.decorate('metrics', { registry, observeRequest, authFailures, clientNotificationsDropped } satisfies GatewayMetrics)
+  app.decorate('metrics', { registry, observeRequest, authFailures, clientNotificationsDropped, recent } satisfies GatewayMetrics)
   app.addHook('onClose', async () => registry.clear())
 }, { name: 'metrics', dependencies: ['config'], fastify: '5.x' })

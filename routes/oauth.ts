@@ -6,6 +6,7 @@ import { authorizeRoutes } from './oauth/authorize.js'
 import { browserPages } from './oauth/browser.js'
 import { parseForm } from './oauth/forms.js'
 import { metadataRoutes, registerCors } from './oauth/metadata.js'
+import { statusLoginRoutes } from './oauth/status-login.js'
 import { tokenRoutes } from './oauth/tokens.js'
 import { upstreamLogin } from './oauth/upstream.js'
 import { AUTH_DEFAULTS } from '../schemas/auth.js'
@@ -41,7 +42,9 @@ const oauthRoutes: FastifyPluginAsync = async (app) => {
   if (!embedded) return
   const pages = browserPages(app, embedded)
   const idp = await upstreamLogin(app, embedded, pages)
-  authorizeRoutes(app, embedded, pages, idp, { max: limits.loginMax ?? AUTH_DEFAULTS.rateLimit.loginMax, timeWindow: windowMs })
+  const loginLimit = { max: limits.loginMax ?? AUTH_DEFAULTS.rateLimit.loginMax, timeWindow: windowMs }
+  authorizeRoutes(app, embedded, pages, idp, loginLimit)
+  statusLoginRoutes(app, embedded, pages, loginLimit)
   tokenRoutes(app, embedded)
 }
 

@@ -83,10 +83,10 @@ export function browserPages (app: FastifyInstance, embedded: EmbeddedIssuer) {
     return sendPage(reply, 200, consentPage({ requestId: pending.id, csrf, client: clientView(pending), basePath: basePath(), scopes: pending.scopes, subject: session.subject }))
   }
 
-  /** The owner is logged in: a session, and its cookie on the reply. */
-  function loggedIn (request: FastifyRequest, reply: FastifyReply, pending: PendingAuthorization, subject: string, via: string): { id: string, subject: string } {
+  /** The owner is logged in (for a client's authorization, or `pending` undefined: for the status page): a session, and its cookie on the reply. */
+  function loggedIn (request: FastifyRequest, reply: FastifyReply, pending: PendingAuthorization | undefined, subject: string, via: string): { id: string, subject: string } {
     const id = owners.create(subject, via)
-    auth.audit(request, 'login', 'succeeded', { clientId: pending.client.client_id, subject, via })
+    auth.audit(request, 'login', 'succeeded', { clientId: pending?.client.client_id, subject, via, ...(pending ? {} : { page: 'status' }) })
     reply.setCookie(ownerCookie(), id, { ...ownerCookieOptions(), maxAge: owners.ttlMs / 1000 })
     return { id, subject }
   }
