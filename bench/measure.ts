@@ -63,7 +63,8 @@ export async function throughput (eps: Endpoint[]): Promise<Record<Target, Throu
   return out
 }
 
-export interface Memory { idleMb: number, withSessionsMb: number, perSessionKb: number }
+/** RSS before any load (started, backend ready), after the load (`idleMb`), and with IDLE_SESSIONS sessions open */
+export interface Memory { beforeLoadMb?: number, idleMb: number, withSessionsMb: number, perSessionKb: number }
 
 export async function idleSessions (ep: Endpoint): Promise<Memory> {
   const pid = ep.proc.child.pid!

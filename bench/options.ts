@@ -8,7 +8,7 @@ export const { values: flags } = parseArgs({
     profile: { type: 'string' },
     'log-level': { type: 'string' },
     'calls-only': { type: 'boolean' },
-    compiled: { type: 'boolean' }
+    source: { type: 'boolean' }
   },
   strict: true
 })

@@ -23,6 +23,11 @@ export function targets (r: Report) {
     { target: 'added p50, sequential (gateway - direct) <= 1 ms', value: gw.sequential.p50 - r.calls.direct.sequential.p50, limit: 1, pass: gw.sequential.p50 - r.calls.direct.sequential.p50 <= 1 },
     { target: 'tools/list of 1,000 tools p50 <= 2 ms', value: r.toolsList.gateway.p50, limit: 2, pass: r.toolsList.gateway.p50 <= 2 },
     { target: 'crash: SIGKILL to next successful call < 5 s', value: r.crash.recoverMs, limit: 5000, pass: r.crash.recoverMs < 5000 },
+    // the lean-runtime targets (issue 25): the gateway against the bare stdio relay of the same run
+    { target: 'start to /health/live (npm start) <= 2x the stdio floor\'s', value: r.startup.gateway.liveMs / r.startup.floor.liveMs, limit: 2, pass: r.startup.gateway.liveMs <= 2 * r.startup.floor.liveMs },
+    { target: 'RSS after load <= 1.5x the stdio floor\'s', value: r.memory.gateway.idleMb / r.memory.floor.idleMb, limit: 1.5, pass: r.memory.gateway.idleMb <= 1.5 * r.memory.floor.idleMb },
+    { target: 'throughput 8x4 >= 0.95x the stdio floor', value: gw.concurrent.rps / r.calls.floor.concurrent.rps, limit: 0.95, pass: gw.concurrent.rps >= 0.95 * r.calls.floor.concurrent.rps },
+    { target: 'sequential p50 <= 1.15x the stdio floor\'s', value: gw.sequential.p50 / r.calls.floor.sequential.p50, limit: 1.15, pass: gw.sequential.p50 <= 1.15 * r.calls.floor.sequential.p50 },
     { target: 'reload: save to callable < own start + 1 s', value: r.reload.ms - r.reload.fixtureStartMs, limit: 1000, pass: r.reload.ms - r.reload.fixtureStartMs < 1000 }
   ]
 }
@@ -46,6 +51,7 @@ export function table (r: Report): string {
   add('tools/list 1000 tools p50 ms', lists.map((l) => l?.p50 ?? NaN))
   add('tools/list 1000 tools p99 ms', lists.map((l) => l?.p99 ?? NaN))
   const mem = [r.memory.gateway, r.memory.direct, r.memory.floor, r.memory.ceiling]
+  add('RSS idle, before load MB', mem.map((m) => m.beforeLoadMb ?? NaN), 0)
   add('RSS after load        MB', mem.map((m) => m.idleMb), 0)
   add(`RSS ${IDLE_SESSIONS} sessions    MB`, mem.map((m) => m.withSessionsMb), 0)
   add('  per session         KB', mem.map((m) => m.perSessionKb), 1)
@@ -57,7 +63,7 @@ export function table (r: Report): string {
     '',
     `1MCP gateway benchmark (node ${r.machine.node}, ${r.machine.cpus} CPUs, load average ${r.machine.loadAverageAtStart.toFixed(1)} at start, ${r.durationSeconds} s;`,
     'loopback; 8x4 = 8 sessions x 4 calls in flight;',
-    `gateway run ${flags.compiled ? 'from dist/ (npm run build)' : 'through tsx (as npm start runs it)'})`,
+    `gateway run ${flags.source ? 'from the sources through tsx (as npm run dev runs it)' : 'from dist/ (as npm start runs it)'})`,
     '',
     line(rows[0]),
     ...rows.slice(1).map(line),

@@ -3,15 +3,16 @@
  * HTTP by the SDK and (b) a bare Fastify route answering JSON-RPC at once (the ceiling of one HTTP
  * hop), all in the same run, on loopback, with real processes. See docs/benchmark.md.
  *
- *   npm run bench [-- --json] [-- --quick] [-- --profile DIR] [-- --log-level LEVEL] [-- --calls-only] [-- --compiled]
+ *   npm run bench [-- --json] [-- --quick] [-- --profile DIR] [-- --log-level LEVEL] [-- --calls-only] [-- --source]
  */
+import { execFileSync } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { McpHttp, median } from './load.js'
 import { FIXTURE, fixtureServer, PROTECTION } from './fixture.js'
-import { freePort, poll, start, stop, stopAll, timeToHttp, type Proc } from './procs.js'
+import { freePort, poll, rssMb, start, stop, stopAll, timeToHttp, type Proc } from './procs.js'
 import { flags, IDLE_SESSIONS, LIST_BACKENDS, progress, TOOLS_PER_BACKEND, TRIALS, type Target } from './options.js'
 import { idleSessions, listLatency, throughput, type Endpoint, type Memory } from './measure.js'
 import { crashTrial, fixtureStartMs, reloadTrial, type CrashTrial, type ReloadTrial } from './trials.js'
@@ -24,10 +25,10 @@ const FLOOR = join(ROOT, 'bench/fixtures/proxy-floor.mjs')
 async function startGateway (name: string, configPath: string, profileDir?: string) {
   const port = await freePort()
   const nodeArgs = profileDir ? ['--cpu-prof', '--cpu-prof-interval', '250', '--cpu-prof-dir', profileDir] : []
-  const cli = ['server.ts', '--config', configPath, '--port', String(port), '--no-auth']
+  const cli = ['serve', '--config', configPath, '--port', String(port), '--no-auth']
   if (flags['log-level']) cli.push('--log-level', flags['log-level'])
-  // as `npm start` runs it (tsx), or the `npm run build` output with --compiled
-  const entry = flags.compiled ? ['dist/server.js', ...cli.slice(1)] : ['--import', 'tsx', ...cli]
+  // as `npm start` runs it (the compiled CLI from dist/, built in main()), or as `npm run dev` does with --source
+  const entry = flags.source ? ['bin/1mcp.mjs', ...cli] : ['bin/1mcp.mjs', '--dist', ...cli]
   const proc = start(name, process.execPath, [...nodeArgs, ...entry], { cwd: ROOT })
   const origin = `http://127.0.0.1:${port}`
   const live = await timeToHttp(proc, `${origin}/health/live`)
@@ -58,7 +59,15 @@ async function backendPid (ep: Endpoint): Promise<number> {
   return Number(result.content[0].text)
 }
 
+/** The gateway runs as `npm start` does, from dist/: built first from these sources, as `npm install` does. */
+function build () {
+  if (flags.source) return
+  progress('building dist/ (npm run build, as npm install does through prepare)')
+  execFileSync('npm', ['run', '--silent', 'build'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] })
+}
+
 async function main () {
+  build()
   const dir = mkdtempSync(join(tmpdir(), '1mcp-bench-'))
   const profileDir = flags.profile ? resolve(flags.profile) : undefined
   const started = performance.now()
@@ -81,9 +90,11 @@ async function main () {
       { target: 'ceiling', proc: ceiling.proc, client: new McpHttp(ceiling.origin, '/mcp', 40), echo: 'echo' }
     )
     await Promise.all(endpoints.slice(0, 3).filter((ep) => ep.target !== 'direct').map(async (ep) => { ep.backendPid = await backendPid(ep) }))
+    // RSS started and idle (one session, its backend ready, before any load)
+    const beforeLoad = Object.fromEntries(endpoints.map((ep) => [ep.target, rssMb(ep.proc.child.pid!)])) as Record<Target, number>
     const calls = await throughput(endpoints)
     const memory = {} as Record<Target, Memory>
-    for (const ep of endpoints) memory[ep.target] = await idleSessions(ep)
+    for (const ep of endpoints) memory[ep.target] = { beforeLoadMb: beforeLoad[ep.target], ...await idleSessions(ep) }
     progress(`memory with ${IDLE_SESSIONS} sessions: gateway ${memory.gateway.withSessionsMb.toFixed(0)} MB, direct ${memory.direct.withSessionsMb.toFixed(0)} MB`)
     await Promise.all([stop(gwA.proc), stop(direct.proc), stop(floor.proc)])
     await Promise.all(endpoints.splice(0, 3).map((ep) => ep.client.close()))
