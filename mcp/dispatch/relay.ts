@@ -1,5 +1,6 @@
 import type { Progress, Request, RequestId, Result } from '@modelcontextprotocol/client'
-import type { Backend, CallOptions, ServerRequestExtra } from '../../backends/backend.js'
+import type { CallOptions, ServerRequestExtra } from '../../backends/backend.js'
+import type { Server as Backend } from '../../backends/server.js'
 import { Cancellation } from '../../backends/cancellation.js'
 import { RpcCode, RpcError } from '../../backends/errors.js'
 import type { Channel, Session } from '../session.js'
