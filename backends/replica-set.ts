@@ -50,6 +50,7 @@ const AGGREGATE: BackendState[] = ['ready', 'starting', 'restarting', 'crash-loo
 export class ReplicaSet extends EventEmitter<{ state: [BackendState] }> implements Server {
   readonly replicas: Backend[]
   private readonly breakers = new Map<Backend, CircuitBreakerPolicy>()
+  private readonly placed = new WeakMap<object, Backend>()
   readonly kind: TransportKind
   state: BackendState = 'stopped'
   stateSince = Date.now()
@@ -160,7 +161,11 @@ export class ReplicaSet extends EventEmitter<{ state: [BackendState] }> implemen
     return options.retryable === true
   }
 
+  /** The replica a call (by its cancellation) was last sent to: whom a server→client request belongs to. */
+  carrier (cancellation: object): Backend | undefined { return this.placed.get(cancellation) }
+
   private async send (replica: Backend, method: string, params: Record<string, unknown> | undefined, options: CallOptions): Promise<Result> {
+    if (options.cancellation) this.placed.set(options.cancellation, replica)
     const breaker = this.breakers.get(replica)
     if (!breaker) return await replica.request(method, params, options)
     try {

@@ -2,6 +2,7 @@ import t, { type Test } from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { CreateMessageRequestSchema } from '@modelcontextprotocol/sdk/types.js'
 import { connect, echoFixture, startGateway, waitFor } from './helpers.js'
 import type { ReplicaSet } from '../backends/replica-set.js'
 
@@ -90,6 +91,45 @@ t.test('retryTools: true sends any tool call again on a sibling', async (t) => {
   await killFirstWhenBusy(gw.app.backends.get('rep')!)
   const failed = (await calls).filter((r) => r.status === 'rejected')
   t.equal(failed.length, 0, 'every call answered')
+})
+
+t.test('a server→client request goes to the session whose call is on the replica that asked', async (t) => {
+  const gw = await startGateway(t, { config: { mcpServers: { rep: echoFixture('rep', {}, { replicas: 2 }) } } })
+  const set = gw.app.backends.get('rep')!
+  const a = await connect(t, gw.url, { sampling: {} }, 'client-a')
+  const b = await connect(t, gw.url, { sampling: {} }, 'client-b')
+  const asked: string[] = []
+  for (const [client, who] of [[a, 'a'], [b, 'b']] as const) {
+    client.setRequestHandler(CreateMessageRequestSchema, async (request) => {
+      asked.push(`${who}: ${(request.params.messages[0]!.content as { text: string }).text}`)
+      return { role: 'assistant', model: 'test', content: { type: 'text', text: `from ${who}` } }
+    })
+  }
+  const slow = b.callTool({ name: 'rep_1mcp_slow', arguments: { ms: 1500, steps: 1 } })
+  await waitFor(() => set.active === 1, 'b\'s call in flight on one replica')
+  const sampled = await a.callTool({ name: 'rep_1mcp_sample', arguments: { prompt: 'q' } })
+  t.same(sampled.content, [{ type: 'text', text: 'sampled: from a' }], 'the least-loaded replica took a\'s call and its request reached a')
+  t.same(asked, ['a: q'], 'b was not asked')
+  await slow
+})
+
+t.test('urls: one replica per equivalent remote endpoint', async (t) => {
+  const [one, two] = await Promise.all([startRemote(t), startRemote(t)])
+  const gw = await startGateway(t, {
+    config: { mcpServers: { remote: { urls: [`http://127.0.0.1:${one.port}/mcp`, `http://127.0.0.1:${two.port}/mcp`], pingInterval: 0 } } }
+  })
+  const set = gw.app.backends.get('remote')!
+  t.equal(set.replicas.length, 2, 'replicas defaults to the number of urls')
+  const client = await connect(t, gw.url)
+  const pids = new Set<string>()
+  for (let i = 0; i < 10; i++) pids.add(text(await client.callTool({ name: 'remote_1mcp_whoami', arguments: {} })))
+  t.same([...pids].sort(), [String(one.child.pid), String(two.child.pid)].sort(), 'both endpoints answered')
+  t.same(set.health().map((r) => [r.url, r.breaker]), [[`http://127.0.0.1:${one.port}/mcp`, 'closed'], [`http://127.0.0.1:${two.port}/mcp`, 'closed']])
+
+  one.child.kill('SIGKILL')
+  await new Promise((resolve) => one.child.once('exit', resolve))
+  const after = await Promise.all(Array.from({ length: 6 }, () => client.callTool({ name: 'remote_1mcp_whoami', arguments: {} })))
+  t.same(new Set(after.map(text)), new Set([String(two.child.pid)]), 'read-only calls fail over to the live endpoint')
 })
 
 /** Starts the remote fixture on `port` (0: any); resolves with the child and its port. */
