@@ -124,3 +124,20 @@ t.test('sessionMode per-client keeps its meaning with replicas: one connection o
   t.not(pa[0], pb[0], 'not the same one')
   t.notOk(shared.includes(pa[0]!) || shared.includes(pb[0]!), 'neither is a shared replica')
 })
+
+t.test('a replica that stops answering: a read-only call times out there and is answered by the sibling', async (t) => {
+  const gw = await startGateway(t, { config: { mcpServers: { rep: echoFixture('rep', {}, { replicas: 2, requestTimeout: 400, pingInterval: 0 }) } } })
+  const [one, two] = gw.app.backends.get('rep')!.replicas
+  const client = await connect(t, gw.url)
+  process.kill(one!.pid!, 'SIGSTOP')
+  t.teardown(() => { try { process.kill(one!.pid!, 'SIGCONT') } catch {} })
+  const answers = await Promise.all(Array.from({ length: 4 }, () => client.callTool({ name: 'rep_1mcp_whoami', arguments: {} })))
+  t.same(new Set(answers.map(text)), new Set([String(two!.pid)]), 'every call answered, by the live replica')
+  const bumps = await Promise.allSettled(Array.from({ length: 4 }, () => client.callTool({ name: 'rep_1mcp_bump', arguments: {} })))
+  const failed = bumps.flatMap((r) => r.status === 'rejected' ? [r.reason as Error & { code?: number }] : [])
+  t.ok(failed.length > 0, 'a non-idempotent call on the silent replica is not sent again')
+  for (const err of failed) {
+    t.equal(err.code, -32001)
+    t.match(err.message, `[replica 1 of 2 (pid ${one!.pid})]`)
+  }
+})
