@@ -5,7 +5,7 @@ import type { CircuitBreakerPolicy } from 'cockatiel'
 import { DEFAULTS, type ServerConfig } from '../schemas/config.js'
 import { Backend, type BackendHooks, type BackendState } from './backend.js'
 import type { CallOptions } from './calls.js'
-import { backendError, RpcCode, RpcError } from './errors.js'
+import { backendError, redactError, RpcCode, RpcError } from './errors.js'
 import { breakerState, isOutage, openCircuitError, remoteBreaker } from './breaker.js'
 import type { Server } from './server.js'
 import type { TransportKind } from './transports.js'
@@ -148,7 +148,7 @@ export class ReplicaSet extends EventEmitter<{ state: [BackendState] }> implemen
     } catch (err) {
       const sibling = this.repeatable(method, err, options) ? this.pick(first) : undefined
       if (!sibling) throw this.named(first, err, pid)
-      this.log.warn({ method, failed: this.label(first, pid), to: this.label(sibling), error: (err as Error).message }, 'replica failed with a call in flight; retried on a sibling')
+      this.log.warn({ method, failed: this.label(first, pid), to: this.label(sibling), error: redactError(String((err as Error).message)) }, 'replica failed with a call in flight; retried on a sibling')
       const again = sibling.pid
       return await this.send(sibling, method, params, options).catch((e: unknown) => { throw this.named(sibling, e, again) })
     }
