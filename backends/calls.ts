@@ -88,8 +88,10 @@ export class Calls {
   /** After a failed send: a remote connection that broke is reconnected and a retryable request sent once more; else the error. */
   private async retry (err: unknown, method: string, params: Record<string, unknown> | undefined, options: CallOptions): Promise<Result> {
     if (this.backend.kind === 'stdio' || !isConnectionFailure(err)) throw backendError(this.backend.name, err, this.backend.unavailableReason())
-    this.backend.recycle(`connection lost: ${(err as Error).message}`)
-    if (!options.retryable || options.cancellation?.aborted) throw backendError(this.backend.name, err, this.backend.unavailableReason())
+    const lost = `connection lost: ${(err as Error).message}`
+    this.backend.recycle(lost)
+    // the backend did not answer: unavailable (an outage its breaker counts), not a failure of the call
+    if (!options.retryable || options.cancellation?.aborted) throw new RpcError(RpcCode.BackendUnavailable, `backend '${this.backend.name}' is unavailable: ${lost}`, { backend: this.backend.name })
     await this.backend.whenReady(this.backend.config.connectionTimeout ?? DEFAULTS.server.connectionTimeout, options.cancellation?.signal)
     try {
       return await this.send(method, params, options)

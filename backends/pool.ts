@@ -3,14 +3,18 @@ import type { Logger } from 'pino'
 import type { ServerConfig } from '../schemas/config.js'
 import type { Notification } from '@modelcontextprotocol/client'
 import { Backend, connectionFingerprint, type BackendHooks, type BackendState } from './backend.js'
+import { ReplicaSet, replicaFingerprint } from './replica-set.js'
+import type { Server } from './server.js'
+
+const fingerprint = (config: ServerConfig): string => connectionFingerprint(config) + replicaFingerprint(config)
 
 interface PoolEvents {
   /** a backend changed state, was added or was removed */
-  state: [Backend, BackendState]
+  state: [Server, BackendState]
   /** a backend's config changed in a way that needs no reconnect (tags, disabled tools, description) */
-  updated: [Backend]
+  updated: [Server]
   /** a notification from a backend (list changes, progress-free messages, resource updates, logs) */
-  notification: [Backend, Notification]
+  notification: [Server, Notification]
 }
 
 /**
@@ -20,7 +24,7 @@ interface PoolEvents {
  * the rest in place.
  */
 export class BackendPool extends EventEmitter<PoolEvents> {
-  private readonly backends = new Map<string, Backend>()
+  private readonly backends = new Map<string, ReplicaSet>()
   /** answers server→client requests raised by any backend */
   onServerRequest?: BackendHooks['onServerRequest']
   /** whether any client would receive a backend's log message now (unheard ones are dropped and counted) */
@@ -34,8 +38,8 @@ export class BackendPool extends EventEmitter<PoolEvents> {
     super()
   }
 
-  get (name: string): Backend | undefined { return this.backends.get(name) }
-  all (): IterableIterator<Backend> { return this.backends.values() }
+  get (name: string): ReplicaSet | undefined { return this.backends.get(name) }
+  all (): IterableIterator<ReplicaSet> { return this.backends.values() }
   get size (): number { return this.backends.size }
   names (): string[] { return [...this.backends.keys()] }
 
@@ -62,7 +66,7 @@ export class BackendPool extends EventEmitter<PoolEvents> {
       const current = this.backends.get(name)
       if (!current) {
         starts.push(this.add(name, config))
-      } else if (connectionFingerprint(current.config) !== connectionFingerprint(config)) {
+      } else if (fingerprint(current.config) !== fingerprint(config)) {
         starts.push(this.replace(name, current, config))
       } else if (JSON.stringify(current.config) !== JSON.stringify(config)) {
         current.config = config
@@ -72,19 +76,31 @@ export class BackendPool extends EventEmitter<PoolEvents> {
     await Promise.all(starts)
   }
 
-  private create (name: string, config: ServerConfig, pooled = true): Backend {
-    const backend = new Backend(name, config, this.log.child({ backend: name }), this.baseDir, {
+  private hooks (onNotification: BackendHooks['onNotification']): BackendHooks {
+    return {
       onServerRequest: (b, req, extra) => {
         if (!this.onServerRequest) throw new Error('no handler for server requests')
         return this.onServerRequest(b, req, extra)
       },
-      onNotification: (b, n) => { if (!pooled || this.backends.get(name) === b) this.emit('notification', b, n) },
+      onNotification,
       hearsLogs: (b) => this.hearsLogs?.(b) ?? true
+    }
+  }
+
+  /** A configured server: its replicas (one unless it asks for more); notifications are the server's. */
+  private create (name: string, config: ServerConfig): ReplicaSet {
+    const set: ReplicaSet = new ReplicaSet(name, config, this.log.child({ backend: name }), this.baseDir, this.hooks((b, n) => {
+      if (this.backends.get(name) === set && set.has(b)) this.emit('notification', set, n)
+    }))
+    set.on('state', (state) => {
+      if (this.backends.get(name) === set) this.emit('state', set, state)
     })
-    backend.on('state', (state) => {
-      if (this.backends.get(name) === backend) this.emit('state', backend, state)
-    })
-    return backend
+    return set
+  }
+
+  /** A per-client connection: one Backend of its own. */
+  private createOwn (name: string, config: ServerConfig): Backend {
+    return new Backend(name, config, this.log.child({ backend: name }), this.baseDir, this.hooks((b, n) => this.emit('notification', b, n)))
   }
 
   private async add (name: string, config: ServerConfig): Promise<void> {
@@ -94,7 +110,7 @@ export class BackendPool extends EventEmitter<PoolEvents> {
   }
 
   /** Takes a backend out of service at once; its calls in flight may finish (bounded) before it stops. */
-  private async remove (name: string, backend: Backend): Promise<void> {
+  private async remove (name: string, backend: ReplicaSet): Promise<void> {
     this.backends.delete(name)
     this.emit('state', backend, 'stopped')
     await backend.drain(this.drainMs)
@@ -105,7 +121,7 @@ export class BackendPool extends EventEmitter<PoolEvents> {
    * A new connection first; the old one keeps serving until the new one is ready (or has failed),
    * then finishes its calls in flight (bounded) and stops.
    */
-  private async replace (name: string, old: Backend, config: ServerConfig): Promise<void> {
+  private async replace (name: string, old: ReplicaSet, config: ServerConfig): Promise<void> {
     const next = this.create(name, config)
     await next.start()
     if (this.backends.get(name) !== old) { await next.stop(); return }
@@ -117,14 +133,14 @@ export class BackendPool extends EventEmitter<PoolEvents> {
 
   /** Connections of `sessionMode: "per-client"` servers, by client session. */
   private readonly perSession = new Map<string, Map<string, Promise<Backend>>>()
-  private readonly sessionOf = new WeakMap<Backend, string>()
+  private readonly sessionOf = new WeakMap<Server, string>()
 
   /**
    * The connection a session's calls to `name` use: the shared one, or for a `per-client` server
    * the session's own connection, started on first use and stopped with the session. The shared
    * one is returned as it is, not in a promise: this is on the path of every call.
    */
-  forSession (name: string, sessionId: string): Backend | undefined | Promise<Backend> {
+  forSession (name: string, sessionId: string): Server | undefined | Promise<Server> {
     const shared = this.backends.get(name)
     if (!shared || shared.config.sessionMode !== 'per-client') return shared
     let own = this.perSession.get(sessionId)
@@ -132,7 +148,8 @@ export class BackendPool extends EventEmitter<PoolEvents> {
     let backend = own.get(name)
     if (!backend) {
       backend = (async () => {
-        const created = this.create(name, { ...shared.config, restart: { ...shared.config.restart, maxRetries: 0 } }, false)
+        const { replicas: _replicas, urls, ...own } = shared.config
+        const created = this.createOwn(name, { ...own, url: own.url ?? urls?.[0], restart: { ...own.restart, maxRetries: 0 } })
         this.sessionOf.set(created, sessionId)
         await created.start()
         return created
@@ -143,7 +160,7 @@ export class BackendPool extends EventEmitter<PoolEvents> {
   }
 
   /** The client session a per-client connection belongs to. */
-  ownerOf (backend: Backend): string | undefined {
+  ownerOf (backend: Server): string | undefined {
     return this.sessionOf.get(backend)
   }
 

@@ -8,6 +8,7 @@ export const { values: flags } = parseArgs({
     profile: { type: 'string' },
     'log-level': { type: 'string' },
     'calls-only': { type: 'boolean' },
+    'replicas-only': { type: 'boolean' },
     source: { type: 'boolean' }
   },
   strict: true

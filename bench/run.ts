@@ -3,7 +3,7 @@
  * HTTP by the SDK and (b) a bare Fastify route answering JSON-RPC at once (the ceiling of one HTTP
  * hop), all in the same run, on loopback, with real processes. See docs/benchmark.md.
  *
- *   npm run bench [-- --json] [-- --quick] [-- --profile DIR] [-- --log-level LEVEL] [-- --calls-only] [-- --source]
+ *   npm run bench [-- --json] [-- --quick] [-- --profile DIR] [-- --log-level LEVEL] [-- --calls-only] [-- --replicas-only] [-- --source]
  */
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -17,6 +17,7 @@ import { flags, IDLE_SESSIONS, LIST_BACKENDS, progress, TOOLS_PER_BACKEND, TRIAL
 import { idleSessions, listLatency, throughput, type Endpoint, type Memory } from './measure.js'
 import { crashTrial, fixtureStartMs, reloadTrial, type CrashTrial, type ReloadTrial } from './trials.js'
 import { table, targets } from './report.js'
+import { replicaBench, replicaLines } from './replicas.js'
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)))
 const CEILING = join(ROOT, 'bench/fixtures/ceiling.mjs')
@@ -128,7 +129,10 @@ async function main () {
     const reloads: ReloadTrial[] = []
     for (let i = 0; i < TRIALS; i++) reloads.push(await reloadTrial(gwBep.client, gwB.origin, sid, configB, many, `hot${i}`))
 
+    const replicas = await replicaBench((name, config) => startGateway(name, config), dir)
+
     const report = {
+      replicas,
       machine: { node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model, loadAverageAtStart: loadAtStart },
       durationSeconds: 0,
       calls,
@@ -155,9 +159,21 @@ async function main () {
     }
     report.durationSeconds = Math.round((performance.now() - started) / 100) / 10
     if (flags.json) process.stdout.write(JSON.stringify({ ...report, targets: targets(report) }, null, 2) + '\n')
-    else process.stdout.write(table(report))
+    else process.stdout.write(table(report) + replicaLines(replicas))
   } finally {
     await Promise.all(endpoints.map((ep) => ep.client.close().catch(() => {})))
+    await stopAll()
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+/** `--replicas-only`: the replicas and breaker part alone. */
+async function replicasOnly () {
+  const dir = mkdtempSync(join(tmpdir(), '1mcp-bench-'))
+  try {
+    const replicas = await replicaBench((name, config) => startGateway(name, config), dir)
+    process.stdout.write(flags.json ? JSON.stringify({ replicas }, null, 2) + '\n' : replicaLines(replicas))
+  } finally {
     await stopAll()
     rmSync(dir, { recursive: true, force: true })
   }
@@ -172,7 +188,7 @@ setTimeout(() => {
 }, WATCHDOG_MS).unref()
 process.once('SIGINT', onSignal)
 process.once('SIGTERM', onSignal)
-main().catch(async (err: Error) => {
+;(flags['replicas-only'] ? replicasOnly() : main()).catch(async (err: Error) => {
   process.stderr.write(`bench failed: ${err.stack ?? err.message}\n`)
   await stopAll()
   process.exitCode = 1

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events'
 import type { Logger } from 'pino'
-import type { Backend } from '../backends/backend.js'
+import type { Server as Backend } from '../backends/server.js'
 import type { BackendPool } from '../backends/pool.js'
 import { UriIndex, type UriTarget } from './resource-uris.js'
 import { admits, type Scope } from './scope.js'

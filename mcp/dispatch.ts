@@ -1,5 +1,6 @@
 import type { Notification, Request, RequestId, Result } from '@modelcontextprotocol/client'
-import type { Backend, ServerRequestExtra } from '../backends/backend.js'
+import type { ServerRequestExtra } from '../backends/backend.js'
+import type { Server as Backend } from '../backends/server.js'
 import { RpcCode, RpcError } from '../backends/errors.js'
 import type { Kind } from './capability-names.js'
 import { admits } from './scope.js'

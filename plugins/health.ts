@@ -42,7 +42,8 @@ export default fp(async (app) => {
       toolTokens: toolTokens.get(b.name) ?? 0,
       restarts: b.restarts,
       tags: b.config.tags ?? [],
-      ...(b.lastError ? { lastError: redactError(b.lastError), lastErrorAt: b.lastErrorAt } : {})
+      ...(b.lastError ? { lastError: redactError(b.lastError), lastErrorAt: b.lastErrorAt } : {}),
+      replicas: b.health().map((r) => r.lastError ? { ...r, lastError: redactError(r.lastError) } : r)
     }))
     const ready = backends.filter((b) => b.state === 'ready').length
     const configStatus = app.gatewayConfig.status

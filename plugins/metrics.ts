@@ -124,6 +124,31 @@ export default fp(async (app) => {
     }
   })
   new Gauge({ // eslint-disable-line no-new
+    name: 'onemcp_backend_replica_state',
+    help: 'State of each replica of a backend (replicas: N): 1 for the state it is in (and breaker="open" while its circuit breaker is)',
+    labelNames: ['backend', 'replica', 'state'] as const,
+    registers: [registry],
+    collect () {
+      this.reset()
+      for (const backend of app.backends.all()) {
+        for (const r of backend.health()) {
+          for (const state of STATES) this.set({ backend: backend.name, replica: r.replica, state }, r.state === state ? 1 : 0)
+          if (r.breaker) this.set({ backend: backend.name, replica: r.replica, state: 'breaker-open' }, r.breaker === 'open' ? 1 : 0)
+        }
+      }
+    }
+  })
+  new Gauge({ // eslint-disable-line no-new
+    name: 'onemcp_backend_replica_in_flight',
+    help: 'Calls in flight on each replica of a backend',
+    labelNames: ['backend', 'replica'] as const,
+    registers: [registry],
+    collect () {
+      this.reset()
+      for (const backend of app.backends.all()) for (const r of backend.health()) this.set({ backend: backend.name, replica: r.replica }, r.active)
+    }
+  })
+  new Gauge({ // eslint-disable-line no-new
     name: 'onemcp_sessions',
     help: 'Client sessions open',
     registers: [registry],

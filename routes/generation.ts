@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { FastifyRequest } from 'fastify'
 import type { ServerCapabilities, ServerContext, StandardSchemaV1 } from '@modelcontextprotocol/server'
-import type { Backend } from '../backends/backend.js'
+import type { Server as Backend } from '../backends/server.js'
 
 // The 2026-07-28 generation's protocol parts beside routes/stateless.ts: which POSTs belong to it, the
 // methods it serves, what the gateway offers, and what its requestState carries.

@@ -7,7 +7,8 @@ import {
   type AuthInfo, type InputRequests, type McpHttpHandler, type RequestStateCodec, type ServerCapabilities, type ServerContext
 } from '@modelcontextprotocol/server'
 import type { ClientCapabilities, RequestId, Result } from '@modelcontextprotocol/client'
-import { GATEWAY_INFO, type Backend } from '../backends/backend.js'
+import { GATEWAY_INFO } from '../backends/backend.js'
+import type { Server as Backend } from '../backends/server.js'
 import { RpcCode, RpcError } from '../backends/errors.js'
 import type { Kind } from '../mcp/capability-names.js'
 import { admits, type Scope } from '../mcp/scope.js'

@@ -23,8 +23,10 @@ export const DEFAULTS = {
     maxQueuedMessages: 4096,
     maxMessageBytes: 10 * 1024 * 1024,
     sessionMode: 'shared',
-    protocol: 'auto'
+    protocol: 'auto',
+    replicas: 1
   },
+  breaker: { consecutiveFailures: 5, failureRate: 0.5, window: 20, halfOpenAfterMs: 5000 },
   restart: { maxRetries: 10, initialDelayMs: 100, maxDelayMs: 30_000, stableAfterMs: 60_000 },
   sessions: { idleTimeoutMs: 30 * 60_000, max: 10_000, replayBufferSize: 200, inputTimeoutMs: 120_000 },
   rateLimit: { max: 6000, timeWindowMs: 60_000 },
@@ -46,6 +48,14 @@ export const RestartPolicy = Type.Object({
 }, { additionalProperties: false, description: 'how a backend that exits or fails is restarted' })
 export type RestartPolicy = Static<typeof RestartPolicy>
 
+export const BreakerSettings = Type.Object({
+  consecutiveFailures: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000, description: 'outages in a row (unreachable, gone mid-call, timed out) that open the breaker', default: DEFAULTS.breaker.consecutiveFailures })),
+  failureRate: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1, description: 'share of outages among the last `window` calls that opens the breaker', default: DEFAULTS.breaker.failureRate })),
+  window: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000, description: 'calls the failure rate is measured over', default: DEFAULTS.breaker.window })),
+  halfOpenAfterMs: Type.Optional(Milliseconds('time open (calls fail at once) before one probe call is let through', 1, DEFAULTS.breaker.halfOpenAfterMs))
+}, { additionalProperties: false, description: 'remote servers: the circuit breaker in front of each connection' })
+export type BreakerSettings = Static<typeof BreakerSettings>
+
 export const ServerConfig = Type.Object({
   type: Type.Optional(Type.Union([
     Type.Literal('stdio'),
@@ -59,6 +69,10 @@ export const ServerConfig = Type.Object({
   env: Type.Optional(Type.Record(Type.String(), Type.String(), { description: 'its environment, on top of PATH, HOME and a few basics (nothing else of the gateway\'s environment)' })),
   cwd: Type.Optional(Type.String({ description: 'its working directory; relative to the config file\'s folder, which is also the default' })),
   url: Type.Optional(Type.String({ pattern: '^https?://', description: 'a remote server: its Streamable HTTP (or SSE) endpoint' })),
+  urls: Type.Optional(Type.Array(Type.String({ pattern: '^https?://' }), { minItems: 1, maxItems: 64, description: 'a remote server: equivalent endpoints, one replica each (instead of url)' })),
+  replicas: Type.Optional(Type.Integer({ minimum: 1, maximum: 64, description: 'connections to keep (stdio: child processes); calls go to the least-loaded ready one. With urls: the number of urls by default, spread over them', default: DEFAULTS.server.replicas })),
+  retryTools: Type.Optional(Type.Boolean({ description: 'a tool call whose replica died or timed out is retried once on a sibling: by default when the tool says readOnlyHint or idempotentHint; true for every tool, false for none' })),
+  breaker: Type.Optional(BreakerSettings),
   headers: Type.Optional(Type.Record(Type.String(), Type.String(), { description: 'headers sent with every request to the remote server' })),
   tags: Type.Optional(Type.Array(Type.String({ pattern: '^[A-Za-z0-9_.:-]+$' }), { description: 'labels for filtering (/mcp?tags=a,b) and for scopes (tag:<tag>)' })),
   disabled: Type.Optional(Type.Boolean({ description: 'keep the entry but do not start it' })),

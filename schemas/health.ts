@@ -11,7 +11,17 @@ export const BackendHealth = Type.Object({
   restarts: Type.Integer(),
   tags: Type.Array(Type.String()),
   lastError: Type.Optional(Type.String()),
-  lastErrorAt: Type.Optional(Type.String())
+  lastErrorAt: Type.Optional(Type.String()),
+  replicas: Type.Optional(Type.Array(Type.Object({
+    replica: Type.Integer({ description: '1-based' }),
+    state: Type.String(),
+    active: Type.Integer({ description: 'calls in flight' }),
+    restarts: Type.Integer(),
+    pid: Type.Optional(Type.Integer()),
+    url: Type.Optional(Type.String({ description: 'origin and path only' })),
+    breaker: Type.Optional(Type.String({ description: 'remote: closed, open or half-open' })),
+    lastError: Type.Optional(Type.String())
+  }), { description: 'each connection of the server (replicas: N); one for most' }))
 })
 export type BackendHealth = Static<typeof BackendHealth>
 

@@ -1,5 +1,5 @@
 import type { Notification } from '@modelcontextprotocol/client'
-import type { Backend } from '../../backends/backend.js'
+import type { Server as Backend } from '../../backends/server.js'
 import { admits } from '../scope.js'
 import { LIST_CHANGED_NOTIFICATION, type Kind } from '../capability-names.js'
 import { LOG_LEVELS, type Session } from '../session.js'

@@ -1,5 +1,6 @@
 import type { Progress, Request, RequestId, Result } from '@modelcontextprotocol/client'
-import type { Backend, CallOptions, ServerRequestExtra } from '../../backends/backend.js'
+import type { CallOptions, ServerRequestExtra } from '../../backends/backend.js'
+import type { Server as Backend } from '../../backends/server.js'
 import { Cancellation } from '../../backends/cancellation.js'
 import { RpcCode, RpcError } from '../../backends/errors.js'
 import type { Channel, Session } from '../session.js'
@@ -105,9 +106,12 @@ export class Relay {
   /** A server→client request raised by a backend: to the one session whose call can have caused it. */
   async serverRequest (backend: Backend, request: Request, extra: ServerRequestExtra): Promise<Result> {
     const owner = this.deps.backends.ownerOf(backend)
-    const callers = owner === undefined
+    const calling = owner === undefined
       ? this.sessionsCalling(backend.name)
       : this.sessionsCalling(backend.name).filter(([s]) => s.id === owner)
+    // of a server's replicas, only the calls on the one that asked can have caused it
+    const set = this.deps.backends.get(backend.name)
+    const callers = calling.length > 1 && set && set.replicas.length > 1 ? calling.filter(([, call]) => set.carrier(call.cancellation) === backend) : calling
     if (callers.length === 0) {
       // a backend asking for roots on its own (at start, most do) is told there are none, rather
       // than failed: no client is there to ask, and roots are the client's to give
@@ -126,10 +130,10 @@ export class Relay {
   }
 
   /** Sessions with a call in flight to `backend`, each with its latest such call. */
-  sessionsCalling (backend: string): Array<[Session, { channel: Channel }]> {
-    const found: Array<[Session, { channel: Channel }]> = []
+  sessionsCalling (backend: string): Array<[Session, { channel: Channel, cancellation: Cancellation }]> {
+    const found: Array<[Session, { channel: Channel, cancellation: Cancellation }]> = []
     for (const session of this.deps.sessions.all()) {
-      let latest: { channel: Channel } | undefined
+      let latest: { channel: Channel, cancellation: Cancellation } | undefined
       for (const call of session.inflight.values()) if (call.backend === backend && !call.channel.closed) latest = call
       if (latest) found.push([session, latest])
     }

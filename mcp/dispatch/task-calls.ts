@@ -1,5 +1,5 @@
 import type { Notification, RequestId, Result } from '@modelcontextprotocol/client'
-import type { Backend } from '../../backends/backend.js'
+import type { Server as Backend } from '../../backends/server.js'
 import { RpcCode, RpcError } from '../../backends/errors.js'
 import { admits, type Scope } from '../scope.js'
 import type { Channel, Session } from '../session.js'
