@@ -6,6 +6,7 @@ import { detectResources, envDetector, resourceFromAttributes } from '@opentelem
 import { AlwaysOffSampler, AlwaysOnSampler, BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, TracerProvider, type Sampler } from '@opentelemetry/sdk-trace'
 import { GATEWAY_INFO } from '../backends/backend.js'
 import { RpcError } from '../backends/errors.js'
+import { traceHeaders } from '../backends/trace-headers.js'
 import type { Params } from './dispatch/deps.js'
 import type { RequestTraceInfo, Tracing } from './tracing.js'
 
@@ -28,7 +29,7 @@ class AsyncLocalContextManager implements ContextManager {
 }
 
 /** OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG, as the specification names them (default parentbased_always_on). */
-export function samplerFromEnv (): Sampler {
+function samplerFromEnv (): Sampler {
   const name = getStringFromEnv('OTEL_TRACES_SAMPLER') ?? 'parentbased_always_on'
   const ratio = getNumberFromEnv('OTEL_TRACES_SAMPLER_ARG') ?? 1
   const root: Record<string, () => Sampler> = {
@@ -83,6 +84,11 @@ export function createOtelTracing (): Tracing {
     spanProcessors: [new BatchSpanProcessor({ exporter: new OTLPTraceExporter(), ...(delay === undefined ? {} : { scheduledDelayMillis: delay }) })]
   })
   const tracer = provider.getTracer('1mcp-gateway', GATEWAY_INFO.version)
+  traceHeaders.current = () => {
+    const headers: Record<string, string> = {}
+    propagation.inject(context.active(), headers)
+    return headers
+  }
   const calls = new WeakMap<object, Context>()
 
   return {
@@ -128,6 +134,9 @@ export function createOtelTracing (): Tracing {
         span.end()
       }
     },
-    shutdown: () => provider.shutdown()
+    shutdown: () => {
+      traceHeaders.current = undefined
+      return provider.shutdown()
+    }
   }
 }

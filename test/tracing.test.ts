@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process'
 import { createServer, type IncomingMessage } from 'node:http'
 import { once } from 'node:events'
 import { writeFile } from 'node:fs/promises'
@@ -32,6 +33,12 @@ async function otlpReceiver (t: Test) {
   t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())))
   const { port } = server.address() as { port: number }
   return { url: `http://127.0.0.1:${port}`, spans, bodies }
+}
+
+/** What the trace-echo fixture's tool answered: the context it was handed. */
+function seenIn (text: string): { traceparent: string | null, header: string | null } {
+  const result = /"text":"((?:[^"\\]|\\.)*)"/.exec(text)?.[1] ?? '{}'
+  return JSON.parse(JSON.parse(`"${result}"`) as string) as { traceparent: string | null, header: string | null }
 }
 
 function attr (span: OtlpSpan, key: string): unknown {
@@ -78,7 +85,7 @@ t.test('a tools/call yields the request span and its backend child in the client
     body: JSON.stringify({ jsonrpc: '2.0', id: 10, method: 'tools/call', params: { name: 'tr_1mcp_seen', arguments: { secret: 'argument-value-42' } } })
   })
   const text = await res.text()
-  const seen = JSON.parse(/"text":"((?:[^"\\]|\\.)*)"/.exec(text)?.[1].replace(/\\"/g, '"') ?? '{}') as { traceparent: string | null }
+  const seen = seenIn(text)
   t.match(seen.traceparent, new RegExp(`^00-${clientTrace}-[0-9a-f]{16}-01$`), 'the backend got the client\'s trace id in _meta.traceparent')
 
   const request = await waitFor(() => receiver.spans.find((s) => attr(s, 'mcp.method.name') === 'tools/call' && s.kind === 2), 'the request span', 15_000) as OtlpSpan
@@ -115,4 +122,30 @@ t.test('an unknown tool ends the request span with the JSON-RPC error code; _met
   t.equal(span.traceId, clientTrace)
   t.equal(span.status?.code, 2, 'status ERROR')
   t.match(String(attr(span, 'rpc.response.status_code')), /^-32\d{3}$/, 'the JSON-RPC error code')
+})
+
+t.test('a remote backend gets the trace context in the traceparent HTTP header too', async (t) => {
+  const receiver = await otlpReceiver(t)
+  const remote = spawn(process.execPath, [TRACE_ECHO], { env: { ...process.env, PORT: '0' }, stdio: ['ignore', 'pipe', 'inherit'] })
+  t.teardown(() => { remote.kill() })
+  let out = ''
+  remote.stdout.setEncoding('utf8').on('data', (chunk: string) => { out += chunk })
+  const port = await waitFor(() => /listening (\d+)/.exec(out)?.[1], 'the remote backend')
+  const dir = await tempDir(t)
+  const configPath = join(dir, 'config.json')
+  await writeFile(configPath, JSON.stringify({ mcpServers: { far: { type: 'http', url: `http://127.0.0.1:${port}/mcp` } } }))
+  const gateway = startServe(t, ['--config', configPath, '--port', '0', '--no-auth'], { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_BSP_SCHEDULE_DELAY: '50' })
+  const url = `${await gateway.base()}/mcp`
+  const init = await postMcp(url, { body: initializeRequest() })
+  const session = init.headers.get('mcp-session-id') ?? ''
+  await init.text()
+  const clientTrace = '0123456789abcdef0123456789abcdef'
+  const text = await waitFor(async () => {
+    const res = await postMcp(url, { session, headers: { traceparent: `00-${clientTrace}-0123456789abcdef-01` }, body: { jsonrpc: '2.0', id: 4, method: 'tools/call', params: { name: 'far_1mcp_seen', arguments: {} } } })
+    const body = await res.text()
+    return body.includes('"result"') ? body : undefined
+  }, 'the remote tool answered', 20_000)
+  const seen = seenIn(text as string)
+  t.match(seen.header, new RegExp(`^00-${clientTrace}-[0-9a-f]{16}-01$`), 'the traceparent header continues the client\'s trace')
+  t.equal(seen.header, seen.traceparent, 'header and _meta carry the same context')
 })
