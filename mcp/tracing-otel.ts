@@ -4,6 +4,7 @@ import { getNumberFromEnv, getStringFromEnv, W3CTraceContextPropagator } from '@
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http'
 import { detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources'
 import { AlwaysOffSampler, AlwaysOnSampler, BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, TracerProvider, type Sampler } from '@opentelemetry/sdk-trace'
+import { ATTR_ERROR_TYPE, ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions'
 import { GATEWAY_INFO } from '../backends/backend.js'
 import { RpcError } from '../backends/errors.js'
 import { traceHeaders } from '../backends/trace-headers.js'
@@ -65,7 +66,7 @@ function ended<T> (span: Span, run: () => Promise<T>): Promise<T> {
     return result
   }, (err: unknown) => {
     const code = err instanceof RpcError ? err.code : undefined
-    span.setAttribute('error.type', code === undefined ? (err as Error)?.name ?? 'Error' : String(code))
+    span.setAttribute(ATTR_ERROR_TYPE, code === undefined ? (err as Error)?.name ?? 'Error' : String(code))
     if (code !== undefined) span.setAttribute('rpc.response.status_code', String(code))
     span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error)?.message })
     span.end()
@@ -79,7 +80,7 @@ export function createOtelTracing (): Tracing {
   propagation.setGlobalPropagator(propagator)
   const delay = getNumberFromEnv('OTEL_BSP_SCHEDULE_DELAY')
   const provider = new TracerProvider({
-    resource: resourceFromAttributes({ 'service.name': '1mcp-gateway', 'service.version': GATEWAY_INFO.version }).merge(detectResources({ detectors: [envDetector] })),
+    resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: '1mcp-gateway', [ATTR_SERVICE_VERSION]: GATEWAY_INFO.version }).merge(detectResources({ detectors: [envDetector] })),
     sampler: samplerFromEnv(),
     spanProcessors: [new BatchSpanProcessor({ exporter: new OTLPTraceExporter(), ...(delay === undefined ? {} : { scheduledDelayMillis: delay }) })]
   })

@@ -149,3 +149,20 @@ t.test('a remote backend gets the trace context in the traceparent HTTP header t
   t.match(seen.header, new RegExp(`^00-${clientTrace}-[0-9a-f]{16}-01$`), 'the traceparent header continues the client\'s trace')
   t.equal(seen.header, seen.traceparent, 'header and _meta carry the same context')
 })
+
+t.test('the token check is a span of the client\'s trace that never holds the token', async (t) => {
+  const receiver = await otlpReceiver(t)
+  const dir = await tempDir(t)
+  const configPath = join(dir, 'config.json')
+  await writeFile(configPath, JSON.stringify({ mcpServers: {}, auth: { dataDir: join(dir, 'data') } }))
+  const gateway = startServe(t, ['--config', configPath, '--port', '0'], { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_BSP_SCHEDULE_DELAY: '50' })
+  const url = `${await gateway.base()}/mcp`
+  const clientTrace = 'feedfacefeedfacefeedfacefeedface'
+  const res = await postMcp(url, { token: 'sk-wrong-secret-0987654321', headers: { traceparent: `00-${clientTrace}-feedfacefeedface-01` } })
+  t.equal(res.status, 401)
+  await res.text()
+  const span = await waitFor(() => receiver.spans.find((s) => s.name === 'token check'), 'the token check span', 15_000) as OtlpSpan
+  t.equal(span.traceId, clientTrace, 'in the client\'s trace')
+  t.equal(attr(span, 'mcp.gateway.auth.outcome'), '401')
+  t.notOk(receiver.bodies.join('\n').includes('sk-wrong-secret'), 'no span holds the token')
+})
