@@ -5,7 +5,8 @@ import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
-import { MCP_HEADERS, initializeRequest, postMcp, tempDir, waitFor } from './helpers.js'
+import { CreateMessageRequestSchema } from '@modelcontextprotocol/sdk/types.js'
+import { MCP_HEADERS, connect, echoFixture, initializeRequest, postMcp, tempDir, waitFor } from './helpers.js'
 import { startServe } from './process-helpers.js'
 import { tracingConfigured } from '../plugins/tracing.js'
 
@@ -165,4 +166,21 @@ t.test('the token check is a span of the client\'s trace that never holds the to
   t.equal(span.traceId, clientTrace, 'in the client\'s trace')
   t.equal(attr(span, 'mcp.gateway.auth.outcome'), '401')
   t.notOk(receiver.bodies.join('\n').includes('sk-wrong-secret'), 'no span holds the token')
+})
+
+t.test('a backend\'s sampling request during a call is a child span of the call', async (t) => {
+  const receiver = await otlpReceiver(t)
+  const dir = await tempDir(t)
+  const configPath = join(dir, 'config.json')
+  await writeFile(configPath, JSON.stringify({ mcpServers: { echo: echoFixture('echo') } }))
+  const gateway = startServe(t, ['--config', configPath, '--port', '0', '--no-auth'], { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_BSP_SCHEDULE_DELAY: '50' })
+  const client = await connect(t, `${await gateway.base()}/mcp`, { sampling: {} })
+  client.setRequestHandler(CreateMessageRequestSchema, async () => ({ role: 'assistant', content: { type: 'text', text: 'sampled' }, model: 'm' }))
+  await waitFor(async () => (await client.listTools()).tools.some((tool) => tool.name === 'echo_1mcp_sample'), 'the backend tools', 20_000)
+  const result = await client.callTool({ name: 'echo_1mcp_sample', arguments: { prompt: 'hi' } })
+  t.match(JSON.stringify(result), /sampled: sampled/)
+  const call = await waitFor(() => receiver.spans.find((s) => s.name === 'tools/call echo_1mcp_sample'), 'the request span', 15_000) as OtlpSpan
+  const round = await waitFor(() => receiver.spans.find((s) => s.name === 'sampling/createMessage → client'), 'the client round span', 15_000) as OtlpSpan
+  t.equal(round.traceId, call.traceId, 'one trace')
+  t.equal(round.parentSpanId, call.spanId, 'the round is a child of the request span')
 })
