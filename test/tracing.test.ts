@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import { CreateMessageRequestSchema } from '@modelcontextprotocol/sdk/types.js'
-import { MCP_HEADERS, connect, echoFixture, initializeRequest, postMcp, tempDir, waitFor } from './helpers.js'
+import { MCP_HEADERS, connect, echoFixture, initializeRequest, postMcp, startGateway, tempDir, waitFor } from './helpers.js'
 import { startServe } from './process-helpers.js'
 import { tracingConfigured } from '../plugins/tracing.js'
 
@@ -183,4 +183,23 @@ t.test('a backend\'s sampling request during a call is a child span of the call'
   const round = await waitFor(() => receiver.spans.find((s) => s.name === 'sampling/createMessage → client'), 'the client round span', 15_000) as OtlpSpan
   t.equal(round.traceId, call.traceId, 'one trace')
   t.equal(round.parentSpanId, call.spanId, 'the round is a child of the request span')
+})
+
+t.test('in process: the gateway built with an OTLP endpoint in its environment traces a call, and its close exports the rest', async (t) => {
+  const receiver = await otlpReceiver(t)
+  const saved = { ...process.env }
+  process.env.OTEL_EXPORTER_OTLP_ENDPOINT = receiver.url
+  process.env.OTEL_TRACES_SAMPLER = 'always_on'
+  t.teardown(() => { process.env = saved })
+  const gw = await startGateway(t, { config: { mcpServers: { echo: echoFixture('echo') } } })
+  t.ok(gw.app.tracing, 'tracing is on')
+  const client = await connect(t, gw.url)
+  const result = await client.callTool({ name: 'echo_1mcp_echo', arguments: { text: 'hi' } })
+  t.match(JSON.stringify(result), /echo: hi/)
+  await t.rejects(client.callTool({ name: 'echo_1mcp_fail', arguments: {} }).then((r) => { if (r.isError) throw new Error('failed') }))
+  await client.close()
+  await gw.app.close()
+  const names = receiver.spans.map((s) => s.name)
+  t.ok(names.includes('tools/call echo_1mcp_echo'), 'the request span was exported by close')
+  t.ok(names.some((n) => n.startsWith('tools/call echo → echo')), 'and its backend call')
 })
