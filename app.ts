@@ -20,6 +20,7 @@ import oauthRoutes from './routes/oauth.js'
 import sseRoutes from './routes/sse.js'
 import metricsRoutes from './routes/metrics.js'
 import statusRoutes from './routes/status.js'
+import tracingPlugin from './plugins/tracing.js'
 import { Dispatcher } from './mcp/dispatch.js'
 import { hostGuard } from './routes/host-guard.js'
 import { DEFAULTS, type GatewayConfig } from './schemas/config.js'
@@ -98,6 +99,7 @@ export const gateway = fp<GatewayOptions>(async (app, opts) => {
   checkHostSettings(app, app.gatewayConfig.current)
   const bodyLimit = app.gatewayConfig.current.bodyLimit ?? DEFAULTS.bodyLimit
   await app.register(metricsPlugin)
+  await app.register(tracingPlugin)
   const baseDir = opts.configPath ? dirname(resolve(opts.configPath)) : process.cwd()
   await app.register(authPlugin, { disabled: opts.noAuth, baseDir, announce: opts.announcePassphrase })
   await app.register(backendsPlugin, { baseDir })
@@ -105,7 +107,7 @@ export const gateway = fp<GatewayOptions>(async (app, opts) => {
   await app.register(sessionsPlugin, { shutdownGraceMs: opts.shutdownGraceMs ?? app.gatewayConfig.current.shutdownGraceMs })
   await app.register(healthPlugin)
 
-  const dispatcher = new Dispatcher({ backends: app.backends, capabilities: app.capabilities, sessions: app.sessions, config: () => app.gatewayConfig.current, log: app.log })
+  const dispatcher = new Dispatcher({ backends: app.backends, capabilities: app.capabilities, sessions: app.sessions, config: () => app.gatewayConfig.current, log: app.log, tracing: app.tracing })
   app.backends.onServerRequest = (backend, request, extra) => dispatcher.serverRequest(backend, request, extra)
   app.backends.hearsLogs = (backend) => dispatcher.hearsLogs(backend)
   app.backends.on('notification', (backend, notification) => dispatcher.backendNotification(backend, notification))

@@ -2,6 +2,7 @@ import { resolve } from 'node:path'
 import { SSEClientTransport, StreamableHTTPClientTransport, type Transport } from '@modelcontextprotocol/client'
 import type { ServerConfig } from '../schemas/config.js'
 import { StdioTransport } from './stdio-transport.js'
+import { tracedFetch } from './trace-headers.js'
 import { DEFAULTS } from '../schemas/config.js'
 
 export type TransportKind = 'stdio' | 'streamable-http' | 'sse'
@@ -51,5 +52,5 @@ export function createTransport (kind: TransportKind, currentConfig: () => Serve
   const requestInit = { headers: config.headers ?? {} }
   return kind === 'sse'
     ? new SSEClientTransport(url, { requestInit, eventSourceInit: { fetch: (u, init) => fetch(u, { ...init, headers: { ...init?.headers as Record<string, string>, ...config.headers } }) } })
-    : new StreamableHTTPClientTransport(url, { requestInit })
+    : new StreamableHTTPClientTransport(url, { requestInit, fetch: tracedFetch() })
 }

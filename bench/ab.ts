@@ -3,7 +3,8 @@
  * (say, `git worktree add /tmp/before HEAD~3` against this one), in interleaved runs. Each gateway runs on
  * CPU 0 alone, its stdio backend and the load on CPU 1 (Linux `taskset`), so the figure is the gateway's
  * own work, not what it lost to the other processes; steadier than `npm run bench` for a before/after.
- * A checkout without node_modules uses this one's (a symlink is made).
+ * A checkout without node_modules uses this one's (a symlink is made). `--env-b KEY=VALUE` (repeatable) sets an
+ * environment variable for the second gateway only: the same checkout twice, say, with tracing off and on.
  */
 import { execFileSync } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
@@ -16,10 +17,12 @@ import { fixtureServer, PROTECTION } from './fixture.js'
 import { cpuMs, freePort, poll, start, stop, stopAll, timeToHttp } from './procs.js'
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)))
-const { values: flags, positionals: dirs } = parseArgs({ options: { reps: { type: 'string' }, calls: { type: 'string' } }, allowPositionals: true, strict: true })
+const { values: flags, positionals: dirs } = parseArgs({ options: { reps: { type: 'string' }, calls: { type: 'string' }, 'env-b': { type: 'string', multiple: true } }, allowPositionals: true, strict: true })
 const REPS = Number(flags.reps ?? 3)
 /** calls measured per run (after as many again to warm up) */
 const CALLS = Number(flags.calls ?? 25_000)
+/** the environment of the second gateway, over this one's */
+const ENV_B = Object.fromEntries((flags['env-b'] ?? []).map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]))
 
 if (dirs.length !== 2 || !dirs.every((d) => existsSync(join(d, 'server.ts')))) {
   process.stderr.write('usage: npm run bench:ab -- DIR_A DIR_B [--reps N] [--calls N]   (two checkouts of the gateway)\n')
@@ -29,9 +32,9 @@ if (dirs.length !== 2 || !dirs.every((d) => existsSync(join(d, 'server.ts')))) {
 const pin = (cpu: number, pid: number) => execFileSync('taskset', ['-pc', String(cpu), String(pid)])
 
 /** One run: the gateway of `dir` under 8x4 load until CALLS calls; its CPU time per call in µs. */
-async function run (dir: string, config: string): Promise<{ us: number, rps: number }> {
+async function run (dir: string, config: string, env: NodeJS.ProcessEnv): Promise<{ us: number, rps: number }> {
   const port = await freePort()
-  const gw = start('gateway', 'taskset', ['-c', '0', process.execPath, '--import', 'tsx', join(dir, 'server.ts'), '--config', config, '--port', String(port), '--no-auth'], { cwd: dir })
+  const gw = start('gateway', 'taskset', ['-c', '0', process.execPath, '--import', 'tsx', join(dir, 'server.ts'), '--config', config, '--port', String(port), '--no-auth'], { cwd: dir, env })
   const client = new McpHttp(`http://127.0.0.1:${port}`, '/mcp', 40)
   try {
     await timeToHttp(gw, `http://127.0.0.1:${port}/health/live`)
@@ -61,9 +64,9 @@ async function main () {
   try {
     for (let rep = 0; rep < REPS; rep++) {
       for (const [i, dir] of dirs.entries()) {
-        const { us, rps } = await run(resolve(dir), config)
+        const { us, rps } = await run(resolve(dir), config, i === 1 ? ENV_B : {})
         runs[i].push(us)
-        process.stderr.write(`  ${dir}: ${us.toFixed(1)} µs per call (${Math.round(rps)} req/s)\n`)
+        process.stderr.write(`  ${dir}${i === 1 && flags['env-b'] ? ' (env-b)' : ''}: ${us.toFixed(1)} µs per call (${Math.round(rps)} req/s)\n`)
       }
     }
   } finally {

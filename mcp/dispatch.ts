@@ -103,6 +103,13 @@ export class Dispatcher {
 
   /** Answers one request; throws an RpcError for the client. */
   async request (session: Session, id: RequestId, method: string, params: Params, channel: Channel, options: RequestOptions = {}): Promise<Result> {
+    const tracing = this.deps.tracing
+    if (!tracing) return this.answer(session, id, method, params, channel, options)
+    const info = { method, params, sessionId: session.id, protocolVersion: session.protocolVersion, requestId: id, traceparent: options.traceparent, channel, backend: () => channel.backend }
+    return tracing.request(info, () => this.answer(session, id, method, params, channel, options))
+  }
+
+  private async answer (session: Session, id: RequestId, method: string, params: Params, channel: Channel, options: RequestOptions): Promise<Result> {
     const kind = Object.hasOwn(LISTS, method) ? LISTS[method] : undefined
     if (kind) return this.list(session, kind, params)
     const handler = this.methods.get(method)

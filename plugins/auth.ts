@@ -5,6 +5,7 @@ import { audit, type AuditOutcome } from './auth/audit.js'
 import { embeddedIssuer, externalIssuer, type EmbeddedIssuer, type IssuerOptions } from './auth/issuers.js'
 import { protectedRoutes, resourceServer, type AuthContext } from './auth/resource-server.js'
 import { gatewayUrls, resourceRules, type GatewayUrls } from './auth/urls.js'
+import { tracedCheck } from './tracing.js'
 
 export interface AuthService {
   enabled: boolean
@@ -67,7 +68,7 @@ export default fp<AuthPluginOptions>(async (app, opts) => {
   const issuer = settings.external
     ? externalIssuer(settings.external, log)
     : await embeddedIssuer(app, settings, opts, urls, resources, log, now)
-  const protect = resourceServer(app, settings, urls, resources, issuer, now)
+  const protect = tracedCheck(app.tracing, resourceServer(app, settings, urls, resources, issuer, now))
   isProtectedPath = protectedRoutes(app, protect)
   app.decorate('auth', { enabled: true, mode: settings.external ? 'external' : 'embedded', protect, isProtectedPath, urls, settings, audit, embedded: issuer.embedded } satisfies AuthService)
 }, { name: 'auth', dependencies: ['config', 'metrics'], fastify: '5.x' })

@@ -207,7 +207,8 @@ const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, { dispatcher 
     let response: JSONRPCMessage
     let failure: RpcError | undefined
     try {
-      const result = await dispatcher.request(session, body.id, body.method, body.params ?? {}, channel)
+      const traceparent = reply.request.headers.traceparent
+      const result = await dispatcher.request(session, body.id, body.method, body.params ?? {}, channel, typeof traceparent === 'string' ? { traceparent } : {})
       response = { jsonrpc: '2.0', id: body.id, result }
     } catch (err) {
       failure = err instanceof RpcError ? err : new RpcError(RpcCode.InternalError, (err as Error).message)

@@ -2,6 +2,7 @@ import type { BackendPool } from '../../backends/pool.js'
 import type { CapabilityIndex } from '../capabilities.js'
 import type { SessionRegistry } from '../sessions.js'
 import type { GatewayConfig } from '../../schemas/config.js'
+import type { Tracing } from '../tracing.js'
 
 /** What the dispatcher works with, named: no Fastify instance as a service locator. */
 export interface DispatchDeps {
@@ -11,6 +12,8 @@ export interface DispatchDeps {
   /** the config as it is now (it is hot-reloaded) */
   config: () => GatewayConfig
   log: { debug: (details: object, message: string) => void }
+  /** set only when tracing is configured (plugins/tracing.ts) */
+  tracing?: Tracing
 }
 
 export type Params = Record<string, unknown>

@@ -12,6 +12,8 @@ export interface RequestOptions {
   allowInputRequired?: boolean
   /** how long the backend may take, when not the server's requestTimeout */
   timeoutMs?: number
+  /** the W3C `traceparent` HTTP header of the request (tracing) */
+  traceparent?: string
 }
 
 /** rounds of `input_required` the gateway fulfils for a 2025 client before it gives up */
@@ -66,7 +68,11 @@ export class Relay {
         : (progress: Progress) => channel.send({ jsonrpc: '2.0', method: 'notifications/progress', params: { ...progress, progressToken } })
     }
     try {
-      const result = await backend.request(method, backend.era === 'modern' ? withClientCapabilities(params, session) : params, callOptions)
+      const sent = backend.era === 'modern' ? withClientCapabilities(params, session) : params
+      const tracing = this.deps.tracing
+      const result = tracing
+        ? await tracing.backendCall(backendName, method, sent, (traced) => backend.request(method, traced, callOptions))
+        : await backend.request(method, sent, callOptions)
       return options.allowInputRequired ? result : await this.untilComplete(session, backend, channel, method, params, result, callOptions)
     } finally {
       session.inflight.delete(id)
@@ -89,7 +95,8 @@ export class Relay {
   private async fulfil (session: Session, channel: Channel, requests: Record<string, { method: string, params?: Params }>, signal: AbortSignal): Promise<Record<string, Result>> {
     const answers = await Promise.all(Object.entries(requests).map(async ([key, request]) => {
       this.checkClientCapability(session, request.method, channel)
-      return [key, await session.requestClient(channel, request.method, request.params, signal)] as const
+      const ask = () => session.requestClient(channel, request.method, request.params, signal)
+      return [key, await (this.deps.tracing ? this.deps.tracing.clientRound(channel, request.method, ask) : ask())] as const
     }))
     return Object.fromEntries(answers)
   }
@@ -126,7 +133,8 @@ export class Relay {
     }
     const [session, call] = callers[0]
     this.checkClientCapability(session, request.method, call.channel)
-    return session.requestClient(call.channel, request.method, request.params, extra.signal)
+    const ask = () => session.requestClient(call.channel, request.method, request.params, extra.signal)
+    return this.deps.tracing ? this.deps.tracing.clientRound(call.channel, request.method, ask) : ask()
   }
 
   /** Sessions with a call in flight to `backend`, each with its latest such call. */
