@@ -25,6 +25,8 @@ export class BackendPool extends EventEmitter<PoolEvents> {
   onServerRequest?: BackendHooks['onServerRequest']
   /** whether any client would receive a backend's log message now (unheard ones are dropped and counted) */
   hearsLogs?: BackendHooks['hearsLogs']
+  /** the gateway's OAuth login to a remote server, if it may need one (set by plugins/upstream-auth.ts) */
+  authFor?: (name: string, config: ServerConfig) => BackendHooks['auth']
   private applying: Promise<void> = Promise.resolve()
   /** how long a removed or replaced backend may take to finish its calls in flight */
   drainMs = 10_000
@@ -79,7 +81,8 @@ export class BackendPool extends EventEmitter<PoolEvents> {
         return this.onServerRequest(b, req, extra)
       },
       onNotification: (b, n) => { if (!pooled || this.backends.get(name) === b) this.emit('notification', b, n) },
-      hearsLogs: (b) => this.hearsLogs?.(b) ?? true
+      hearsLogs: (b) => this.hearsLogs?.(b) ?? true,
+      auth: this.authFor?.(name, config)
     })
     backend.on('state', (state) => {
       if (this.backends.get(name) === backend) this.emit('state', backend, state)
