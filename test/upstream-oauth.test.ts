@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import t from 'tap'
 import { approve, browser, LogCapture } from './auth-helpers.js'
 import { connect, echoFixture, startGateway, tempDir, waitFor } from './helpers.js'
+import { run } from '../cli/index.js'
 import { UpstreamTokenStore, KEY_FILE, TOKENS_FILE } from '../backends/upstream-auth/token-store.js'
 
 // The gateway as the OAuth client of a remote MCP server that needs a login: the backend is a
@@ -45,10 +46,12 @@ t.test('a remote server that needs a login: needs-auth, login, refresh, revocati
   t.match(metrics, /onemcp_backend_state\{backend="up",state="needs-auth"\} 1/, '/metrics shows needs-auth')
 
   // 2. the owner logs in: the gateway gives the upstream authorization URL, the browser approves
-  const started = await fetch(`${gw.base}/oauth/login/up`, { method: 'POST' })
-  t.equal(started.status, 200, 'the login starts')
-  const { authorizationUrl, redirectUri } = await started.json() as { authorizationUrl: string, redirectUri: string }
-  const asked = new URL(authorizationUrl)
+  // (through `1mcp auth login up`, in process, the browser left closed)
+  let printed = ''
+  const code = await run(['auth', 'login', 'up', '--url', gw.base, '--no-wait'], { out: (text) => { printed += text }, err: (text) => { printed += text }, env: { ONEMCP_BROWSER: 'none' }, cwd: process.cwd() })
+  t.equal(code, 0, '`1mcp auth login up` starts the login')
+  const asked = new URL(/^ {2}(http\S+)$/m.exec(printed)![1])
+  const redirectUri = asked.searchParams.get('redirect_uri')
   t.equal(asked.origin, upstream.base, 'the authorization URL is the upstream authorization server\'s (found by discovery)')
   t.equal(asked.searchParams.get('code_challenge_method'), 'S256', 'PKCE S256')
   t.equal(asked.searchParams.get('resource'), upstream.url.href, 'RFC 8707 resource: the upstream MCP endpoint')

@@ -102,9 +102,8 @@ export class UpstreamAuth extends EventEmitter<UpstreamAuthEvents> implements Au
         resource: discovery.resourceMetadata?.resource ?? this.serverUrl()
       })
       await this.saveTokens({ ...fresh, refresh_token: fresh.refresh_token ?? tokens.refresh_token, issuer: tokens.issuer })
-      this.failures = 0
       this.log.info({ expiresIn: fresh.expires_in }, 'upstream token refreshed')
-      if (this.needsAuth) { this.needsAuth = false; this.emit('authorized') }
+      this.authorizedAgain()
       return true
     } catch (err) {
       return await this.refreshFailed(err)
@@ -124,6 +123,14 @@ export class UpstreamAuth extends EventEmitter<UpstreamAuthEvents> implements Au
     this.log.warn({ error: (err as Error).message, attempt: this.failures, retryInMs: delay }, 'upstream token refresh failed; retrying')
     this.arm(delay)
     return false
+  }
+
+  /** After a refresh that worked, or the owner's login (`always`): a backend parked as needs-auth connects again. */
+  private authorizedAgain (always = false): void {
+    this.failures = 0
+    if (!this.needsAuth && !always) return
+    this.needsAuth = false
+    this.emit('authorized')
   }
 
   private async markNeedsAuth (): Promise<void> {
@@ -186,10 +193,8 @@ export class UpstreamAuth extends EventEmitter<UpstreamAuthEvents> implements Au
     if (!code) throw new Error('the answer carries no authorization code')
     this.pending = undefined
     await auth(this.provider(pending), { serverUrl: this.serverUrl(), authorizationCode: code, iss: query.get('iss') ?? undefined, resourceMetadataUrl: this.resourceMetadataUrl })
-    this.failures = 0
     this.log.info('upstream login completed')
-    this.needsAuth = false
-    this.emit('authorized')
+    this.authorizedAgain(true)
   }
 
   private provider (pending: PendingLogin): OAuthClientProvider {
