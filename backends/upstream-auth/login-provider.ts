@@ -11,7 +11,7 @@ export interface PendingLogin {
   authorizationUrl?: URL
 }
 
-export interface LoginStore {
+interface LoginStore {
   settings?: UpstreamOAuth
   record: () => UpstreamRecord
   update: (change: (record: UpstreamRecord) => void) => Promise<void>

@@ -10,7 +10,7 @@ import type { UpstreamRecord, UpstreamTokenStore } from './token-store.js'
 import { loginProvider, type PendingLogin } from './login-provider.js'
 
 /** Raised when the remote server wants a login the gateway does not have (or lost). */
-export class NeedsAuthError extends Error {
+class NeedsAuthError extends Error {
   constructor (server: string) {
     super(`the server needs a login: run \`1mcp auth login ${server}\``)
     this.name = 'NeedsAuthError'
@@ -32,7 +32,7 @@ interface UpstreamAuthEvents {
 }
 
 /** When to refresh a token that expires at `expiresAt`: ahead by a minute, or half its life when that is shorter. */
-export function refreshAt (savedAt: number, expiresAt: number): number {
+function refreshAt (savedAt: number, expiresAt: number): number {
   return expiresAt - Math.min(MAX_REFRESH_LEAD_MS, (expiresAt - savedAt) / 2)
 }
 
