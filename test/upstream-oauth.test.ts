@@ -45,6 +45,19 @@ t.test('a remote server that needs a login: needs-auth, login, refresh, revocati
   const metrics = await (await fetch(`${gw.base}/metrics`)).text()
   t.match(metrics, /onemcp_backend_state\{backend="up",state="needs-auth"\} 1/, '/metrics shows needs-auth')
 
+  // bad asks: a clear 4xx, never a 5xx
+  t.equal((await fetch(`${gw.base}/oauth/login/nope`, { method: 'POST' })).status, 404, 'an unknown server: 404')
+  t.equal((await fetch(`${gw.base}/oauth/login/local`, { method: 'POST' })).status, 400, 'a stdio server: 400')
+  t.equal((await fetch(`${gw.base}/oauth/callback/nope?code=x&state=y`)).status, 404, 'a callback for no login under way: 404')
+  t.equal((await gw.app.inject({ method: 'POST', url: '/oauth/login/up', headers: { host: 'evil.example' } })).statusCode, 403, 'another Host: refused (DNS rebinding)')
+
+  // the owner denies at the upstream: the callback says so, the server still needs a login
+  const deniedStart = await (await fetch(`${gw.base}/oauth/login/up`, { method: 'POST' })).json() as { authorizationUrl: string }
+  const denied = await fetch(await approve(deniedStart.authorizationUrl, { decision: 'deny' }))
+  t.equal(denied.status, 400, 'a denied login: the callback answers 400')
+  t.match(await denied.text(), /refused: access_denied/, 'and says the authorization server refused')
+  t.equal(await stateOf(gw.base, 'up'), 'needs-auth', 'the server still needs a login')
+
   // 2. the owner logs in: the gateway gives the upstream authorization URL, the browser approves
   // (through `1mcp auth login up`, in process, the browser left closed)
   let printed = ''

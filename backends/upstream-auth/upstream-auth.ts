@@ -80,6 +80,8 @@ export class UpstreamAuth extends EventEmitter<UpstreamAuthEvents> implements Au
     const { resourceMetadataUrl } = extractWWWAuthenticateParams(ctx.response)
     if (resourceMetadataUrl) this.resourceMetadataUrl = resourceMetadataUrl
     if (this.record.tokens?.refresh_token && await this.refresh()) return
+    // a refresh that failed for a passing reason keeps the tokens: the backend retries with backoff
+    if (this.record.tokens?.refresh_token && !this.needsAuth) throw new Error('the upstream token could not be refreshed now; retrying')
     await this.markNeedsAuth()
     throw new NeedsAuthError(this.server)
   }
