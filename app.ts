@@ -7,6 +7,7 @@ import configPlugin, { type ConfigPluginOptions } from './plugins/config.js'
 import { loadConfig } from './plugins/config-load.js'
 import authPlugin from './plugins/auth.js'
 import backendsPlugin from './plugins/backends.js'
+import upstreamAuthPlugin from './plugins/upstream-auth.js'
 import capabilitiesPlugin from './plugins/capabilities.js'
 import sessionsPlugin from './plugins/sessions.js'
 import type { Session } from './mcp/session.js'
@@ -17,6 +18,7 @@ import { requestLoggerFactory } from './plugins/request-logger.js'
 import healthRoutes from './routes/health.js'
 import mcpRoutes from './routes/mcp.js'
 import oauthRoutes from './routes/oauth.js'
+import upstreamLoginRoutes from './routes/upstream-login.js'
 import sseRoutes from './routes/sse.js'
 import metricsRoutes from './routes/metrics.js'
 import statusRoutes from './routes/status.js'
@@ -103,6 +105,7 @@ export const gateway = fp<GatewayOptions>(async (app, opts) => {
   const baseDir = opts.configPath ? dirname(resolve(opts.configPath)) : process.cwd()
   await app.register(authPlugin, { disabled: opts.noAuth, baseDir, announce: opts.announcePassphrase })
   await app.register(backendsPlugin, { baseDir })
+  await app.register(upstreamAuthPlugin, { baseDir })
   await app.register(capabilitiesPlugin)
   await app.register(sessionsPlugin, { shutdownGraceMs: opts.shutdownGraceMs ?? app.gatewayConfig.current.shutdownGraceMs })
   await app.register(healthPlugin)
@@ -128,6 +131,7 @@ export const gateway = fp<GatewayOptions>(async (app, opts) => {
     routes.addHook('onRoute', (route) => { route.bodyLimit ??= bodyLimit })
     await routes.register(healthRoutes)
     await routes.register(oauthRoutes)
+    await routes.register(upstreamLoginRoutes)
     await routes.register(metricsRoutes)
     await routes.register(statusRoutes)
     await routes.register(mcpRoutes, { dispatcher })

@@ -88,3 +88,8 @@ export function consentPage (opts: { requestId: string, csrf: string, client: Cl
 export function errorPage (title: string, message: string): string {
   return page(title, `<p class="error">${escapeHtml(message)}</p><p class="muted">Close this window and start again from the client.</p>`)
 }
+
+/** A page that tells the owner something went well. */
+export function noticePage (title: string, message: string): string {
+  return page(title, `<p>${escapeHtml(message)}</p><p class="muted">You can close this window.</p>`)
+}

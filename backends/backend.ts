@@ -19,13 +19,14 @@ import { Connector, type ServerRequestExtra } from './connector.js'
 import { Subscriptions } from './subscriptions.js'
 import { StderrLog } from './stderr-log.js'
 import { DEFAULTS } from '../schemas/config.js'
+import { linkAuth, type UpstreamAuth } from './upstream-auth/upstream-auth.js'
 
 export { connectionFingerprint, transportKind, type TransportKind } from './transports.js'
 export { GATEWAY_INFO, type ServerRequestExtra } from './connector.js'
 export { redactError } from './errors.js'
 export type { CallOptions } from './calls.js'
 
-export type BackendState = 'starting' | 'ready' | 'restarting' | 'stopped' | 'crash-loop'
+export type BackendState = 'starting' | 'ready' | 'restarting' | 'stopped' | 'crash-loop' | 'needs-auth'
 
 /** Accepts any result: the gateway passes results through untouched instead of re-validating them. */
 const AnyResult: StandardSchemaV1<unknown, Result> = {
@@ -38,6 +39,7 @@ export interface BackendHooks {
   onNotification?: (backend: Backend, notification: Notification) => void
   /** whether any client would receive a log message (`notifications/message`) from the backend now */
   hearsLogs?: (backend: Backend) => boolean
+  auth?: UpstreamAuth // the OAuth login to a remote server: its loss parks the backend as needs-auth
 }
 
 interface BackendEvents {
@@ -78,9 +80,10 @@ export class Backend extends EventEmitter<BackendEvents> {
   constructor (readonly name: string, public config: ServerConfig, readonly log: Logger, baseDir: string, private readonly hooks: BackendHooks = {}) {
     super()
     this.kind = transportKind(config)
+    if (hooks.auth) linkAuth(hooks.auth, this)
     this.calls = new Calls(this, (method, params, options) => this.send(method, params, options))
     const stderr = new StderrLog(log)
-    const makeTransport = (kind: TransportKind) => createTransport(kind, () => this.config, baseDir, { onStderr: stderr.line, onOversized: (limit) => this.calls.oversized(limit) })
+    const makeTransport = (kind: TransportKind) => createTransport(kind, () => this.config, baseDir, { onStderr: stderr.line, onOversized: (limit) => this.calls.oversized(limit) }, hooks.auth)
     this.connector = new Connector(this.kind, () => this.config, makeTransport, {
       onNotification: (notification) => this.hooks.onNotification?.(this, notification),
       onServerRequest: hooks.onServerRequest && ((request, extra) => hooks.onServerRequest!(this, request, extra))
@@ -111,10 +114,7 @@ export class Backend extends EventEmitter<BackendEvents> {
     await this.connect()
   }
 
-  private connect (): Promise<void> {
-    this.connecting = this.doConnect()
-    return this.connecting
-  }
+  private connect (): Promise<void> { return (this.connecting = this.doConnect()) }
 
   private async doConnect (): Promise<void> {
     try {
@@ -187,6 +187,7 @@ export class Backend extends EventEmitter<BackendEvents> {
     this.lastError = message
     this.lastErrorAt = new Date().toISOString()
     if (this.stopping) return
+    if (this.hooks.auth?.needsAuth) { this.setState('needs-auth'); return this.log.warn(this.unavailableReason()) }
     this.failures++
     const policy = restartPolicy(this.config.restart)
     // a child that keeps dying is parked; a remote server that is down is retried at the slowest pace
@@ -208,6 +209,7 @@ export class Backend extends EventEmitter<BackendEvents> {
   /** Why calls cannot be served now. */
   unavailableReason (): string {
     if (this.state === 'crash-loop') return `parked after repeated failures (last: ${this.lastError})`
+    if (this.state === 'needs-auth') return `the server needs a login: run \`1mcp auth login ${this.name}\``
     const exit = this.transport instanceof StdioTransport ? this.transport.exitReason : undefined
     return exit ?? this.lastError ?? this.state
   }
@@ -265,9 +267,7 @@ export class Backend extends EventEmitter<BackendEvents> {
     return this.calls.drain(timeoutMs)
   }
 
-  async notify (method: string, params?: Record<string, unknown>): Promise<void> {
-    await this.client?.notification({ method, params } as Notification)
-  }
+  async notify (method: string, params?: Record<string, unknown>): Promise<void> { await this.client?.notification({ method, params } as Notification) }
 
   /** Stops the backend and releases its process or connection, also one still being opened. */
   async stop (): Promise<void> {

@@ -29,6 +29,8 @@ export class BackendPool extends EventEmitter<PoolEvents> {
   onServerRequest?: BackendHooks['onServerRequest']
   /** whether any client would receive a backend's log message now (unheard ones are dropped and counted) */
   hearsLogs?: BackendHooks['hearsLogs']
+  /** the gateway's OAuth login to a remote server, if it may need one (set by plugins/upstream-auth.ts) */
+  authFor?: (name: string, config: ServerConfig) => BackendHooks['auth']
   private applying: Promise<void> = Promise.resolve()
   /** how long a removed or replaced backend may take to finish its calls in flight */
   drainMs = 10_000
@@ -76,20 +78,21 @@ export class BackendPool extends EventEmitter<PoolEvents> {
     await Promise.all(starts)
   }
 
-  private hooks (onNotification: BackendHooks['onNotification']): BackendHooks {
+  private hooks (name: string, config: ServerConfig, onNotification: BackendHooks['onNotification']): BackendHooks {
     return {
       onServerRequest: (b, req, extra) => {
         if (!this.onServerRequest) throw new Error('no handler for server requests')
         return this.onServerRequest(b, req, extra)
       },
       onNotification,
-      hearsLogs: (b) => this.hearsLogs?.(b) ?? true
+      hearsLogs: (b) => this.hearsLogs?.(b) ?? true,
+      auth: this.authFor?.(name, config)
     }
   }
 
   /** A configured server: its replicas (one unless it asks for more); notifications are the server's. */
   private create (name: string, config: ServerConfig): ReplicaSet {
-    const set: ReplicaSet = new ReplicaSet(name, config, this.log.child({ backend: name }), this.baseDir, this.hooks((b, n) => {
+    const set: ReplicaSet = new ReplicaSet(name, config, this.log.child({ backend: name }), this.baseDir, this.hooks(name, config, (b, n) => {
       if (this.backends.get(name) === set && set.has(b)) this.emit('notification', set, n)
     }))
     set.on('state', (state) => {
@@ -100,7 +103,7 @@ export class BackendPool extends EventEmitter<PoolEvents> {
 
   /** A per-client connection: one Backend of its own. */
   private createOwn (name: string, config: ServerConfig): Backend {
-    return new Backend(name, config, this.log.child({ backend: name }), this.baseDir, this.hooks((b, n) => this.emit('notification', b, n)))
+    return new Backend(name, config, this.log.child({ backend: name }), this.baseDir, this.hooks(name, config, (b, n) => this.emit('notification', b, n)))
   }
 
   private async add (name: string, config: ServerConfig): Promise<void> {

@@ -38,7 +38,9 @@ export interface ReplicaHealth {
   lastError?: string
 }
 
-const AGGREGATE: BackendState[] = ['ready', 'starting', 'restarting', 'crash-loop', 'stopped']
+// a Record, so a new BackendState does not compile until it has its place here
+const PRECEDENCE: Record<BackendState, number> = { ready: 0, starting: 1, restarting: 2, 'needs-auth': 3, 'crash-loop': 4, stopped: 5 }
+const AGGREGATE = (Object.keys(PRECEDENCE) as BackendState[]).sort((a, b) => PRECEDENCE[a] - PRECEDENCE[b])
 
 /**
  * A server of `replicas: N`: N equivalent connections (stdio: N child processes) seen by the pool and

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path'
-import { SSEClientTransport, StreamableHTTPClientTransport, type Transport } from '@modelcontextprotocol/client'
+import { SSEClientTransport, StreamableHTTPClientTransport, type AuthProvider, type Transport } from '@modelcontextprotocol/client'
 import type { ServerConfig } from '../schemas/config.js'
 import { StdioTransport } from './stdio-transport.js'
 import { tracedFetch } from './trace-headers.js'
@@ -18,8 +18,8 @@ export function transportKind (config: ServerConfig): TransportKind {
 
 /** The settings whose change means a new connection; anything else applies in place. */
 export function connectionFingerprint (config: ServerConfig): string {
-  const { type, command, args, env, cwd, url, headers, connectionTimeout, sessionMode, protocol } = config
-  return JSON.stringify({ type: type ? transportKind(config) : undefined, command, args, env, cwd, url, headers, connectionTimeout, sessionMode, protocol })
+  const { type, command, args, env, cwd, url, headers, connectionTimeout, sessionMode, protocol, oauth } = config
+  return JSON.stringify({ type: type ? transportKind(config) : undefined, command, args, env, cwd, url, headers, connectionTimeout, sessionMode, protocol, oauth })
 }
 
 /** What a stdio child reports beside its messages. */
@@ -33,7 +33,7 @@ export interface StdioEvents {
  * config change that needs no new connection is applied in place): a child process, Streamable
  * HTTP, or SSE.
  */
-export function createTransport (kind: TransportKind, currentConfig: () => ServerConfig, baseDir: string, stdio: StdioEvents): Transport {
+export function createTransport (kind: TransportKind, currentConfig: () => ServerConfig, baseDir: string, stdio: StdioEvents, authProvider?: AuthProvider): Transport {
   const config = currentConfig()
   if (kind === 'stdio') {
     if (!config.command) throw new Error('a stdio backend needs "command"')
@@ -51,6 +51,6 @@ export function createTransport (kind: TransportKind, currentConfig: () => Serve
   const url = new URL(config.url)
   const requestInit = { headers: config.headers ?? {} }
   return kind === 'sse'
-    ? new SSEClientTransport(url, { requestInit, eventSourceInit: { fetch: (u, init) => fetch(u, { ...init, headers: { ...init?.headers as Record<string, string>, ...config.headers } }) } })
-    : new StreamableHTTPClientTransport(url, { requestInit, fetch: tracedFetch() })
+    ? new SSEClientTransport(url, { requestInit, authProvider, eventSourceInit: { fetch: (u, init) => fetch(u, { ...init, headers: { ...init?.headers as Record<string, string>, ...config.headers } }) } })
+    : new StreamableHTTPClientTransport(url, { requestInit, authProvider, fetch: tracedFetch() })
 }

@@ -8,9 +8,10 @@ import { presetCommand } from './preset.js'
 import { appCommand } from './app.js'
 import { proxyCommand } from './proxy.js'
 import { serveCommand } from './serve.js'
+import { authCommand } from './auth.js'
 import { GATEWAY_INFO } from '../api.js'
 
-export const COMMANDS: Command[] = [serveCommand, mcpCommand, registryCommand, presetCommand, appCommand, proxyCommand]
+export const COMMANDS: Command[] = [serveCommand, mcpCommand, authCommand, registryCommand, presetCommand, appCommand, proxyCommand]
 
 const HELP = `1mcp ${GATEWAY_INFO.version}: one MCP endpoint in front of many MCP servers
 

@@ -16,7 +16,7 @@ export default fp(async (app) => {
   app.backends.on('state', (backend, state) => {
     if (state === 'ready') {
       void index.refresh(backend)
-    } else if (state === 'stopped' || state === 'crash-loop') {
+    } else if (state === 'stopped' || state === 'crash-loop' || state === 'needs-auth') {
       index.drop(backend.name)
     }
   })

@@ -39,7 +39,7 @@ const KNOWN_METHODS = new Set([
   'tasks/get', 'tasks/result', 'tasks/list', 'tasks/cancel', 'tasks/update'
 ])
 
-const STATES: BackendState[] = ['starting', 'ready', 'restarting', 'stopped', 'crash-loop']
+const STATES: BackendState[] = ['starting', 'ready', 'restarting', 'stopped', 'crash-loop', 'needs-auth']
 
 /** Seconds: from sub-millisecond list answers to tool calls at the 60 s default timeout. */
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]

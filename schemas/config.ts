@@ -56,6 +56,15 @@ export const BreakerSettings = Type.Object({
 }, { additionalProperties: false, description: 'remote servers: the circuit breaker in front of each connection' })
 export type BreakerSettings = Static<typeof BreakerSettings>
 
+/** How the gateway logs in to a remote server that answers 401 with its resource metadata (the MCP authorization flow). */
+export const UpstreamOAuth = Type.Object({
+  clientId: Type.Optional(Type.String({ minLength: 1, description: 'a client id registered with the server\'s authorization server; without one the gateway uses clientMetadataUrl where the server supports it, else dynamic registration' })),
+  clientSecret: Type.Optional(Type.String({ minLength: 1, description: 'its secret, for a confidential client (substituted from the environment like any value)' })),
+  clientMetadataUrl: Type.Optional(Type.String({ pattern: '^https://', description: 'the https URL of the gateway\'s Client ID Metadata Document, used as its client id where the authorization server supports it' })),
+  scopes: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'the scopes to ask for; default: those the server\'s metadata lists' }))
+}, { additionalProperties: false, description: 'log in to this remote server as an OAuth client (`1mcp auth login <server>`); the tokens are kept encrypted in auth.dataDir' })
+export type UpstreamOAuth = Static<typeof UpstreamOAuth>
+
 export const ServerConfig = Type.Object({
   type: Type.Optional(Type.Union([
     Type.Literal('stdio'),
@@ -74,6 +83,7 @@ export const ServerConfig = Type.Object({
   retryTools: Type.Optional(Type.Boolean({ description: 'a tool call whose replica died or timed out is retried once on a sibling: by default when the tool says readOnlyHint or idempotentHint; true for every tool, false for none' })),
   breaker: Type.Optional(BreakerSettings),
   headers: Type.Optional(Type.Record(Type.String(), Type.String(), { description: 'headers sent with every request to the remote server' })),
+  oauth: Type.Optional(UpstreamOAuth),
   tags: Type.Optional(Type.Array(Type.String({ pattern: '^[A-Za-z0-9_.:-]+$' }), { description: 'labels for filtering (/mcp?tags=a,b) and for scopes (tag:<tag>)' })),
   disabled: Type.Optional(Type.Boolean({ description: 'keep the entry but do not start it' })),
   disabledTools: Type.Optional(Type.Array(Type.String(), { description: 'tool names not to expose' })),

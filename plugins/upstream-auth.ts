@@ -1,0 +1,21 @@
+import { resolve } from 'node:path'
+import fp from 'fastify-plugin'
+import type { Logger } from 'pino'
+import { UpstreamAuths } from '../backends/upstream-auth/registry.js'
+import { AUTH_DEFAULTS } from '../schemas/auth.js'
+
+declare module 'fastify' {
+  interface FastifyInstance { upstreamAuth: UpstreamAuths }
+}
+
+/**
+ * The gateway's OAuth logins to remote servers that answer 401 with resource metadata, kept
+ * encrypted in the auth data folder (`upstream-tokens.enc`, key `upstream-tokens.key`).
+ */
+export default fp<{ baseDir?: string }>(async (app, opts) => {
+  const dataDir = resolve(opts.baseDir ?? process.cwd(), app.gatewayConfig.current.auth?.dataDir ?? AUTH_DEFAULTS.dataDir)
+  const auths = await UpstreamAuths.open(dataDir, app.log.child({ plugin: 'upstream-auth' }) as Logger)
+  app.decorate('upstreamAuth', auths)
+  app.backends.authFor = (name, config) => auths.for(name, config)
+  app.addHook('onClose', () => auths.close())
+}, { name: 'upstream-auth', dependencies: ['backends'], fastify: '5.x' })
