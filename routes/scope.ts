@@ -24,7 +24,7 @@ function discoveryMode (app: FastifyInstance, query: Record<string, unknown>): P
   const asked = queryString(query, 'discovery')
   if (asked !== undefined && asked !== 'search' && asked !== 'none') throw new ScopeError(`?discovery= must be "search" or "none", not '${asked}'`, 400)
   const presetName = queryString(query, 'preset')
-  const mode = asked ?? (presetName === undefined ? undefined : ownEntry(app.gatewayConfig.current.presets, presetName)?.discovery) ?? DEFAULTS.discovery
+  const mode = asked ?? (presetName === undefined ? undefined : ownEntry(app.gatewayConfig.current.presets, presetName)?.discovery) ?? DEFAULTS.preset.discovery
   return mode === 'search' ? { discovery: 'search' } : {}
 }
 
