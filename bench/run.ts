@@ -16,6 +16,7 @@ import { flags, IDLE_SESSIONS, LIST_BACKENDS, progress, TOOLS_PER_BACKEND, TRIAL
 import { idleSessions, listLatency, throughput, type Endpoint, type Memory } from './measure.js'
 import { crashTrial, fixtureStartMs, reloadTrial, type CrashTrial, type ReloadTrial } from './trials.js'
 import { table, targets } from './report.js'
+import { discoveryBench } from './discovery.js'
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)))
 const CEILING = join(ROOT, 'bench/fixtures/ceiling.mjs')
@@ -161,7 +162,8 @@ setTimeout(() => {
 }, WATCHDOG_MS).unref()
 process.once('SIGINT', onSignal)
 process.once('SIGTERM', onSignal)
-main().catch(async (err: Error) => {
+// progressive tool discovery last (its own JSON: npm run bench:discovery -- --json)
+main().then(() => flags.json || flags['calls-only'] || process.exitCode ? undefined : discoveryBench()).catch(async (err: Error) => {
   process.stderr.write(`bench failed: ${err.stack ?? err.message}\n`)
   await stopAll()
   process.exitCode = 1
