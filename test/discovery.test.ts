@@ -53,8 +53,15 @@ t.test('discovery mode: three tools, ranked search, real calls, visibility, list
     t.same(Object.keys(described.structuredContent.tools[0].inputSchema.properties).sort(), ['a', 'b'])
     t.ok(described.structuredContent.tools[0].outputSchema, 'the output schema too')
     t.same(described.structuredContent.unknown, ['nope'])
-    const bad = await client.callTool({ name: 'search_tools', arguments: { query: '' } })
-    t.equal(bad.isError, true, 'a bad argument is a tool error the model can correct')
+    const bad = [
+      await client.callTool({ name: 'search_tools', arguments: { query: '' } }),
+      await client.callTool({ name: 'search_tools', arguments: { query: 'echo', limit: 0 } }),
+      await client.callTool({ name: 'describe_tools', arguments: { names: [] } }),
+      await client.callTool({ name: 'describe_tools', arguments: { names: Array.from({ length: 21 }, (_, i) => `t${i}`) } }),
+      await client.callTool({ name: 'call_tool', arguments: {} }),
+      await client.callTool({ name: 'call_tool', arguments: { name: 'alpha_1mcp_echo', arguments: [1] } })
+    ]
+    t.same(bad.map((r) => r.isError), [true, true, true, true, true, true], 'a bad argument is a tool error the model can correct')
   })
 
   await t.test('a search result is callable via call_tool, with progress and sampling relayed', async (t) => {
