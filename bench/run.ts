@@ -18,6 +18,7 @@ import { idleSessions, listLatency, throughput, type Endpoint, type Memory } fro
 import { crashTrial, fixtureStartMs, reloadTrial, type CrashTrial, type ReloadTrial } from './trials.js'
 import { table, targets } from './report.js'
 import { replicaBench, replicaLines } from './replicas.js'
+import { discoveryBench } from './discovery.js'
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)))
 const CEILING = join(ROOT, 'bench/fixtures/ceiling.mjs')
@@ -188,7 +189,8 @@ setTimeout(() => {
 }, WATCHDOG_MS).unref()
 process.once('SIGINT', onSignal)
 process.once('SIGTERM', onSignal)
-;(flags['replicas-only'] ? replicasOnly() : main()).catch(async (err: Error) => {
+// progressive tool discovery last (its own JSON: npm run bench:discovery -- --json)
+;(flags['replicas-only'] ? replicasOnly() : main().then(() => flags.json || flags['calls-only'] || process.exitCode ? undefined : discoveryBench())).catch(async (err: Error) => {
   process.stderr.write(`bench failed: ${err.stack ?? err.message}\n`)
   await stopAll()
   process.exitCode = 1

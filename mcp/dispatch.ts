@@ -13,6 +13,7 @@ import { FanOut } from './dispatch/fan-out.js'
 import { Relay, type RequestOptions } from './dispatch/relay.js'
 import { TaskCalls } from './dispatch/task-calls.js'
 import { requireString, subscribedBy, subscriptionKey, Targets } from './dispatch/targets.js'
+import { Discovery } from './discovery/discovery.js'
 
 type Handler = (session: Session, id: RequestId, params: Params, channel: Channel, options: RequestOptions) => Promise<Result>
 
@@ -46,8 +47,10 @@ export class Dispatcher {
   private readonly targets: Targets
   private readonly taskCalls: TaskCalls
   private readonly fanOut: FanOut
+  private readonly discovery: Discovery
 
   constructor (private readonly deps: DispatchDeps) {
+    this.discovery = new Discovery(deps.capabilities)
     this.relay = new Relay(deps)
     this.targets = new Targets(deps, this.relay)
     this.taskCalls = new TaskCalls(deps, this.relay, this.targets)
@@ -110,6 +113,8 @@ export class Dispatcher {
   }
 
   private async answer (session: Session, id: RequestId, method: string, params: Params, channel: Channel, options: RequestOptions): Promise<Result> {
+    const discovered = session.scope.discovery && this.discovery.request(session.scope, method, params, (call) => this.taskCalls.callTool(session, id, call, channel, options))
+    if (discovered) return discovered
     const kind = Object.hasOwn(LISTS, method) ? LISTS[method] : undefined
     if (kind) return this.list(session, kind, params)
     const handler = this.methods.get(method)

@@ -9,6 +9,8 @@ export interface Scope {
   filterKey?: string
   /** the servers the query's filters and the token's grants admit (all when absent) */
   admits?: (backend: string) => boolean
+  /** `?discovery=search` or a preset's `discovery`: tools/list is search_tools, describe_tools, call_tool (docs/discovery.md) */
+  discovery?: 'search'
 }
 
 /** Whether `backend` is in `scope`. */

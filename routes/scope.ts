@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { Scope } from '../mcp/scope.js'
-import { ownEntry } from '../schemas/config.js'
+import { DEFAULTS, ownEntry } from '../schemas/config.js'
 import { anyOfTags, compileTagFilter, type TagFilter } from '../mcp/tag-filter.js'
 import { TagFilterError } from '../mcp/errors.js'
 import { ScopeError } from './errors.js'
@@ -9,6 +9,18 @@ function queryString (query: Record<string, unknown>, key: string): string | und
   const value = Object.hasOwn(query, key) ? query[key] : undefined
   if (Array.isArray(value)) throw new ScopeError(`?${key}= may be given once`, 400)
   return typeof value === 'string' ? value : undefined
+}
+
+/**
+ * Whether the connection is in discovery mode (docs/discovery.md): `?discovery=search|none`, else the
+ * `discovery` of the `?preset=` it names.
+ */
+function discoveryMode (app: FastifyInstance, query: Record<string, unknown>): Pick<Scope, 'discovery'> {
+  const asked = queryString(query, 'discovery')
+  if (asked !== undefined && asked !== 'search' && asked !== 'none') throw new ScopeError(`?discovery= must be "search" or "none", not '${asked}'`, 400)
+  const presetName = queryString(query, 'preset')
+  const mode = asked ?? (presetName === undefined ? undefined : ownEntry(app.gatewayConfig.current.presets, presetName)?.discovery) ?? DEFAULTS.preset.discovery
+  return mode === 'search' ? { discovery: 'search' } : {}
 }
 
 /** The tag filters a request's query asks for: `?tags=a,b` (any of), `?tag-filter=EXPR`, `?preset=NAME`. */
@@ -59,11 +71,14 @@ export function buildScope (app: FastifyInstance, request: FastifyRequest<{ Para
   const auth = request.auth
   const tagsOf = (backend: string) => ownEntry(app.gatewayConfig.current.mcpServers, backend)?.tags ?? []
   const server = request.params.server
-  if (server !== undefined) return singleScope(app, server)
-  const filters = queryFilters(app, (request.query ?? {}) as Record<string, unknown>)
-  if (filters.length === 0 && !auth) return {}
+  const query = (request.query ?? {}) as Record<string, unknown>
+  const discovery = discoveryMode(app, query)
+  if (server !== undefined) return { ...singleScope(app, server), ...discovery }
+  const filters = queryFilters(app, query)
+  if (filters.length === 0 && !auth) return discovery
   const byAuth = auth ? (backend: string) => auth.admitsTags(tagsOf(backend)) : () => true
   return {
+    ...discovery,
     filterKey: `filter=${filters.map((f) => `(${f.canonical})`).join(' and ')};scopes=${auth?.scopes.join(' ') ?? '*'}`,
     admits: (backend) => byAuth(backend) && filters.every((f) => f.matches(tagsOf(backend)))
   }

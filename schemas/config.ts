@@ -12,6 +12,7 @@ export const DEFAULTS = {
   bodyLimit: 4 * 1024 * 1024,
   receiveTimeoutMs: 30_000,
   pageSize: 1000,
+  preset: { discovery: 'none' },
   reloadDebounceMs: 300,
   shutdownGraceMs: 10_000,
   logLevel: 'info',
@@ -130,7 +131,8 @@ export const RegistrySettings = Type.Object({
 
 export const Preset = Type.Object({
   filter: Type.String({ minLength: 1, description: 'a tag filter expression: tags joined by and, or, not and parentheses' }),
-  description: Type.Optional(Type.String({ description: 'what the preset is for, shown by `1mcp preset list`' }))
+  description: Type.Optional(Type.String({ description: 'what the preset is for, shown by `1mcp preset list`' })),
+  discovery: Type.Optional(Type.Union([Type.Literal('none'), Type.Literal('search')], { description: 'search: the preset\'s tools/list is search_tools, describe_tools and call_tool (docs/discovery.md); ?discovery= overrides it', default: DEFAULTS.preset.discovery }))
 }, { additionalProperties: false })
 export type Preset = Static<typeof Preset>
 

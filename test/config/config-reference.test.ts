@@ -26,6 +26,7 @@ t.test('every declared default is a default of the schema, once', async (t) => {
   const expected: Array<[string, unknown]> = [
     ...Object.entries(DEFAULTS).filter(([, value]) => typeof value !== 'object').map(([key, value]): [string, unknown] => [key, value]),
     ...Object.entries(DEFAULTS.server).map(([key, value]): [string, unknown] => [`mcpServers.<name>.${key}`, value]),
+    ...Object.entries(DEFAULTS.preset).map(([key, value]): [string, unknown] => [`presets.<name>.${key}`, value]),
     ...Object.entries(DEFAULTS.restart).map(([key, value]): [string, unknown] => [`mcpServers.<name>.restart.${key}`, value]),
     ...(['sessions', 'rateLimit', 'loadShedding', 'registry'] as const).flatMap((group) => Object.entries(DEFAULTS[group]).map(([key, value]): [string, unknown] => [`${group}.${key}`, value])),
     ...Object.entries(AUTH_DEFAULTS).filter(([, value]) => typeof value !== 'object').map(([key, value]): [string, unknown] => [`auth.${key}`, value]),
