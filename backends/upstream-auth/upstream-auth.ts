@@ -1,11 +1,12 @@
 import { EventEmitter } from 'node:events'
-import { randomBytes, timingSafeEqual } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import type { Logger } from 'pino'
 import {
   auth, extractWWWAuthenticateParams, OAuthError, OAuthErrorCode, refreshAuthorization,
   type AuthProvider, type OAuthClientProvider, type StoredOAuthTokens
 } from '@modelcontextprotocol/client'
 import type { UpstreamOAuth } from '../../schemas/config.js'
+import { safeEqual } from '../../auth/safe-equal.js'
 import type { UpstreamRecord, UpstreamTokenStore } from './token-store.js'
 import { loginProvider, type PendingLogin } from './login-provider.js'
 
@@ -188,7 +189,7 @@ export class UpstreamAuth extends EventEmitter<UpstreamAuthEvents> implements Au
   async finishLogin (query: URLSearchParams): Promise<void> {
     const pending = this.pending
     const state = query.get('state') ?? ''
-    if (!pending || pending.expiresAt < Date.now() || !sameString(state, pending.state)) throw new Error('no login of this server is waiting for this answer; start it again with `1mcp auth login`')
+    if (!pending || pending.expiresAt < Date.now() || !safeEqual(state, pending.state)) throw new Error('no login of this server is waiting for this answer; start it again with `1mcp auth login`')
     const error = query.get('error')
     if (error) { this.pending = undefined; throw new Error(`the authorization server refused: ${error}`) }
     const code = query.get('code')
@@ -225,10 +226,4 @@ export function linkAuth (upstream: UpstreamAuth, backend: { state: string, recy
   backend.on('state', (state) => {
     if (state === 'stopped') { upstream.off('needs-auth', onNeedsAuth); upstream.off('authorized', onAuthorized) }
   })
-}
-
-function sameString (a: string, b: string): boolean {
-  const x = Buffer.from(a)
-  const y = Buffer.from(b)
-  return x.length === y.length && timingSafeEqual(x, y)
 }

@@ -64,7 +64,10 @@ t.test('replicas: 2 of a stdio server', async (t) => {
     const results = await calls
     const failed = results.flatMap((r) => r.status === 'rejected' ? [r.reason as Error & { code?: number, data?: { replica?: number, pid?: number } }] : [])
     t.ok(failed.length > 0, 'the calls in flight on the killed replica failed')
-    t.ok(failed.length <= killed.inFlight + 1, `no more than its calls in flight (${failed.length} failed, ${killed.inFlight} in flight)`)
+    // the calls in flight on it when it was killed, and the few routed to it in the moment before its exit
+    // is seen (they fail naming it too, below); the sibling answers the rest
+    t.ok(failed.length <= killed.inFlight + 8, `no more than its calls in flight, give or take the moment before its exit is seen (${failed.length} failed, ${killed.inFlight} in flight)`)
+    t.ok(results.length - failed.length >= 100, `the other replica answered the rest (${results.length - failed.length})`)
     for (const err of failed) {
       t.equal(err.code, -32000)
       t.match(err.message, 'backend \'rep\' is unavailable')
