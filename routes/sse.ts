@@ -105,16 +105,16 @@ const sseRoutes: FastifyPluginAsync<SseRouteOptions> = async (app, { dispatcher 
     const session = app.sessions.get(id)
     if (isRequest.Check(body) && body.method === 'initialize') return initialize(reply, id, pending, body, session)
     if (!session) return httpRpcError(reply, 400, RpcCode.InvalidRequest, 'Bad Request: send initialize first')
-    if (!deliver(session, pending.channel, body)) {
+    if (!deliver(session, pending.channel, body, request.headers.traceparent)) {
       return httpRpcError(reply, 400, RpcCode.InvalidRequest, 'Invalid Request: not a JSON-RPC 2.0 request, notification or response')
     }
     return reply.code(202).send('Accepted')
   })
 
   /** Hands one message to the session (a request is answered later, on the stream); false when it is none of the three kinds. */
-  function deliver (session: Session, channel: Channel, body: unknown): boolean {
+  function deliver (session: Session, channel: Channel, body: unknown, traceparent: string | string[] | undefined): boolean {
     if (isRequest.Check(body)) {
-      void answer(session, channel, body)
+      void answer(session, channel, body, traceparent)
     } else if (isNotification.Check(body)) {
       dispatcher.notification(session, body.method, body.params ?? {})
     } else if (isResponse.Check(body)) {
@@ -148,9 +148,9 @@ const sseRoutes: FastifyPluginAsync<SseRouteOptions> = async (app, { dispatcher 
     return reply.code(202).send('Accepted')
   }
 
-  async function answer (session: Session, channel: Channel, body: JsonRpcRequest): Promise<void> {
+  async function answer (session: Session, channel: Channel, body: JsonRpcRequest, traceparent: string | string[] | undefined): Promise<void> {
     try {
-      const result = await dispatcher.request(session, body.id, body.method, body.params ?? {}, channel)
+      const result = await dispatcher.request(session, body.id, body.method, body.params ?? {}, channel, typeof traceparent === 'string' ? { traceparent } : {})
       channel.send({ jsonrpc: '2.0', id: body.id, result })
     } catch (err) {
       const rpc = err instanceof RpcError ? err : new RpcError(RpcCode.InternalError, (err as Error).message)

@@ -26,6 +26,12 @@ import {
   webHeaders, withInput, type Params, type StatePayload
 } from './generation.js'
 
+/** A 2026 request may have client input rounds; the client's W3C trace context comes from the HTTP header (params._meta.traceparent is read by the tracer itself). */
+function requestOptions (ctx: ServerContext): { allowInputRequired: true, traceparent?: string } {
+  const traceparent = ctx.http?.req?.headers.get('traceparent')
+  return traceparent ? { allowInputRequired: true, traceparent } : { allowInputRequired: true }
+}
+
 /**
  * The 2026-07-28 generation on `/mcp` and `/mcp/<server>`: the SDK's stateless handler does the
  * protocol (per-request `_meta`, header rules, `server/discover`, `subscriptions/listen`, cache hints,
@@ -226,7 +232,7 @@ export class StatelessEndpoint {
     const id: RequestId = `${session.id}-1`
     const onAbort = () => session.inflight.get(id)?.cancellation.abort('the client closed the request')
     ctx.mcpReq.signal.addEventListener('abort', onAbort, { once: true })
-    const outcome: Promise<Outcome> = this.dispatcher.request(session, id, method, forwarded, channel, { allowInputRequired: true })
+    const outcome: Promise<Outcome> = this.dispatcher.request(session, id, method, forwarded, channel, requestOptions(ctx))
       .then((result) => ({ result }), (error: unknown) => ({ error }))
     return this.settle({ session, channel, outcome }, ctx, onAbort)
   }

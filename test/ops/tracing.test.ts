@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import { CreateMessageRequestSchema } from '@modelcontextprotocol/sdk/types.js'
-import { MCP_HEADERS, connect, echoFixture, initializeRequest, postMcp, startGateway, tempDir, waitFor } from '../helpers.js'
+import { MCP_HEADERS, STATELESS_VERSION, connect, echoFixture, initializeRequest, postMcp, postStateless, startGateway, tempDir, waitFor } from '../helpers.js'
 import { startServe } from '../process-helpers.js'
 import { tracingConfigured } from '../../plugins/tracing.js'
 
@@ -104,6 +104,24 @@ t.test('a tools/call yields the request span and its backend child in the client
   t.notOk(all.includes('sk-very-secret-token'), 'no span holds the bearer token')
   t.notOk(all.includes('argument-value-42'), 'no span holds an argument value')
   t.ok(all.includes('gw-under-test'), 'OTEL_SERVICE_NAME names the service')
+})
+
+t.test('a 2026-07-28 request continues the client\'s trace from the traceparent HTTP header', async (t) => {
+  const receiver = await otlpReceiver(t)
+  const dir = await tempDir(t)
+  const configPath = join(dir, 'config.json')
+  await writeFile(configPath, JSON.stringify({ mcpServers: { tr: { command: process.execPath, args: [TRACE_ECHO] } } }))
+  const gateway = startServe(t, ['--config', configPath, '--port', '0', '--no-auth'], { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_BSP_SCHEDULE_DELAY: '50' })
+  const url = `${await gateway.base()}/mcp`
+  const meta = { 'io.modelcontextprotocol/protocolVersion': STATELESS_VERSION, 'io.modelcontextprotocol/clientCapabilities': {} }
+  await waitFor(async () => JSON.stringify((await postStateless(url, { id: 1, method: 'tools/list', params: { _meta: meta } })).json).includes('tr_1mcp_seen'), 'the backend tool listed', 20_000)
+  const clientTrace = '0af7651916cd43dd8448eb211c80319c'
+  const clientSpan = 'b7ad6b7169203331'
+  const { json } = await postStateless(url, { id: 2, method: 'tools/call', params: { name: 'tr_1mcp_seen', arguments: {}, _meta: meta } }, { traceparent: `00-${clientTrace}-${clientSpan}-01` })
+  t.match(seenIn(JSON.stringify(json)).traceparent, new RegExp(`^00-${clientTrace}-[0-9a-f]{16}-01$`), 'the backend got the client\'s trace id')
+  const request = await waitFor(() => receiver.spans.find((s) => attr(s, 'mcp.method.name') === 'tools/call' && s.kind === 2), 'the request span', 15_000) as OtlpSpan
+  t.equal(request.traceId, clientTrace, 'the request span continues the client\'s trace')
+  t.equal(request.parentSpanId, clientSpan, 'its parent is the client\'s span')
 })
 
 t.test('an unknown tool ends the request span with the JSON-RPC error code; _meta.traceparent continues the trace', async (t) => {
