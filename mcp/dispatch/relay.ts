@@ -105,9 +105,14 @@ export class Relay {
   /** A server→client request raised by a backend: to the one session whose call can have caused it. */
   async serverRequest (backend: Backend, request: Request, extra: ServerRequestExtra): Promise<Result> {
     const owner = this.deps.backends.ownerOf(backend)
-    const callers = owner === undefined
+    let callers = owner === undefined
       ? this.sessionsCalling(backend.name)
       : this.sessionsCalling(backend.name).filter(([s]) => s.id === owner)
+    // a call parked on its client's answers did not raise this one: it waits (a parked round never blocks the others)
+    if (callers.length > 1) {
+      const active = callers.filter(([, call]) => call.channel.waiting !== true)
+      if (active.length > 0) callers = active
+    }
     if (callers.length === 0) {
       // a backend asking for roots on its own (at start, most do) is told there are none, rather
       // than failed: no client is there to ask, and roots are the client's to give
