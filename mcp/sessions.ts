@@ -70,7 +70,7 @@ export class SessionRegistry extends EventEmitter<{ closed: [Session], requestEn
   }
 
   /** Where other instances reach this one (sessions.instanceUrl): answers of clients that reach them are passed on here. */
-  set instanceUrl (url: string | undefined) {
+  setInstanceUrl (url: string | undefined): void {
     this.replyTag = url ? `~${this.sealer.sealText(url)}` : ''
   }
 

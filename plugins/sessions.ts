@@ -31,7 +31,7 @@ export default fp<SessionsPluginOptions>(async (app, opts) => {
   )
   if (!sealer.shared) app.log.debug('sessions.key is not set: session ids are sealed with a key of this run (one instance only; set ONEMCP_SESSION_KEY on every instance behind a load balancer)')
   const registry = new SessionRegistry({ ...DEFAULT_SESSION_SETTINGS, ...settings }, sealer)
-  registry.instanceUrl = settings.instanceUrl ?? process.env.ONEMCP_INSTANCE_URL
+  registry.setInstanceUrl(settings.instanceUrl ?? process.env.ONEMCP_INSTANCE_URL)
   app.decorate('sessions', registry)
   app.gatewayConfig.on('change', (next) => { registry.settings = { ...DEFAULT_SESSION_SETTINGS, ...next.sessions } })
   app.addHook('preClose', async () => {

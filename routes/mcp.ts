@@ -194,14 +194,8 @@ const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, { dispatcher 
       return undefined
     }
     const server = request.params.server
-    let session: Session | undefined
-    try {
-      session = app.sessions.get(id) ?? revive(request, id)
-    } catch (err) {
-      if (!(err instanceof SessionLimitError)) throw err
-      void reply.code(err.httpStatus).header('retry-after', '5').send(rpcError(null, err))
-      return undefined
-    }
+    const session = app.sessions.get(id) ?? revive(request, reply, id)
+    if (reply.sent) return undefined
     if (!session || session.owner !== sessionOwner(request) || session.scope.single !== server) {
       httpRpcError(reply, 404, RpcCode.InvalidRequest, 'Session not found: it ended or expired; start a new one with initialize')
       return undefined
@@ -215,14 +209,21 @@ const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, { dispatcher 
   }
 
   /** A session another instance started (its id is sealed with the shared key): rebuilt here, its scope built again from this request. */
-  function revive (request: FastifyRequest<{ Params: { server?: string } }>, id: string): Session | undefined {
+  function revive (request: FastifyRequest<{ Params: { server?: string } }>, reply: FastifyReply, id: string): Session | undefined {
     let scope: Scope
+    let session: Session | undefined
     try {
       scope = buildScope(app, request)
     } catch {
       return undefined
     }
-    const session = app.sessions.revive(id, scope, sessionOwner(request))
+    try {
+      session = app.sessions.revive(id, scope, sessionOwner(request))
+    } catch (err) {
+      if (!(err instanceof SessionLimitError)) throw err
+      void reply.code(err.httpStatus).header('retry-after', '5').send(rpcError(null, err))
+      return undefined
+    }
     if (session) request.log.info({ session: id.slice(0, 8), client: session.clientInfo, version: session.protocolVersion }, 'session rebuilt from its sealed id')
     return session
   }

@@ -9,7 +9,7 @@ t.test('the Kubernetes manifests: Deployment with probes and preStop, Service, s
   const text = await readFile(new URL('../docs/deploy/kubernetes/gateway.yaml', import.meta.url), 'utf8')
   const docs = parseAllDocuments(text)
   t.same(docs.flatMap((d) => d.errors.map((e) => e.message)), [], 'valid YAML')
-  const objects = docs.map((d) => d.toJS() as Record<string, any>) // eslint-disable-line @typescript-eslint/no-explicit-any
+  const objects = docs.map((d) => d.toJS() as Record<string, any>)
   const kinds = objects.map((o) => `${o.apiVersion}/${o.kind}`)
   t.same(kinds, ['v1/Secret', 'apps/v1/Deployment', 'v1/Service'])
   const [secret, deployment, service] = objects

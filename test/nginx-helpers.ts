@@ -54,4 +54,3 @@ export async function startNginx (t: Test, dir: string, conf: string, port: numb
   }, 'nginx to answer', 10_000)
   return nginx
 }
-

@@ -22,7 +22,7 @@ function config (key: string, previousKey?: string): Record<string, unknown> {
 
 async function instance (t: Test, key: string, previousKey?: string): Promise<Gateway> {
   const gw = await startGateway(t, { config: config(key, previousKey) as never })
-  gw.app.sessions.instanceUrl = gw.base
+  gw.app.sessions.setInstanceUrl(gw.base)
   return gw
 }
 
