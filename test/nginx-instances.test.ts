@@ -97,6 +97,8 @@ async function modernCall (client: ModernClient, i: number): Promise<Outcome> {
 }
 
 t.test('3 instances behind nginx, round robin: 300 calls, then a rolling restart under load: 0 failed, 0 sessions lost', async (t) => {
+  // last teardown: the clients are closed by then; destroy, not close (close waits for open GET streams)
+  t.teardown(() => agent.destroy())
   const dir = await tempDir(t, '1mcp-nginx3-')
   const ports = [await freePort(), await freePort(), await freePort()]
   const instances = await Promise.all(ports.map((port, i) => startInstance(t, dir, `gw-${i + 1}`, port)))
@@ -152,5 +154,4 @@ t.test('3 instances behind nginx, round robin: 300 calls, then a rolling restart
   // the same clients, the same sessions: every 2025 session survived three restarts
   for (const client of legacy) t.equal(text(await client.callTool({ name: 'a_1mcp_echo', arguments: { text: 'n0' } })).endsWith(': n0'), true, 'the 2025 session still works after every instance restarted')
   t.comment(`served during the restart: ${['gw-1', 'gw-2', 'gw-3', 'round'].map((n) => `${n} ${rolling.filter((r) => r.by === n).length}`).join(', ')}`)
-  await agent.close()
 })
