@@ -118,7 +118,12 @@ export class Relay {
       : this.sessionsCalling(backend.name).filter(([s]) => s.id === owner)
     // of a server's replicas, only the calls on the one that asked can have caused it
     const set = this.deps.backends.get(backend.name)
-    const callers = calling.length > 1 && set && set.replicas.length > 1 ? calling.filter(([, call]) => set.carrier(call.cancellation) === backend) : calling
+    let callers = calling.length > 1 && set && set.replicas.length > 1 ? calling.filter(([, call]) => set.carrier(call.cancellation) === backend) : calling
+    // a call parked on its client's answers did not raise this one: it waits (a parked round never blocks the others)
+    if (callers.length > 1) {
+      const active = callers.filter(([, call]) => call.channel.waiting !== true)
+      if (active.length > 0) callers = active
+    }
     if (callers.length === 0) {
       // a backend asking for roots on its own (at start, most do) is told there are none, rather
       // than failed: no client is there to ask, and roots are the client's to give
