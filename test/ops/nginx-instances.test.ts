@@ -8,8 +8,10 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { CreateMessageRequestSchema, ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js'
 import { Client as StatelessClient, StreamableHTTPClientTransport as ModernTransport } from '@modelcontextprotocol/client'
-import { echoFixture, tempDir, waitFor } from '../helpers.js'
+import { browser, testPassphraseHash } from '../auth-helpers.js'
+import { echoFixture, postMcp, tempDir, waitFor } from '../helpers.js'
 import { freePort, nginxConfig, startNginx } from '../nginx-helpers.js'
+import { tokenFor } from '../oauth-client.js'
 import { startServe, type ServeProcess } from '../process-helpers.js'
 
 // Issue 20, items 1, 4 and 5: real nginx (docs/deploy/nginx-instances.conf, round robin, no affinity)
@@ -17,7 +19,10 @@ import { startServe, type ServeProcess } from '../process-helpers.js'
 // elicitation rounds included, make 300 calls; then every instance is restarted in turn under load
 // by the documented procedure (out of the upstream, nginx reloaded, SIGTERM, start, back in).
 // The 2025 rounds go to a per-client backend (two sessions sampling through one shared backend at
-// once is ambiguous on one instance too: relays.test.ts). Auth is off here: see docs/deploy/README.md ("Several instances") for why.
+// once is ambiguous on one instance too: relays.test.ts). Auth is on: the instances share one auth data
+// dir and name nginx's URL as externalUrl (docs/authentication.md, "Several instances"); every client's
+// token comes from an OAuth flow run through nginx as a browser would, each request on whichever
+// instance round robin picks.
 
 t.setTimeout(180_000)
 
@@ -31,15 +36,26 @@ const fetchFresh = ((url: string | URL, init?: RequestInit) => undiciFetch(url, 
 
 interface Instance { name: string, port: number, gateway: ServeProcess }
 
-async function startInstance (t: Test, dir: string, name: string, port: number): Promise<Instance> {
+/** fetchFresh with the client's bearer token on every request (what an MCP client with a token sends). */
+function withToken (token: string): typeof fetch {
+  return (url, init) => {
+    const headers = new Headers(init?.headers)
+    headers.set('authorization', `Bearer ${token}`)
+    return fetchFresh(url as string, { ...init, headers })
+  }
+}
+
+async function startInstance (t: Test, dir: string, name: string, port: number, externalUrl: string): Promise<Instance> {
   const configPath = join(dir, `${name}.json`)
   await writeFile(configPath, JSON.stringify({
+    externalUrl,
+    auth: { dataDir: join(dir, 'auth'), passphraseHash: await testPassphraseHash() },
     loadShedding: false,
     rateLimit: false,
     trustProxy: '127.0.0.1',
     mcpServers: { a: echoFixture(name), own: echoFixture(name, {}, { sessionMode: 'per-client' }), n: { command: process.execPath, args: [ECHO_2026], env: { FIXTURE_NAME: name } } }
   }))
-  const gateway = startServe(t, ['--config', configPath, '--port', String(port), '--no-auth'], { ONEMCP_SESSION_KEY: KEY, ONEMCP_INSTANCE_URL: `http://127.0.0.1:${port}` })
+  const gateway = startServe(t, ['--config', configPath, '--port', String(port)], { ONEMCP_SESSION_KEY: KEY, ONEMCP_INSTANCE_URL: `http://127.0.0.1:${port}` })
   const base = await gateway.base()
   await waitFor(async () => ((await (await fetch(`${base}/health`)).json()) as { backends: Array<{ state: string }> }).backends.every((b) => b.state === 'ready'), `${name} ready`, 30_000)
   return { name, port, gateway }
@@ -47,20 +63,20 @@ async function startInstance (t: Test, dir: string, name: string, port: number):
 
 const text = (r: unknown) => (((r as { content?: Array<{ text?: string }> }).content ?? [])[0]?.text ?? '')
 
-async function legacyClient (t: Test, url: string): Promise<Client> {
+async function legacyClient (t: Test, url: string, token: string): Promise<Client> {
   const client = new Client({ name: 'legacy', version: '1.0.0' }, { capabilities: { sampling: {}, elicitation: {} } })
   client.setRequestHandler(CreateMessageRequestSchema, async () => ({ role: 'assistant', model: 'm', content: { type: 'text', text: 'sampled' } }))
   client.setRequestHandler(ElicitRequestSchema, async () => ({ action: 'accept', content: { answer: 'elicited' } }))
-  await client.connect(new StreamableHTTPClientTransport(new URL(url), { fetch: fetchFresh }))
+  await client.connect(new StreamableHTTPClientTransport(new URL(url), { fetch: withToken(token) }))
   t.teardown(() => client.close())
   return client
 }
 
-async function statelessClient (t: Test, url: string): Promise<StatelessClient> {
+async function statelessClient (t: Test, url: string, token: string): Promise<StatelessClient> {
   const client = new StatelessClient({ name: 'modern', version: '1.0.0' }, { capabilities: { sampling: {}, elicitation: {} }, versionNegotiation: { mode: { pin: '2026-07-28' } } })
   client.setRequestHandler('elicitation/create', async () => ({ action: 'accept', content: { name: 'ada' } }))
   client.setRequestHandler('sampling/createMessage', async () => ({ role: 'assistant', content: { type: 'text', text: 'sampled' }, model: 'm' }) as never)
-  await client.connect(new ModernTransport(new URL(url), { fetch: fetchFresh as never }))
+  await client.connect(new ModernTransport(new URL(url), { fetch: withToken(token) as never }))
   t.teardown(() => client.close())
   return client
 }
@@ -96,19 +112,26 @@ async function modernCall (client: StatelessClient, i: number): Promise<Outcome>
   }
 }
 
-t.test('3 instances behind nginx, round robin: 300 calls, then a rolling restart under load: 0 failed, 0 sessions lost', async (t) => {
+t.test('3 instances behind nginx, round robin, auth on with tokens obtained through nginx: 300 calls, then a rolling restart under load: 0 failed, 0 sessions lost', async (t) => {
   // last teardown: the clients are closed by then; destroy, not close (close waits for open GET streams)
   t.teardown(() => agent.destroy())
   const dir = await tempDir(t, '1mcp-nginx3-')
   const ports = [await freePort(), await freePort(), await freePort()]
-  const instances = await Promise.all(ports.map((port, i) => startInstance(t, dir, `gw-${i + 1}`, port)))
   const port = await freePort()
+  const external = `http://127.0.0.1:${port}`
+  // started at once on a data dir that does not exist yet: they agree on one signing key (auth-instances.test.ts)
+  const instances = await Promise.all(ports.map((p, i) => startInstance(t, dir, `gw-${i + 1}`, p, external)))
   const conf = await nginxConfig(dir, port, ports.map((p) => `127.0.0.1:${p}`), CONF)
   const nginx = await startNginx(t, dir, conf, port)
-  const url = `http://127.0.0.1:${port}/mcp`
+  const url = `${external}/mcp`
 
-  const legacy = [await legacyClient(t, url), await legacyClient(t, url)]
-  const modern = [await statelessClient(t, url), await statelessClient(t, url)]
+  t.equal((await postMcp(url)).status, 401, 'auth is on: a call without a token is refused')
+  // registration, /authorize, the owner's login and consent, /token: each through nginx, to any instance
+  const owner = browser()
+  const tokens = []
+  for (const name of ['legacy-1', 'legacy-2', 'modern-1', 'modern-2']) tokens.push((await tokenFor(external, name, { owner })).accessToken)
+  const legacy = [await legacyClient(t, url, tokens[0]), await legacyClient(t, url, tokens[1])]
+  const modern = [await statelessClient(t, url, tokens[2]), await statelessClient(t, url, tokens[3])]
   const callers = [...legacy.map((c) => (i: number) => legacyCall(c, i)), ...modern.map((c) => (i: number) => modernCall(c, i))]
 
   /** `total` calls, one at a time per client, spread over the clients. */
@@ -140,7 +163,7 @@ t.test('3 instances behind nginx, round robin: 300 calls, then a rolling restart
     await waitFor(() => rolling.length >= mark + 40 && rolling.slice(-30).every((r) => r.by !== instance.name), `nginx to stop sending to ${instance.name}`, 30_000)
     instance.gateway.child.kill('SIGTERM')
     t.equal((await instance.gateway.exited()).code, 0, `${instance.name} exited 0`)
-    instances[i] = await startInstance(t, dir, instance.name, instance.port)
+    instances[i] = await startInstance(t, dir, instance.name, instance.port, external)
     current = current.replace(`server 127.0.0.1:${instance.port} down;`, address)
     await writeFile(join(dir, 'nginx.conf'), current)
     nginx.kill('SIGHUP')
