@@ -149,6 +149,13 @@ t.test('3 instances behind nginx, round robin, auth on with tokens obtained thro
   for (const name of ['gw-1', 'gw-2', 'gw-3']) t.ok(first.some((r) => r.by === name), `${name} served calls`)
   t.ok(first.filter((r) => r.by === 'round').length >= 60, 'sampling and elicitation rounds were among them')
 
+  // a 2025 session is bound to its token wherever it goes: another client's token with its id is refused
+  // (six requests in a row, spread over the instances by round robin)
+  const transport = (legacy[0] as unknown as { transport: StreamableHTTPClientTransport }).transport
+  const stolen: number[] = []
+  for (let i = 0; i < 6; i++) stolen.push((await postMcp(url, { token: tokens[1], session: transport.sessionId, headers: { 'mcp-protocol-version': transport.protocolVersion ?? '' }, body: { jsonrpc: '2.0', id: 1, method: 'tools/list' } })).status)
+  t.same(stolen, [404, 404, 404, 404, 404, 404], 'another client\'s token with the session id: 404, whichever instance it reaches')
+
   // the rolling restart, while the same clients (same sessions) go on calling
   const rolling: Outcome[] = []
   let done = false
