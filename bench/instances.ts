@@ -24,6 +24,8 @@ export interface InstancesReport {
   one: LoadResult
   two: LoadResult
   ratio: number
+  /** sessions each of the 2 instances held after the run (opened there or rebuilt from their ids): the load reached both */
+  heldByTwo: number[]
   seal: { sealUs: number, openUs: number, idBytes: number }
 }
 
@@ -54,7 +56,7 @@ async function startNginx (dir: string, upstreams: string[]): Promise<{ proc: Pr
 }
 
 /** Calls/s of echo over WORKERS sessions opened through nginx in front of `count` instances. */
-async function throughNginx (launch: Launch, dir: string, count: number): Promise<LoadResult> {
+async function throughNginx (launch: Launch, dir: string, count: number): Promise<{ load: LoadResult, held: number[] }> {
   const key = randomBytes(32).toString('base64')
   const config = join(dir, `instances-${count}.json`)
   writeFileSync(config, JSON.stringify({ mcpServers: { bench: fixtureServer('bench') }, sessions: { key }, ...PROTECTION }))
@@ -73,7 +75,9 @@ async function throughNginx (launch: Launch, dir: string, count: number): Promis
     const call = (sid: string) => client.callTool(sid, 'bench_1mcp_echo', { text: 'x' })
     // the warm-up also lets every instance rebuild every session from its sealed id once
     await runLoad({ workers: sessions, durationMs: 500, maxCalls: 100_000, call })
-    return summarize([await runLoad({ workers: sessions, durationMs: CONCURRENT_MS * 2, maxCalls: 1_000_000, call })])
+    const load = summarize([await runLoad({ workers: sessions, durationMs: CONCURRENT_MS * 2, maxCalls: 1_000_000, call })])
+    const held = await Promise.all(gateways.map(async (gw) => ((await (await fetch(`${gw.origin}/health`)).json()) as { sessions: number }).sessions))
+    return { load, held }
   } finally {
     await client.close()
     await stop(nginx.proc)
@@ -108,15 +112,15 @@ export function sealCost (count = SEALS): InstancesReport['seal'] {
 
 export async function instancesBench (launch: Launch, dir: string): Promise<InstancesReport> {
   progress('instances: echo through nginx round robin to 1 and to 2 instances (one session key); sealing cost')
-  const one = await throughNginx(launch, dir, 1)
-  const two = await throughNginx(launch, dir, 2)
-  return { one, two, ratio: two.rps / one.rps, seal: sealCost() }
+  const { load: one } = await throughNginx(launch, dir, 1)
+  const { load: two, held } = await throughNginx(launch, dir, 2)
+  return { one, two, ratio: two.rps / one.rps, heldByTwo: held, seal: sealCost() }
 }
 
 export function instancesLines (r: InstancesReport): string {
-  const { one, two, ratio, seal } = r
+  const { one, two, ratio, seal, heldByTwo } = r
   return [
-    `1 vs 2 instances behind nginx, echo, ${WORKERS} sessions: 1 instance ${one.rps.toFixed(0)} calls/s (p50 ${one.p50.toFixed(1)} ms), 2 instances ${two.rps.toFixed(0)} calls/s (p50 ${two.p50.toFixed(1)} ms): ${ratio.toFixed(2)}x; errors ${one.errors + two.errors}${one.firstError ?? two.firstError ? ` (${one.firstError ?? two.firstError})` : ''}`,
+    `1 vs 2 instances behind nginx, echo, ${WORKERS} sessions: 1 instance ${one.rps.toFixed(0)} calls/s (p50 ${one.p50.toFixed(1)} ms), 2 instances ${two.rps.toFixed(0)} calls/s (p50 ${two.p50.toFixed(1)} ms): ${ratio.toFixed(2)}x (sessions held by each of the 2: ${heldByTwo.join(', ')}); errors ${one.errors + two.errors}${one.firstError ?? two.firstError ? ` (${one.firstError ?? two.firstError})` : ''}`,
     `session id sealing (AES-256-GCM, ${seal.idBytes}-char id, ${SEALS} each): seal ${seal.sealUs.toFixed(1)} µs, open ${seal.openUs.toFixed(1)} µs`,
     ''
   ].join('\n')
