@@ -14,7 +14,7 @@ import { freePort, nginxConfig, startNginx } from '../nginx-helpers.js'
 import { tokenFor } from '../oauth-client.js'
 import { startServe, type ServeProcess } from '../process-helpers.js'
 
-// Issue 20, items 1, 4 and 5: real nginx (docs/deploy/nginx-instances.conf, round robin, no affinity)
+// Issue 20, items 1, 3, 4 and 5: real nginx (docs/deploy/nginx-instances.conf, round robin, no affinity)
 // in front of 3 instances that share one session key. SDK clients of both generations, sampling and
 // elicitation rounds included, make 300 calls; then every instance is restarted in turn under load
 // by the documented procedure (out of the upstream, nginx reloaded, SIGTERM, start, back in).
