@@ -9,6 +9,7 @@ export const { values: flags } = parseArgs({
     'log-level': { type: 'string' },
     'calls-only': { type: 'boolean' },
     'replicas-only': { type: 'boolean' },
+    'instances-only': { type: 'boolean' },
     source: { type: 'boolean' }
   },
   strict: true

@@ -3,7 +3,7 @@
  * HTTP by the SDK and (b) a bare Fastify route answering JSON-RPC at once (the ceiling of one HTTP
  * hop), all in the same run, on loopback, with real processes. See docs/benchmark.md.
  *
- *   npm run bench [-- --json] [-- --quick] [-- --profile DIR] [-- --log-level LEVEL] [-- --calls-only] [-- --replicas-only] [-- --source]
+ *   npm run bench [-- --json] [-- --quick] [-- --profile DIR] [-- --log-level LEVEL] [-- --calls-only] [-- --replicas-only] [-- --instances-only] [-- --source]
  */
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -17,7 +17,8 @@ import { flags, IDLE_SESSIONS, LIST_BACKENDS, progress, TOOLS_PER_BACKEND, TRIAL
 import { idleSessions, listLatency, throughput, type Endpoint, type Memory } from './measure.js'
 import { crashTrial, fixtureStartMs, reloadTrial, type CrashTrial, type ReloadTrial } from './trials.js'
 import { table, targets } from './report.js'
-import { replicaBench, replicaLines } from './replicas.js'
+import { replicaBench, replicaLines, type Launch } from './replicas.js'
+import { instancesBench, instancesLines } from './instances.js'
 import { discoveryBench } from './discovery.js'
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)))
@@ -131,9 +132,11 @@ async function main () {
     for (let i = 0; i < TRIALS; i++) reloads.push(await reloadTrial(gwBep.client, gwB.origin, sid, configB, many, `hot${i}`))
 
     const replicas = await replicaBench((name, config) => startGateway(name, config), dir)
+    const instances = await instancesBench((name, config) => startGateway(name, config), dir)
 
     const report = {
       replicas,
+      instances,
       machine: { node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model, loadAverageAtStart: loadAtStart },
       durationSeconds: 0,
       calls,
@@ -160,7 +163,7 @@ async function main () {
     }
     report.durationSeconds = Math.round((performance.now() - started) / 100) / 10
     if (flags.json) process.stdout.write(JSON.stringify({ ...report, targets: targets(report) }, null, 2) + '\n')
-    else process.stdout.write(table(report) + replicaLines(replicas))
+    else process.stdout.write(table(report) + replicaLines(replicas) + instancesLines(instances))
   } finally {
     await Promise.all(endpoints.map((ep) => ep.client.close().catch(() => {})))
     await stopAll()
@@ -168,12 +171,12 @@ async function main () {
   }
 }
 
-/** `--replicas-only`: the replicas and breaker part alone. */
-async function replicasOnly () {
+/** One part alone (`--replicas-only`, `--instances-only`): its JSON under `key`, or its lines. */
+async function only<R> (key: string, bench: (launch: Launch, dir: string) => Promise<R>, lines: (r: R) => string) {
   const dir = mkdtempSync(join(tmpdir(), '1mcp-bench-'))
   try {
-    const replicas = await replicaBench((name, config) => startGateway(name, config), dir)
-    process.stdout.write(flags.json ? JSON.stringify({ replicas }, null, 2) + '\n' : replicaLines(replicas))
+    const result = await bench((name, config) => startGateway(name, config), dir)
+    process.stdout.write(flags.json ? JSON.stringify({ [key]: result }, null, 2) + '\n' : lines(result))
   } finally {
     await stopAll()
     rmSync(dir, { recursive: true, force: true })
@@ -190,7 +193,7 @@ setTimeout(() => {
 process.once('SIGINT', onSignal)
 process.once('SIGTERM', onSignal)
 // progressive tool discovery last (its own JSON: npm run bench:discovery -- --json)
-;(flags['replicas-only'] ? replicasOnly() : main().then(() => flags.json || flags['calls-only'] || process.exitCode ? undefined : discoveryBench())).catch(async (err: Error) => {
+;(flags['replicas-only'] ? only('replicas', replicaBench, replicaLines) : flags['instances-only'] ? only('instances', instancesBench, instancesLines) : main().then(() => flags.json || flags['calls-only'] || process.exitCode ? undefined : discoveryBench())).catch(async (err: Error) => {
   process.stderr.write(`bench failed: ${err.stack ?? err.message}\n`)
   await stopAll()
   process.exitCode = 1

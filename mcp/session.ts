@@ -10,6 +10,11 @@ export interface Channel {
   readonly closed: boolean
   /** the backend a call's request went to, set by the dispatcher (for logs and metrics) */
   backend?: string
+  /**
+   * the call waits for its client to answer requests it raised (a parked 2026-07-28 round): a new
+   * server→client request of its backend goes to another call in flight when there is one
+   */
+  readonly waiting?: boolean
   /** the call cannot go on: a server→client request it raised needs a capability the client lacks */
   refuse?: (err: Error) => void
 }
@@ -72,6 +77,11 @@ export class Session {
   readonly inflight = new Map<RequestId, InFlight>()
   private readonly pending = new Map<string, PendingClientRequest>()
   private nextRequestId = 0
+  /**
+   * appended to the ids of the requests this session sends its client: names (sealed) the instance
+   * that waits for the answer, so an instance the answer reaches instead can pass it on
+   */
+  replyTag = ''
   private streamCount = 0
   closed = false
 
@@ -103,7 +113,7 @@ export class Session {
   /** Sends a request to the client on `channel` and waits for its answer. */
   requestClient (channel: Channel, method: string, params: unknown, signal: AbortSignal): Promise<Result> {
     if (channel.closed) return Promise.reject(new RpcError(RpcCode.InternalError, 'the client stream for this call is closed'))
-    const id = `gw-${++this.nextRequestId}`
+    const id = `gw-${++this.nextRequestId}${this.replyTag}`
     return new Promise<Result>((resolve, reject) => {
       const onAbort = () => {
         this.pending.delete(id)

@@ -4,6 +4,7 @@ import type { Scope } from './scope.js'
 import { DEFAULTS } from '../schemas/config.js'
 import { newSessionId, Session } from './session.js'
 import { SessionLimitError } from './errors.js'
+import { MAX_SEALED_ID, RevocationList, SessionSealer, type SealedSession } from './session-seal.js'
 
 export interface SessionInit {
   protocolVersion: string
@@ -43,12 +44,29 @@ export class SessionRegistry extends EventEmitter<{ closed: [Session], requestEn
   private sweeper?: NodeJS.Timeout
   /** 2026-07-28 requests served since the start */
   statelessRequests = 0
+  /** sessions rebuilt here from an id another instance (or an earlier run) sealed */
+  revived = 0
+  private readonly ended = new RevocationList()
+  /** `~` and this instance's address sealed, on the ids of requests to clients (see Session.replyTag); empty when no address is set */
+  private replyTag = ''
 
-  constructor (public settings: SessionSettings) {
+  constructor (public settings: SessionSettings, readonly sealer = new SessionSealer()) {
     super()
     const every = Math.max(50, Math.min(60_000, Math.floor(settings.idleTimeoutMs / 4)))
     this.sweeper = setInterval(() => this.sweep(), every)
     this.sweeper.unref()
+  }
+
+  /** Where other instances reach this one (sessions.instanceUrl): answers of clients that reach them are passed on here. */
+  setInstanceUrl (url: string | undefined): void {
+    this.replyTag = url ? `~${this.sealer.sealText(url)}` : ''
+  }
+
+  /** The instance an answer's id names, when it was sealed with our key: where to pass it on. */
+  answerOwner (id: unknown): string | undefined {
+    if (typeof id !== 'string') return undefined
+    const at = id.indexOf('~')
+    return at < 0 ? undefined : this.sealer.openText(id.slice(at + 1))
   }
 
   /** Sessions open (2026 requests in progress are not sessions). */
@@ -133,13 +151,51 @@ export class SessionRegistry extends EventEmitter<{ closed: [Session], requestEn
   }
 
   create (init: SessionInit): Session {
-    const id = init.id ?? newSessionId()
+    const id = init.id ?? this.sealedId(init)
     const reservedFor = this.reserved.has(id) ? { client: this.reserved.get(id) } : undefined
     if (reservedFor) this.reserved.delete(id)
     else this.admit(init.client)
     const client = reservedFor ? reservedFor.client : init.client
     const session = new Session(id, init.protocolVersion, init.clientInfo, init.clientCapabilities, init.scope, this.settings.replayBufferSize, init.owner, client)
+    session.replyTag = this.replyTag
     this.sessions.set(id, session)
+    return session
+  }
+
+  /** An id that carries what the session needs, so any instance with the key serves it; a random one when that would be too long. */
+  private sealedId (init: SessionInit): string {
+    const state: SealedSession = {
+      p: init.protocolVersion,
+      ...(init.clientInfo ? { ci: init.clientInfo } : {}),
+      cc: init.clientCapabilities,
+      ...(init.scope.single !== undefined ? { s: init.scope.single } : {}),
+      ...(init.scope.filterKey !== undefined ? { f: init.scope.filterKey } : {}),
+      ...(init.owner !== undefined ? { o: init.owner } : {}),
+      ...(init.client !== undefined ? { c: init.client } : {}),
+      t: Date.now(),
+      n: newSessionId().slice(0, 8)
+    }
+    const id = this.sealer.seal(state)
+    return id.length <= MAX_SEALED_ID ? id : newSessionId()
+  }
+
+  /**
+   * A session this instance does not hold, rebuilt from its sealed id: another instance started it
+   * (or this one before a restart). `scope` is the scope the request would get now (same path, query
+   * and token); the session is served only when it matches the sealed one and `owner` is the sealed
+   * token binding. Undefined when the id is not validly sealed, was ended here, or does not match.
+   */
+  revive (id: string, scope: Scope, owner: string | undefined): Session | undefined {
+    if (this.ended.has(id)) return undefined
+    const state = this.sealer.open(id)
+    if (!state || state.o !== owner || state.s !== scope.single || state.f !== scope.filterKey) return undefined
+    this.admit(state.c)
+    const session = new Session(id, state.p, state.ci, state.cc, scope, this.settings.replayBufferSize, state.o, state.c)
+    session.initialized = true
+    session.logLevel = state.l
+    session.replyTag = this.replyTag
+    this.sessions.set(id, session)
+    this.revived++
     return session
   }
 
@@ -147,6 +203,7 @@ export class SessionRegistry extends EventEmitter<{ closed: [Session], requestEn
     const session = this.sessions.get(id)
     if (!session) return false
     this.sessions.delete(id)
+    this.ended.add(id, this.settings.idleTimeoutMs)
     this.release(session.client)
     session.close(reason)
     this.emit('closed', session)

@@ -14,7 +14,13 @@ function hostname (hostHeader: string): string {
 function hostAllowed (host: string, config: GatewayConfig, external: URL | undefined): boolean {
   const name = hostname(host)
   const allowedHosts = config.allowedHosts ?? []
-  return LOOPBACK_HOSTS.has(name) || name === external?.hostname || allowedHosts.includes(name) || allowedHosts.includes(host)
+  return LOOPBACK_HOSTS.has(name) || name === external?.hostname || allowedHosts.includes(name) || allowedHosts.includes(host) || host === instanceHost(config)
+}
+
+/** The host of this instance's own address (sessions.instanceUrl): the other instances pass client answers on to it. */
+function instanceHost (config: GatewayConfig): string | undefined {
+  const url = config.sessions?.instanceUrl ?? process.env.ONEMCP_INSTANCE_URL
+  return url ? new URL(url).host : undefined
 }
 
 function originAllowed (origin: string, config: GatewayConfig, external: URL | undefined): boolean {

@@ -12,6 +12,7 @@ import { negotiateVersion, SESSION_VERSIONS, STATELESS_VERSION, supportsPriming 
 import { hostGuard } from './host-guard.js'
 import { debugOn } from '../plugins/request-logger.js'
 import { CallChannel } from './call-channel.js'
+import { forwardAnswer } from './answer-forward.js'
 import { StatelessEndpoint } from './stateless.js'
 import { isStatelessHeader, isStatelessPost } from './generation.js'
 import { SseStream, parseEventId } from './sse-stream.js'
@@ -127,7 +128,10 @@ const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, { dispatcher 
     }
     if (isResponse.Check(body)) {
       const answer = body as ClientAnswer
-      session.answer(answer.id, answer.result, answer.error)
+      if (session.answer(answer.id, answer.result, answer.error)) return reply.code(202).send()
+      // the call waiting for it is on another instance (round robin): passed on there
+      const owner = app.sessions.answerOwner(answer.id)
+      if (owner !== undefined) await forwardAnswer(reply.request, owner, body)
       return reply.code(202).send()
     }
     return httpRpcError(reply, 400, RpcCode.InvalidRequest, 'Invalid Request: not a JSON-RPC 2.0 request, notification or response')
@@ -187,8 +191,9 @@ const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, { dispatcher 
       httpRpcError(reply, 400, RpcCode.InvalidRequest, 'Bad Request: Mcp-Session-Id header is required (send initialize first)')
       return undefined
     }
-    const session = app.sessions.get(id)
     const server = request.params.server
+    const session = app.sessions.get(id) ?? revive(request, reply, id)
+    if (reply.sent) return undefined
     if (!session || session.owner !== sessionOwner(request) || session.scope.single !== server) {
       httpRpcError(reply, 404, RpcCode.InvalidRequest, 'Session not found: it ended or expired; start a new one with initialize')
       return undefined
@@ -198,6 +203,26 @@ const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, { dispatcher 
       httpRpcError(reply, 400, RpcCode.InvalidRequest, `Bad Request: unsupported MCP-Protocol-Version ${version} (supported: ${SESSION_VERSIONS.join(', ')})`)
       return undefined
     }
+    return session
+  }
+
+  /** A session another instance started (its id is sealed with the shared key): rebuilt here, its scope built again from this request. */
+  function revive (request: FastifyRequest<{ Params: { server?: string } }>, reply: FastifyReply, id: string): Session | undefined {
+    let scope: Scope
+    let session: Session | undefined
+    try {
+      scope = buildScope(app, request)
+    } catch {
+      return undefined
+    }
+    try {
+      session = app.sessions.revive(id, scope, sessionOwner(request))
+    } catch (err) {
+      if (!(err instanceof SessionLimitError)) throw err
+      void reply.code(err.httpStatus).header('retry-after', '5').send(rpcError(null, err))
+      return undefined
+    }
+    if (session) request.log.info({ session: id.slice(0, 8), client: session.clientInfo, version: session.protocolVersion }, 'session rebuilt from its sealed id')
     return session
   }
 

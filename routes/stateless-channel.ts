@@ -22,6 +22,9 @@ export class InputChannel implements Channel {
 
   get closed (): boolean { return this.finished }
 
+  /** parked: the client has input requests of this call to answer */
+  get waiting (): boolean { return this.requests.size > 0 }
+
   send (message: JSONRPCMessage): void {
     if (this.finished || !('method' in message)) return
     if ('id' in message) {

@@ -45,10 +45,14 @@ export class StatelessEndpoint {
   /** the channel each request's call used, for its metrics */
   private readonly callOf = new WeakMap<ServerContext, InputChannel>()
   private requestCount = 0
+  /** names this run in the keys of its parked calls: a retry that reaches another instance is told so at once */
+  private readonly instance = `${randomBytes(6).toString('base64url')}.`
 
   constructor (private readonly app: FastifyInstance, private readonly dispatcher: Dispatcher) {
     // a parked call ends on its own timer; the state of a 2026 backend's flow is good for an hour
-    this.codec = createRequestStateCodec<StatePayload>({ key: randomBytes(32), ttlSeconds: 3600, bind: principal })
+    // the key is derived from the session key, so every instance behind one load balancer verifies
+    // every instance's requestState: a 2026 backend's round completes wherever its retry lands
+    this.codec = createRequestStateCodec<StatePayload>({ key: app.sessions.sealer.derive('1mcp requestState v1'), ttlSeconds: 3600, bind: principal })
   }
 
   private get inputTimeoutMs (): number {
@@ -240,6 +244,9 @@ export class StatelessEndpoint {
   /** The client's next round for a parked call: its answers go to the backend's waiting requests. */
   private async resume (key: string, ctx: ServerContext): Promise<Result> {
     const call = this.parked.get(key)
+    if (!call && !key.startsWith(this.instance)) {
+      throw new RpcError(RpcCode.InvalidParams, 'requestState names a call waiting on another gateway instance (the load balancer sent this retry elsewhere); that call cannot be continued here: send the request again without requestState')
+    }
     if (!call) throw new RpcError(RpcCode.InvalidParams, 'Invalid or expired requestState: the call it continues has ended')
     this.parked.delete(key)
     clearTimeout(call.timer)
@@ -274,7 +281,7 @@ export class StatelessEndpoint {
   }
 
   private async askClient (call: ParkedCall, ctx: ServerContext): Promise<Result> {
-    const key = randomBytes(18).toString('base64url')
+    const key = this.instance + randomBytes(18).toString('base64url')
     const inputRequests = Object.fromEntries(call.channel.requests) as unknown as InputRequests
     call.timer = setTimeout(() => {
       if (this.parked.get(key) !== call) return

@@ -110,7 +110,10 @@ export const SessionSettings = Type.Object({
   max: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000000, description: 'most sessions open at once', default: DEFAULTS.sessions.max })),
   maxPerClient: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000000, description: 'most sessions and /sse streams one token subject and client may hold (default: a quarter of max)' })),
   replayBufferSize: Type.Optional(Type.Integer({ minimum: 0, maximum: 100000, description: 'SSE events kept per session for Last-Event-ID resumption', default: DEFAULTS.sessions.replayBufferSize })),
-  inputTimeoutMs: Type.Optional(Milliseconds('how long a 2026-07-28 call that asked its client for input waits for the retry before it is cancelled', 1, DEFAULTS.sessions.inputTimeoutMs))
+  inputTimeoutMs: Type.Optional(Milliseconds('how long a 2026-07-28 call that asked its client for input waits for the retry before it is cancelled', 1, DEFAULTS.sessions.inputTimeoutMs)),
+  key: Type.Optional(Type.String({ minLength: 32, description: 'the key session ids are sealed with (32 random bytes in base64 or hex: openssl rand -base64 32), the same on every instance behind one load balancer; env ONEMCP_SESSION_KEY; read at start. When unset, each start makes one of its own (one instance works; several need this)' })),
+  instanceUrl: Type.Optional(Type.String({ pattern: '^https?://', description: 'where the other instances reach this one directly (not through the load balancer), e.g. http://10.0.0.5:3050: a client\'s answer to a sampling or elicitation request that reaches another instance is passed on here; env ONEMCP_INSTANCE_URL' })),
+  previousKey: Type.Optional(Type.String({ minLength: 32, description: 'the key before the current one: ids it sealed are still accepted (key rotation); env ONEMCP_SESSION_KEY_PREVIOUS' }))
 }, { additionalProperties: false, description: 'client sessions' })
 
 export const RateLimitSettings = Type.Union([Type.Literal(false), Type.Object({

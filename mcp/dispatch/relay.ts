@@ -112,13 +112,7 @@ export class Relay {
 
   /** A server→client request raised by a backend: to the one session whose call can have caused it. */
   async serverRequest (backend: Backend, request: Request, extra: ServerRequestExtra): Promise<Result> {
-    const owner = this.deps.backends.ownerOf(backend)
-    const calling = owner === undefined
-      ? this.sessionsCalling(backend.name)
-      : this.sessionsCalling(backend.name).filter(([s]) => s.id === owner)
-    // of a server's replicas, only the calls on the one that asked can have caused it
-    const set = this.deps.backends.get(backend.name)
-    const callers = calling.length > 1 && set && set.replicas.length > 1 ? calling.filter(([, call]) => set.carrier(call.cancellation) === backend) : calling
+    const callers = this.possibleCallers(backend)
     if (callers.length === 0) {
       // a backend asking for roots on its own (at start, most do) is told there are none, rather
       // than failed: no client is there to ask, and roots are the client's to give
@@ -135,6 +129,21 @@ export class Relay {
     this.checkClientCapability(session, request.method, call.channel)
     const ask = () => session.requestClient(call.channel, request.method, request.params, extra.signal)
     return this.deps.tracing ? this.deps.tracing.clientRound(call.channel, request.method, ask) : ask()
+  }
+
+  /** The sessions whose call in flight can have caused a request `backend` raised. */
+  private possibleCallers (backend: Backend): Array<[Session, { channel: Channel, cancellation: Cancellation }]> {
+    const owner = this.deps.backends.ownerOf(backend)
+    const calling = owner === undefined
+      ? this.sessionsCalling(backend.name)
+      : this.sessionsCalling(backend.name).filter(([s]) => s.id === owner)
+    // of a server's replicas, only the calls on the one that asked can have caused it
+    const set = this.deps.backends.get(backend.name)
+    const onReplica = calling.length > 1 && set && set.replicas.length > 1 ? calling.filter(([, call]) => set.carrier(call.cancellation) === backend) : calling
+    if (onReplica.length <= 1) return onReplica
+    // a call parked on its client's answers did not raise this one: it waits (a parked round never blocks the others)
+    const active = onReplica.filter(([, call]) => call.channel.waiting !== true)
+    return active.length > 0 ? active : onReplica
   }
 
   /** Sessions with a call in flight to `backend`, each with its latest such call. */

@@ -1,65 +1,16 @@
-import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync } from 'node:fs'
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
-import { once } from 'node:events'
-import { createServer } from 'node:net'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 
 import { echoFixture, STATELESS_VERSION, postStateless, postStatelessOnce, tempDir, waitFor } from '../helpers.js'
+import { freePort, nginxConfig, startNginx } from '../nginx-helpers.js'
 import { startServe, type ServeProcess } from '../process-helpers.js'
 
 // Issue 17, items 4 and 5, behind a real nginx running docs/deploy/nginx.conf: one of two gateways is
 // stopped with SIGTERM under load and no call fails; a legacy /sse stream gets its events at once.
 // nginx is required: .ci/run installs it (Debian nginx-light) when it is missing.
 
-const NGINX_CONF = fileURLToPath(new URL('../../docs/deploy/nginx.conf', import.meta.url))
-const NGINX = ['/usr/sbin/nginx', '/usr/local/sbin/nginx', '/usr/local/bin/nginx'].find((path) => existsSync(path))
-
 t.setTimeout(120_000)
-
-async function freePort (): Promise<number> {
-  const server = createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as { port: number }
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
-
-/** docs/deploy/nginx.conf with this test's addresses, and every path inside `dir` (nginx runs unprivileged there). */
-async function nginxConfig (dir: string, listenPort: number, upstreams: string[]): Promise<string> {
-  const doc = await readFile(NGINX_CONF, 'utf8')
-  const servers = [...doc.matchAll(/^\s*server 127\.0\.0\.1:\d+;$/gm)]
-  if (servers.length !== upstreams.length || !/^\s*listen 80;$/m.test(doc)) throw new Error(`${NGINX_CONF} no longer has the upstream servers and the listen line this test rewrites`)
-  let text = doc.replace(/^\s*listen 80;$/m, `        listen 127.0.0.1:${listenPort};`)
-  for (const [i, upstream] of upstreams.entries()) text = text.replace(servers[i][0], `        server ${upstream};`)
-  const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((kind) => `    ${kind}_temp_path ${join(dir, 'temp', kind)};`).join('\n')
-  return text.replace(/^http \{$/m, `http {\n${temp}\n    access_log ${join(dir, 'access.log')};`)
-}
-
-/** Starts nginx on `conf` in the foreground; stopped at teardown. */
-async function startNginx (t: Test, dir: string, conf: string, port: number): Promise<ChildProcess> {
-  if (!NGINX) throw new Error('nginx is not installed: apt-get install -y nginx-light (.ci/run does this)')
-  await mkdir(join(dir, 'temp'), { recursive: true })
-  await mkdir(join(dir, 'logs'), { recursive: true })
-  await writeFile(join(dir, 'nginx.conf'), conf)
-  const globals = `daemon off; pid ${join(dir, 'nginx.pid')}; error_log ${join(dir, 'error.log')} warn;${process.getuid?.() === 0 ? ' user root;' : ''}`
-  const nginx = spawn(NGINX, ['-p', dir, '-c', join(dir, 'nginx.conf'), '-g', globals], { stdio: ['ignore', 'ignore', 'pipe'] })
-  let stderr = ''
-  nginx.stderr!.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
-  t.teardown(async () => {
-    if (nginx.exitCode !== null || nginx.signalCode !== null) return
-    nginx.kill('SIGTERM')
-    await once(nginx, 'exit')
-  })
-  await waitFor(async () => {
-    if (nginx.exitCode !== null) throw new Error(`nginx exited: ${stderr}${await readFile(join(dir, 'error.log'), 'utf8').catch(() => '')}`)
-    return fetch(`http://127.0.0.1:${port}/health/live`).then((res) => res.ok, () => false)
-  }, 'nginx to answer', 10_000)
-  return nginx
-}
 
 /** A gateway on its own port with one echo backend `a` that answers as `label`. */
 async function startInstance (t: Test, dir: string, label: string): Promise<{ gateway: ServeProcess, address: string }> {
