@@ -32,6 +32,9 @@ t.test('nginx.conf: buffering by header, long stream timeouts, the body limit, f
   }
   const directives = conf.split('\n').filter((l) => !l.trim().startsWith('#')).join('\n')
   t.notMatch(directives, /non_idempotent|proxy_add_x_forwarded_for|^\s*keepalive\b/m, 'no retry of calls that reached a gateway, no forged X-Forwarded-For, no upstream keepalive')
+  // test/ops/nginx.test.ts runs nginx on this very file, through test/nginx-helpers.ts
+  const helpers = await readFile(new URL('../nginx-helpers.ts', import.meta.url), 'utf8')
+  t.match(helpers, /NGINX_CONF = fileURLToPath\(new URL\('\.\.\/docs\/deploy\/nginx\.conf', import\.meta\.url\)\)/, 'the nginx helpers load this file')
   const nginxTest = await readFile(new URL('./nginx.test.ts', import.meta.url), 'utf8')
-  t.match(nginxTest, /new URL\('\.\.\/\.\.\/docs\/deploy\/nginx\.conf', import\.meta\.url\)/, 'test/ops/nginx.test.ts loads this file')
+  t.match(nginxTest, /nginxConfig\(/, 'test/ops/nginx.test.ts runs it')
 })
