@@ -78,7 +78,7 @@ t.test('logs: one debug line per call with request id, session, backend, method 
   t.equal(call?.level, 20, 'at debug')
   t.equal(call?.backend, 'a')
   t.match(call?.reqId, /\S/)
-  t.match(call?.session, /^[A-Za-z0-9_-]{8}$/)
+  t.match(call?.session, /^[A-Za-z0-9_.-]{8}$/)
   t.type(call?.durationMs, 'number')
   const failed = logs.entries.find((l) => l.msg === 'call failed')
   t.equal(failed?.level, 40, 'a failed call is logged at warn')
