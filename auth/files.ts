@@ -45,10 +45,10 @@ export async function readChecked<T> (path: string, role: DataFileRole, valid: (
 }
 
 /**
- * Writes `text` to `path` so that a crash leaves either the old or the new content, never a mix: a temp
- * file beside it created with `mode`, fsync, then rename over it. Missing folders are made with `dirMode`.
+ * Writes `text`, synced to disk, to a new temporary file beside `path` (its folder made if need be) and
+ * returns the temporary file's path, for the caller to rename or link into place.
  */
-export async function writeFileAtomic (path: string, text: string, { mode = 0o600, dirMode }: { mode?: number, dirMode?: number } = {}): Promise<void> {
+export async function writeTempBeside (path: string, text: string, mode = 0o600, dirMode?: number): Promise<string> {
   await mkdir(dirname(path), { recursive: true, ...(dirMode === undefined ? {} : { mode: dirMode }) })
   const temp = join(dirname(path), `.${randomBytes(6).toString('hex')}.tmp`)
   const handle = await open(temp, 'wx', mode)
@@ -58,6 +58,14 @@ export async function writeFileAtomic (path: string, text: string, { mode = 0o60
   } finally {
     await handle.close()
   }
+  return temp
+}
+/**
+ * Writes `text` to `path` so that a crash leaves either the old or the new content, never a mix: a temp
+ * file beside it created with `mode`, fsync, then rename over it. Missing folders are made with `dirMode`.
+ */
+export async function writeFileAtomic (path: string, text: string, { mode = 0o600, dirMode }: { mode?: number, dirMode?: number } = {}): Promise<void> {
+  const temp = await writeTempBeside(path, text, mode, dirMode)
   try {
     await rename(temp, path)
   } catch (err) {

@@ -1,8 +1,8 @@
-import { randomBytes } from 'node:crypto'
-import { link, mkdir, open, unlink } from 'node:fs/promises'
-import { dirname, join } from 'node:path'
+import { link, mkdir, unlink } from 'node:fs/promises'
+import { join } from 'node:path'
 import lockfile from 'proper-lockfile'
 import { OAuthError } from './errors.js'
+import { writeTempBeside } from './files.js'
 
 // What makes one data dir safe to share between gateway instances (processes, on one host or one
 // shared file system): a lock across processes for read-modify-write, and create-if-absent for the
@@ -53,15 +53,7 @@ export class DirLock {
  * agree on one content: the loser gets false and reads the winner's file, which is whole by then.
  */
 export async function createExclusive (path: string, text: string): Promise<boolean> {
-  await mkdir(dirname(path), { recursive: true, mode: 0o700 })
-  const temp = join(dirname(path), `.${randomBytes(6).toString('hex')}.tmp`)
-  const handle = await open(temp, 'wx', 0o600)
-  try {
-    await handle.writeFile(text, 'utf8')
-    await handle.sync()
-  } finally {
-    await handle.close()
-  }
+  const temp = await writeTempBeside(path, text, 0o600, 0o700)
   try {
     await link(temp, path)
     return true

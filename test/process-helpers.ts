@@ -78,3 +78,15 @@ export function processesWith (text: string): number[] {
 export function pidIn (file: string): number | undefined {
   return existsSync(file) ? Number(readFileSync(file, 'utf8').trim()) : undefined
 }
+
+const HTTP_ECHO = new URL('./fixtures/http-echo.mjs', import.meta.url).pathname
+
+/** Starts the remote Streamable HTTP echo fixture on `port` (0: any); resolves with the child and its port. */
+export async function startRemote (t: Test, port = 0): Promise<{ child: ChildProcess, port: number }> {
+  const child = spawn(process.execPath, [HTTP_ECHO], { env: { ...process.env, PORT: String(port), FIXTURE_NAME: 'remote' }, stdio: ['ignore', 'pipe', 'inherit'] })
+  t.teardown(() => { child.kill('SIGKILL') })
+  let out = ''
+  child.stdout!.on('data', (chunk) => { out += chunk })
+  const chosen = await waitFor(() => /listening (\d+)/.exec(out)?.[1], 'the remote fixture to listen')
+  return { child, port: Number(chosen) }
+}

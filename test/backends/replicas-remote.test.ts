@@ -1,21 +1,8 @@
-import t, { type Test } from 'tap'
-import { spawn, type ChildProcess } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
+import t from 'tap'
 import { connect, startGateway, waitFor } from '../helpers.js'
-
-const HTTP_ECHO = fileURLToPath(new URL('../fixtures/http-echo.mjs', import.meta.url))
+import { startRemote } from '../process-helpers.js'
 
 const text = (result: unknown): string => ((result as { content: Array<{ text: string }> }).content[0]!.text)
-
-/** Starts the remote fixture on `port` (0: any); resolves with the child and its port. */
-async function startRemote (t: Test, port = 0): Promise<{ child: ChildProcess, port: number }> {
-  const child = spawn(process.execPath, [HTTP_ECHO], { env: { ...process.env, PORT: String(port), FIXTURE_NAME: 'remote' }, stdio: ['ignore', 'pipe', 'inherit'] })
-  t.teardown(() => { child.kill('SIGKILL') })
-  let out = ''
-  child.stdout!.on('data', (chunk) => { out += chunk })
-  const chosen = await waitFor(() => /listening (\d+)/.exec(out)?.[1], 'the remote fixture to listen')
-  return { child, port: Number(chosen) }
-}
 
 t.test('a dead remote trips its breaker; the half-open probe closes it', async (t) => {
   const remote = await startRemote(t)
