@@ -107,7 +107,7 @@ export const gateway = fp<GatewayOptions>(async (app, opts) => {
   await app.register(backendsPlugin, { baseDir })
   await app.register(upstreamAuthPlugin, { baseDir })
   await app.register(capabilitiesPlugin)
-  await app.register(sessionsPlugin, { shutdownGraceMs: opts.shutdownGraceMs ?? app.gatewayConfig.current.shutdownGraceMs })
+  await app.register(sessionsPlugin, { shutdownGraceMs: opts.shutdownGraceMs ?? app.gatewayConfig.current.shutdownGraceMs, baseDir })
   await app.register(healthPlugin)
 
   const dispatcher = new Dispatcher({ backends: app.backends, capabilities: app.capabilities, sessions: app.sessions, config: () => app.gatewayConfig.current, log: app.log, tracing: app.tracing })

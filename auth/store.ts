@@ -5,7 +5,7 @@ import { AUTH_DEFAULTS, StoredClient, StoredFamily } from '../schemas/auth.js'
 import { RECORD_ID, RecordDir, type DataFileRole } from './files.js'
 import { familyIdOf, holdsToken, newRefreshToken, rotation, sha256, type RotateResult } from './rotation.js'
 import { migrateLegacy } from './store-legacy.js'
-import { Revocations } from './revocations.js'
+import { SharedMarkers } from './shared-markers.js'
 import { DirLock } from './shared-dir.js'
 import { safeEqual } from './safe-equal.js'
 
@@ -25,6 +25,10 @@ export interface AuthStoreOptions {
   now?: () => number
   /** a registered client unused this long (and with no live refresh family) is deleted; 0: never */
   registrationTtlSeconds?: number
+  /** how long a refresh-token family lives: a revocation of one not made yet is kept that long */
+  refreshTokenTtlSeconds?: number
+  /** told once when the revocation folder cannot be read or written (and again after it worked) */
+  warn?: (err: Error, dir: string) => void
 }
 
 /**
@@ -37,13 +41,14 @@ export interface AuthStoreOptions {
  * the files are the truth and memory a cache. A change to an existing record (a rotation, a
  * revocation, a client's use, an expiry) re-reads that record under the data dir's cross-process
  * lock and writes it back before the lock is released, so no instance writes from a stale copy.
- * Revocations are also marker files under `revoked/` that every instance follows in the background.
+ * Revocations are also marker files under `revoked/` (`<family>.<expiresAt>`, shared-markers.ts)
+ * that every instance follows in the background; one expires with its family.
  */
 export class AuthStore {
   private readonly clients = new Map<string, ClientRecord>()
   private readonly families = new Map<string, RefreshFamily>()
   /** families revoked and not yet expired, by any instance: read on every request, so kept as a Set */
-  private readonly revoked: Revocations
+  private readonly revoked: SharedMarkers
   private readonly lock: DirLock
   /** prunes in progress, for `flushed` */
   private readonly pruning = new Set<Promise<unknown>>()
@@ -51,6 +56,7 @@ export class AuthStore {
   private readonly familyDir: RecordDir<RefreshFamily>
   private readonly now: () => number
   private readonly ttlSeconds: number
+  private readonly familyTtlMs: number
   /** how stale `last_used_at` may get before a use writes it again */
   private readonly touchSeconds: number
 
@@ -60,7 +66,8 @@ export class AuthStore {
     this.touchSeconds = Math.min(86400, this.ttlSeconds / 10)
     this.clientDir = new RecordDir(join(dir, 'clients'), CLIENT, isClient, 'a client record')
     this.familyDir = new RecordDir(join(dir, 'families'), FAMILY, isFamily, 'a refresh-token family record')
-    this.revoked = new Revocations(join(dir, 'revoked'), (name) => RECORD_ID.test(name))
+    this.familyTtlMs = (options.refreshTokenTtlSeconds ?? AUTH_DEFAULTS.refreshTokenTtlSeconds) * 1000
+    this.revoked = new SharedMarkers(join(dir, 'revoked'), { isName: (name) => RECORD_ID.test(name), warn: options.warn, now: this.now })
     this.lock = new DirLock(dir)
   }
 
@@ -74,7 +81,7 @@ export class AuthStore {
     for (const family of await store.familyDir.readAll()) {
       store.families.set(family.id, family)
       // a store of before the revocation markers: its revoked families get one
-      if (family.revokedAt !== undefined && !store.revoked.has(family.id)) await store.revoked.add(family.id)
+      if (family.revokedAt !== undefined && family.expiresAt > store.now() && !store.revoked.has(family.id)) await store.revoked.put(family.id, family.expiresAt)
     }
     store.prune()
     await store.flushed()
@@ -225,7 +232,7 @@ export class AuthStore {
       const family = await this.load(id)
       if (family) return await this.revokeLoaded(family, reason)
       // not made yet (a code replayed while its first redemption runs): the marker revokes it once it is
-      if (RECORD_ID.test(id)) await this.revoked.add(id)
+      if (RECORD_ID.test(id)) await this.revoked.put(id, this.now() + this.familyTtlMs)
       return false
     })
   }
@@ -235,7 +242,7 @@ export class AuthStore {
     family.revokedAt = this.now()
     family.revokedReason = reason
     // the marker first: a crash between the two leaves the grant revoked everywhere, not only in its file
-    await this.revoked.add(family.id)
+    await this.revoked.put(family.id, family.expiresAt)
     await this.saveFamily(family)
     return true
   }
@@ -260,7 +267,8 @@ export class AuthStore {
     for (const [id, family] of this.families) {
       if (family.expiresAt > now) continue
       this.families.delete(id)
-      this.track(this.familyDir.remove(id).then(() => this.revoked.drop(id)))
+      // its revocation marker, if any, expires with it (shared-markers.ts)
+      this.track(this.familyDir.remove(id))
     }
     const live = this.liveClients()
     for (const client of this.clients.values()) if (this.expired(client, live)) this.track(this.expire(client.client_id))

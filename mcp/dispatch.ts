@@ -209,7 +209,7 @@ export class Dispatcher {
   private async setLevel (session: Session, params: Params): Promise<Result> {
     const level = requireString(params, 'level')
     if (!LOG_LEVELS.includes(level)) throw new RpcError(RpcCode.InvalidParams, `unknown log level: ${level}`)
-    session.logLevel = level
+    this.deps.sessions.setLevel(session, level)
     // a 2026 backend has no logging/setLevel: each request carries the session's level instead
     const targets = [...this.deps.backends.all()].filter((b) => b.state === 'ready' && b.era === 'legacy' && b.capabilities.logging && admits(session.scope, b.name))
     await Promise.allSettled(targets.map((b) => b.request('logging/setLevel', { level: this.mostVerboseLevel(b.name) })))

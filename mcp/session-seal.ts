@@ -38,6 +38,11 @@ const VERSION = 's1.'
 const IV_BYTES = 12
 const TAG_BYTES = 16
 
+/** Whether `id` has the form of a sealed session id (whether it opens is `SessionSealer#open`'s question). */
+export function isSealedId (id: string): boolean {
+  return id.startsWith(VERSION)
+}
+
 /**
  * A session key from its text form: 32 bytes as base64, base64url or hex (`openssl rand -base64 32`).
  * Any other text of at least 32 characters is hashed to 32 bytes (SHA-256), so a passphrase works too.
@@ -73,7 +78,7 @@ export class SessionSealer {
 
   /** The sealed state of `id`, or undefined when it is not one of ours (tampered, another key, not sealed at all). */
   open (id: string): SealedSession | undefined {
-    if (!id.startsWith(VERSION) || id.length > MAX_SEALED_ID) return undefined
+    if (!isSealedId(id) || id.length > MAX_SEALED_ID) return undefined
     const text = this.openText(id.slice(VERSION.length))
     if (text === undefined) return undefined
     try {

@@ -4,7 +4,8 @@ import type { Scope } from './scope.js'
 import { DEFAULTS } from '../schemas/config.js'
 import { newSessionId, Session } from './session.js'
 import { SessionLimitError } from './errors.js'
-import { MAX_SEALED_ID, RevocationList, SessionSealer, type SealedSession } from './session-seal.js'
+import { isSealedId, MAX_SEALED_ID, RevocationList, SessionSealer, type SealedSession } from './session-seal.js'
+import { SharedSessions, type MarkerBoard } from './shared-sessions.js'
 
 export interface SessionInit {
   protocolVersion: string
@@ -47,6 +48,8 @@ export class SessionRegistry extends EventEmitter<{ closed: [Session], requestEn
   /** sessions rebuilt here from an id another instance (or an earlier run) sealed */
   revived = 0
   private readonly ended = new RevocationList()
+  /** ends and log levels of sealed sessions, shared with the instances of the same data dir and key (`share`) */
+  private shared?: SharedSessions
   /** `~` and this instance's address sealed, on the ids of requests to clients (see Session.replyTag); empty when no address is set */
   private replyTag = ''
 
@@ -69,6 +72,14 @@ export class SessionRegistry extends EventEmitter<{ closed: [Session], requestEn
     return at < 0 ? undefined : this.sealer.openText(id.slice(at + 1))
   }
 
+  /**
+   * Follows the ends and log levels other instances record for sealed sessions, and records this
+   * instance's: for instances that share a data dir and a session key (plugins/sessions.ts).
+   */
+  share (ended: MarkerBoard, levels: MarkerBoard): void {
+    this.shared = new SharedSessions(ended, levels, () => this.settings.idleTimeoutMs, (id) => this.delete(id, 'session ended by the client (on another instance)'))
+  }
+
   /** Sessions open (2026 requests in progress are not sessions). */
   get size (): number { return this.sessions.size }
 
@@ -84,7 +95,10 @@ export class SessionRegistry extends EventEmitter<{ closed: [Session], requestEn
   /** A session by the id a client sent. */
   get (id: string): Session | undefined {
     const session = this.sessions.get(id)
-    if (session) session.lastSeen = Date.now()
+    if (session) {
+      session.lastSeen = Date.now()
+      this.shared?.used(session)
+    }
     return session
   }
 
@@ -159,6 +173,7 @@ export class SessionRegistry extends EventEmitter<{ closed: [Session], requestEn
     const session = new Session(id, init.protocolVersion, init.clientInfo, init.clientCapabilities, init.scope, this.settings.replayBufferSize, init.owner, client)
     session.replyTag = this.replyTag
     this.sessions.set(id, session)
+    if (isSealedId(id)) this.shared?.hold(session)
     return session
   }
 
@@ -186,7 +201,7 @@ export class SessionRegistry extends EventEmitter<{ closed: [Session], requestEn
    * token binding. Undefined when the id is not validly sealed, was ended here, or does not match.
    */
   revive (id: string, scope: Scope, owner: string | undefined): Session | undefined {
-    if (this.ended.has(id)) return undefined
+    if (this.ended.has(id) || this.shared?.isEnded(id)) return undefined
     const state = this.sealer.open(id)
     if (!state || state.o !== owner || state.s !== scope.single || state.f !== scope.filterKey) return undefined
     this.admit(state.c)
@@ -195,14 +210,30 @@ export class SessionRegistry extends EventEmitter<{ closed: [Session], requestEn
     session.logLevel = state.l
     session.replyTag = this.replyTag
     this.sessions.set(id, session)
+    this.shared?.hold(session)
     this.revived++
     return session
   }
 
+  /** Sets the session's log level, and for a shared sealed session on every instance that serves it. */
+  setLevel (session: Session, level: string): void {
+    session.logLevel = level
+    if (this.sessions.get(session.id) === session) this.shared?.setLevel(session, level)
+  }
+
+  /** The client ended the session (DELETE): here, and on every instance that shares the data dir and key. */
+  end (id: string, reason: string): boolean {
+    if (!this.delete(id, reason)) return false
+    if (isSealedId(id)) this.shared?.end(id)
+    return true
+  }
+
+  /** Ends the session on this instance, which refuses its id from then on. */
   delete (id: string, reason?: string): boolean {
     const session = this.sessions.get(id)
     if (!session) return false
     this.sessions.delete(id)
+    this.shared?.release(session)
     this.ended.add(id, this.settings.idleTimeoutMs)
     this.release(session.client)
     session.close(reason)

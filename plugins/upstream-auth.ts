@@ -1,8 +1,7 @@
-import { resolve } from 'node:path'
 import fp from 'fastify-plugin'
 import type { Logger } from 'pino'
 import { UpstreamAuths } from '../backends/upstream-auth/registry.js'
-import { AUTH_DEFAULTS } from '../schemas/auth.js'
+import { dataDirOf } from './data-dir.js'
 
 declare module 'fastify' {
   interface FastifyInstance { upstreamAuth: UpstreamAuths }
@@ -13,7 +12,7 @@ declare module 'fastify' {
  * encrypted in the auth data folder (`upstream-tokens.enc`, key `upstream-tokens.key`).
  */
 export default fp<{ baseDir?: string }>(async (app, opts) => {
-  const dataDir = resolve(opts.baseDir ?? process.cwd(), app.gatewayConfig.current.auth?.dataDir ?? AUTH_DEFAULTS.dataDir)
+  const dataDir = dataDirOf(app.gatewayConfig.current.auth, opts.baseDir)
   const auths = await UpstreamAuths.open(dataDir, app.log.child({ plugin: 'upstream-auth' }) as Logger)
   app.decorate('upstreamAuth', auths)
   app.backends.authFor = (name, config) => auths.for(name, config)

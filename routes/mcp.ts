@@ -278,7 +278,7 @@ const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, { dispatcher 
     if (refuseStateless(request, reply)) return reply
     const session = findSession(request, reply)
     if (!session) return reply
-    app.sessions.delete(session.id, 'session ended by the client')
+    app.sessions.end(session.id, 'session ended by the client')
     request.log.info({ session: session.id.slice(0, 8) }, 'session ended by the client')
     return reply.code(200).send()
   }

@@ -1,4 +1,4 @@
-import { isAbsolute, join, resolve } from 'node:path'
+import { isAbsolute, join } from 'node:path'
 import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose'
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import { AccessTokens } from '../../auth/access-tokens.js'
@@ -13,6 +13,7 @@ import { AuthStore } from '../../auth/store.js'
 import { UsedCodes } from '../../auth/used-codes.js'
 import { AUTH_DEFAULTS, type AuthSettings } from '../../schemas/auth.js'
 import type { GatewayUrls, ResourceRules } from './urls.js'
+import { dataDirOf } from '../data-dir.js'
 
 // The issuer side: where access tokens come from (the embedded authorization server, or an external
 // issuer) and how their signature is checked. The resource server (resource-server.ts) uses the result.
@@ -140,11 +141,16 @@ export function externalIssuer (external: NonNullable<AuthSettings['external']>,
 
 /** The embedded authorization server: its keys, store and owner sessions, kept under the data dir. */
 export async function embeddedIssuer (app: FastifyInstance, settings: AuthSettings, opts: IssuerOptions, urls: GatewayUrls, resources: ResourceRules, log: FastifyBaseLogger, now: () => number): Promise<Issuer> {
-  const dataDir = resolve(opts.baseDir ?? process.cwd(), settings.dataDir ?? AUTH_DEFAULTS.dataDir)
+  const dataDir = dataDirOf(settings, opts.baseDir)
   if (!isAbsolute(dataDir)) throw new Error(`auth.dataDir does not resolve to an absolute path: ${dataDir}`)
   await prepareDataDir(dataDir)
   const tokens = await AccessTokens.open(join(dataDir, 'signing-key.json'))
-  const store = await AuthStore.open(dataDir, { now, registrationTtlSeconds: settings.registrationTtlSeconds ?? AUTH_DEFAULTS.registrationTtlSeconds })
+  const store = await AuthStore.open(dataDir, {
+    now,
+    registrationTtlSeconds: settings.registrationTtlSeconds ?? AUTH_DEFAULTS.registrationTtlSeconds,
+    refreshTokenTtlSeconds: settings.refreshTokenTtlSeconds ?? AUTH_DEFAULTS.refreshTokenTtlSeconds,
+    warn: (err, dir) => log.warn({ dir, error: err.message }, 'the revocation folder cannot be read or written: revocations of other instances are not seen until it can')
+  })
   const passphraseHash = settings.upstream ? undefined : await ownerPassphrase(app, settings, dataDir, opts.announce ?? ((text) => { process.stderr.write(text) }))
   const sealer = await Sealer.open(join(dataDir, 'state-key.json'))
   const server = new AuthorizationServer(tokens, store, { sealer, usedCodes: new UsedCodes(join(dataDir, 'codes')) }, authorizationSettings(settings, urls, resources, now))

@@ -3,7 +3,7 @@ import t, { type Test } from 'tap'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { CreateMessageRequestSchema, ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js'
-import { echoFixture, type Gateway, STATELESS_VERSION, postMcp, postStateless, startGateway } from '../helpers.js'
+import { echoFixture, type Gateway, STATELESS_VERSION, postMcp, postStateless, startGateway, tempDir } from '../helpers.js'
 import { SessionSealer } from '../../mcp/session-seal.js'
 
 // Issue 20, items 1 and 2: a 2025 session sealed into its Mcp-Session-Id is served by any instance
@@ -13,15 +13,17 @@ import { SessionSealer } from '../../mcp/session-seal.js'
 const KEY = randomBytes(32).toString('base64')
 const OLD_KEY = randomBytes(32).toString('base64')
 
-function config (key: string, previousKey?: string): Record<string, unknown> {
+function config (key: string, dataDir: string, previousKey?: string): Record<string, unknown> {
   return {
     mcpServers: { a: echoFixture('a'), own: echoFixture('own', {}, { sessionMode: 'per-client' }) },
-    sessions: { key, ...(previousKey ? { previousKey } : {}), inputTimeoutMs: 60_000 }
+    sessions: { key, ...(previousKey ? { previousKey } : {}), inputTimeoutMs: 60_000 },
+    // a data dir of its own: instances that share one also share DELETE and setLevel (sessions-shared.test.ts)
+    auth: { dataDir }
   }
 }
 
 async function instance (t: Test, key: string, previousKey?: string): Promise<Gateway> {
-  const gw = await startGateway(t, { config: config(key, previousKey) as never })
+  const gw = await startGateway(t, { config: config(key, await tempDir(t, '1mcp-sealed-'), previousKey) as never })
   gw.app.sessions.setInstanceUrl(gw.base)
   return gw
 }
@@ -95,14 +97,14 @@ t.test('two instances with one key: any instance serves any session', async (t) 
     t.equal(other.status, 404, 'a session of /mcp is not served on /mcp/a')
   })
 
-  await t.test('DELETE ends the session where it lands; the limit of a per-instance revocation list', async (t) => {
+  await t.test('separate data dirs: DELETE ends the session where it lands, the documented limit', async (t) => {
     const session = await sessionOn(a)
     t.equal(await ping(b, session), 200)
     const del = await fetch(b.url, { method: 'DELETE', headers: { 'mcp-session-id': session } })
     t.equal(del.status, 200)
     t.equal(await ping(b, session), 404, 'not rebuilt where it was deleted')
-    // the limit, written down in docs/deploy/README.md: an instance that never saw the DELETE still holds its copy
-    t.equal(await ping(a, session), 200, 'the documented limit: the instance that did not see the DELETE keeps its copy until idle expiry')
+    // the limit, written down in docs/deploy/README.md: without a shared data dir an instance that never saw the DELETE still holds its copy
+    t.equal(await ping(a, session), 200, 'the documented limit: an instance of another data dir keeps its copy until idle expiry')
   })
 
   await t.test('rotation: an id sealed with the previous key still opens', async (t) => {
