@@ -8,8 +8,9 @@ import { connect, echoFixture, uncoveredChildEnv, waitFor } from '../helpers.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const FLOOD = fileURLToPath(new URL('../fixtures/flood-server.mjs', import.meta.url))
-/** as long as the issue's reproduction ran; the rest of the file is quick */
-const FLOOD_MS = 60_000
+/** the issue's reproduction ran 60 s; a third of it keeps the flooder writing as fast as it can through 100-200 rounds of
+ * calls and RSS samples, and saves 40 s of a full core on the 2-core CI machine; the rest of the file is quick */
+const FLOOD_MS = 20_000
 
 /** The value of one sample line (`name{labels} value`), or undefined when absent. */
 function sample (text: string, series: string): number | undefined {
@@ -96,7 +97,7 @@ t.test('a backend flooding notifications: bounded memory, other calls answered, 
     const text = await metrics()
     const dropped = sample(text, 'onemcp_backend_notifications_dropped_total{backend="flood"}') ?? 0
     t.equal(failed, 0, `every call answered (${calm} to the other backend, ${own} to the flooder)`)
-    t.ok(calm > 100, 'the other backend was called throughout')
+    t.ok(calm > 40, 'the other backend was called throughout')
     const mb = (bytes: number) => Math.round(bytes / 1e6)
     const every = Math.max(1, Math.floor(samples.length / 8))
     t.ok(peak < 2 * idle, `RSS stayed under 2x idle: idle ${mb(idle)} MB, peak ${mb(peak)} MB (MB over the flood: ${samples.filter((_, i) => i % every === 0).map(mb).join(' ')})`)
