@@ -2,18 +2,15 @@ import { EventEmitter } from 'node:events'
 import type { Logger } from 'pino'
 import {
   StreamableHTTPClientTransport,
-  type Client, type Implementation, type Notification, type ProtocolEra, type Request, type RequestOptions, type Result,
-  type ServerCapabilities, type StandardSchemaV1, type Transport
+  type Client, type Implementation, type Notification, type ProtocolEra, type Request, type Result, type ServerCapabilities, type Transport
 } from '@modelcontextprotocol/client'
 import type { ServerConfig } from '../schemas/config.js'
 import { StdioTransport } from './stdio-transport.js'
 import { restartDelay, restartPolicy } from './restart.js'
-import { redactError, RpcCode, RpcError } from './errors.js'
-import { uncarried } from './task-results.js'
-import type { DirectRequests } from './direct-requests.js'
+import { redactError } from './errors.js'
 import { pipeInbound } from './inbound-pipeline.js'
 import { startPinging } from './heartbeat.js'
-import { Calls, type CallOptions } from './calls.js'
+import { Calls, type CallOptions, type DirectRequests } from './calls.js'
 import { createTransport, transportKind, type TransportKind } from './transports.js'
 import { Connector, type ServerRequestExtra } from './connector.js'
 import { Subscriptions } from './subscriptions.js'
@@ -27,11 +24,6 @@ export { redactError } from './errors.js'
 export type { CallOptions } from './calls.js'
 
 export type BackendState = 'starting' | 'ready' | 'restarting' | 'stopped' | 'crash-loop' | 'needs-auth'
-
-/** Accepts any result: the gateway passes results through untouched instead of re-validating them. */
-const AnyResult: StandardSchemaV1<unknown, Result> = {
-  '~standard': { version: 1, vendor: '1mcp', validate: (value: unknown) => ({ value: value as Result }) }
-}
 
 /** What a backend's server→client requests and notifications are handed to. */
 export interface BackendHooks {
@@ -67,13 +59,14 @@ export class Backend extends EventEmitter<BackendEvents> {
   private pingTimer?: NodeJS.Timeout
   private stopping = false
   private connecting: Promise<void> = Promise.resolve()
-  private readonly calls: Calls
+  /** the calls in flight, bounded and retried; a server's replicas send theirs here (ReplicaSet) */
+  readonly calls: Calls
   private readonly connector: Connector
   /** the protocol generation of the current connection: `modern` is 2026-07-28 and later */
   era: ProtocolEra = 'legacy'
   private readonly subscriptions = new Subscriptions(this)
   /** the relayed requests of a 2025 stdio connection, sent beside the SDK client (see DirectRequests) */
-  private direct?: DirectRequests
+  direct?: DirectRequests
   /** notifications dropped because no client would receive them (see pipeInbound) */
   droppedNotifications = 0
 
@@ -81,7 +74,7 @@ export class Backend extends EventEmitter<BackendEvents> {
     super()
     this.kind = transportKind(config)
     if (hooks.auth) linkAuth(hooks.auth, this)
-    this.calls = new Calls(this, (method, params, options) => this.send(method, params, options))
+    this.calls = new Calls(this)
     const stderr = new StderrLog(log)
     const makeTransport = (kind: TransportKind) => createTransport(kind, () => this.config, baseDir, { onStderr: stderr.line, onOversized: (limit) => this.calls.oversized(limit) }, hooks.auth)
     this.connector = new Connector(this.kind, () => this.config, makeTransport, {
@@ -212,24 +205,6 @@ export class Backend extends EventEmitter<BackendEvents> {
     if (this.state === 'needs-auth') return `the server needs a login: run \`1mcp auth login ${this.name}\``
     const exit = this.transport instanceof StdioTransport ? this.transport.exitReason : undefined
     return exit ?? this.lastError ?? this.state
-  }
-
-  private async send (method: string, params: Record<string, unknown> | undefined, options: CallOptions): Promise<Result> {
-    const client = this.client
-    if (!client || this.state !== 'ready') {
-      throw new RpcError(RpcCode.BackendUnavailable, `backend '${this.name}' is unavailable: ${this.unavailableReason()}`, { backend: this.name, state: this.state })
-    }
-    const timeout = options.timeout ?? this.config.requestTimeout ?? DEFAULTS.server.requestTimeout
-    if (this.direct) return await this.direct.request(method, params, { timeout, cancellation: options.cancellation, onprogress: options.onprogress })
-    const requestOptions: RequestOptions = {
-      signal: options.cancellation?.signal,
-      timeout,
-      onprogress: options.onprogress,
-      resetTimeoutOnProgress: true,
-      // a 2026 backend's input_required answer goes back to the dispatcher, which knows whom to ask
-      allowInputRequired: true
-    }
-    return uncarried(await client.request({ method, params } as Request, AnyResult as never, requestOptions) as Result)
   }
 
   /**

@@ -1,5 +1,5 @@
 import type { JSONRPCMessage, ProtocolEra, Transport } from '@modelcontextprotocol/client'
-import { DirectRequests } from './direct-requests.js'
+import { DirectRequests } from './calls.js'
 import { InboundQueue } from './inbound-queue.js'
 import { StdioTransport } from './stdio-transport.js'
 import { carryTaskResult } from './task-results.js'
@@ -44,20 +44,24 @@ export function pipeInbound (transport: Transport, era: ProtocolEra, { maxQueued
   return direct
 }
 
+/** A transport that hands each message it reads to `takeFirst` before `onmessage` (StdioTransport). */
+export type TakesFirst = Transport & { takeFirst?: (message: JSONRPCMessage) => boolean }
+
 /**
- * Puts one chain between a connected transport and its SDK client, in this order: an unheard log
- * message is dropped before it costs more than its parsing; a relayed request's answer or progress
- * is taken by DirectRequests at once (as it came: it never meets the SDK); the rest, a task result
- * carried so the SDK accepts it, goes through the queue to the SDK client. The close passes the same
- * way: the direct requests fail first, then the close waits its turn in the queue behind the messages.
+ * Puts one chain between a connected transport and its SDK client, in this order: a relayed request's
+ * answer or progress is taken by DirectRequests first, by the transport itself as it reads the line (it
+ * never meets the SDK, nor the rest of the chain); an unheard log message is dropped before it costs
+ * more than its parsing; the rest, a task result carried so the SDK accepts it, goes through the queue
+ * to the SDK client. The close passes the same way: the direct requests fail first, then the close waits
+ * its turn in the queue behind the messages.
  */
-export function installInboundPipeline (transport: Transport, { dropLog, direct, queue }: InboundStages): void {
+export function installInboundPipeline (transport: TakesFirst, { dropLog, direct, queue }: InboundStages): void {
   const deliver = transport.onmessage
   const closed = transport.onclose
+  if (direct) transport.takeFirst = direct.take
   transport.onmessage = (message, extra) => {
     const log = isLogMessage(message)
-    if (log && dropLog?.()) return
-    if (direct?.take(message) || !deliver) return
+    if ((log && dropLog?.()) || !deliver) return
     const carried = carryTaskResult(message)
     if (queue) queue.push(() => deliver(carried, extra), !('id' in message), log)
     else deliver(carried, extra)

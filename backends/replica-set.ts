@@ -169,9 +169,9 @@ export class ReplicaSet extends EventEmitter<{ state: [BackendState] }> implemen
   private async send (replica: Backend, method: string, params: Record<string, unknown> | undefined, options: CallOptions): Promise<Result> {
     if (options.cancellation) this.placed.set(options.cancellation, replica)
     const breaker = this.breakers.get(replica)
-    if (!breaker) return await replica.request(method, params, options)
+    if (!breaker) return await replica.calls.request(method, params, options)
     try {
-      return await breaker.execute(() => replica.request(method, params, options))
+      return await breaker.execute(() => replica.calls.request(method, params, options))
     } catch (err) {
       throw openCircuitError(err, this.name, this.label(replica), replica.lastError)
     }

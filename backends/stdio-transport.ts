@@ -77,6 +77,8 @@ export class StdioTransport implements Transport {
   onclose?: () => void
   onerror?: (error: Error) => void
   onmessage?: (message: JSONRPCMessage) => void
+  /** takes a message before `onmessage`, true when it did: the answers to requests sent straight over this transport (DirectRequests) */
+  takeFirst?: (message: JSONRPCMessage) => boolean
   /** why the child went away, for error messages */
   exitReason?: string
   private child?: ChildProcess
@@ -165,7 +167,7 @@ export class StdioTransport implements Transport {
 
   private onData (chunk: Buffer): void {
     const messages = this.buffer.read(chunk, this.onBadLine, this.onOversized)
-    for (const message of messages) this.onmessage?.(message)
+    for (const message of messages) if (!this.takeFirst?.(message)) this.onmessage?.(message)
   }
 
   private readonly onBadLine = (line: string, reason: string): void => this.options.onStderr?.(`(stdout, ${reason}) ${line.slice(0, 500)}`)

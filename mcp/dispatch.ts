@@ -6,13 +6,13 @@ import type { Kind } from './capability-names.js'
 import { admits } from './scope.js'
 import { LOG_LEVELS, type Channel, type Session } from './session.js'
 import { GATEWAY_INFO } from '../backends/backend.js'
-import { exposeEntries, exposePromptResult } from './result-uris.js'
+import { exposeEntries, exposePromptResult, exposeToolResult } from './result-uris.js'
+import { checkTaskParam } from './tasks.js'
 import { DEFAULTS } from '../schemas/config.js'
 import type { DispatchDeps, Params } from './dispatch/deps.js'
 import { FanOut } from './dispatch/fan-out.js'
-import { Relay, type RequestOptions } from './dispatch/relay.js'
+import { Relay, requireString, subscribedBy, subscriptionKey, type RequestOptions } from './dispatch/relay.js'
 import { TaskCalls } from './dispatch/task-calls.js'
-import { requireString, subscribedBy, subscriptionKey, Targets } from './dispatch/targets.js'
 import { Discovery } from './discovery/discovery.js'
 
 type Handler = (session: Session, id: RequestId, params: Params, channel: Channel, options: RequestOptions) => Promise<Result>
@@ -44,7 +44,6 @@ function decodeCursor (cursor: unknown): number {
  */
 export class Dispatcher {
   private readonly relay: Relay
-  private readonly targets: Targets
   private readonly taskCalls: TaskCalls
   private readonly fanOut: FanOut
   private readonly discovery: Discovery
@@ -52,8 +51,7 @@ export class Dispatcher {
   constructor (private readonly deps: DispatchDeps) {
     this.discovery = new Discovery(deps.capabilities)
     this.relay = new Relay(deps)
-    this.targets = new Targets(deps, this.relay)
-    this.taskCalls = new TaskCalls(deps, this.relay, this.targets)
+    this.taskCalls = new TaskCalls(deps, this.relay)
     this.fanOut = new FanOut(deps, this.relay, (backend, owner, notification) => {
       const session = this.taskCalls.statusOwner(backend, owner, notification)
       if (session !== undefined) this.fanOut.toOwner(session, backend.name, notification)
@@ -86,7 +84,7 @@ export class Dispatcher {
   /** The methods answered by a backend or by the gateway itself (lists aside). */
   private readonly methods = new Map<string, Handler>([
     ['ping', async () => ({})],
-    ['tools/call', (session, id, params, channel, options) => this.taskCalls.callTool(session, id, params, channel, options)],
+    ['tools/call', (session, id, params, channel, options) => this.callTool(session, id, params, channel, options)],
     ['tasks/get', (session, id, params, channel) => this.taskCalls.taskRequest(session, id, 'tasks/get', params, channel)],
     ['tasks/result', (session, id, params, channel) => this.taskCalls.taskRequest(session, id, 'tasks/result', params, channel)],
     ['tasks/cancel', (session, id, params, channel) => this.taskCalls.taskRequest(session, id, 'tasks/cancel', params, channel)],
@@ -113,7 +111,7 @@ export class Dispatcher {
   }
 
   private async answer (session: Session, id: RequestId, method: string, params: Params, channel: Channel, options: RequestOptions): Promise<Result> {
-    const discovered = session.scope.discovery && this.discovery.request(session.scope, method, params, (call) => this.taskCalls.callTool(session, id, call, channel, options))
+    const discovered = session.scope.discovery && this.discovery.request(session.scope, method, params, (call) => this.callTool(session, id, call, channel, options))
     if (discovered) return discovered
     const kind = Object.hasOwn(LISTS, method) ? LISTS[method] : undefined
     if (kind) return this.list(session, kind, params)
@@ -132,17 +130,26 @@ export class Dispatcher {
     return end < items.length ? { [kind]: page, nextCursor: encodeCursor(end) } : { [kind]: page }
   }
 
+  /** A tool call, to the backend that owns the name; a task it starts is remembered with its backend (TaskCalls). */
+  private async callTool (session: Session, id: RequestId, params: Params, channel: Channel, options: RequestOptions): Promise<Result> {
+    checkTaskParam(params)
+    const result = await this.relay.forwardByName(session, id, 'tools', 'tools/call', params, channel, options)
+    this.taskCalls.created(session, channel.backend, result)
+    const expose = this.relay.exposer(session, channel.backend)
+    return expose ? exposeToolResult(result, expose) : result
+  }
+
   private async getPrompt (session: Session, id: RequestId, params: Params, channel: Channel, options: RequestOptions): Promise<Result> {
-    const result = await this.targets.forwardByName(session, id, 'prompts', 'prompts/get', params, channel, options)
-    const expose = this.targets.exposer(session, channel.backend)
+    const result = await this.relay.forwardByName(session, id, 'prompts', 'prompts/get', params, channel, options)
+    const expose = this.relay.exposer(session, channel.backend)
     return expose ? exposePromptResult(result, expose) : result
   }
 
   private async read (session: Session, id: RequestId, params: Params, channel: Channel, options: RequestOptions): Promise<Result> {
     const uri = requireString(params, 'uri')
-    const target = this.targets.resolveUri(session, uri)
+    const target = this.relay.resolveUri(session, uri)
     const result = await this.relay.forward(session, id, target.backend, 'resources/read', { ...params, uri: target.original }, channel, true, options)
-    const expose = this.targets.exposer(session, target.backend, { uri, original: target.original })
+    const expose = this.relay.exposer(session, target.backend, { uri, original: target.original })
     return expose ? exposeEntries(result, 'contents', expose) : result
   }
 
@@ -156,16 +163,16 @@ export class Dispatcher {
   /** `resources/directory/read` (SEP-2640): routed by URI like `resources/read`, its entries namespaced on `/mcp`. */
   private async directory (session: Session, id: RequestId, params: Params, channel: Channel): Promise<Result> {
     const uri = requireString(params, 'uri')
-    const target = this.targets.resolveUri(session, uri)
+    const target = this.relay.resolveUri(session, uri)
     const result = await this.relay.forward(session, id, target.backend, 'resources/directory/read', { ...params, uri: target.original }, channel, true)
-    const expose = this.targets.exposer(session, target.backend, { uri, original: target.original })
+    const expose = this.relay.exposer(session, target.backend, { uri, original: target.original })
     return expose ? exposeEntries(result, 'resources', expose) : result
   }
 
   private async subscription (session: Session, method: string, params: Params, channel: Channel): Promise<Result> {
     const uri = requireString(params, 'uri')
     const subscribe = method === 'resources/subscribe'
-    const target = (subscribe ? undefined : subscribedBy(session, uri)) ?? this.targets.resolveUri(session, uri)
+    const target = (subscribe ? undefined : subscribedBy(session, uri)) ?? this.relay.resolveUri(session, uri)
     const backend = await this.deps.backends.forSession(target.backend, session.id)
     if (!backend) throw new RpcError(RpcCode.BackendUnavailable, `backend '${target.backend}' is not configured`, { backend: target.backend })
     channel.backend = target.backend
@@ -195,7 +202,7 @@ export class Dispatcher {
       return this.relay.forward(session, id, target.backend, 'completion/complete', { ...params, ref: { ...ref, name: target.original } }, channel)
     }
     if (ref.type === 'ref/resource') {
-      const target = this.targets.resolveUri(session, requireString(ref, 'uri'))
+      const target = this.relay.resolveUri(session, requireString(ref, 'uri'))
       return this.relay.forward(session, id, target.backend, 'completion/complete', { ...params, ref: { ...ref, uri: target.original } }, channel)
     }
     throw new RpcError(RpcCode.InvalidParams, 'params.ref.type must be "ref/prompt" or "ref/resource"')

@@ -1,8 +1,9 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { RequestId } from '@modelcontextprotocol/client'
 import { RpcCode } from '../backends/errors.js'
 import { JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from '../schemas/jsonrpc.js'
+import { httpRpcError } from './errors.js'
 
 export const isResponse = TypeCompiler.Compile(JsonRpcResponse)
 
@@ -90,3 +91,27 @@ export const INVALID_ID_MESSAGE = 'Invalid Request: the id must be a string or a
 
 /** A client's answer to a request the gateway sent it. */
 export interface ClientAnswer { id: RequestId, result?: Record<string, unknown>, error?: { code: number, message: string, data?: unknown } }
+
+/** Whether the request's Accept header takes `type`. */
+export function accepts (request: FastifyRequest, type: string): boolean {
+  const accept = request.headers.accept ?? ''
+  return accept.includes(type) || accept.includes('*/*')
+}
+
+/** Answers a POST whose headers or body cannot carry one JSON-RPC message; true when it did. */
+export function refusePost (request: FastifyRequest, reply: FastifyReply): boolean {
+  if (!accepts(request, 'application/json') || !accepts(request, 'text/event-stream')) {
+    httpRpcError(reply, 406, RpcCode.InvalidRequest, 'Not Acceptable: the client must accept both application/json and text/event-stream')
+  } else if (!/^application\/json\b/i.test(request.headers['content-type'] ?? '')) {
+    httpRpcError(reply, 415, RpcCode.InvalidRequest, 'Unsupported Media Type: the body must be application/json')
+  } else if (request.body instanceof Unparsable) {
+    httpRpcError(reply, 400, request.body.code, request.body.message)
+  } else if (Array.isArray(request.body)) {
+    httpRpcError(reply, 400, RpcCode.InvalidRequest, 'Invalid Request: JSON-RPC batches are not supported (removed in protocol 2025-06-18)')
+  } else if (hasInvalidId(request.body)) {
+    httpRpcError(reply, 400, RpcCode.InvalidRequest, INVALID_ID_MESSAGE)
+  } else {
+    return false
+  }
+  return true
+}

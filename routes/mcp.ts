@@ -1,72 +1,89 @@
-import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
-import rateLimit from '@fastify/rate-limit'
-import underPressure from '@fastify/under-pressure'
-import type { JSONRPCMessage } from '@modelcontextprotocol/client'
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import type { JSONRPCMessage, RequestId } from '@modelcontextprotocol/client'
 import { RpcCode, RpcError } from '../backends/errors.js'
 import type { JsonRpcRequest } from '../schemas/jsonrpc.js'
-import type { Session } from '../mcp/session.js'
+import type { Channel, Session } from '../mcp/session.js'
 import { SessionLimitError } from '../mcp/errors.js'
 import type { Scope } from '../mcp/scope.js'
 import type { Dispatcher } from '../mcp/dispatch.js'
 import { negotiateVersion, SESSION_VERSIONS, STATELESS_VERSION, supportsPriming } from '../mcp/versions.js'
 import { hostGuard } from './host-guard.js'
 import { debugOn } from '../plugins/request-logger.js'
-import { CallChannel } from './call-channel.js'
 import { forwardAnswer } from './answer-forward.js'
 import { StatelessEndpoint } from './stateless.js'
 import { isStatelessHeader, isStatelessPost } from './generation.js'
 import { SseStream, parseEventId } from './sse-stream.js'
 import { buildScope, sessionClient, sessionOwner } from './scope.js'
 import { httpRpcError, rpcError, sendHttpError } from './errors.js'
-import { hasInvalidId, INVALID_ID_MESSAGE, isNotification, isRequest, isResponse, parseJsonLeniently, Unparsable, type ClientAnswer } from './jsonrpc-body.js'
-import { DEFAULTS } from '../schemas/config.js'
+import { accepts, isNotification, isRequest, isResponse, parseJsonLeniently, refusePost, type ClientAnswer } from './jsonrpc-body.js'
+import { registerLoadProtection } from './load-protection.js'
 
-function accepts (request: FastifyRequest, type: string): boolean {
-  const accept = request.headers.accept ?? ''
-  return accept.includes(type) || accept.includes('*/*')
+/**
+ * The response channel of one POST: a JSON body when the result comes first, upgraded to an SSE
+ * stream as soon as anything must reach the client before the result (progress, a log message,
+ * a server→client request). Nothing is written before that, so the choice can wait.
+ */
+class CallChannel implements Channel {
+  private stream?: SseStream
+  private done = false
+  aborted = false
+  backend?: string
+
+  constructor (private readonly reply: FastifyReply, private readonly session: Session, onAbort: () => void, private readonly onDropped: () => void) {
+    reply.raw.once('close', () => {
+      if (!this.done) { this.aborted = true; onAbort() }
+    })
+  }
+
+  get closed (): boolean { return this.done || this.aborted }
+
+  send (message: JSONRPCMessage): void {
+    if (this.closed) return
+    if (!this.stream) {
+      this.reply.hijack()
+      this.stream = new SseStream(this.reply.raw, this.session.newStreamId(), this.session.replay, {
+        headers: { 'mcp-session-id': this.session.id },
+        keepAliveMs: 0,
+        onDropped: this.onDropped
+      })
+      if (supportsPriming(this.session.protocolVersion)) this.stream.prime()
+    }
+    this.stream.send(message)
+  }
+
+  finish (message: JSONRPCMessage): void {
+    if (this.closed) return
+    this.done = true
+    if (this.stream) {
+      this.stream.send(message)
+      this.stream.end()
+    } else {
+      void this.reply.header('mcp-session-id', this.session.id).type('application/json').send(serialize(message))
+    }
+  }
+}
+
+/**
+ * List results are served from the capability index, whose arrays are replaced (never changed) when
+ * it is rebuilt: each array is serialized once, and every later answer with it is a string splice.
+ */
+const serializedLists = new WeakMap<unknown[], string>()
+const LIST_KEYS = ['tools', 'prompts', 'resources', 'resourceTemplates']
+
+function serialize (message: JSONRPCMessage): string {
+  const result = (message as { result?: Record<string, unknown> }).result
+  const keys = result ? Object.keys(result) : []
+  const list = keys.length === 1 && LIST_KEYS.includes(keys[0]) ? result![keys[0]] : undefined
+  if (!Array.isArray(list) || list.length < 32) return JSON.stringify(message)
+  let json = serializedLists.get(list)
+  if (json === undefined) {
+    json = JSON.stringify(list)
+    serializedLists.set(list, json)
+  }
+  return `{"jsonrpc":"2.0","id":${JSON.stringify((message as { id: RequestId }).id)},"result":{${JSON.stringify(keys[0])}:${json}}}`
 }
 
 export interface McpRouteOptions { dispatcher: Dispatcher }
-
-/**
- * Per-client rate limits (keyed by the token's subject and client id when auth is on, else the address; 429 with
- * Retry-After) and load shedding when the event loop lags (503 with Retry-After), for the MCP routes only:
- * /health must answer even when the gateway is saturated.
- */
-async function registerLoadProtection (app: FastifyInstance): Promise<void> {
-  const config = app.gatewayConfig.current
-  if (config.rateLimit !== false) {
-    const { max, timeWindowMs } = { ...DEFAULTS.rateLimit, ...config.rateLimit }
-    await app.register(rateLimit, {
-      max,
-      timeWindow: timeWindowMs,
-      hook: 'preHandler',
-      // the x-ratelimit-* headers go on the 429 answer (with Retry-After), not on every answer below the limit:
-      // MCP clients do not read them, and three more headers on each call were measurable
-      addHeadersOnExceeding: { 'x-ratelimit-limit': false, 'x-ratelimit-remaining': false, 'x-ratelimit-reset': false },
-      // one budget per token subject and client: every client the owner approved has the subject
-      // `owner`, and one client's burst must not rate-limit the others
-      keyGenerator: (request) => request.auth ? `sub:${request.auth.subject}\nclient:${request.auth.clientId}` : `ip:${request.ip}`,
-      errorResponseBuilder: (_request, context) => Object.assign(
-        new Error(`Too Many Requests: at most ${context.max} requests per ${Math.round(timeWindowMs / 1000)} s; retry in ${context.after}`),
-        { statusCode: 429 }
-      )
-    })
-  }
-  if (config.loadShedding !== false) {
-    const { maxEventLoopDelayMs, retryAfterSeconds } = { ...DEFAULTS.loadShedding, ...config.loadShedding }
-    await app.register(underPressure, {
-      maxEventLoopDelay: maxEventLoopDelayMs,
-      retryAfter: retryAfterSeconds,
-      // under-pressure reads a sample with no tick in it as infinite lag: sample no more often than the
-      // lag we act on, so a short pause (start-up, a GC) is not mistaken for overload
-      sampleInterval: Math.max(100, maxEventLoopDelayMs),
-      pressureHandler: (_request, reply, type, value) => {
-        httpRpcError(reply.header('retry-after', String(retryAfterSeconds)), 503, RpcCode.Overloaded, `Service Unavailable: the gateway is overloaded (${type} ${value}); retry in ${retryAfterSeconds} s`)
-      }
-    })
-  }
-}
 
 /** Streamable HTTP (2025-11-25, also serving 2025-06-18 and 2025-03-26 clients) at `/mcp` and `/mcp/:server`. */
 const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, { dispatcher }) => {
@@ -99,24 +116,6 @@ const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, { dispatcher 
     const session = findSession(request, reply)
     if (!session) return reply
     return receive(reply, session, body)
-  }
-
-  /** Answers a POST whose headers or body cannot carry one JSON-RPC message; true when it did. */
-  function refusePost (request: FastifyRequest, reply: FastifyReply): boolean {
-    if (!accepts(request, 'application/json') || !accepts(request, 'text/event-stream')) {
-      httpRpcError(reply, 406, RpcCode.InvalidRequest, 'Not Acceptable: the client must accept both application/json and text/event-stream')
-    } else if (!/^application\/json\b/i.test(request.headers['content-type'] ?? '')) {
-      httpRpcError(reply, 415, RpcCode.InvalidRequest, 'Unsupported Media Type: the body must be application/json')
-    } else if (request.body instanceof Unparsable) {
-      httpRpcError(reply, 400, request.body.code, request.body.message)
-    } else if (Array.isArray(request.body)) {
-      httpRpcError(reply, 400, RpcCode.InvalidRequest, 'Invalid Request: JSON-RPC batches are not supported (removed in protocol 2025-06-18)')
-    } else if (hasInvalidId(request.body)) {
-      httpRpcError(reply, 400, RpcCode.InvalidRequest, INVALID_ID_MESSAGE)
-    } else {
-      return false
-    }
-    return true
   }
 
   /** One message of a session: a request to answer, a notification, or the client's answer to our request. */

@@ -2,10 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { Readable } from 'node:stream'
 import type { ReadableStream as WebReadableStream } from 'node:stream/web'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import {
-  createMcpHandler, createRequestStateCodec, inputRequired, Server,
-  type AuthInfo, type InputRequests, type McpHttpHandler, type RequestStateCodec, type ServerCapabilities, type ServerContext
-} from '@modelcontextprotocol/server'
+import { createMcpHandler, Server, type AuthInfo, type McpHttpHandler, type ServerCapabilities, type ServerContext } from '@modelcontextprotocol/server'
 import type { ClientCapabilities, RequestId, Result } from '@modelcontextprotocol/client'
 import { GATEWAY_INFO } from '../backends/backend.js'
 import type { Server as Backend } from '../backends/server.js'
@@ -15,14 +12,13 @@ import { admits, type Scope } from '../mcp/scope.js'
 import { wrapUri } from '../mcp/resource-uris.js'
 import type { Session } from '../mcp/session.js'
 import type { Dispatcher } from '../mcp/dispatch.js'
-import { isInputRequired } from '../mcp/dispatch/relay.js'
 import { checkParamHeaders } from './param-headers.js'
 import { TASKS_EXTENSION } from '../mcp/tasks.js'
-import { DEFAULTS } from '../schemas/config.js'
 import { STATELESS_VERSION } from '../mcp/versions.js'
-import { InputChannel, type Outcome, type ParkedCall } from './stateless-channel.js'
+import { InputChannel, type Outcome } from './stateless-channel.js'
+import { InputRounds } from './stateless-rounds.js'
 import {
-  ANY_PARAMS, CORE_METHODS, extensionsOf, gatewayCapabilities, principal, SKILL_METHODS, SKILLS_EXTENSION, TASK_METHODS,
+  ANY_PARAMS, CORE_METHODS, extensionsOf, gatewayCapabilities, SKILL_METHODS, SKILLS_EXTENSION, TASK_METHODS,
   webHeaders, withInput, type Params, type StatePayload
 } from './generation.js'
 
@@ -40,23 +36,11 @@ function requestOptions (ctx: ServerContext): { allowInputRequired: true, tracep
  */
 export class StatelessEndpoint {
   private readonly handlers = new Map<string, McpHttpHandler>()
-  private readonly codec: RequestStateCodec<StatePayload>
-  private readonly parked = new Map<string, ParkedCall>()
-  /** the channel each request's call used, for its metrics */
-  private readonly callOf = new WeakMap<ServerContext, InputChannel>()
+  private readonly rounds: InputRounds
   private requestCount = 0
-  /** names this run in the keys of its parked calls: a retry that reaches another instance is told so at once */
-  private readonly instance = `${randomBytes(6).toString('base64url')}.`
 
   constructor (private readonly app: FastifyInstance, private readonly dispatcher: Dispatcher) {
-    // a parked call ends on its own timer; the state of a 2026 backend's flow is good for an hour
-    // the key is derived from the session key, so every instance behind one load balancer verifies
-    // every instance's requestState: a 2026 backend's round completes wherever its retry lands
-    this.codec = createRequestStateCodec<StatePayload>({ key: app.sessions.sealer.derive('1mcp requestState v1'), ttlSeconds: 3600, bind: principal })
-  }
-
-  private get inputTimeoutMs (): number {
-    return this.app.gatewayConfig.current.sessions?.inputTimeoutMs ?? DEFAULTS.sessions.inputTimeoutMs
+    this.rounds = new InputRounds(app)
   }
 
   /** Serves one 2026-07-28 POST. */
@@ -166,7 +150,7 @@ export class StatelessEndpoint {
     const server = new Server(single?.serverInfo ? { ...single.serverInfo } : GATEWAY_INFO, {
       capabilities: this.serverCapabilities(single, tasks),
       ...(instructions ? { instructions } : {}),
-      requestState: { verify: (state, ctx) => this.codec.verify(state, ctx) },
+      requestState: { verify: (state, ctx) => this.rounds.verify(state, ctx) },
       inputRequired: { legacyShim: false }
     })
     const serve = (method: string) => (request: { params?: Params }, ctx: ServerContext) => this.observed(method, ctx, () => this.handle(scope, owner, method, request.params ?? {}, ctx))
@@ -186,7 +170,7 @@ export class StatelessEndpoint {
       code = err instanceof RpcError ? err.code : RpcCode.InternalError
       throw err
     } finally {
-      this.app.metrics.observeRequest(method, this.callOf.get(ctx)?.backend, (performance.now() - started) / 1000, code)
+      this.app.metrics.observeRequest(method, this.rounds.channelOf(ctx)?.backend, (performance.now() - started) / 1000, code)
     }
   }
 
@@ -220,7 +204,7 @@ export class StatelessEndpoint {
   private async handle (scope: Scope, owner: string | undefined, method: string, params: Params, ctx: ServerContext): Promise<Result> {
     const state = ctx.mcpReq.requestState<StatePayload>() as StatePayload | string | undefined
     const payload = typeof state === 'object' ? state : undefined
-    if (payload?.k !== undefined) return this.resume(payload.k, ctx)
+    if (payload?.k !== undefined) return this.rounds.resume(payload.k, ctx)
     const envelope = (ctx.mcpReq.envelope ?? {}) as Record<string, unknown>
     const session = this.app.sessions.openRequest({
       id: `modern-${++this.requestCount}-${randomBytes(6).toString('base64url')}`,
@@ -238,69 +222,12 @@ export class StatelessEndpoint {
     ctx.mcpReq.signal.addEventListener('abort', onAbort, { once: true })
     const outcome: Promise<Outcome> = this.dispatcher.request(session, id, method, forwarded, channel, requestOptions(ctx))
       .then((result) => ({ result }), (error: unknown) => ({ error }))
-    return this.settle({ session, channel, outcome }, ctx, onAbort)
-  }
-
-  /** The client's next round for a parked call: its answers go to the backend's waiting requests. */
-  private async resume (key: string, ctx: ServerContext): Promise<Result> {
-    const call = this.parked.get(key)
-    if (!call && !key.startsWith(this.instance)) {
-      throw new RpcError(RpcCode.InvalidParams, 'requestState names a call waiting on another gateway instance (the load balancer sent this retry elsewhere); that call cannot be continued here: send the request again without requestState')
-    }
-    if (!call) throw new RpcError(RpcCode.InvalidParams, 'Invalid or expired requestState: the call it continues has ended')
-    this.parked.delete(key)
-    clearTimeout(call.timer)
-    call.channel.ctx = ctx
-    const responses = (ctx.mcpReq.inputResponses ?? {}) as Record<string, unknown>
-    for (const [requestId, response] of Object.entries(responses)) {
-      if (!call.channel.requests.delete(requestId)) continue
-      call.session.answer(requestId, response as Result, undefined)
-    }
-    const onAbort = () => { for (const c of call.session.inflight.values()) c.cancellation.abort('the client closed the request') }
-    ctx.mcpReq.signal.addEventListener('abort', onAbort, { once: true })
-    return this.settle(call, ctx, onAbort)
-  }
-
-  /** Waits for the call's result, or for input only the client can give (then parks the call and asks for it). */
-  private async settle (call: ParkedCall, ctx: ServerContext, onAbort: () => void): Promise<Result> {
-    this.callOf.set(ctx, call.channel)
-    const next = await Promise.race([call.outcome, call.channel.whenInputNeeded().then(() => undefined)])
-    ctx.mcpReq.signal.removeEventListener('abort', onAbort)
-    if (next === undefined && !call.channel.refused) return this.askClient(call, ctx)
-    call.channel.finished = true
-    this.app.sessions.endRequest(call.session.id, 'the call ended')
-    if (call.channel.refused) throw call.channel.refused
-    const { result, error } = next!
-    if (error !== undefined) throw error
-    if (!result) throw new RpcError(RpcCode.InternalError, 'the backend sent no result')
-    if (!isInputRequired(result)) return result
-    // a 2026 backend asks for input: its requests go to the client as they are, its state is kept in ours
-    const requestState = result.requestState === undefined ? undefined : await this.codec.mint({ s: result.requestState }, ctx)
-    const inputRequests = result.inputRequests as InputRequests | undefined
-    return inputRequired({ ...(inputRequests ? { inputRequests } : {}), ...(requestState ? { requestState } : {}) }) as unknown as Result
-  }
-
-  private async askClient (call: ParkedCall, ctx: ServerContext): Promise<Result> {
-    const key = this.instance + randomBytes(18).toString('base64url')
-    const inputRequests = Object.fromEntries(call.channel.requests) as unknown as InputRequests
-    call.timer = setTimeout(() => {
-      if (this.parked.get(key) !== call) return
-      this.parked.delete(key)
-      call.channel.finished = true
-      this.app.sessions.endRequest(call.session.id, 'the client did not answer the input requests in time')
-    }, this.inputTimeoutMs)
-    call.timer.unref()
-    this.parked.set(key, call)
-    return inputRequired({ inputRequests, requestState: await this.codec.mint({ k: key }, ctx) }) as unknown as Result
+    return this.rounds.settle({ session, channel, outcome }, ctx, onAbort)
   }
 
   /** Cancels every parked call and stops the handlers (gateway shutdown). */
   async close (): Promise<void> {
-    for (const [key, call] of this.parked) {
-      clearTimeout(call.timer)
-      this.parked.delete(key)
-      this.app.sessions.endRequest(call.session.id, 'the gateway is shutting down')
-    }
+    this.rounds.close()
     await Promise.allSettled([...this.handlers.values()].map((h) => h.close()))
   }
 }

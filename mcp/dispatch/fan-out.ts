@@ -5,8 +5,7 @@ import { LIST_CHANGED_NOTIFICATION, type Kind } from '../capability-names.js'
 import { LOG_LEVELS, type Session } from '../session.js'
 import { TASK_STATUS_NOTIFICATION } from '../tasks.js'
 import type { DispatchDeps, Params } from './deps.js'
-import type { Relay } from './relay.js'
-import { subscriptionKey } from './targets.js'
+import { subscriptionKey, type Relay } from './relay.js'
 
 /** A backend's notifications, to the sessions they concern and only those; list changes, coalesced. */
 export class FanOut {

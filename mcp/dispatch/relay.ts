@@ -3,7 +3,10 @@ import type { CallOptions, ServerRequestExtra } from '../../backends/backend.js'
 import type { Server as Backend } from '../../backends/server.js'
 import { Cancellation } from '../../backends/cancellation.js'
 import { RpcCode, RpcError } from '../../backends/errors.js'
-import type { Channel, Session } from '../session.js'
+import { admits } from '../scope.js'
+import { wrapUri, type UriTarget } from '../resource-uris.js'
+import type { Channel, Session, Subscription } from '../session.js'
+import type { ExposeUri } from '../result-uris.js'
 import type { DispatchDeps, Params } from './deps.js'
 
 /** How the caller of a request wants it answered. */
@@ -41,13 +44,59 @@ function withClientCapabilities (params: Params, session: Session): Params {
   return { ...params, _meta: meta }
 }
 
+export function requireString (params: Params, key: string): string {
+  const value = Object.hasOwn(params, key) ? params[key] : undefined
+  if (typeof value !== 'string' || value === '') throw new RpcError(RpcCode.InvalidParams, `params.${key} must be a non-empty string`)
+  return value
+}
+
+/** Where a session's subscriptions are kept: by the backend's own URI, whatever URI the client used. */
+export function subscriptionKey (backend: string, original: string): string {
+  return `${backend}\n${original}`
+}
+
+/** The resource a session subscribed to under `uri` (it stays reachable by that URI even if the index changed since). */
+export function subscribedBy (session: Session, uri: string): Subscription | undefined {
+  for (const subscription of session.subscriptions.values()) if (subscription.uri === uri) return subscription
+  return undefined
+}
+
 /**
- * Both directions of a call: a client's request to its backend (progress and cancellation relayed,
- * a 2026 backend's `input_required` fulfilled for a 2025 client), and a backend's request to the one
- * client whose call can have caused it.
+ * Both directions of a call: a client's request to the backend that owns its name or URI (progress
+ * and cancellation relayed, a 2026 backend's `input_required` fulfilled for a 2025 client, the URIs
+ * in its result exposed back), and a backend's request to the one client whose call can have caused it.
  */
 export class Relay {
   constructor (private readonly deps: DispatchDeps) {}
+
+  /** A tool call or prompt get, to the backend that owns the name, under the backend's own name. */
+  forwardByName (session: Session, id: RequestId, kind: 'tools' | 'prompts', method: string, params: Params, channel: Channel, options: RequestOptions): Promise<Result> {
+    const name = requireString(params, 'name')
+    const target = this.deps.capabilities.resolveName(kind, name, session.scope)
+    if (!target) throw new RpcError(RpcCode.InvalidParams, `unknown ${kind === 'tools' ? 'tool' : 'prompt'}: ${name}`, { name })
+    const annotations = target.item.annotations as { readOnlyHint?: boolean, idempotentHint?: boolean } | undefined
+    const retryable = kind === 'prompts' || annotations?.readOnlyHint === true || annotations?.idempotentHint === true
+    return this.forward(session, id, target.backend, method, { ...params, name: target.original }, channel, retryable, options)
+  }
+
+  /**
+   * How a backend's resource URIs in a result reach this session: on `/mcp` under the URIs that read
+   * back through `/mcp` (docs/naming.md); undefined on `/mcp/<server>`, which keeps the backend's own.
+   */
+  exposer (session: Session, backend: string | undefined, asked?: { uri: string, original: string }): ExposeUri | undefined {
+    if (session.scope.single || backend === undefined) return undefined
+    // the resource the client asked for keeps the URI it asked by
+    return (original) => original === asked?.original ? asked.uri : this.deps.capabilities.exposeUri(backend, original)
+  }
+
+  resolveUri (session: Session, uri: string): UriTarget {
+    const target = this.deps.capabilities.resolveUri(uri, session.scope)
+    if (target) return target
+    const owners = this.deps.capabilities.uriOwners(uri).filter((b) => admits(session.scope, b))
+    if (owners.length < 2) throw new RpcError(RpcCode.InvalidParams, `unknown resource: ${uri}`, { uri })
+    const exposed = owners.map((b) => wrapUri(b, uri))
+    throw new RpcError(RpcCode.InvalidParams, `ambiguous resource: ${uri} belongs to ${owners.join(' and ')}; read ${exposed.join(' or ')}`, { uri, candidates: exposed })
+  }
 
   /** Sends a request to a backend on behalf of a session; the call is in `session.inflight` meanwhile. */
   async forward (session: Session, id: RequestId, backendName: string, method: string, params: Params, channel: Channel, retryable = false, options: RequestOptions = {}): Promise<Result> {

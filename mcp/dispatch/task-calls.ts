@@ -4,10 +4,9 @@ import { RpcCode, RpcError } from '../../backends/errors.js'
 import { admits, type Scope } from '../scope.js'
 import type { Channel, Session } from '../session.js'
 import { exposeToolResult } from '../result-uris.js'
-import { checkTaskParam, createdTask, isStateless, MAX_TASK_LIST_PAGES, TASKS_EXTENSION, TaskRegistry } from '../tasks.js'
+import { createdTask, isStateless, MAX_TASK_LIST_PAGES, TASKS_EXTENSION, TaskRegistry } from '../tasks.js'
 import type { DispatchDeps, Params } from './deps.js'
-import type { Relay, RequestOptions } from './relay.js'
-import { requireString, type Targets } from './targets.js'
+import { requireString, type Relay } from './relay.js'
 
 /** A 2026 client reaches tasks only when it declared the tasks extension (SEP-2663); a 2025 session always may. */
 function checkTasksNegotiated (session: Session): void {
@@ -35,17 +34,12 @@ function mergeObjects (a: Params, b: Params): Params {
 export class TaskCalls {
   private readonly tasks = new TaskRegistry()
 
-  constructor (private readonly deps: DispatchDeps, private readonly relay: Relay, private readonly targets: Targets) {}
+  constructor (private readonly deps: DispatchDeps, private readonly relay: Relay) {}
 
-  /** A tool call; a task-augmented one (2025-11-25 `params.task`, or a 2026 backend's task) is remembered with its backend. */
-  async callTool (session: Session, id: RequestId, params: Params, channel: Channel, options: RequestOptions): Promise<Result> {
-    checkTaskParam(params)
-    const result = await this.targets.forwardByName(session, id, 'tools', 'tools/call', params, channel, options)
+  /** A tool call's result: a task it started (2025-11-25 `params.task`, or a 2026 backend's task) is remembered with its backend. */
+  created (session: Session, backend: string | undefined, result: Result): void {
     const task = createdTask(result)
-    const backend = channel.backend
     if (task && backend) this.tasks.track(session, backend, this.deps.backends.get(backend)?.config.sessionMode !== 'per-client', task)
-    const expose = this.targets.exposer(session, backend)
-    return expose ? exposeToolResult(result, expose) : result
   }
 
   /** `tasks/get`, `tasks/result`, `tasks/cancel` (and the 2026 extension's `tasks/update`): to the backend that holds the task. */
@@ -60,7 +54,7 @@ export class TaskCalls {
     const result = await this.relay.forward(session, id, entry.backend, method, params, channel, false, options)
     if (method !== 'tasks/update') this.tasks.status(entry, method === 'tasks/get' ? result.status : 'completed')
     // a task's result is the tool's result
-    const expose = method === 'tasks/result' ? this.targets.exposer(session, entry.backend) : undefined
+    const expose = method === 'tasks/result' ? this.relay.exposer(session, entry.backend) : undefined
     return expose ? exposeToolResult(result, expose) : result
   }
 

@@ -3,7 +3,7 @@ import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promi
 import type { ChildProcess } from 'node:child_process'
 import { Writable } from 'node:stream'
 import { ProtocolError, SdkError, SdkErrorCode, type JSONRPCMessage, type Progress, type Transport } from '@modelcontextprotocol/client'
-import { DirectRequests } from '../../backends/direct-requests.js'
+import { DirectRequests } from '../../backends/calls.js'
 import { Cancellation } from '../../backends/cancellation.js'
 import { backendError } from '../../backends/errors.js'
 import { StdioTransport } from '../../backends/stdio-transport.js'
@@ -19,6 +19,7 @@ class FakeTransport implements Transport {
   onclose?: () => void
   onerror?: (error: Error) => void
   onmessage?: (message: JSONRPCMessage) => void
+  takeFirst?: (message: JSONRPCMessage) => boolean
 
   async start (): Promise<void> {}
 
@@ -29,7 +30,8 @@ class FakeTransport implements Transport {
 
   async close (): Promise<void> { this.onclose?.() }
 
-  receive (message: object): void { this.onmessage?.(message as JSONRPCMessage) }
+  /** a message read from the backend: to `takeFirst` first, as StdioTransport hands it */
+  receive (message: object): void { if (!this.takeFirst?.(message as JSONRPCMessage)) this.onmessage?.(message as JSONRPCMessage) }
 
   /** the sent message at `index`, as the backend would read it */
   at (index: number): { id?: unknown, method?: string, params?: Record<string, unknown> } {
