@@ -16,6 +16,6 @@ export default fp<{ baseDir?: string }>(async (app, opts) => {
   const dataDir = resolve(opts.baseDir ?? process.cwd(), app.gatewayConfig.current.auth?.dataDir ?? AUTH_DEFAULTS.dataDir)
   const auths = await UpstreamAuths.open(dataDir, app.log.child({ plugin: 'upstream-auth' }) as Logger)
   app.decorate('upstreamAuth', auths)
-  app.backends.authFor = (name, config) => auths.for(name, config)
+  app.backends.authFor = (name, config) => auths.backendAuth(name, config)
   app.addHook('onClose', () => auths.close())
 }, { name: 'upstream-auth', dependencies: ['backends'], fastify: '5.x' })

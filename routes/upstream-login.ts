@@ -14,7 +14,7 @@ function loginOf (app: FastifyInstance, server: string, reply: FastifyReply) {
   const config = app.gatewayConfig.current.mcpServers[server]
   const login = config && Object.hasOwn(app.gatewayConfig.current.mcpServers, server) ? app.upstreamAuth.for(server, config) : undefined
   if (!config) reply.code(404).send({ error: 'not_found', message: `no server '${server}' is configured` })
-  else if (!login) reply.code(400).send({ error: 'not_oauth', message: `'${server}' is not a remote server the gateway logs in to (a stdio server, or one with its own Authorization header)` })
+  else if (!login) reply.code(400).send({ error: 'not_oauth', message: `'${server}' is not a remote server the gateway logs in to (a stdio server, one with its own Authorization header, or one with oauth.clientCredentials)` })
   return login
 }
 
