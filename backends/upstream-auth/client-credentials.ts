@@ -127,8 +127,4 @@ export class ClientCredentialsAuth implements AuthProvider {
       prepareTokenRequest: (scope) => new URLSearchParams({ grant_type: 'client_credentials', ...(scope ? { scope } : {}) })
     }
   }
-
-  close (): void {
-    this.current = undefined
-  }
 }

@@ -46,8 +46,10 @@ t.test('an SDK-built OAuth server: login by the owner, refresh, revocation; clie
       auth: { dataDir },
       mcpServers: {
         login: { url: mcp, pingInterval: 0 },
-        machine: { url: mcp, pingInterval: 0, oauth: { clientCredentials: true, clientId: MACHINE_ID, clientSecret: MACHINE_SECRET } },
-        refused: { url: mcp, pingInterval: 0, oauth: { clientCredentials: true, clientId: MACHINE_ID, clientSecret: 'not-the-secret' } }
+        machine: { url: mcp, pingInterval: 0, oauth: { clientCredentials: true, clientId: MACHINE_ID, clientSecret: MACHINE_SECRET, issuer: upstream, scopes: ['mcp:tools'] } },
+        refused: { url: mcp, pingInterval: 0, oauth: { clientCredentials: true, clientId: MACHINE_ID, clientSecret: 'not-the-secret' } },
+        unfinished: { url: mcp, pingInterval: 0, oauth: { clientCredentials: true, clientId: MACHINE_ID } },
+        elsewhere: { url: mcp, pingInterval: 0, oauth: { clientCredentials: true, clientId: MACHINE_ID, clientSecret: MACHINE_SECRET, issuer: 'https://auth.other.example' } }
       }
     } as never
   })
@@ -60,6 +62,10 @@ t.test('an SDK-built OAuth server: login by the owner, refresh, revocation; clie
   t.not(refused.state, 'needs-auth', 'a refused client credentials grant does not wait for a login')
   t.match(refused.lastError, /refused the client credentials grant: invalid_client/, 'its lastError says the authorization server refused the grant')
   t.equal((await fetch(`${gw.base}/oauth/login/machine`, { method: 'POST' })).status, 400, 'no login to start for a client credentials server')
+  const unfinished = (await waitFor(async () => { const b = await backend(gw.base, 'unfinished'); return b?.lastError ? b : undefined }, 'the missing secret shows'))!
+  t.match(unfinished.lastError, /oauth\.clientCredentials needs oauth\.clientId and oauth\.clientSecret/, 'a client credentials server without its secret says so')
+  const elsewhere = (await waitFor(async () => { const b = await backend(gw.base, 'elsewhere'); return b?.lastError ? b : undefined }, 'the issuer mismatch shows'))!
+  t.match(elsewhere.lastError, /bound to "https:\/\/auth\.other\.example".*refusing to present them/, 'the secret is not sent to an authorization server other than oauth.issuer')
 
   const client = await connect(t, gw.url)
   t.equal(await text(client, 'machine_1mcp_whoami'), MACHINE_ID, 'a call reaches the server as the machine client')
