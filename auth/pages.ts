@@ -18,9 +18,9 @@ export function escapeHtml (value: string): string {
   return value.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!)
 }
 
-function page (title: string, body: string): string {
+function page (title: string, body: string, head = ''): string {
   return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">${head}
 <title>${escapeHtml(title)} · 1MCP Gateway</title>
 <style>body{font:16px/1.5 system-ui,sans-serif;max-width:34rem;margin:3rem auto;padding:0 1rem;color:#222}
 h1{font-size:1.3rem}code{background:#f3f3f3;padding:0 .2rem}.box{border:1px solid #ddd;border-radius:6px;padding:1rem;margin:1rem 0}
@@ -92,4 +92,12 @@ export function errorPage (title: string, message: string): string {
 /** A page that tells the owner something went well. */
 export function noticePage (title: string, message: string): string {
   return page(title, `<p>${escapeHtml(message)}</p><p class="muted">You can close this window.</p>`)
+}
+
+/**
+ * A page that sends the browser on to another site's `url` (a refresh, and a link where refreshes
+ * are off): a form of ours may not redirect there itself under the status page's `form-action 'self'`.
+ */
+export function onwardPage (title: string, message: string, url: string): string {
+  return page(title, `<p>${escapeHtml(message)}</p><p><a class="onward" href="${escapeHtml(url)}">Continue</a></p>`, `<meta http-equiv="refresh" content="0; url=${escapeHtml(url)}">`)
 }

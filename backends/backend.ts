@@ -16,7 +16,8 @@ import { Connector, type ServerRequestExtra } from './connector.js'
 import { Subscriptions } from './subscriptions.js'
 import { StderrLog } from './stderr-log.js'
 import { DEFAULTS } from '../schemas/config.js'
-import { linkAuth, type UpstreamAuth } from './upstream-auth/upstream-auth.js'
+import { linkAuth, UpstreamAuth } from './upstream-auth/upstream-auth.js'
+import type { ClientCredentialsAuth } from './upstream-auth/client-credentials.js'
 
 export { connectionFingerprint, transportKind, type TransportKind } from './transports.js'
 export { GATEWAY_INFO, type ServerRequestExtra } from './connector.js'
@@ -31,7 +32,7 @@ export interface BackendHooks {
   onNotification?: (backend: Backend, notification: Notification) => void
   /** whether any client would receive a log message (`notifications/message`) from the backend now */
   hearsLogs?: (backend: Backend) => boolean
-  auth?: UpstreamAuth // the OAuth login to a remote server: its loss parks the backend as needs-auth
+  auth?: UpstreamAuth | ClientCredentialsAuth // the OAuth login to a remote server (its loss parks the backend as needs-auth), or its client credentials
 }
 
 interface BackendEvents {
@@ -73,7 +74,7 @@ export class Backend extends EventEmitter<BackendEvents> {
   constructor (readonly name: string, public config: ServerConfig, readonly log: Logger, baseDir: string, private readonly hooks: BackendHooks = {}) {
     super()
     this.kind = transportKind(config)
-    if (hooks.auth) linkAuth(hooks.auth, this)
+    if (hooks.auth instanceof UpstreamAuth) linkAuth(hooks.auth, this)
     this.calls = new Calls(this)
     const stderr = new StderrLog(log)
     const makeTransport = (kind: TransportKind) => createTransport(kind, () => this.config, baseDir, { onStderr: stderr.line, onOversized: (limit) => this.calls.oversized(limit) }, hooks.auth)
@@ -214,9 +215,9 @@ export class Backend extends EventEmitter<BackendEvents> {
     return this.subscriptions.watch(uri, delta)
   }
 
-  /** Resolves once the backend is ready again, or after `timeoutMs` (the next send then reports why). */
+  /** Resolves once the backend is ready again, or after `timeoutMs` (the next send then reports why); at once when it waits for a login. */
   whenReady (timeoutMs: number, signal?: AbortSignal): Promise<void> {
-    if (this.state === 'ready') return Promise.resolve()
+    if (this.state === 'ready' || this.state === 'needs-auth') return Promise.resolve()
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer)

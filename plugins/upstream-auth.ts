@@ -15,6 +15,6 @@ export default fp<{ baseDir?: string }>(async (app, opts) => {
   const dataDir = dataDirOf(app.gatewayConfig.current.auth, opts.baseDir)
   const auths = await UpstreamAuths.open(dataDir, app.log.child({ plugin: 'upstream-auth' }) as Logger)
   app.decorate('upstreamAuth', auths)
-  app.backends.authFor = (name, config) => auths.for(name, config)
+  app.backends.authFor = (name, config) => auths.backendAuth(name, config)
   app.addHook('onClose', () => auths.close())
 }, { name: 'upstream-auth', dependencies: ['backends'], fastify: '5.x' })

@@ -13,6 +13,8 @@ export interface StatusModel {
   /** the window the charts cover, minutes */
   windowMinutes: number
   generatedAt: Date
+  /** the path the gateway is served under (the Authorize forms post below it) */
+  basePath?: string
 }
 
 type Backend = HealthReport['backends'][number] & { replicas?: unknown }
@@ -42,13 +44,19 @@ function lastCalls (points: WindowPoint[]): string {
   return `<span class="muted">${calls} calls, ${errors} failed${recent ? `; last p50 ${short(recent.p50!)} ms, p95 ${short(recent.p95!)} ms` : ''}</span>`
 }
 
+/** For a server that waits for the owner's login: the button that starts it (routes/status.ts sends the browser on to the authorization server). */
+function authorizeForm (backend: Backend, model: StatusModel): string {
+  if (backend.state !== 'needs-auth') return ''
+  return `<form class="authorize" method="post" action="${escapeHtml(`${model.basePath ?? ''}/status/authorize/${encodeURIComponent(backend.name)}`)}"><button type="submit">Authorize</button></form>`
+}
+
 function backendRow (backend: Backend, model: StatusModel): string {
   const pid = model.pids.get(backend.name)
   const points = model.series(backend.name)
   const error = backend.lastError ? `<div class="error last-error">${escapeHtml(backend.lastError)}<span class="muted"> (${escapeHtml(backend.lastErrorAt ?? '')})</span></div>` : ''
   return `<tr class="backend" data-backend="${escapeHtml(backend.name)}"${pid !== undefined ? ` data-pid="${pid}"` : ''}>
 <td><strong class="name">${escapeHtml(backend.name)}</strong><div class="muted">${escapeHtml(backend.transport)}${pid !== undefined ? ` · pid <span class="pid">${pid}</span>` : ''}${backend.tags.length ? ` · ${backend.tags.map(escapeHtml).join(', ')}` : ''}</div>${replicas(backend)}</td>
-<td>${stateBadge(backend.state)}<div class="muted">since ${escapeHtml(backend.since)}</div>${error}</td>
+<td>${stateBadge(backend.state)}<div class="muted">since ${escapeHtml(backend.since)}</div>${error}${authorizeForm(backend, model)}</td>
 <td class="num restarts">${backend.restarts}</td>
 <td class="num tools">${backend.tools}</td>
 <td>${rateChart(points)}${latencyChart(points)}${lastCalls(points)}</td></tr>`

@@ -2,10 +2,11 @@ import { randomBytes } from 'node:crypto'
 import type { ServerResponse } from 'node:http'
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import cookie from '@fastify/cookie'
-import { PAGE_HEADERS } from '../auth/pages.js'
+import { errorPage, onwardPage, PAGE_HEADERS } from '../auth/pages.js'
 import { ALL_SERVERS_SCOPE } from '../auth/scopes.js'
 import { hostGuard } from './host-guard.js'
-import { browserPages } from './oauth/browser.js'
+import { browserPages, sendPage } from './oauth/browser.js'
+import { beginUpstreamLogin } from './upstream-login.js'
 import { EVENT_STREAM_HEADERS } from './sse-stream.js'
 import { statusMain, statusPage, type StatusModel } from './status-view.js'
 
@@ -68,8 +69,29 @@ const statusRoutes: FastifyPluginAsync = async (app) => {
   const window = app.metrics.recent
   function model (): StatusModel {
     const pids = new Map([...app.backends.all()].map((b) => [b.name, b.pid]))
-    return { report: app.health.report(), pids, series: (name) => window.series(name), windowMinutes: (window.slotMs * window.slots) / 60_000, generatedAt: new Date() }
+    return { report: app.health.report(), pids, series: (name) => window.series(name), windowMinutes: (window.slotMs * window.slots) / 60_000, generatedAt: new Date(), basePath: basePath() }
   }
+
+  // The Authorize button of a server that waits for a login: its form carries nothing to parse
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 1024 }, (_request, _body, done) => done(null, {}))
+
+  /**
+   * Starts the owner's login to a server in needs-auth (as `POST /oauth/login/<server>` does) and
+   * sends the browser on to the authorization server. From the owner's session, only a form of
+   * this gateway's own pages: the cross-site check of the login forms, and an Origin or
+   * Sec-Fetch-Site required (this form carries no CSRF token).
+   */
+  app.post<{ Params: { server: string } }>('/status/authorize/:server', { onRequest: access(true) }, async (request, reply) => {
+    if (pages && ownerSession(request)) {
+      const crossSite = pages.refuseCrossSite(request, reply, 'upstream-login')
+      if (crossSite) return crossSite
+      if (request.headers.origin === undefined && request.headers['sec-fetch-site'] === undefined) return sendPage(reply, 403, errorPage('Request refused', 'The browser did not say which page sent this form.'))
+    }
+    const { server } = request.params
+    const started = await beginUpstreamLogin(app, server, request.log)
+    if ('status' in started) return sendPage(reply, started.status, errorPage('The login could not start', started.message))
+    return sendPage(reply, 200, onwardPage(`Authorize ${server}`, `Continue to ${started.authorizationUrl.origin} to log the gateway in to '${server}'.`, started.authorizationUrl.href))
+  })
 
   app.get('/status', { onRequest: access(true) }, async (_request, reply) => {
     const nonce = randomBytes(16).toString('base64')

@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyPluginAsync, FastifyReply } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance, FastifyPluginAsync, FastifyReply } from 'fastify'
 import { errorPage, noticePage, PAGE_HEADERS } from '../auth/pages.js'
 import { redactError } from '../backends/errors.js'
 import { hostGuard } from './host-guard.js'
@@ -9,13 +9,27 @@ function sendPage (reply: FastifyReply, status: number, html: string): FastifyRe
   return reply.code(status).headers(PAGE_HEADERS).send(html)
 }
 
-/** The login of a configured server that may need one, or a 4xx answer. */
-function loginOf (app: FastifyInstance, server: string, reply: FastifyReply) {
-  const config = app.gatewayConfig.current.mcpServers[server]
-  const login = config && Object.hasOwn(app.gatewayConfig.current.mcpServers, server) ? app.upstreamAuth.for(server, config) : undefined
-  if (!config) reply.code(404).send({ error: 'not_found', message: `no server '${server}' is configured` })
-  else if (!login) reply.code(400).send({ error: 'not_oauth', message: `'${server}' is not a remote server the gateway logs in to (a stdio server, or one with its own Authorization header)` })
-  return login
+/** A login begun (the URL the owner opens), or why not: the HTTP status and error to answer. */
+type LoginStart = { authorizationUrl: URL, redirectUri: string } | { status: 400 | 403 | 404 | 502, error: string, message: string }
+
+/**
+ * Begins the owner's login to a configured server that may need one (the routes below, and the
+ * status page's Authorize button): the callback is this gateway's `/oauth/callback/<server>`.
+ */
+export async function beginUpstreamLogin (app: FastifyInstance, server: string, log: FastifyBaseLogger, grants: (tags: string[]) => boolean = () => true): Promise<LoginStart> {
+  const servers = app.gatewayConfig.current.mcpServers
+  const config = Object.hasOwn(servers, server) ? servers[server] : undefined
+  if (!config) return { status: 404, error: 'not_found', message: `no server '${server}' is configured` }
+  const login = app.upstreamAuth.for(server, config)
+  if (!login) return { status: 400, error: 'not_oauth', message: `'${server}' is not a remote server the gateway logs in to (a stdio server, one with its own Authorization header, or one with oauth.clientCredentials)` }
+  if (!grants(config.tags ?? [])) return { status: 403, error: 'insufficient_scope', message: `the token does not grant the server '${server}'` }
+  const redirectUri = `${app.auth.urls.base()}/oauth/callback/${encodeURIComponent(server)}`
+  try {
+    return { authorizationUrl: await login.beginLogin(redirectUri), redirectUri }
+  } catch (err) {
+    log.warn({ backend: server, error: redactError((err as Error).message) }, 'upstream login could not start')
+    return { status: 502, error: 'upstream_unreachable', message: `the login to '${server}' could not start: ${redactError((err as Error).message)}` }
+  }
 }
 
 /**
@@ -30,18 +44,9 @@ const upstreamLoginRoutes: FastifyPluginAsync = async (app) => {
 
   app.post<{ Params: ServerParams }>('/oauth/login/:server', { onRequest: app.auth.protect }, async (request, reply) => {
     const { server } = request.params
-    const login = loginOf(app, server, reply)
-    if (!login) return reply
-    const tags = app.gatewayConfig.current.mcpServers[server].tags ?? []
-    if (request.auth && !request.auth.admitsTags(tags)) return reply.code(403).send({ error: 'insufficient_scope', message: `the token does not grant the server '${server}'` })
-    const redirectUri = `${app.auth.urls.base()}/oauth/callback/${encodeURIComponent(server)}`
-    try {
-      const authorizationUrl = await login.beginLogin(redirectUri)
-      return { server, authorizationUrl: authorizationUrl.href, redirectUri }
-    } catch (err) {
-      request.log.warn({ backend: server, error: redactError((err as Error).message) }, 'upstream login could not start')
-      return reply.code(502).send({ error: 'upstream_unreachable', message: `the login to '${server}' could not start: ${redactError((err as Error).message)}` })
-    }
+    const started = await beginUpstreamLogin(app, server, request.log, (tags) => request.auth?.admitsTags(tags) ?? true)
+    if ('status' in started) return reply.code(started.status).send({ error: started.error, message: started.message })
+    return { server, authorizationUrl: started.authorizationUrl.href, redirectUri: started.redirectUri }
   })
 
   app.get<{ Params: ServerParams, Querystring: Record<string, string> }>('/oauth/callback/:server', async (request, reply) => {

@@ -62,8 +62,10 @@ export const UpstreamOAuth = Type.Object({
   clientId: Type.Optional(Type.String({ minLength: 1, description: 'a client id registered with the server\'s authorization server; without one the gateway uses clientMetadataUrl where the server supports it, else dynamic registration' })),
   clientSecret: Type.Optional(Type.String({ minLength: 1, description: 'its secret, for a confidential client (substituted from the environment like any value)' })),
   clientMetadataUrl: Type.Optional(Type.String({ pattern: '^https://', description: 'the https URL of the gateway\'s Client ID Metadata Document, used as its client id where the authorization server supports it' })),
-  scopes: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'the scopes to ask for; default: those the server\'s metadata lists' }))
-}, { additionalProperties: false, description: 'log in to this remote server as an OAuth client (`1mcp auth login <server>`); the tokens are kept encrypted in auth.dataDir' })
+  scopes: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'the scopes to ask for; default: those the server\'s metadata lists' })),
+  clientCredentials: Type.Optional(Type.Boolean({ description: 'machine to machine: the gateway gets its token itself with the client credentials grant (clientId and clientSecret required) at the authorization server the server\'s metadata names, and again before it expires or on a 401; no login, never needs-auth' })),
+  issuer: Type.Optional(Type.String({ pattern: '^https?://', description: 'with clientCredentials: the issuer of the authorization server the client is registered with; the secret is sent to no other (default: the one the server\'s metadata names)' }))
+}, { additionalProperties: false, description: 'log in to this remote server as an OAuth client (`1mcp auth login <server>`, or the client credentials grant); the tokens are kept encrypted in auth.dataDir (client credentials tokens in memory only)' })
 export type UpstreamOAuth = Static<typeof UpstreamOAuth>
 
 export const ServerConfig = Type.Object({

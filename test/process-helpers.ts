@@ -81,9 +81,12 @@ export function pidIn (file: string): number | undefined {
 
 const HTTP_ECHO = new URL('./fixtures/http-echo.mjs', import.meta.url).pathname
 
-/** Starts the remote Streamable HTTP echo fixture on `port` (0: any); resolves with the child and its port. */
-export async function startRemote (t: Test, port = 0): Promise<{ child: ChildProcess, port: number }> {
-  const child = spawn(process.execPath, [HTTP_ECHO], { env: { ...process.env, PORT: String(port), FIXTURE_NAME: 'remote' }, stdio: ['ignore', 'pipe', 'inherit'] })
+/**
+ * Starts the remote Streamable HTTP echo fixture on `port` (0: any), or another fixture that prints
+ * `listening <port>` (`fixture`, with `env`); resolves with the child and its port.
+ */
+export async function startRemote (t: Test, port = 0, fixture = HTTP_ECHO, env: NodeJS.ProcessEnv = {}): Promise<{ child: ChildProcess, port: number }> {
+  const child = spawn(process.execPath, [fixture], { env: { ...process.env, PORT: String(port), FIXTURE_NAME: 'remote', ...env }, stdio: ['ignore', 'pipe', 'inherit'] })
   t.teardown(() => { child.kill('SIGKILL') })
   let out = ''
   child.stdout!.on('data', (chunk) => { out += chunk })

@@ -33,7 +33,7 @@ interface UpstreamAuthEvents {
 }
 
 /** When to refresh a token that expires at `expiresAt`: ahead by a minute, or half its life when that is shorter. */
-function refreshAt (savedAt: number, expiresAt: number): number {
+export function refreshAt (savedAt: number, expiresAt: number): number {
   return expiresAt - Math.min(MAX_REFRESH_LEAD_MS, (expiresAt - savedAt) / 2)
 }
 

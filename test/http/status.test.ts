@@ -6,7 +6,7 @@ import { CallWindow } from '../../mcp/call-window.js'
 import { statusMain } from '../../routes/status-view.js'
 import type { HealthReport } from '../../schemas/health.js'
 import { connect, echoFixture, startGateway, waitFor } from '../helpers.js'
-import { browser, forgeToken, form, PASSPHRASE } from '../auth-helpers.js'
+import { approve, browser, forgeToken, form, PASSPHRASE } from '../auth-helpers.js'
 
 /** A GET with a Host header of our choosing (fetch sets its own). */
 function getWithHost (url: string, host: string): Promise<{ status: number, body: string }> {
@@ -79,6 +79,48 @@ t.test('the status page with auth on: who gets in, and its headers', async (t) =
   t.equal(stream.status, 200)
   t.equal(stream.type, 'text/event-stream')
   t.match(stream.main, /data-backend="alpha"/, 'the stream carries the page\'s main part')
+})
+
+t.test('a server that needs a login: the status page\'s Authorize button starts it and lands on the authorization server', async (t) => {
+  // the backend is a second gateway with auth on: a real OAuth-protected MCP server
+  const upstream = await startGateway(t, { auth: true, config: { mcpServers: { echo: echoFixture('upstream-echo') } } })
+  const gw = await startGateway(t, { auth: true, config: { mcpServers: { up: { url: upstream.url.href, pingInterval: 0 }, alpha: echoFixture('alpha') } } })
+  const sameOrigin = { origin: gw.base, 'sec-fetch-site': 'same-origin' }
+  const b = browser()
+  t.equal((await b.fetch(`${gw.base}/status/login`, { method: 'POST', body: form({ passphrase: PASSPHRASE }) })).status, 303, 'the owner logs in')
+  const html = await (await b.fetch(`${gw.base}/status`)).text()
+  const row = (name: string, page: string) => page.slice(page.indexOf(`data-backend="${name}"`)).split('</tr>')[0]
+  t.match(row('up', html), /class="state"[^>]*>needs-auth</, 'the server that answered 401 needs a login')
+  t.match(row('up', html), /<form class="authorize" method="post" action="\/status\/authorize\/up"><button type="submit">Authorize<\/button><\/form>/, 'and has an Authorize button')
+  t.notMatch(row('alpha', html), /authorize/, 'a ready server has none')
+
+  const post = (who: typeof b | undefined, server: string, headers: Record<string, string>) =>
+    (who?.fetch ?? ((u: string, i: RequestInit) => fetch(u, { ...i, redirect: 'manual' })))(`${gw.base}/status/authorize/${server}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body: '' })
+  const anonymous = await post(undefined, 'up', sameOrigin)
+  t.equal(anonymous.status, 303, 'no owner session: to the login page')
+  t.equal(anonymous.headers.get('location'), '/status/login')
+  t.equal((await post(b, 'up', { ...sameOrigin, 'sec-fetch-site': 'cross-site' })).status, 403, 'a form from another site is refused')
+  t.equal((await post(b, 'up', { origin: 'http://evil.example' })).status, 403, 'a form from another origin is refused')
+  t.equal((await post(b, 'up', {})).status, 403, 'a form whose browser says nothing of its page is refused')
+  t.equal((await post(b, 'nope', sameOrigin)).status, 404, 'an unknown server: 404')
+  t.equal((await post(b, 'alpha', sameOrigin)).status, 400, 'a stdio server: 400')
+
+  const started = await post(b, 'up', sameOrigin)
+  t.equal(started.status, 200, 'the owner\'s Authorize starts the login')
+  t.notMatch(started.headers.get('content-security-policy') ?? '', /form-action/, 'on a page that may send the browser to another site')
+  const page = await started.text()
+  const refresh = /<meta http-equiv="refresh" content="0; url=([^"]+)">/.exec(page)?.[1]
+  t.ok(refresh, 'which sends the browser on at once')
+  const authorizationUrl = new URL(refresh!.replaceAll('&amp;', '&'))
+  t.match(page, `href="${refresh}"`, 'with a link besides')
+  t.equal(authorizationUrl.origin, upstream.base, 'to the upstream authorization server')
+  t.equal(authorizationUrl.searchParams.get('redirect_uri'), `${gw.base}/oauth/callback/up`, 'which sends it back to the gateway')
+  const back = await approve(authorizationUrl)
+  t.equal((await fetch(back)).status, 200, 'the callback completes the login')
+  await waitFor(async () => row('up', await (await b.fetch(`${gw.base}/status`)).text()).includes('>ready<'), 'the server is ready once logged in')
+  t.notMatch(row('up', await (await b.fetch(`${gw.base}/status`)).text()), /authorize/, 'and its Authorize button is gone')
+  const token = await forgeToken(gw.dataDir, { iss: gw.base, aud: `${gw.base}/mcp`, sub: 'owner', client_id: 'c1', scope: 'mcp' })
+  t.equal((await post(undefined, 'up', { authorization: `Bearer ${token}` })).status, 200, 'an mcp token may start a login too (no cookie, no form check)')
 })
 
 t.test('the owner logs in to the status page with the passphrase', async (t) => {
