@@ -19,7 +19,7 @@ import { Connector, type ServerRequestExtra } from './connector.js'
 import { Subscriptions } from './subscriptions.js'
 import { StderrLog } from './stderr-log.js'
 import { DEFAULTS } from '../schemas/config.js'
-import { linkAuth, type UpstreamAuth } from './upstream-auth/upstream-auth.js'
+import { linkAuth, type BackendAuth } from './upstream-auth/upstream-auth.js'
 
 export { connectionFingerprint, transportKind, type TransportKind } from './transports.js'
 export { GATEWAY_INFO, type ServerRequestExtra } from './connector.js'
@@ -39,7 +39,7 @@ export interface BackendHooks {
   onNotification?: (backend: Backend, notification: Notification) => void
   /** whether any client would receive a log message (`notifications/message`) from the backend now */
   hearsLogs?: (backend: Backend) => boolean
-  auth?: UpstreamAuth // the OAuth login to a remote server: its loss parks the backend as needs-auth
+  auth?: BackendAuth // the OAuth login to a remote server: its loss parks the backend as needs-auth
 }
 
 interface BackendEvents {
@@ -209,7 +209,7 @@ export class Backend extends EventEmitter<BackendEvents> {
   /** Why calls cannot be served now. */
   unavailableReason (): string {
     if (this.state === 'crash-loop') return `parked after repeated failures (last: ${this.lastError})`
-    if (this.state === 'needs-auth') return `the server needs a login: run \`1mcp auth login ${this.name}\``
+    if (this.state === 'needs-auth') return this.config.credentials === 'per-user' ? 'no user has authorized the gateway for it yet: each user does on their first call' : `the server needs a login: run \`1mcp auth login ${this.name}\``
     const exit = this.transport instanceof StdioTransport ? this.transport.exitReason : undefined
     return exit ?? this.lastError ?? this.state
   }

@@ -13,7 +13,9 @@ export const RpcCode = {
   /** the gateway is at a limit (calls in flight, sessions) */
   Overloaded: -32003,
   /** protocol 2026-07-28: the request needs a client capability the client did not declare */
-  MissingClientCapability: -32021
+  MissingClientCapability: -32021,
+  /** 2025-11-25: the request needs the user to complete a URL-mode elicitation first (`data.elicitations`) */
+  UrlElicitationRequired: -32042
 } as const
 
 /** A failure that reaches the client as a JSON-RPC error object. */

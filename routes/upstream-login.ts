@@ -14,6 +14,7 @@ function loginOf (app: FastifyInstance, server: string, reply: FastifyReply) {
   const config = app.gatewayConfig.current.mcpServers[server]
   const login = config && Object.hasOwn(app.gatewayConfig.current.mcpServers, server) ? app.upstreamAuth.for(server, config) : undefined
   if (!config) reply.code(404).send({ error: 'not_found', message: `no server '${server}' is configured` })
+  else if (config.credentials === 'per-user') reply.code(400).send({ error: 'per_user', message: `'${server}' has per-user credentials: each user authorizes it on their first call, not the owner once` })
   else if (!login) reply.code(400).send({ error: 'not_oauth', message: `'${server}' is not a remote server the gateway logs in to (a stdio server, or one with its own Authorization header)` })
   return login
 }
@@ -23,7 +24,9 @@ function loginOf (app: FastifyInstance, server: string, reply: FastifyReply) {
  * `POST /oauth/login/<server>` answers the authorization URL to open, and the authorization server
  * sends the browser back to `GET /oauth/callback/<server>`, which stores the tokens (encrypted) and
  * connects the server. With auth on, starting a login takes a token of this gateway that grants
- * the server; the callback is bound to the login begun by its `state`.
+ * the server; the callback is bound to the login begun by its `state`. A `credentials: "per-user"`
+ * server has no owner login: each user opens `GET /oauth/grant/<server>?token=…` (the link their
+ * client got by URL elicitation), and the same callback finishes that user's login.
  */
 const upstreamLoginRoutes: FastifyPluginAsync = async (app) => {
   app.addHook('onRequest', hostGuard(app, { checkOrigin: false }))
@@ -47,7 +50,8 @@ const upstreamLoginRoutes: FastifyPluginAsync = async (app) => {
   app.get<{ Params: ServerParams, Querystring: Record<string, string> }>('/oauth/callback/:server', async (request, reply) => {
     const { server } = request.params
     const config = app.gatewayConfig.current.mcpServers[server]
-    const login = config && Object.hasOwn(app.gatewayConfig.current.mcpServers, server) ? app.upstreamAuth.get(server) : undefined
+    const state = typeof request.query.state === 'string' ? request.query.state : ''
+    const login = config && Object.hasOwn(app.gatewayConfig.current.mcpServers, server) ? app.upstreamAuth.awaiting(server, state) : undefined
     if (!login) return sendPage(reply, 404, errorPage('Unknown server', `No login to '${server}' is under way.`))
     try {
       await login.finishLogin(new URLSearchParams(request.query))
@@ -55,7 +59,23 @@ const upstreamLoginRoutes: FastifyPluginAsync = async (app) => {
       request.log.warn({ backend: server, error: redactError((err as Error).message) }, 'upstream login failed')
       return sendPage(reply, 400, errorPage('Login failed', `The login to '${server}' did not complete: ${(err as Error).message}`))
     }
-    return sendPage(reply, 200, noticePage('Logged in', `The gateway is logged in to '${server}' and connects to it now.`))
+    const done = config.credentials === 'per-user' ? `You have authorized the gateway to use '${server}' for you; your call goes on now. You may close this page.` : `The gateway is logged in to '${server}' and connects to it now.`
+    return sendPage(reply, 200, noticePage('Logged in', done))
+  })
+
+  // A user's own authorization of a per-user server: the single-use link their client was given
+  // (URL elicitation). It starts that user's login and sends the browser to the authorization server.
+  app.get<{ Params: ServerParams, Querystring: { token?: string } }>('/oauth/grant/:server', async (request, reply) => {
+    const { server } = request.params
+    const login = Object.hasOwn(app.gatewayConfig.current.mcpServers, server) ? app.upstreamAuth.takeLink(server, String(request.query.token ?? '')) : undefined
+    if (!login) return sendPage(reply, 404, errorPage('Link not valid', 'This authorization link is unknown, used or expired. Call the tool again to get a new one.'))
+    try {
+      const authorizationUrl = await login.beginLogin(`${app.auth.urls.base()}/oauth/callback/${encodeURIComponent(server)}`)
+      return reply.code(302).header('cache-control', 'no-store').redirect(authorizationUrl.href)
+    } catch (err) {
+      request.log.warn({ backend: server, error: redactError((err as Error).message) }, 'a user\'s upstream authorization could not start')
+      return sendPage(reply, 502, errorPage('Authorization could not start', `The authorization server of '${server}' could not be reached: ${redactError((err as Error).message)}`))
+    }
   })
 }
 

@@ -5,6 +5,8 @@ import { Cancellation } from '../../backends/cancellation.js'
 import { RpcCode, RpcError } from '../../backends/errors.js'
 import type { Channel, Session } from '../session.js'
 import type { DispatchDeps, Params } from './deps.js'
+import { GrantRequiredError } from '../../backends/upstream-auth/per-user.js'
+import { askForGrant } from './user-grant.js'
 
 /** How the caller of a request wants it answered. */
 export interface RequestOptions {
@@ -51,8 +53,6 @@ export class Relay {
 
   /** Sends a request to a backend on behalf of a session; the call is in `session.inflight` meanwhile. */
   async forward (session: Session, id: RequestId, backendName: string, method: string, params: Params, channel: Channel, retryable = false, options: RequestOptions = {}): Promise<Result> {
-    const backend = await this.deps.backends.forSession(backendName, session.id)
-    if (!backend) throw new RpcError(RpcCode.BackendUnavailable, `backend '${backendName}' is not configured`, { backend: backendName })
     const meta = params._meta as Params | undefined
     const progressToken = meta?.progressToken as string | number | undefined
     const cancellation = new Cancellation()
@@ -68,6 +68,7 @@ export class Relay {
         : (progress: Progress) => channel.send({ jsonrpc: '2.0', method: 'notifications/progress', params: { ...progress, progressToken } })
     }
     try {
+      const backend = await this.connection(session, backendName, channel, cancellation.signal)
       const sent = backend.era === 'modern' ? withClientCapabilities(params, session) : params
       const tracing = this.deps.tracing
       const result = tracing
@@ -77,6 +78,20 @@ export class Relay {
     } finally {
       session.inflight.delete(id)
     }
+  }
+
+  /** The connection the session's call to `backendName` goes on; a user without a grant to a per-user server is asked for one first. */
+  private async connection (session: Session, backendName: string, channel: Channel, signal: AbortSignal): Promise<Backend> {
+    let backend: Backend | undefined
+    try {
+      backend = await this.deps.backends.forSession(backendName, session.id, session.user)
+    } catch (err) {
+      if (!(err instanceof GrantRequiredError) || !this.deps.userGrants) throw err
+      await askForGrant(this.deps.userGrants, session, channel, err, signal)
+      backend = await this.deps.backends.forSession(backendName, session.id, session.user)
+    }
+    if (!backend) throw new RpcError(RpcCode.BackendUnavailable, `backend '${backendName}' is not configured`, { backend: backendName })
+    return backend
   }
 
   /** Fulfils a 2026 backend's `input_required` answers for a 2025 client until the backend answers for good. */
@@ -134,9 +149,8 @@ export class Relay {
   /** The sessions whose call in flight can have caused a request `backend` raised. */
   private possibleCallers (backend: Backend): Array<[Session, { channel: Channel, cancellation: Cancellation }]> {
     const owner = this.deps.backends.ownerOf(backend)
-    const calling = owner === undefined
-      ? this.sessionsCalling(backend.name)
-      : this.sessionsCalling(backend.name).filter(([s]) => s.id === owner)
+    const user = this.deps.backends.userOf(backend)
+    const calling = this.sessionsCalling(backend.name).filter(([s]) => (owner === undefined || s.id === owner) && (user === undefined || s.user === user))
     // of a server's replicas, only the calls on the one that asked can have caused it
     const set = this.deps.backends.get(backend.name)
     const onReplica = calling.length > 1 && set && set.replicas.length > 1 ? calling.filter(([, call]) => set.carrier(call.cancellation) === backend) : calling

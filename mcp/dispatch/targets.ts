@@ -6,6 +6,8 @@ import type { Channel, Session, Subscription } from '../session.js'
 import type { ExposeUri } from '../result-uris.js'
 import type { DispatchDeps, Params } from './deps.js'
 import type { Relay, RequestOptions } from './relay.js'
+import { SEPARATOR } from '../capability-names.js'
+import { ownEntry } from '../../schemas/config.js'
 
 export function requireString (params: Params, key: string): string {
   const value = Object.hasOwn(params, key) ? params[key] : undefined
@@ -31,11 +33,25 @@ export class Targets {
   /** A tool call or prompt get, to the backend that owns the name, under the backend's own name. */
   forwardByName (session: Session, id: RequestId, kind: 'tools' | 'prompts', method: string, params: Params, channel: Channel, options: RequestOptions): Promise<Result> {
     const name = requireString(params, 'name')
-    const target = this.deps.capabilities.resolveName(kind, name, session.scope)
+    const target = this.deps.capabilities.resolveName(kind, name, session.scope) ?? this.unlisted(session, name)
     if (!target) throw new RpcError(RpcCode.InvalidParams, `unknown ${kind === 'tools' ? 'tool' : 'prompt'}: ${name}`, { name })
     const annotations = target.item.annotations as { readOnlyHint?: boolean, idempotentHint?: boolean } | undefined
     const retryable = kind === 'prompts' || annotations?.readOnlyHint === true || annotations?.idempotentHint === true
     return this.relay.forward(session, id, target.backend, method, { ...params, name: target.original }, channel, retryable, options)
+  }
+
+  /**
+   * A name of a `credentials: "per-user"` server that is not listed (yet): until a first user has
+   * authorized it, nothing of it is. `<server>_1mcp_<name>` on `/mcp`, the plain name on
+   * `/mcp/<server>`; the call goes to the caller's own connection, which asks them to authorize first.
+   */
+  private unlisted (session: Session, name: string): { backend: string, original: string, item: Params } | undefined {
+    const single = session.scope.single
+    const at = name.indexOf(SEPARATOR)
+    const backend = single ?? (at > 0 ? name.slice(0, at) : '')
+    const original = single ? name : name.slice(at + SEPARATOR.length)
+    if (ownEntry(this.deps.config().mcpServers, backend)?.credentials !== 'per-user' || !admits(session.scope, backend)) return undefined
+    return { backend, original, item: {} }
   }
 
   /**
