@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyPluginAsync, FastifyReply } from 'fastify'
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import { errorPage, noticePage, PAGE_HEADERS } from '../auth/pages.js'
 import { redactError } from '../backends/errors.js'
 import { hostGuard } from './host-guard.js'
@@ -7,6 +7,31 @@ interface ServerParams { server: string }
 
 function sendPage (reply: FastifyReply, status: number, html: string): FastifyReply {
   return reply.code(status).headers(PAGE_HEADERS).send(html)
+}
+
+export interface GrantRequest { Params: ServerParams, Querystring: { token?: string } }
+
+/**
+ * A user's own authorization of a per-user server: the single-use link their client was given (URL
+ * elicitation), opened in their browser. `sameUser` tells whether the browser is the user the link
+ * was made for (else the link is left as it is); the link is then used up, the user's login starts,
+ * and the browser goes on to the server's authorization server.
+ */
+export async function startUserGrant (app: FastifyInstance, request: FastifyRequest<GrantRequest>, reply: FastifyReply, sameUser: (user: string) => true | FastifyReply): Promise<FastifyReply> {
+  const { server } = request.params
+  let refused: FastifyReply | undefined
+  const login = Object.hasOwn(app.gatewayConfig.current.mcpServers, server)
+    ? app.upstreamAuth.takeLink(server, String(request.query.token ?? ''), (user) => { const same = sameUser(user); if (same !== true) refused = same; return same === true })
+    : undefined
+  if (refused) return refused
+  if (!login) return sendPage(reply, 404, errorPage('Link not valid', 'This authorization link is unknown, used or expired. Call the tool again to get a new one.'))
+  try {
+    const authorizationUrl = await login.beginLogin(`${app.auth.urls.base()}/oauth/callback/${encodeURIComponent(server)}`)
+    return reply.code(302).header('cache-control', 'no-store').redirect(authorizationUrl.href)
+  } catch (err) {
+    request.log.warn({ backend: server, error: redactError((err as Error).message) }, 'a user\'s upstream authorization could not start')
+    return sendPage(reply, 502, errorPage('Authorization could not start', `The authorization server of '${server}' could not be reached: ${redactError((err as Error).message)}`))
+  }
 }
 
 /** The login of a configured server that may need one, or a 4xx answer. */
@@ -63,20 +88,8 @@ const upstreamLoginRoutes: FastifyPluginAsync = async (app) => {
     return sendPage(reply, 200, noticePage('Logged in', done))
   })
 
-  // A user's own authorization of a per-user server: the single-use link their client was given
-  // (URL elicitation). It starts that user's login and sends the browser to the authorization server.
-  app.get<{ Params: ServerParams, Querystring: { token?: string } }>('/oauth/grant/:server', async (request, reply) => {
-    const { server } = request.params
-    const login = Object.hasOwn(app.gatewayConfig.current.mcpServers, server) ? app.upstreamAuth.takeLink(server, String(request.query.token ?? '')) : undefined
-    if (!login) return sendPage(reply, 404, errorPage('Link not valid', 'This authorization link is unknown, used or expired. Call the tool again to get a new one.'))
-    try {
-      const authorizationUrl = await login.beginLogin(`${app.auth.urls.base()}/oauth/callback/${encodeURIComponent(server)}`)
-      return reply.code(302).header('cache-control', 'no-store').redirect(authorizationUrl.href)
-    } catch (err) {
-      request.log.warn({ backend: server, error: redactError((err as Error).message) }, 'a user\'s upstream authorization could not start')
-      return sendPage(reply, 502, errorPage('Authorization could not start', `The authorization server of '${server}' could not be reached: ${redactError((err as Error).message)}`))
-    }
-  })
+  // with the embedded issuer, routes/oauth/grant.ts serves the link, where the browser's session is known
+  if (!app.auth.embedded) app.get<GrantRequest>('/oauth/grant/:server', (request, reply) => startUserGrant(app, request, reply, () => true))
 }
 
 export default upstreamLoginRoutes

@@ -124,12 +124,14 @@ export class PerUserAuths {
     }
   }
 
-  /** The user a link was made for; the link is used up (whatever the answer), and refused once expired. */
-  take (ticket: string): UpstreamAuth | undefined {
+  /** The login of the user a link was made for, when the link is valid and `accept` takes that user: the link is then used up. */
+  take (ticket: string, accept: (user: string) => boolean): UpstreamAuth | undefined {
     for (const [known, link] of this.links) {
       if (!safeEqual(known, ticket)) continue
+      if (link.expiresAt < Date.now()) { this.links.delete(known); return undefined }
+      if (!accept(link.user)) return undefined
       this.links.delete(known)
-      return link.expiresAt >= Date.now() ? this.user(link.user) : undefined
+      return this.user(link.user)
     }
     return undefined
   }

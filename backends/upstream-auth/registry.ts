@@ -77,9 +77,9 @@ export class UpstreamAuths implements UserGrants {
     return this.perUser.get(server)?.awaiting(state) ?? this.byName.get(server)
   }
 
-  /** The user's login a link was made for (the link is used up). */
-  takeLink (server: string, ticket: string): UpstreamAuth | undefined {
-    return this.perUser.get(server)?.take(ticket)
+  /** The user's login a link was made for, if `accept` takes that user (the link is then used up). */
+  takeLink (server: string, ticket: string, accept: (user: string) => boolean): UpstreamAuth | undefined {
+    return this.perUser.get(server)?.take(ticket, accept)
   }
 
   close (): void {

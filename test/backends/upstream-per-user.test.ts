@@ -4,7 +4,7 @@ import t, { type Test } from 'tap'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { ElicitationCompleteNotificationSchema, ElicitRequestSchema, LoggingMessageNotificationSchema, McpError } from '@modelcontextprotocol/sdk/types.js'
-import { approve, browser } from '../auth-helpers.js'
+import { approve, browser, type Browser } from '../auth-helpers.js'
 import { postStateless, startGateway, STATELESS_VERSION, waitFor } from '../helpers.js'
 import { tokenFor } from '../oauth-client.js'
 import { UpstreamTokenStore } from '../../backends/upstream-auth/token-store.js'
@@ -42,9 +42,11 @@ async function upstreamTokens (dataDir: string, user: string): Promise<{ access?
   return { access: record.tokens?.access_token, refresh: record.tokens?.refresh_token }
 }
 
-/** The user's browser: opens the gateway's link, approves at the upstream authorization server, comes back to the gateway's callback. */
-async function authorizeInBrowser (link: string): Promise<Response> {
-  const b = browser()
+/**
+ * The user's browser (logged in to the gateway as the user, from approving their MCP client): opens
+ * the gateway's link, approves at the upstream authorization server, comes back to the gateway's callback.
+ */
+async function authorizeInBrowser (b: Browser, link: string): Promise<Response> {
   const start = await b.fetch(link)
   if (start.status !== 302) throw new Error(`the gateway's authorization link answered ${start.status}`)
   const back = await approve(start.headers.get('location')!, { browser: b })
@@ -57,7 +59,7 @@ interface UserClient { client: Client, asked: UrlElicitation[], completed: strin
  * An SDK client of the gateway with a user's token, named `name`; with `urlElicitation`, it opens each
  * link it is given in a browser and accepts, and answers a form elicitation with its name.
  */
-async function userClient (t: Test, url: URL, accessToken: string, name: string, urlElicitation = true): Promise<UserClient> {
+async function userClient (t: Test, url: URL, { accessToken, owner }: { accessToken: string, owner: Browser }, name: string, urlElicitation = true): Promise<UserClient> {
   const client = new Client({ name, version: '1.0.0' }, { capabilities: urlElicitation ? { elicitation: { form: {}, url: {} } } : {} })
   const user: UserClient = { client, asked: [], completed: [], callbacks: [], logs: [] }
   if (urlElicitation) {
@@ -65,7 +67,7 @@ async function userClient (t: Test, url: URL, accessToken: string, name: string,
       if (request.params.mode !== 'url') return { action: 'accept', content: { name } }
       const params = request.params as unknown as UrlElicitation
       user.asked.push(params)
-      user.callbacks.push(authorizeInBrowser(params.url))
+      user.callbacks.push(authorizeInBrowser(owner, params.url))
       return { action: 'accept' }
     })
     client.setNotificationHandler(ElicitationCompleteNotificationSchema, (n) => { user.completed.push(n.params.elicitationId) })
@@ -85,7 +87,11 @@ async function stateOf (base: string, name: string): Promise<string | undefined>
 t.test('per-user credentials: each user authorizes for themselves, and their calls carry their own upstream token', async (t) => {
   const upstream = await startGateway(t, { auth: true, config: { mcpServers: {}, plugins: [WHOAMI_PLUGIN] } as never })
   const gw = await startGateway(t, { auth: true, config: { mcpServers: { up: { url: `${upstream.base}/whoami/mcp`, credentials: 'per-user', pingInterval: 0 } } } as never })
-  const [tokenA, tokenB, tokenC, tokenD] = await Promise.all(['client-a', 'client-b', 'client-c', 'client-d'].map((name) => tokenFor(gw.base, name)))
+  // each user's MCP client is approved in that user's browser, which stays logged in to the gateway
+  const [tokenA, tokenB, tokenC, tokenD] = await Promise.all(['client-a', 'client-b', 'client-c', 'client-d'].map(async (name) => {
+    const owner = browser()
+    return { ...await tokenFor(gw.base, name, { owner }), owner }
+  }))
   const [userA, userB, userC, userD] = [tokenA, tokenB, tokenC, tokenD].map((tokens) => userOf(tokens.accessToken))
   t.not(userA, userB, 'two gateway users (same subject, different clients)')
 
@@ -96,8 +102,8 @@ t.test('per-user credentials: each user authorizes for themselves, and their cal
 
   // 1. two users at once, neither authorized: each is asked by URL elicitation, approves their own
   // grant in their browser, and their call completes
-  const a = await userClient(t, gw.url, tokenA.accessToken, 'a')
-  const b = await userClient(t, gw.url, tokenB.accessToken, 'b')
+  const a = await userClient(t, gw.url, tokenA, 'a')
+  const b = await userClient(t, gw.url, tokenB, 'b')
   t.equal(await stateOf(gw.base, 'up'), 'needs-auth', 'before any user has authorized, its listing connection waits')
   t.notOk((await a.client.listTools()).tools.some((tool) => tool.name.startsWith('up_')), 'and nothing of it is listed')
   const [firstA, firstB] = await Promise.all([a.client.callTool({ name: WHOAMI }), b.client.callTool({ name: WHOAMI })])
@@ -111,7 +117,7 @@ t.test('per-user credentials: each user authorizes for themselves, and their cal
     t.same(user.completed, [asked.elicitationId], 'the gateway said the elicitation completed')
   }
   t.not(a.asked[0].url, b.asked[0].url, 'each user has a link of their own')
-  t.equal((await browser().fetch(a.asked[0].url)).status, 404, 'a link is single use')
+  t.equal((await tokenA.owner.fetch(a.asked[0].url)).status, 404, 'a link is single use')
 
   const seenA = seenIn(firstA)
   const seenB = seenIn(firstB)
@@ -145,12 +151,12 @@ t.test('per-user credentials: each user authorizes for themselves, and their cal
   t.match(((askedB as { content: Array<{ text: string }> }).content[0]).text, /^b \{/, 'user B\'s backend asked user B')
 
   // a second session of user A uses A's grant, unasked
-  const a2 = await userClient(t, gw.url, tokenA.accessToken, 'a2')
+  const a2 = await userClient(t, gw.url, tokenA, 'a2')
   t.equal(seenIn(await a2.client.callTool({ name: WHOAMI })).token, seenA.token, 'another session of user A goes out with A\'s token')
   t.equal(a2.asked.length, 0, 'and is not asked again')
 
   // 4. a client without URL elicitation: -32042 with the URL; after authorizing, its retry succeeds
-  const c = await userClient(t, gw.url, tokenC.accessToken, 'c', false)
+  const c = await userClient(t, gw.url, tokenC, 'c', false)
   const refused = await c.client.callTool({ name: WHOAMI }).then(() => undefined, (err: unknown) => err)
   t.ok(refused instanceof McpError, 'the call fails with a JSON-RPC error')
   const error = refused as McpError
@@ -160,7 +166,11 @@ t.test('per-user credentials: each user authorizes for themselves, and their cal
   t.equal(elicitations[0].mode, 'url')
   t.ok(elicitations[0].elicitationId, 'with an elicitationId')
   t.match(error.message, elicitations[0].url, 'the message carries the URL too')
-  t.equal((await authorizeInBrowser(elicitations[0].url)).status, 200, 'user C authorizes in the browser')
+  // the link goes on only in a browser logged in to the gateway as user C (a link sent to someone else does not bind their account)
+  const stranger = await browser().fetch(elicitations[0].url)
+  t.equal(stranger.status, 401, 'a browser not logged in to the gateway is refused')
+  t.match(await stranger.text(), /Log in first/)
+  t.equal((await authorizeInBrowser(tokenC.owner, elicitations[0].url)).status, 200, 'user C authorizes in their own browser (the refused try left the link usable)')
   const seenC = seenIn(await c.client.callTool({ name: WHOAMI }))
   t.equal(seenC.token, fingerprint((await upstreamTokens(gw.dataDir, userC)).access), 'the retry goes out with user C\'s own token')
   t.not(seenC.token, seenA.token)
@@ -171,7 +181,7 @@ t.test('per-user credentials: each user authorizes for themselves, and their cal
   const stateless = () => postStateless(gw.url, { id: 1, method: 'tools/call', params: { name: WHOAMI, arguments: {}, _meta: meta } }, { authorization: `Bearer ${tokenD.accessToken}` })
   const refusedD = (await stateless()).json.error as { code: number, data: { elicitations: UrlElicitation[] } }
   t.equal(refusedD.code, -32042, 'a 2026-07-28 call of a user without a grant: URLElicitationRequiredError')
-  t.equal((await authorizeInBrowser(refusedD.data.elicitations[0].url)).status, 200, 'user D authorizes in the browser')
+  t.equal((await authorizeInBrowser(tokenD.owner, refusedD.data.elicitations[0].url)).status, 200, 'user D authorizes in the browser')
   const seenD = seenIn((await stateless()).json.result)
   t.equal(seenD.token, fingerprint((await upstreamTokens(gw.dataDir, userD)).access), 'the 2026-07-28 retry goes out with user D\'s own token')
 
@@ -194,4 +204,17 @@ t.test('per-user credentials: each user authorizes for themselves, and their cal
   const lines = [...gw.logs.lines, ...upstream.logs.lines]
   t.ok(lines.length > 0, 'the gateways logged')
   t.equal(lines.filter((line) => secrets.some((secret) => line.includes(secret))).length, 0, 'no log line carries an upstream token')
+})
+
+t.test('per-user credentials with auth off: every client is the one anonymous user', async (t) => {
+  const upstream = await startGateway(t, { auth: true, config: { mcpServers: {}, plugins: [WHOAMI_PLUGIN] } as never })
+  const gw = await startGateway(t, { config: { mcpServers: { up: { url: `${upstream.base}/whoami/mcp`, credentials: 'per-user', pingInterval: 0 } } } as never })
+  const owner = browser()
+  const first = await userClient(t, gw.url, { accessToken: 'none', owner }, 'first')
+  const seen = seenIn(await first.client.callTool({ name: WHOAMI }))
+  t.equal(first.asked.length, 1, 'the first client is asked to authorize')
+  t.equal((await first.callbacks[0]).status, 200, 'and does, in a browser with no login at the gateway (there is none)')
+  const second = await userClient(t, gw.url, { accessToken: 'none', owner }, 'second')
+  t.equal(seenIn(await second.client.callTool({ name: WHOAMI })).token, seen.token, 'another client is the same user: the same grant, unasked')
+  t.equal(second.asked.length, 0)
 })
