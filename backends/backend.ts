@@ -239,9 +239,9 @@ export class Backend extends EventEmitter<BackendEvents> {
     return this.subscriptions.watch(uri, delta)
   }
 
-  /** Resolves once the backend is ready again, or after `timeoutMs` (the next send then reports why). */
+  /** Resolves once the backend is ready again or parked (`needs-auth`, `crash-loop`), or after `timeoutMs` (the next send then reports why). */
   whenReady (timeoutMs: number, signal?: AbortSignal): Promise<void> {
-    if (this.state === 'ready') return Promise.resolve()
+    if (this.state !== 'restarting' && this.state !== 'starting') return Promise.resolve()
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer)

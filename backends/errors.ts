@@ -78,9 +78,10 @@ function isNetworkError (err: unknown): boolean {
   return err instanceof TypeError || (err as NodeJS.ErrnoException)?.code === 'ECONNREFUSED' || /fetch failed|ECONNREFUSED|socket|network/i.test(String((err as Error)?.message))
 }
 
-/** Error text for /health and logs: no absolute paths, no credentials in URLs. */
+/** Error text for /health and logs: no absolute paths, no credentials in URLs (user info, or a token, code or state in the query). */
 export function redactError (message: string): string {
   return message
     .replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^/\s:@]+(:[^@\s/]*)?@/gi, '$1***@')
+    .replace(/([?&](?:token|code|state|access_token|refresh_token)=)[^&#\s'"]+/gi, '$1[redacted]')
     .replace(/(^|[\s'"(=])\/(?:[^\s'"():]+\/)+([^\s'"():/]+)/g, '$1…/$2')
 }

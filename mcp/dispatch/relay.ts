@@ -68,16 +68,36 @@ export class Relay {
         : (progress: Progress) => channel.send({ jsonrpc: '2.0', method: 'notifications/progress', params: { ...progress, progressToken } })
     }
     try {
-      const backend = await this.connection(session, backendName, channel, cancellation.signal)
-      const sent = backend.era === 'modern' ? withClientCapabilities(params, session) : params
-      const tracing = this.deps.tracing
-      const result = tracing
-        ? await tracing.backendCall(backendName, method, sent, (traced) => backend.request(method, traced, callOptions))
-        : await backend.request(method, sent, callOptions)
+      const { backend, result } = await this.send(session, backendName, method, params, channel, callOptions)
       return options.allowInputRequired ? result : await this.untilComplete(session, backend, channel, method, params, result, callOptions)
     } finally {
       session.inflight.delete(id)
     }
+  }
+
+  /**
+   * The call, on the session's connection. A user's grant refused upstream meanwhile (revoked,
+   * expired: their connection parks as `needs-auth`) asks them again, and a retryable call is then
+   * sent once more, on their new connection; any other call fails and the next one asks.
+   */
+  private async send (session: Session, backendName: string, method: string, params: Params, channel: Channel, callOptions: CallOptions & { cancellation: Cancellation }): Promise<{ backend: Backend, result: Result }> {
+    const backend = await this.connection(session, backendName, channel, callOptions.cancellation.signal)
+    try {
+      return { backend, result: await this.request(backend, session, method, params, callOptions) }
+    } catch (err) {
+      if (this.deps.backends.userOf(backend) === undefined || backend.state !== 'needs-auth') throw err
+      if (!callOptions.retryable) throw new RpcError(RpcCode.BackendUnavailable, `your authorization of '${backendName}' was refused upstream (revoked or expired): call again to authorize anew`, { backend: backendName })
+      const again = await this.connection(session, backendName, channel, callOptions.cancellation.signal)
+      return { backend: again, result: await this.request(again, session, method, params, callOptions) }
+    }
+  }
+
+  private request (backend: Backend, session: Session, method: string, params: Params, callOptions: CallOptions): Promise<Result> {
+    const sent = backend.era === 'modern' ? withClientCapabilities(params, session) : params
+    const tracing = this.deps.tracing
+    return tracing
+      ? tracing.backendCall(backend.name, method, sent, (traced) => backend.request(method, traced, callOptions))
+      : backend.request(method, sent, callOptions)
   }
 
   /** The connection the session's call to `backendName` goes on; a user without a grant to a per-user server is asked for one first. */

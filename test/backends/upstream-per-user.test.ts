@@ -5,7 +5,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { ElicitationCompleteNotificationSchema, ElicitRequestSchema, LoggingMessageNotificationSchema, McpError } from '@modelcontextprotocol/sdk/types.js'
 import { approve, browser, type Browser } from '../auth-helpers.js'
-import { postStateless, startGateway, STATELESS_VERSION, waitFor } from '../helpers.js'
+import { postStateless, startGateway, STATELESS_VERSION, tempDir, waitFor } from '../helpers.js'
 import { tokenFor } from '../oauth-client.js'
 import { UpstreamTokenStore } from '../../backends/upstream-auth/token-store.js'
 import { userRecordKey } from '../../backends/upstream-auth/per-user.js'
@@ -188,27 +188,37 @@ t.test('per-user credentials: each user authorizes for themselves, and their cal
   // 5. user B's grant is revoked upstream: B's next call fails, the one after asks B again; A is untouched
   const revoked = await fetch(`${upstream.base}/revoke`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ token: storedB.refresh!, client_id: seenB.clientId }) })
   t.equal(revoked.status, 200, 'the upstream revokes user B\'s grant')
-  const failed = await b.client.callTool({ name: WHOAMI }).then((result) => result.isError === true, () => true)
-  t.ok(failed, 'user B\'s call after the revocation fails')
-  t.equal((await upstreamTokens(gw.dataDir, userB)).access, undefined, 'user B\'s refused tokens are forgotten')
-  t.equal(seenIn(await a.client.callTool({ name: WHOAMI })).token, seenA.token, 'user A goes on with A\'s own grant')
   const renewed = seenIn(await b.client.callTool({ name: WHOAMI }))
-  t.equal(b.asked.length, 2, 'user B is asked again')
-  t.equal((await b.callbacks[1]).status, 200, 'and authorizes again')
+  t.equal(b.asked.length, 2, 'user B\'s next call (read-only) asks B again')
+  t.equal((await b.callbacks[1]).status, 200, 'B authorizes again')
   const storedB2 = await upstreamTokens(gw.dataDir, userB)
-  t.equal(renewed.token, fingerprint(storedB2.access), 'user B\'s call goes out with B\'s new token')
+  t.not(storedB2.access, storedB.access, 'B\'s refused tokens were replaced')
+  t.equal(renewed.token, fingerprint(storedB2.access), 'and that same call completes with B\'s new token')
+  t.equal(seenIn(await a.client.callTool({ name: WHOAMI })).token, seenA.token, 'user A goes on with A\'s own grant')
+
+  // revoked again, then a call that is not safe to send twice: it fails clearly, the next one asks
+  const revokedAgain = await fetch(`${upstream.base}/revoke`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ token: storedB2.refresh!, client_id: renewed.clientId }) })
+  t.equal(revokedAgain.status, 200)
+  const failed = await b.client.callTool({ name: ECHO, arguments: { text: 'once' } }).then(() => undefined, (err: unknown) => err as McpError)
+  t.match(failed?.message, /refused upstream .*call again/, 'a call that may not be sent twice fails, saying to call again')
+  t.equal(b.asked.length, 2, 'without asking')
+  t.match(((await b.client.callTool({ name: ECHO, arguments: { text: 'again' } })) as { content: Array<{ text: string }> }).content[0].text, /^again /, 'the next call asks B and completes')
+  t.equal(b.asked.length, 3)
+  const storedB3 = await upstreamTokens(gw.dataDir, userB)
 
   // no upstream token in any log line of either gateway
-  const secrets = [storedA, storedB, storedB2, await upstreamTokens(gw.dataDir, userC), await upstreamTokens(gw.dataDir, userD)].flatMap((s) => [s.access!, s.refresh!]).filter(Boolean)
-  t.equal(secrets.length, 10, 'five access and five refresh tokens')
+  const secrets = [storedA, storedB, storedB2, storedB3, await upstreamTokens(gw.dataDir, userC), await upstreamTokens(gw.dataDir, userD)].flatMap((s) => [s.access!, s.refresh!]).filter(Boolean)
+  t.equal(secrets.length, 12, 'six access and six refresh tokens')
   const lines = [...gw.logs.lines, ...upstream.logs.lines]
   t.ok(lines.length > 0, 'the gateways logged')
   t.equal(lines.filter((line) => secrets.some((secret) => line.includes(secret))).length, 0, 'no log line carries an upstream token')
+  t.equal(lines.filter((line) => /\/oauth\/grant\/up\?token=[A-Za-z0-9_-]/.test(line)).length, 0, 'nor a link\'s ticket')
 })
 
-t.test('per-user credentials with auth off: every client is the one anonymous user', async (t) => {
-  const upstream = await startGateway(t, { auth: true, config: { mcpServers: {}, plugins: [WHOAMI_PLUGIN] } as never })
-  const gw = await startGateway(t, { config: { mcpServers: { up: { url: `${upstream.base}/whoami/mcp`, credentials: 'per-user', pingInterval: 0 } } } as never })
+t.test('per-user credentials with auth off: every client is the one anonymous user; its token is refreshed', async (t) => {
+  const upstream = await startGateway(t, { auth: { accessTokenTtlSeconds: 30 }, config: { mcpServers: {}, plugins: [WHOAMI_PLUGIN] } as never })
+  const dataDir = await tempDir(t, '1mcp-per-user-')
+  const gw = await startGateway(t, { config: { auth: { dataDir }, mcpServers: { up: { url: `${upstream.base}/whoami/mcp`, credentials: 'per-user', pingInterval: 0 } } } as never })
   const owner = browser()
   const first = await userClient(t, gw.url, { accessToken: 'none', owner }, 'first')
   const seen = seenIn(await first.client.callTool({ name: WHOAMI }))
@@ -217,4 +227,11 @@ t.test('per-user credentials with auth off: every client is the one anonymous us
   const second = await userClient(t, gw.url, { accessToken: 'none', owner }, 'second')
   t.equal(seenIn(await second.client.callTool({ name: WHOAMI })).token, seen.token, 'another client is the same user: the same grant, unasked')
   t.equal(second.asked.length, 0)
+
+  // the user's token is refreshed ahead of its expiry (30 s: at half its life), and calls go on with the new one
+  const before = await upstreamTokens(dataDir, 'anonymous')
+  t.equal(seen.token, fingerprint(before.access), 'kept under the anonymous user')
+  await waitFor(async () => (await upstreamTokens(dataDir, 'anonymous')).access !== before.access, 'the user\'s upstream token is refreshed', 25_000)
+  const after = await upstreamTokens(dataDir, 'anonymous')
+  t.equal(seenIn(await first.client.callTool({ name: WHOAMI })).token, fingerprint(after.access), 'the next call carries the refreshed token')
 })
