@@ -59,7 +59,7 @@ interface UserClient { client: Client, asked: UrlElicitation[], completed: strin
  * An SDK client of the gateway with a user's token, named `name`; with `urlElicitation`, it opens each
  * link it is given in a browser and accepts, and answers a form elicitation with its name.
  */
-async function userClient (t: Test, url: URL, { accessToken, owner }: { accessToken: string, owner: Browser }, name: string, urlElicitation = true): Promise<UserClient> {
+async function userClient (t: Test, url: URL, { accessToken, owner }: { accessToken: string, owner: Browser }, name: string, urlElicitation = true, answer: 'accept' | 'decline' = 'accept'): Promise<UserClient> {
   const client = new Client({ name, version: '1.0.0' }, { capabilities: urlElicitation ? { elicitation: { form: {}, url: {} } } : {} })
   const user: UserClient = { client, asked: [], completed: [], callbacks: [], logs: [] }
   if (urlElicitation) {
@@ -67,6 +67,7 @@ async function userClient (t: Test, url: URL, { accessToken, owner }: { accessTo
       if (request.params.mode !== 'url') return { action: 'accept', content: { name } }
       const params = request.params as unknown as UrlElicitation
       user.asked.push(params)
+      if (answer === 'decline') return { action: 'decline' }
       user.callbacks.push(authorizeInBrowser(owner, params.url))
       return { action: 'accept' }
     })
@@ -88,7 +89,7 @@ t.test('per-user credentials: each user authorizes for themselves, and their cal
   const upstream = await startGateway(t, { auth: true, config: { mcpServers: {}, plugins: [WHOAMI_PLUGIN] } as never })
   const gw = await startGateway(t, { auth: true, config: { mcpServers: { up: { url: `${upstream.base}/whoami/mcp`, credentials: 'per-user', pingInterval: 0 } } } as never })
   // each user's MCP client is approved in that user's browser, which stays logged in to the gateway
-  const [tokenA, tokenB, tokenC, tokenD] = await Promise.all(['client-a', 'client-b', 'client-c', 'client-d'].map(async (name) => {
+  const [tokenA, tokenB, tokenC, tokenD, tokenE] = await Promise.all(['client-a', 'client-b', 'client-c', 'client-d', 'client-e'].map(async (name) => {
     const owner = browser()
     return { ...await tokenFor(gw.base, name, { owner }), owner }
   }))
@@ -175,6 +176,13 @@ t.test('per-user credentials: each user authorizes for themselves, and their cal
   t.equal(seenC.token, fingerprint((await upstreamTokens(gw.dataDir, userC)).access), 'the retry goes out with user C\'s own token')
   t.not(seenC.token, seenA.token)
   t.not(seenC.token, seenB.token)
+
+  // a user who declines: -32042 with the link, to authorize later
+  const e = await userClient(t, gw.url, tokenE, 'e', true, 'decline')
+  const declined = await e.client.callTool({ name: WHOAMI }).then(() => undefined, (err: unknown) => err as McpError)
+  t.equal(e.asked.length, 1, 'user E is asked')
+  t.equal(declined?.code, -32042, 'declined: URLElicitationRequiredError')
+  t.match(declined?.message, /not given \(decline\)/, 'saying so')
 
   // a 2026-07-28 request (no session, no elicitation request to send): -32042 with the URL; the retry after authorizing succeeds
   const meta = { 'io.modelcontextprotocol/protocolVersion': STATELESS_VERSION, 'io.modelcontextprotocol/clientCapabilities': { elicitation: { url: {} } } }
