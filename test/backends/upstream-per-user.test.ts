@@ -242,4 +242,11 @@ t.test('per-user credentials with auth off: every client is the one anonymous us
   await waitFor(async () => (await upstreamTokens(dataDir, 'anonymous')).access !== before.access, 'the user\'s upstream token is refreshed', 25_000)
   const after = await upstreamTokens(dataDir, 'anonymous')
   t.equal(seenIn(await first.client.callTool({ name: WHOAMI })).token, fingerprint(after.access), 'the next call carries the refreshed token')
+
+  // grants survive a restart: a gateway started on the same data folder has the user's grant at once
+  const restarted = await startGateway(t, { config: { auth: { dataDir }, mcpServers: { up: { url: `${upstream.base}/whoami/mcp`, credentials: 'per-user', pingInterval: 0 } } } as never })
+  t.equal(await stateOf(restarted.base, 'up'), 'ready', 'after a restart the server is ready (a user has a grant)')
+  const later = await userClient(t, restarted.url, { accessToken: 'none', owner }, 'later')
+  t.equal(seenIn(await later.client.callTool({ name: WHOAMI })).token, fingerprint((await upstreamTokens(dataDir, 'anonymous')).access), 'the stored grant serves, unasked')
+  t.equal(later.asked.length, 0)
 })
