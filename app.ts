@@ -110,7 +110,7 @@ export const gateway = fp<GatewayOptions>(async (app, opts) => {
   await app.register(sessionsPlugin, { shutdownGraceMs: opts.shutdownGraceMs ?? app.gatewayConfig.current.shutdownGraceMs, baseDir })
   await app.register(healthPlugin)
 
-  const dispatcher = new Dispatcher({ backends: app.backends, capabilities: app.capabilities, sessions: app.sessions, config: () => app.gatewayConfig.current, log: app.log, tracing: app.tracing })
+  const dispatcher = new Dispatcher({ backends: app.backends, capabilities: app.capabilities, sessions: app.sessions, config: () => app.gatewayConfig.current, log: app.log, tracing: app.tracing, userGrants: app.upstreamAuth })
   app.backends.onServerRequest = (backend, request, extra) => dispatcher.serverRequest(backend, request, extra)
   app.backends.hearsLogs = (backend) => dispatcher.hearsLogs(backend)
   app.backends.on('notification', (backend, notification) => dispatcher.backendNotification(backend, notification))

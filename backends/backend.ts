@@ -16,8 +16,8 @@ import { Connector, type ServerRequestExtra } from './connector.js'
 import { Subscriptions } from './subscriptions.js'
 import { StderrLog } from './stderr-log.js'
 import { DEFAULTS } from '../schemas/config.js'
-import { linkAuth, UpstreamAuth } from './upstream-auth/upstream-auth.js'
-import type { ClientCredentialsAuth } from './upstream-auth/client-credentials.js'
+import { linkAuth, type BackendAuth } from './upstream-auth/upstream-auth.js'
+import { ClientCredentialsAuth } from './upstream-auth/client-credentials.js'
 
 export { connectionFingerprint, transportKind, type TransportKind } from './transports.js'
 export { GATEWAY_INFO, type ServerRequestExtra } from './connector.js'
@@ -32,7 +32,7 @@ export interface BackendHooks {
   onNotification?: (backend: Backend, notification: Notification) => void
   /** whether any client would receive a log message (`notifications/message`) from the backend now */
   hearsLogs?: (backend: Backend) => boolean
-  auth?: UpstreamAuth | ClientCredentialsAuth // the OAuth login to a remote server (its loss parks the backend as needs-auth), or its client credentials
+  auth?: BackendAuth | ClientCredentialsAuth // the OAuth login to a remote server (its loss parks the backend as needs-auth), or its client credentials
 }
 
 interface BackendEvents {
@@ -74,7 +74,7 @@ export class Backend extends EventEmitter<BackendEvents> {
   constructor (readonly name: string, public config: ServerConfig, readonly log: Logger, baseDir: string, private readonly hooks: BackendHooks = {}) {
     super()
     this.kind = transportKind(config)
-    if (hooks.auth instanceof UpstreamAuth) linkAuth(hooks.auth, this)
+    if (hooks.auth && !(hooks.auth instanceof ClientCredentialsAuth)) linkAuth(hooks.auth, this)
     this.calls = new Calls(this)
     const stderr = new StderrLog(log)
     const makeTransport = (kind: TransportKind) => createTransport(kind, () => this.config, baseDir, { onStderr: stderr.line, onOversized: (limit) => this.calls.oversized(limit) }, hooks.auth)
@@ -203,7 +203,7 @@ export class Backend extends EventEmitter<BackendEvents> {
   /** Why calls cannot be served now. */
   unavailableReason (): string {
     if (this.state === 'crash-loop') return `parked after repeated failures (last: ${this.lastError})`
-    if (this.state === 'needs-auth') return `the server needs a login: run \`1mcp auth login ${this.name}\``
+    if (this.state === 'needs-auth') return this.config.credentials === 'per-user' ? 'no user has authorized the gateway for it yet: each user does on their first call' : `the server needs a login: run \`1mcp auth login ${this.name}\``
     const exit = this.transport instanceof StdioTransport ? this.transport.exitReason : undefined
     return exit ?? this.lastError ?? this.state
   }
@@ -215,9 +215,9 @@ export class Backend extends EventEmitter<BackendEvents> {
     return this.subscriptions.watch(uri, delta)
   }
 
-  /** Resolves once the backend is ready again, or after `timeoutMs` (the next send then reports why); at once when it waits for a login. */
+  /** Resolves once the backend is ready again or parked (`needs-auth`, `crash-loop`), or after `timeoutMs` (the next send then reports why). */
   whenReady (timeoutMs: number, signal?: AbortSignal): Promise<void> {
-    if (this.state === 'ready' || this.state === 'needs-auth') return Promise.resolve()
+    if (this.state !== 'restarting' && this.state !== 'starting') return Promise.resolve()
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer)

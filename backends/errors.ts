@@ -13,7 +13,9 @@ export const RpcCode = {
   /** the gateway is at a limit (calls in flight, sessions) */
   Overloaded: -32003,
   /** protocol 2026-07-28: the request needs a client capability the client did not declare */
-  MissingClientCapability: -32021
+  MissingClientCapability: -32021,
+  /** 2025-11-25: the request needs the user to complete a URL-mode elicitation first (`data.elicitations`) */
+  UrlElicitationRequired: -32042
 } as const
 
 /** A failure that reaches the client as a JSON-RPC error object. */
@@ -76,9 +78,10 @@ function isNetworkError (err: unknown): boolean {
   return err instanceof TypeError || (err as NodeJS.ErrnoException)?.code === 'ECONNREFUSED' || /fetch failed|ECONNREFUSED|socket|network/i.test(String((err as Error)?.message))
 }
 
-/** Error text for /health and logs: no absolute paths, no credentials in URLs. */
+/** Error text for /health and logs: no absolute paths, no credentials in URLs (user info, or a token, code or state in the query). */
 export function redactError (message: string): string {
   return message
     .replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^/\s:@]+(:[^@\s/]*)?@/gi, '$1***@')
+    .replace(/([?&](?:token|code|state|access_token|refresh_token)=)[^&#\s'"]+/gi, '$1[redacted]')
     .replace(/(^|[\s'"(=])\/(?:[^\s'"():]+\/)+([^\s'"():/]+)/g, '$1…/$2')
 }

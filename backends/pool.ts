@@ -5,6 +5,8 @@ import type { Notification } from '@modelcontextprotocol/client'
 import { Backend, connectionFingerprint, type BackendHooks, type BackendState } from './backend.js'
 import { ReplicaSet, replicaFingerprint } from './replica-set.js'
 import type { Server } from './server.js'
+import { ANONYMOUS_USER, UserConnections } from './user-connections.js'
+import type { UpstreamAuth } from './upstream-auth/upstream-auth.js'
 
 const fingerprint = (config: ServerConfig): string => connectionFingerprint(config) + replicaFingerprint(config)
 
@@ -31,6 +33,13 @@ export class BackendPool extends EventEmitter<PoolEvents> {
   hearsLogs?: BackendHooks['hearsLogs']
   /** the gateway's OAuth login to a remote server, if it may need one (set by plugins/upstream-auth.ts) */
   authFor?: (name: string, config: ServerConfig) => BackendHooks['auth']
+  /** a gateway user's own login to a `credentials: "per-user"` server (set by plugins/upstream-auth.ts) */
+  userAuthFor?: (name: string, config: ServerConfig, user: string) => UpstreamAuth | undefined
+  private readonly users = new UserConnections(
+    (name, config, auth) => this.createOwn(name, config, auth),
+    (name, config, user) => this.userAuthFor?.(name, config, user)
+  )
+
   private applying: Promise<void> = Promise.resolve()
   /** how long a removed or replaced backend may take to finish its calls in flight */
   drainMs = 10_000
@@ -78,7 +87,7 @@ export class BackendPool extends EventEmitter<PoolEvents> {
     await Promise.all(starts)
   }
 
-  private hooks (name: string, config: ServerConfig, onNotification: BackendHooks['onNotification']): BackendHooks {
+  private hooks (name: string, config: ServerConfig, onNotification: BackendHooks['onNotification'], auth = this.authFor?.(name, config)): BackendHooks {
     return {
       onServerRequest: (b, req, extra) => {
         if (!this.onServerRequest) throw new Error('no handler for server requests')
@@ -86,7 +95,7 @@ export class BackendPool extends EventEmitter<PoolEvents> {
       },
       onNotification,
       hearsLogs: (b) => this.hearsLogs?.(b) ?? true,
-      auth: this.authFor?.(name, config)
+      auth
     }
   }
 
@@ -101,9 +110,9 @@ export class BackendPool extends EventEmitter<PoolEvents> {
     return set
   }
 
-  /** A per-client connection: one Backend of its own. */
-  private createOwn (name: string, config: ServerConfig): Backend {
-    return new Backend(name, config, this.log.child({ backend: name }), this.baseDir, this.hooks(name, config, (b, n) => this.emit('notification', b, n)))
+  /** A per-client or per-user connection: one Backend of its own (a per-user one with that user's login). */
+  private createOwn (name: string, config: ServerConfig, auth?: UpstreamAuth): Backend {
+    return new Backend(name, config, this.log.child({ backend: name }), this.baseDir, this.hooks(name, config, (b, n) => this.emit('notification', b, n), auth ?? this.authFor?.(name, config)))
   }
 
   private async add (name: string, config: ServerConfig): Promise<void> {
@@ -117,7 +126,7 @@ export class BackendPool extends EventEmitter<PoolEvents> {
     this.backends.delete(name)
     this.emit('state', backend, 'stopped')
     await backend.drain(this.drainMs)
-    await backend.stop()
+    await Promise.all([backend.stop(), this.users.release(name)])
   }
 
   /**
@@ -131,7 +140,7 @@ export class BackendPool extends EventEmitter<PoolEvents> {
     this.backends.set(name, next)
     this.emit('state', next, next.state)
     await old.drain(this.drainMs)
-    await old.stop()
+    await Promise.all([old.stop(), this.users.release(name)])
   }
 
   /** Connections of `sessionMode: "per-client"` servers, by client session. */
@@ -139,12 +148,15 @@ export class BackendPool extends EventEmitter<PoolEvents> {
   private readonly sessionOf = new WeakMap<Server, string>()
 
   /**
-   * The connection a session's calls to `name` use: the shared one, or for a `per-client` server
-   * the session's own connection, started on first use and stopped with the session. The shared
-   * one is returned as it is, not in a promise: this is on the path of every call.
+   * The connection a session's calls to `name` use: the shared one; for a `per-client` server the
+   * session's own connection, started on first use and stopped with the session; for a
+   * `credentials: "per-user"` server the connection of the session's user (rejects with a
+   * GrantRequiredError while the user has no grant). The shared one is returned as it is, not in a
+   * promise: this is on the path of every call.
    */
-  forSession (name: string, sessionId: string): Server | undefined | Promise<Server> {
+  forSession (name: string, sessionId: string, user = ANONYMOUS_USER): Server | undefined | Promise<Server> {
     const shared = this.backends.get(name)
+    if (shared?.config.credentials === 'per-user') return this.users.get(name, shared.config, user)
     if (!shared || shared.config.sessionMode !== 'per-client') return shared
     let own = this.perSession.get(sessionId)
     if (!own) { own = new Map(); this.perSession.set(sessionId, own) }
@@ -162,6 +174,11 @@ export class BackendPool extends EventEmitter<PoolEvents> {
     return backend
   }
 
+  /** The gateway user a per-user connection belongs to. */
+  userOf (backend: Server): string | undefined {
+    return this.users.userOf(backend)
+  }
+
   /** The client session a per-client connection belongs to. */
   ownerOf (backend: Server): string | undefined {
     return this.sessionOf.get(backend)
@@ -176,7 +193,7 @@ export class BackendPool extends EventEmitter<PoolEvents> {
   }
 
   async close (): Promise<void> {
-    await Promise.all([...this.perSession.keys()].map((id) => this.releaseSession(id)))
+    await Promise.all([...this.perSession.keys()].map((id) => this.releaseSession(id)).concat(this.users.release()))
     const all = [...this.backends.values()]
     this.backends.clear()
     await Promise.all(all.map((b) => b.stop()))

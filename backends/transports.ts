@@ -18,8 +18,8 @@ export function transportKind (config: ServerConfig): TransportKind {
 
 /** The settings whose change means a new connection; anything else applies in place. */
 export function connectionFingerprint (config: ServerConfig): string {
-  const { type, command, args, env, cwd, url, headers, connectionTimeout, sessionMode, protocol, oauth } = config
-  return JSON.stringify({ type: type ? transportKind(config) : undefined, command, args, env, cwd, url, headers, connectionTimeout, sessionMode, protocol, oauth })
+  const { type, command, args, env, cwd, url, headers, connectionTimeout, sessionMode, protocol, oauth, credentials } = config
+  return JSON.stringify({ type: type ? transportKind(config) : undefined, command, args, env, cwd, url, headers, connectionTimeout, sessionMode, protocol, oauth, credentials })
 }
 
 /** What a stdio child reports beside its messages. */

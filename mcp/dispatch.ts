@@ -173,7 +173,7 @@ export class Dispatcher {
     const uri = requireString(params, 'uri')
     const subscribe = method === 'resources/subscribe'
     const target = (subscribe ? undefined : subscribedBy(session, uri)) ?? this.relay.resolveUri(session, uri)
-    const backend = await this.deps.backends.forSession(target.backend, session.id)
+    const backend = await this.deps.backends.forSession(target.backend, session.id, session.user)
     if (!backend) throw new RpcError(RpcCode.BackendUnavailable, `backend '${target.backend}' is not configured`, { backend: target.backend })
     channel.backend = target.backend
     // the backend watches a resource once for all its subscribers (2025 sessions and 2026 listen

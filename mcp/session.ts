@@ -3,6 +3,7 @@ import type { ClientCapabilities, Implementation, JSONRPCMessage, RequestId, Res
 import { RpcCode, RpcError } from '../backends/errors.js'
 import type { Cancellation } from '../backends/cancellation.js'
 import type { Scope } from './scope.js'
+import { ANONYMOUS_USER } from '../backends/user-connections.js'
 
 /** Something a JSON-RPC message can be sent to: a call's response stream, or a session's standing stream. */
 export interface Channel {
@@ -98,6 +99,15 @@ export class Session {
     readonly client?: string
   ) {
     this.replay = new ReplayBuffer(replaySize)
+  }
+
+  /**
+   * The gateway user behind the session, whose upstream grants a `credentials: "per-user"` server
+   * uses: the token's subject and client (a 2026-07-28 request has only its owner, which starts
+   * with both); without auth, every client is the one anonymous user.
+   */
+  get user (): string {
+    return this.client ?? this.owner?.split('\n').slice(0, 2).join('\n') ?? ANONYMOUS_USER
   }
 
   newStreamId (): string { return `${++this.streamCount}` }

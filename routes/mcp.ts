@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import type { JSONRPCMessage, RequestId } from '@modelcontextprotocol/client'
-import { RpcCode, RpcError } from '../backends/errors.js'
+import { redactError, RpcCode, RpcError } from '../backends/errors.js'
 import type { JsonRpcRequest } from '../schemas/jsonrpc.js'
 import type { Channel, Session } from '../mcp/session.js'
 import { SessionLimitError } from '../mcp/errors.js'
@@ -242,7 +242,7 @@ const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, { dispatcher 
     channel.finish(response)
     const ms = performance.now() - started
     app.metrics.observeRequest(body.method, channel.backend, ms / 1000, failure?.code)
-    if (failure) reply.log.warn({ session: session.id.slice(0, 8), backend: channel.backend, method: body.method, durationMs: ms, code: failure.code, error: failure.message }, 'call failed')
+    if (failure) reply.log.warn({ session: session.id.slice(0, 8), backend: channel.backend, method: body.method, durationMs: ms, code: failure.code, error: redactError(failure.message) }, 'call failed')
     else if (debugOn(reply.log)) reply.log.debug({ session: session.id.slice(0, 8), backend: channel.backend, method: body.method, durationMs: ms }, 'call')
     return reply
   }

@@ -4,6 +4,7 @@ import rateLimit from '@fastify/rate-limit'
 import { hostGuard } from './host-guard.js'
 import { authorizeRoutes } from './oauth/authorize.js'
 import { browserPages } from './oauth/browser.js'
+import { grantRoutes } from './oauth/grant.js'
 import { parseForm } from './oauth/forms.js'
 import { metadataRoutes, registerCors } from './oauth/metadata.js'
 import { statusLoginRoutes } from './oauth/status-login.js'
@@ -14,7 +15,8 @@ import { AUTH_DEFAULTS } from '../schemas/auth.js'
 /**
  * The OAuth 2.1 endpoints: RFC 9728 protected resource metadata (always, when auth is on), and
  * with the embedded issuer RFC 8414 metadata, /authorize with the owner's login and consent,
- * /token, /register (RFC 7591), /revoke (RFC 7009), the JWKS, and the upstream login callback.
+ * /token, /register (RFC 7591), /revoke (RFC 7009), the JWKS, the upstream login callback, and the
+ * links users authorize per-user servers by.
  * Rate-limited here only: /health and the MCP endpoints are not counted.
  */
 const oauthRoutes: FastifyPluginAsync = async (app) => {
@@ -45,6 +47,7 @@ const oauthRoutes: FastifyPluginAsync = async (app) => {
   const loginLimit = { max: limits.loginMax ?? AUTH_DEFAULTS.rateLimit.loginMax, timeWindow: windowMs }
   authorizeRoutes(app, embedded, pages, idp, loginLimit)
   statusLoginRoutes(app, embedded, pages, loginLimit)
+  grantRoutes(app, pages)
   tokenRoutes(app, embedded)
 }
 

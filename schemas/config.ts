@@ -24,6 +24,7 @@ export const DEFAULTS = {
     maxQueuedMessages: 4096,
     maxMessageBytes: 10 * 1024 * 1024,
     sessionMode: 'shared',
+    credentials: 'shared',
     protocol: 'auto',
     replicas: 1
   },
@@ -100,6 +101,10 @@ export const ServerConfig = Type.Object({
   maxMessageBytes: Type.Optional(Type.Integer({ minimum: 1024, maximum: 1024 * 1024 * 1024, description: 'stdio: the largest message (one line) the backend may send, bytes', default: DEFAULTS.server.maxMessageBytes })),
   restart: Type.Optional(RestartPolicy),
   sessionMode: Type.Optional(Type.Union([Type.Literal('shared'), Type.Literal('per-client')], { description: 'shared: one backend connection for all clients; per-client: one per client session', default: DEFAULTS.server.sessionMode })),
+  credentials: Type.Optional(Type.Union([Type.Literal('shared'), Type.Literal('per-user')], {
+    description: 'remote servers that need OAuth: shared: the owner logs the gateway in once (`1mcp auth login`) for every client; per-user: each gateway user (token subject and client) authorizes on their first call (URL elicitation) and their calls go out with their own upstream token, on a connection of their own',
+    default: DEFAULTS.server.credentials
+  })),
   protocol: Type.Optional(Type.Union([Type.Literal('auto'), Type.Literal('legacy')], {
     description: 'auto: probe with server/discover and speak 2026-07-28 to a backend that offers it, else the 2025 handshake; legacy: the 2025 handshake only',
     default: DEFAULTS.server.protocol

@@ -91,6 +91,9 @@ export class UpstreamTokenStore {
     return new UpstreamTokenStore(dir, key, records)
   }
 
+  /** The keys of the records kept (server names, and per-user keys: see per-user.ts). */
+  keys (): string[] { return Object.keys(this.records) }
+
   get (server: string): UpstreamRecord {
     this.records[server] ??= {}
     return this.records[server]

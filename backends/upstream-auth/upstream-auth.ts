@@ -12,8 +12,8 @@ import { loginProvider, type PendingLogin } from './login-provider.js'
 
 /** Raised when the remote server wants a login the gateway does not have (or lost). */
 class NeedsAuthError extends Error {
-  constructor (server: string) {
-    super(`the server needs a login: run \`1mcp auth login ${server}\``)
+  constructor (server: string, perUser: boolean) {
+    super(perUser ? `the user's grant to '${server}' was refused; they authorize again on their next call` : `the server needs a login: run \`1mcp auth login ${server}\``)
     this.name = 'NeedsAuthError'
   }
 }
@@ -25,12 +25,15 @@ const RETRY_MIN_MS = 1_000
 const RETRY_MAX_MS = 5 * 60_000
 const LOGIN_TTL_MS = 10 * 60_000
 
-interface UpstreamAuthEvents {
+export interface UpstreamAuthEvents {
   /** the server wants a login: its backend parks as `needs-auth` */
   'needs-auth': []
   /** a login or refresh succeeded after `needs-auth`: the backend connects again */
   authorized: []
 }
+
+/** What a backend connection needs of its OAuth client: the SDK's AuthProvider, whether it waits for a login, and the events that park and wake it. */
+export type BackendAuth = AuthProvider & { readonly needsAuth: boolean } & Pick<EventEmitter<UpstreamAuthEvents>, 'on' | 'off'>
 
 /** When to refresh a token that expires at `expiresAt`: ahead by a minute, or half its life when that is shorter. */
 export function refreshAt (savedAt: number, expiresAt: number): number {
@@ -60,13 +63,15 @@ export class UpstreamAuth extends EventEmitter<UpstreamAuthEvents> implements Au
     private readonly serverUrl: () => string,
     private readonly settings: () => UpstreamOAuth | undefined,
     private readonly store: UpstreamTokenStore,
-    private readonly log: Logger
+    private readonly log: Logger,
+    /** where the login is kept: the server's name, or for `credentials: "per-user"` the server's and the user's (see per-user.ts) */
+    private readonly recordKey = server
   ) {
     super()
     this.schedule()
   }
 
-  private get record (): UpstreamRecord { return this.store.get(this.server) }
+  private get record (): UpstreamRecord { return this.store.get(this.recordKey) }
 
   /** Whether a login is stored (an access token, refreshable or not). */
   get authorized (): boolean { return this.record.tokens?.access_token !== undefined }
@@ -84,7 +89,7 @@ export class UpstreamAuth extends EventEmitter<UpstreamAuthEvents> implements Au
     // a refresh that failed for a passing reason keeps the tokens: the backend retries with backoff
     if (this.record.tokens?.refresh_token && !this.needsAuth) throw new Error('the upstream token could not be refreshed now; retrying')
     await this.markNeedsAuth()
-    throw new NeedsAuthError(this.server)
+    throw new NeedsAuthError(this.server, this.recordKey !== this.server)
   }
 
   /** Refreshes the access token (one refresh at a time); resolves whether it worked. */
@@ -117,7 +122,7 @@ export class UpstreamAuth extends EventEmitter<UpstreamAuthEvents> implements Au
   private async refreshFailed (err: unknown): Promise<false> {
     if (err instanceof OAuthError && (err.code === OAuthErrorCode.InvalidGrant || err.code === OAuthErrorCode.InvalidClient)) {
       this.log.warn({ error: err.code }, 'the upstream login was refused (revoked or expired); the server needs a new login')
-      await this.store.update(this.server, (r) => { delete r.tokens; delete r.expiresAt })
+      await this.store.update(this.recordKey, (r) => { delete r.tokens; delete r.expiresAt })
       await this.markNeedsAuth()
       return false
     }
@@ -145,7 +150,7 @@ export class UpstreamAuth extends EventEmitter<UpstreamAuthEvents> implements Au
   /** Saves tokens and arms the refresh ahead of their expiry. */
   async saveTokens (tokens: StoredOAuthTokens): Promise<void> {
     const now = Date.now()
-    await this.store.update(this.server, (r) => {
+    await this.store.update(this.recordKey, (r) => {
       r.tokens = tokens
       r.expiresAt = tokens.expires_in === undefined ? undefined : now + tokens.expires_in * 1000
     })
@@ -185,11 +190,16 @@ export class UpstreamAuth extends EventEmitter<UpstreamAuthEvents> implements Au
     return pending.authorizationUrl
   }
 
+  /** Whether the login begun and not yet finished is the one `state` names. */
+  awaits (state: string): boolean {
+    return this.pending !== undefined && this.pending.expiresAt >= Date.now() && safeEqual(state, this.pending.state)
+  }
+
   /** Completes the login from the callback's query (`code`, `state`, `iss`); throws when it does not match the login begun. */
   async finishLogin (query: URLSearchParams): Promise<void> {
     const pending = this.pending
     const state = query.get('state') ?? ''
-    if (!pending || pending.expiresAt < Date.now() || !safeEqual(state, pending.state)) throw new Error('no login of this server is waiting for this answer; start it again with `1mcp auth login`')
+    if (!pending || !this.awaits(state)) throw new Error('no login of this server is waiting for this answer; start it again with `1mcp auth login`')
     const error = query.get('error')
     if (error) { this.pending = undefined; throw new Error(`the authorization server refused: ${error}`) }
     const code = query.get('code')
@@ -204,7 +214,7 @@ export class UpstreamAuth extends EventEmitter<UpstreamAuthEvents> implements Au
     return loginProvider(pending, {
       settings: this.settings(),
       record: () => this.record,
-      update: (change) => this.store.update(this.server, change),
+      update: (change) => this.store.update(this.recordKey, change),
       saveTokens: (tokens) => this.saveTokens(tokens),
       configuredClient: () => this.configuredClient()
     })
@@ -218,7 +228,7 @@ export class UpstreamAuth extends EventEmitter<UpstreamAuthEvents> implements Au
 }
 
 /** Parks a backend as `needs-auth` when its login is lost, and connects it once the owner has logged in, until it stops. */
-export function linkAuth (upstream: UpstreamAuth, backend: { state: string, recycle: (reason: string) => void, start: () => Promise<void>, on: (event: 'state', listener: (state: string) => void) => unknown }): void {
+export function linkAuth (upstream: BackendAuth, backend: { state: string, recycle: (reason: string) => void, start: () => Promise<void>, on: (event: 'state', listener: (state: string) => void) => unknown }): void {
   const onNeedsAuth = () => backend.recycle('the server needs a new login')
   const onAuthorized = () => { if (backend.state === 'needs-auth') void backend.start() }
   upstream.on('needs-auth', onNeedsAuth)

@@ -46,6 +46,11 @@ export class FanOut {
       this.toOwner(owner, backend.name, notification)
       return
     }
+    const user = this.deps.backends.userOf(backend)
+    if (user !== undefined) {
+      this.toUser(user, backend.name, notification)
+      return
+    }
     switch (notification.method) {
       case 'notifications/resources/updated':
         this.resourceUpdated(backend.name, params)
@@ -59,10 +64,19 @@ export class FanOut {
     }
   }
 
+  /** A per-user connection's notification: to that user's sessions only (the resource's subscribers, else the one calling). */
+  private toUser (user: string, backend: string, notification: Notification): void {
+    if (notification.method.endsWith('/list_changed')) return
+    const theirs = (session: Session) => session.user === user
+    if (notification.method === 'notifications/resources/updated') this.resourceUpdated(backend, (notification.params ?? {}) as Params, theirs)
+    else this.toSoleCaller(backend, notification, theirs)
+  }
+
   /** To each session subscribed to the resource, under the URI it subscribed with. */
-  private resourceUpdated (backend: string, params: Params): void {
+  private resourceUpdated (backend: string, params: Params, concerned: (session: Session) => boolean = () => true): void {
     const key = subscriptionKey(backend, String(params.uri))
     for (const session of this.deps.sessions.all()) {
+      if (!concerned(session)) continue
       const subscribed = session.subscriptions.get(key)
       if (subscribed) session.notify({ jsonrpc: '2.0', method: 'notifications/resources/updated', params: { ...params, uri: subscribed.uri } })
     }
@@ -93,8 +107,8 @@ export class FanOut {
   }
 
   /** Sends to the stream of the only session calling `backend`; false when there is not exactly one. */
-  private toSoleCaller (backend: string, notification: Notification): boolean {
-    const callers = this.relay.sessionsCalling(backend)
+  private toSoleCaller (backend: string, notification: Notification, concerned: (session: Session) => boolean = () => true): boolean {
+    const callers = this.relay.sessionsCalling(backend).filter(([session]) => concerned(session))
     if (callers.length !== 1) return false
     const [session, call] = callers[0]
     if (notification.method === 'notifications/message' && session.logLevel) {

@@ -8,6 +8,10 @@ import { wrapUri, type UriTarget } from '../resource-uris.js'
 import type { Channel, Session, Subscription } from '../session.js'
 import type { ExposeUri } from '../result-uris.js'
 import type { DispatchDeps, Params } from './deps.js'
+import { GrantRequiredError } from '../../backends/upstream-auth/per-user.js'
+import { askForGrant } from './user-grant.js'
+import { SEPARATOR } from '../capability-names.js'
+import { ownEntry } from '../../schemas/config.js'
 
 /** How the caller of a request wants it answered. */
 export interface RequestOptions {
@@ -72,11 +76,25 @@ export class Relay {
   /** A tool call or prompt get, to the backend that owns the name, under the backend's own name. */
   forwardByName (session: Session, id: RequestId, kind: 'tools' | 'prompts', method: string, params: Params, channel: Channel, options: RequestOptions): Promise<Result> {
     const name = requireString(params, 'name')
-    const target = this.deps.capabilities.resolveName(kind, name, session.scope)
+    const target = this.deps.capabilities.resolveName(kind, name, session.scope) ?? this.unlisted(session, name)
     if (!target) throw new RpcError(RpcCode.InvalidParams, `unknown ${kind === 'tools' ? 'tool' : 'prompt'}: ${name}`, { name })
     const annotations = target.item.annotations as { readOnlyHint?: boolean, idempotentHint?: boolean } | undefined
     const retryable = kind === 'prompts' || annotations?.readOnlyHint === true || annotations?.idempotentHint === true
     return this.forward(session, id, target.backend, method, { ...params, name: target.original }, channel, retryable, options)
+  }
+
+  /**
+   * A name of a `credentials: "per-user"` server that is not listed (yet): until a first user has
+   * authorized it, nothing of it is. `<server>_1mcp_<name>` on `/mcp`, the plain name on
+   * `/mcp/<server>`; the call goes to the caller's own connection, which asks them to authorize first.
+   */
+  private unlisted (session: Session, name: string): { backend: string, original: string, item: Params } | undefined {
+    const single = session.scope.single
+    const at = name.indexOf(SEPARATOR)
+    const backend = single ?? (at > 0 ? name.slice(0, at) : '')
+    const original = single ? name : name.slice(at + SEPARATOR.length)
+    if (ownEntry(this.deps.config().mcpServers, backend)?.credentials !== 'per-user' || !admits(session.scope, backend)) return undefined
+    return { backend, original, item: {} }
   }
 
   /**
@@ -100,8 +118,6 @@ export class Relay {
 
   /** Sends a request to a backend on behalf of a session; the call is in `session.inflight` meanwhile. */
   async forward (session: Session, id: RequestId, backendName: string, method: string, params: Params, channel: Channel, retryable = false, options: RequestOptions = {}): Promise<Result> {
-    const backend = await this.deps.backends.forSession(backendName, session.id)
-    if (!backend) throw new RpcError(RpcCode.BackendUnavailable, `backend '${backendName}' is not configured`, { backend: backendName })
     const meta = params._meta as Params | undefined
     const progressToken = meta?.progressToken as string | number | undefined
     const cancellation = new Cancellation()
@@ -117,15 +133,50 @@ export class Relay {
         : (progress: Progress) => channel.send({ jsonrpc: '2.0', method: 'notifications/progress', params: { ...progress, progressToken } })
     }
     try {
-      const sent = backend.era === 'modern' ? withClientCapabilities(params, session) : params
-      const tracing = this.deps.tracing
-      const result = tracing
-        ? await tracing.backendCall(backendName, method, sent, (traced) => backend.request(method, traced, callOptions))
-        : await backend.request(method, sent, callOptions)
+      const { backend, result } = await this.send(session, backendName, method, params, channel, callOptions)
       return options.allowInputRequired ? result : await this.untilComplete(session, backend, channel, method, params, result, callOptions)
     } finally {
       session.inflight.delete(id)
     }
+  }
+
+  /**
+   * The call, on the session's connection. A user's grant refused upstream meanwhile (revoked,
+   * expired: their connection parks as `needs-auth`) asks them again, and a retryable call is then
+   * sent once more, on their new connection; any other call fails and the next one asks.
+   */
+  private async send (session: Session, backendName: string, method: string, params: Params, channel: Channel, callOptions: CallOptions & { cancellation: Cancellation }): Promise<{ backend: Backend, result: Result }> {
+    const backend = await this.connection(session, backendName, channel, callOptions.cancellation.signal)
+    try {
+      return { backend, result: await this.request(backend, session, method, params, callOptions) }
+    } catch (err) {
+      if (this.deps.backends.userOf(backend) === undefined || backend.state !== 'needs-auth') throw err
+      if (!callOptions.retryable) throw new RpcError(RpcCode.BackendUnavailable, `your authorization of '${backendName}' was refused upstream (revoked or expired): call again to authorize anew`, { backend: backendName })
+      const again = await this.connection(session, backendName, channel, callOptions.cancellation.signal)
+      return { backend: again, result: await this.request(again, session, method, params, callOptions) }
+    }
+  }
+
+  private request (backend: Backend, session: Session, method: string, params: Params, callOptions: CallOptions): Promise<Result> {
+    const sent = backend.era === 'modern' ? withClientCapabilities(params, session) : params
+    const tracing = this.deps.tracing
+    return tracing
+      ? tracing.backendCall(backend.name, method, sent, (traced) => backend.request(method, traced, callOptions))
+      : backend.request(method, sent, callOptions)
+  }
+
+  /** The connection the session's call to `backendName` goes on; a user without a grant to a per-user server is asked for one first. */
+  private async connection (session: Session, backendName: string, channel: Channel, signal: AbortSignal): Promise<Backend> {
+    let backend: Backend | undefined
+    try {
+      backend = await this.deps.backends.forSession(backendName, session.id, session.user)
+    } catch (err) {
+      if (!(err instanceof GrantRequiredError) || !this.deps.userGrants) throw err
+      await askForGrant(this.deps.userGrants, session, channel, err, signal)
+      backend = await this.deps.backends.forSession(backendName, session.id, session.user)
+    }
+    if (!backend) throw new RpcError(RpcCode.BackendUnavailable, `backend '${backendName}' is not configured`, { backend: backendName })
+    return backend
   }
 
   /** Fulfils a 2026 backend's `input_required` answers for a 2025 client until the backend answers for good. */
@@ -183,9 +234,8 @@ export class Relay {
   /** The sessions whose call in flight can have caused a request `backend` raised. */
   private possibleCallers (backend: Backend): Array<[Session, { channel: Channel, cancellation: Cancellation }]> {
     const owner = this.deps.backends.ownerOf(backend)
-    const calling = owner === undefined
-      ? this.sessionsCalling(backend.name)
-      : this.sessionsCalling(backend.name).filter(([s]) => s.id === owner)
+    const user = this.deps.backends.userOf(backend)
+    const calling = this.sessionsCalling(backend.name).filter(([s]) => (owner === undefined || s.id === owner) && (user === undefined || s.user === user))
     // of a server's replicas, only the calls on the one that asked can have caused it
     const set = this.deps.backends.get(backend.name)
     const onReplica = calling.length > 1 && set && set.replicas.length > 1 ? calling.filter(([, call]) => set.carrier(call.cancellation) === backend) : calling
