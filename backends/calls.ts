@@ -17,6 +17,8 @@ export interface CallOptions {
   timeout?: number
   /** safe to send again after a reconnect (lists, reads, read-only or idempotent tools) */
   retryable?: boolean
+  /** whether another replica can take the call now: after a broken connection it then fails at once (the replica set sends it there) rather than wait for this replica's reconnect */
+  elsewhere?: () => boolean
 }
 
 /** What the calls need of their backend: its current connection, and what to do when it broke. */
@@ -123,7 +125,7 @@ export class Calls {
     const lost = `connection lost: ${(err as Error).message}`
     this.backend.recycle(lost)
     // the backend did not answer: unavailable (an outage its breaker counts), not a failure of the call
-    if (!options.retryable || options.cancellation?.aborted) throw new RpcError(RpcCode.BackendUnavailable, `backend '${this.backend.name}' is unavailable: ${lost}`, { backend: this.backend.name })
+    if (!options.retryable || options.cancellation?.aborted || options.elsewhere?.()) throw new RpcError(RpcCode.BackendUnavailable, `backend '${this.backend.name}' is unavailable: ${lost}`, { backend: this.backend.name })
     await this.backend.whenReady(this.backend.config.connectionTimeout ?? DEFAULTS.server.connectionTimeout, options.cancellation?.signal)
     try {
       return await this.send(method, params, options)

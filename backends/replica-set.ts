@@ -146,7 +146,8 @@ export class ReplicaSet extends EventEmitter<{ state: [BackendState] }> implemen
     const first = method.endsWith('/list') ? this.lead : this.pick()!
     const pid = first.pid
     try {
-      return await this.send(first, method, params, options)
+      // a broken connection fails over to a ready sibling at once, not after this replica's reconnect
+      return await this.send(first, method, params, this.replicas.length > 1 ? { ...options, elsewhere: () => this.pick(first) !== undefined } : options)
     } catch (err) {
       const sibling = this.repeatable(method, err, options) ? this.pick(first) : undefined
       if (!sibling) throw this.named(first, err, pid)

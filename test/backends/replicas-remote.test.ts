@@ -46,7 +46,8 @@ t.test('a dead remote trips its breaker; the half-open probe closes it', async (
 t.test('urls: one replica per equivalent remote endpoint', async (t) => {
   const [one, two] = await Promise.all([startRemote(t), startRemote(t)])
   const gw = await startGateway(t, {
-    config: { mcpServers: { remote: { urls: [`http://127.0.0.1:${one.port}/mcp`, `http://127.0.0.1:${two.port}/mcp`], pingInterval: 0 } } }
+    // a dead endpoint's reconnect is waited for up to connectionTimeout: far longer than the failover may take
+    config: { mcpServers: { remote: { urls: [`http://127.0.0.1:${one.port}/mcp`, `http://127.0.0.1:${two.port}/mcp`], pingInterval: 0, connectionTimeout: 120_000 } } }
   })
   const set = gw.app.backends.get('remote')!
   t.equal(set.replicas.length, 2, 'replicas defaults to the number of urls')
@@ -58,6 +59,11 @@ t.test('urls: one replica per equivalent remote endpoint', async (t) => {
 
   one.child.kill('SIGKILL')
   await new Promise((resolve) => one.child.once('exit', resolve))
-  const after = await Promise.all(Array.from({ length: 6 }, () => client.callTool({ name: 'remote_1mcp_whoami', arguments: {} })))
-  t.same(new Set(after.map(text)), new Set([String(two.child.pid)]), 'read-only calls fail over to the live endpoint')
+  const calls = Promise.all(Array.from({ length: 6 }, () => client.callTool({ name: 'remote_1mcp_whoami', arguments: {} })))
+  calls.catch(() => {}) // judged below; a call still waiting when the gateway closes must not be an unhandled rejection
+  let guard: NodeJS.Timeout | undefined
+  const after = await Promise.race([calls, new Promise<'waited'>((resolve) => { guard = setTimeout(() => resolve('waited'), 30_000) })])
+  clearTimeout(guard)
+  t.not(after, 'waited', 'the calls did not wait for the dead endpoint to reconnect (connectionTimeout 120 s)')
+  if (after !== 'waited') t.same(new Set(after.map(text)), new Set([String(two.child.pid)]), 'read-only calls fail over to the live endpoint')
 })
