@@ -21,6 +21,11 @@ export interface CallOptions {
   elsewhere?: () => boolean
 }
 
+/** Whether a call whose connection broke waits for the reconnect and goes once more: safe to repeat, not cancelled, no sibling to take it. */
+function waitsForReconnect (options: CallOptions): boolean {
+  return options.retryable === true && !options.cancellation?.aborted && options.elsewhere?.() !== true
+}
+
 /** What the calls need of their backend: its current connection, and what to do when it broke. */
 export interface CallingBackend {
   readonly name: string
@@ -125,7 +130,7 @@ export class Calls {
     const lost = `connection lost: ${(err as Error).message}`
     this.backend.recycle(lost)
     // the backend did not answer: unavailable (an outage its breaker counts), not a failure of the call
-    if (!options.retryable || options.cancellation?.aborted || options.elsewhere?.()) throw new RpcError(RpcCode.BackendUnavailable, `backend '${this.backend.name}' is unavailable: ${lost}`, { backend: this.backend.name })
+    if (!waitsForReconnect(options)) throw new RpcError(RpcCode.BackendUnavailable, `backend '${this.backend.name}' is unavailable: ${lost}`, { backend: this.backend.name })
     await this.backend.whenReady(this.backend.config.connectionTimeout ?? DEFAULTS.server.connectionTimeout, options.cancellation?.signal)
     try {
       return await this.send(method, params, options)
