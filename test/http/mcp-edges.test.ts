@@ -1,5 +1,5 @@
 import t from 'tap'
-import { echoFixture, startGateway } from '../helpers.js'
+import { echoFixture, initializeRequest, postMcp, startGateway, waitFor } from '../helpers.js'
 
 // Streamable HTTP and the dispatcher with a raw client: each refusal answers with its own status
 // and JSON-RPC code, and a session's methods check their params before any backend is asked.
@@ -73,4 +73,19 @@ t.test('Streamable HTTP refusals and the dispatcher\'s checks', async (t) => {
     t.equal((await inject({ jsonrpc: '2.0', id: 3, method: 'ping' }, { 'mcp-session-id': session })).statusCode, 404)
     t.equal((await inject('', { 'mcp-session-id': session }, 'DELETE')).statusCode, 404)
   })
+})
+
+t.test('a session\'s POST that the client closes before the answer cancels the call at the backend', async (t) => {
+  const gw = await startGateway(t, { config: { mcpServers: { alpha: echoFixture('alpha') } } })
+  const init = await postMcp(gw.url, { body: initializeRequest('2025-11-25', 'closer') })
+  const session = init.headers.get('mcp-session-id')!
+  const backend = gw.app.backends.get('alpha')!
+  await waitFor(() => backend.state === 'ready', 'the backend to be ready')
+  const aborter = new AbortController()
+  const call = postMcp(gw.url, { session, signal: aborter.signal, body: { jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'alpha_1mcp_hang', arguments: {} } } }).catch((err: Error) => err)
+  await waitFor(() => backend.active === 1, 'the call to reach the backend')
+  aborter.abort()
+  t.match(await call, { name: 'AbortError' }, 'the client closed the connection')
+  await waitFor(() => backend.active === 0, 'the backend call to be cancelled')
+  t.equal(backend.active, 0, 'closing the POST cancelled the call at the backend')
 })
