@@ -5,9 +5,11 @@
  * own work, not what it lost to the other processes; steadier than `npm run bench` for a before/after.
  * A checkout without node_modules uses this one's (a symlink is made). `--env-b KEY=VALUE` (repeatable) sets an
  * environment variable for the second gateway only: the same checkout twice, say, with tracing off and on.
+ * `--alloc` also counts the KB each gateway allocates per call (bench/fixtures/alloc-meter.mjs): a figure that,
+ * unlike CPU time on a shared machine, barely moves from run to run.
  */
 import { execFileSync } from 'node:child_process'
-import { existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -17,7 +19,7 @@ import { fixtureServer, PROTECTION } from './fixture.js'
 import { cpuMs, freePort, poll, start, stop, stopAll, timeToHttp } from './procs.js'
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)))
-const { values: flags, positionals: dirs } = parseArgs({ options: { reps: { type: 'string' }, calls: { type: 'string' }, 'env-b': { type: 'string', multiple: true } }, allowPositionals: true, strict: true })
+const { values: flags, positionals: dirs } = parseArgs({ options: { reps: { type: 'string' }, calls: { type: 'string' }, 'env-b': { type: 'string', multiple: true }, alloc: { type: 'boolean' } }, allowPositionals: true, strict: true })
 const REPS = Number(flags.reps ?? 3)
 /** calls measured per run (after as many again to warm up) */
 const CALLS = Number(flags.calls ?? 25_000)
@@ -32,9 +34,11 @@ if (dirs.length !== 2 || !dirs.every((d) => existsSync(join(d, 'server.ts')))) {
 const pin = (cpu: number, pid: number) => execFileSync('taskset', ['-pc', String(cpu), String(pid)])
 
 /** One run: the gateway of `dir` under 8x4 load until CALLS calls; its CPU time per call in µs. */
-async function run (dir: string, config: string, env: NodeJS.ProcessEnv): Promise<{ us: number, rps: number }> {
+async function run (dir: string, config: string, env: NodeJS.ProcessEnv): Promise<{ us: number, rps: number, kb?: number }> {
   const port = await freePort()
-  const gw = start('gateway', 'taskset', ['-c', '0', process.execPath, '--import', 'tsx', join(dir, 'server.ts'), '--config', config, '--port', String(port), '--no-auth'], { cwd: dir, env })
+  const allocOut = join(config, '..', `alloc-${port}.json`)
+  const meter = flags.alloc ? ['--import', join(ROOT, 'bench/fixtures/alloc-meter.mjs')] : []
+  const gw = start('gateway', 'taskset', ['-c', '0', process.execPath, '--import', 'tsx', ...meter, join(dir, 'server.ts'), '--config', config, '--port', String(port), '--no-auth'], { cwd: dir, env: { ...env, ALLOC_METER_OUT: allocOut } })
   const client = new McpHttp(`http://127.0.0.1:${port}`, '/mcp', 40)
   try {
     await timeToHttp(gw, `http://127.0.0.1:${port}/health/live`)
@@ -44,15 +48,27 @@ async function run (dir: string, config: string, env: NodeJS.ProcessEnv): Promis
     const workers = sessions.flatMap((s) => [s, s, s, s])
     const call = (sid: string) => client.callTool(sid, 'bench_1mcp_echo', { text: 'hello' })
     await runLoad({ workers, durationMs: 1500, maxCalls: CALLS, call })
+    if (flags.alloc) process.kill(gw.child.pid!, 'SIGWINCH')
     const before = cpuMs(gw.child.pid!)
     const result = summarize([await runLoad({ workers, durationMs: 15_000, maxCalls: CALLS, call })])
+    const us = (cpuMs(gw.child.pid!) - before) * 1000 / result.calls
     if (result.errors) throw new Error(`${result.errors} calls failed in ${dir}: ${result.firstError}`)
-    return { us: (cpuMs(gw.child.pid!) - before) * 1000 / result.calls, rps: result.rps }
+    if (!flags.alloc) return { us, rps: result.rps }
+    process.kill(gw.child.pid!, 'SIGWINCH')
+    const { bytes } = await poll(async () => JSON.parse(readFileSync(allocOut, 'utf8')) as { bytes: number }, 'the allocation count')
+    return { us, rps: result.rps, kb: bytes / 1024 / result.calls }
   } finally {
     await client.close()
     await stop(gw)
   }
 }
+
+function printMedians (dir: string, us: number[], kb: number[]) {
+  process.stdout.write(`${dir}: median ${median(us).toFixed(1)} µs of gateway CPU per call at 8x4  [${us.map((v) => v.toFixed(0)).join(' ')}]\n`)
+  if (kb.length) process.stdout.write(`${dir}: median ${median(kb).toFixed(2)} KB allocated per call at 8x4  [${kb.map((v) => v.toFixed(2)).join(' ')}]\n`)
+}
+
+const allocated = (kb?: number) => kb === undefined ? '' : `, ${kb.toFixed(2)} KB allocated per call`
 
 async function main () {
   pin(1, process.pid)
@@ -61,20 +77,20 @@ async function main () {
   writeFileSync(config, JSON.stringify({ mcpServers: { bench: fixtureServer('bench') }, ...PROTECTION }))
   for (const dir of dirs) if (!existsSync(join(dir, 'node_modules'))) symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'))
   const runs: number[][] = dirs.map(() => [])
+  const kbs: number[][] = dirs.map(() => [])
   try {
     for (let rep = 0; rep < REPS; rep++) {
       for (const [i, dir] of dirs.entries()) {
-        const { us, rps } = await run(resolve(dir), config, i === 1 ? ENV_B : {})
+        const { us, rps, kb } = await run(resolve(dir), config, i === 1 ? ENV_B : {})
         runs[i].push(us)
-        process.stderr.write(`  ${dir}${i === 1 && flags['env-b'] ? ' (env-b)' : ''}: ${us.toFixed(1)} µs per call (${Math.round(rps)} req/s)\n`)
+        if (kb !== undefined) kbs[i].push(kb)
+        process.stderr.write(`  ${dir}${i === 1 && flags['env-b'] ? ' (env-b)' : ''}: ${us.toFixed(1)} µs per call (${Math.round(rps)} req/s)${allocated(kb)}\n`)
       }
     }
   } finally {
     rmSync(work, { recursive: true, force: true })
   }
-  for (const [i, dir] of dirs.entries()) {
-    process.stdout.write(`${dir}: median ${median(runs[i]).toFixed(1)} µs of gateway CPU per call at 8x4  [${runs[i].map((v) => v.toFixed(0)).join(' ')}]\n`)
-  }
+  for (const [i, dir] of dirs.entries()) printMedians(dir, runs[i], kbs[i])
 }
 
 const WATCHDOG_MS = 600_000

@@ -90,12 +90,12 @@ t.test('the fixture over stdio behind the gateway, and the cached list answer', 
   t.match(second.text, /^\{"jsonrpc":"2\.0","id":2,"result":\{"tools":\[/)
 })
 
-t.test('bench:ab measures the gateway CPU per call of two checkouts (here: this one twice)', async (t) => {
+t.test('bench:ab measures the gateway CPU per call, and with --alloc what it allocates per call, of two checkouts (here: this one twice)', async (t) => {
   const { execFile } = await import('node:child_process')
   const root = fileURLToPath(new URL('../..', import.meta.url))
   const { code, stdout, stderr } = await new Promise<{ code: number | null, stdout: string, stderr: string }>((resolve) => {
     // its gateways run our TypeScript through tsx: they must not write coverage (see NO_CHILD_COVERAGE)
-    const child = execFile(process.execPath, ['--import', 'tsx', 'bench/ab.ts', root, root, '--reps', '1', '--calls', '300'], { cwd: root, timeout: 120_000, env: uncoveredChildEnv() }, (err, out, errText) => {
+    const child = execFile(process.execPath, ['--import', 'tsx', 'bench/ab.ts', root, root, '--reps', '1', '--calls', '300', '--alloc'], { cwd: root, timeout: 120_000, env: uncoveredChildEnv() }, (err, out, errText) => {
       resolve({ code: err ? (err as { code?: number }).code ?? 1 : 0, stdout: out, stderr: errText })
     })
     t.teardown(() => { child.kill() })
@@ -104,4 +104,8 @@ t.test('bench:ab measures the gateway CPU per call of two checkouts (here: this 
   const medians = [...stdout.matchAll(/median ([\d.]+) µs of gateway CPU per call/g)].map((m) => Number(m[1]))
   t.equal(medians.length, 2, 'one line per checkout')
   t.ok(medians.every((us) => us > 0 && Number.isFinite(us)), `CPU time per call measured: ${medians.join(', ')} µs`)
+  const kb = [...stdout.matchAll(/median ([\d.]+) KB allocated per call/g)].map((m) => Number(m[1]))
+  t.equal(kb.length, 2, 'one allocation line per checkout')
+  // a call allocates some KB (Fastify's request and reply, the JSON, the promises): not 0, not megabytes
+  t.ok(kb.every((v) => v > 1 && v < 1000), `allocation per call measured: ${kb.join(', ')} KB`)
 })
