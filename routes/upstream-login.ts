@@ -1,13 +1,10 @@
 import type { FastifyBaseLogger, FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
-import { errorPage, noticePage, PAGE_HEADERS } from '../auth/pages.js'
+import { errorPage, noticePage } from '../auth/pages.js'
+import { sendPage } from './oauth/browser.js'
 import { redactError } from '../backends/errors.js'
 import { hostGuard } from './host-guard.js'
 
 interface ServerParams { server: string }
-
-function sendPage (reply: FastifyReply, status: number, html: string): FastifyReply {
-  return reply.code(status).headers(PAGE_HEADERS).send(html)
-}
 
 /** A login begun (the URL the owner opens), or why not: the HTTP status and error to answer. */
 type LoginStart = { authorizationUrl: URL, redirectUri: string } | { status: 400 | 403 | 404 | 502, error: string, message: string }
