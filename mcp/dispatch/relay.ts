@@ -146,7 +146,8 @@ export class Relay {
    * sent once more, on their new connection; any other call fails and the next one asks.
    */
   private async send (session: Session, backendName: string, method: string, params: Params, channel: Channel, callOptions: CallOptions & { cancellation: Cancellation }): Promise<{ backend: Backend, result: Result }> {
-    const backend = await this.connection(session, backendName, channel, callOptions.cancellation.signal)
+    const found = this.connection(session, backendName, channel, callOptions.cancellation.signal)
+    const backend = found instanceof Promise ? await found : found
     try {
       return { backend, result: await this.request(backend, session, method, params, callOptions) }
     } catch (err) {
@@ -165,11 +166,21 @@ export class Relay {
       : backend.request(method, sent, callOptions)
   }
 
-  /** The connection the session's call to `backendName` goes on; a user without a grant to a per-user server is asked for one first. */
-  private async connection (session: Session, backendName: string, channel: Channel, signal: AbortSignal): Promise<Backend> {
+  /**
+   * The connection the session's call to `backendName` goes on; a user without a grant to a per-user
+   * server is asked for one first. A shared connection is returned as it is, not in a promise: this is
+   * on the path of every call.
+   */
+  private connection (session: Session, backendName: string, channel: Channel, signal: AbortSignal): Backend | Promise<Backend> {
+    const found = this.deps.backends.forSession(backendName, session.id, session.user)
+    if (found !== undefined && !(found instanceof Promise)) return found
+    return this.connectionLater(found, session, backendName, channel, signal)
+  }
+
+  private async connectionLater (found: Promise<Backend> | undefined, session: Session, backendName: string, channel: Channel, signal: AbortSignal): Promise<Backend> {
     let backend: Backend | undefined
     try {
-      backend = await this.deps.backends.forSession(backendName, session.id, session.user)
+      backend = await found
     } catch (err) {
       if (!(err instanceof GrantRequiredError) || !this.deps.userGrants) throw err
       await askForGrant(this.deps.userGrants, session, channel, err, signal)
